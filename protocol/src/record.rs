@@ -1,0 +1,294 @@
+//! Sealed-record format v1: the 12-byte header, seal, open and the `vk1.` text form.
+//!
+//! ```text
+//!  0      2   3   4            12                      44
+//!  +------+---+---+------------+-----------------------+---------------------------+
+//!  | "VK" | 1 | 1 |  key id    |  enc (X25519 pk_E)    | ChaCha20Poly1305 ct ‖ tag |
+//!  +------+---+---+------------+-----------------------+---------------------------+
+//!  aad = bytes 0..12 ‖ caller context        info = "vbzkey record v1"
+//! ```
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+use x25519_dalek::StaticSecret;
+use zeroize::Zeroizing;
+
+use crate::hpke;
+use crate::keys::{KEY_ID_LEN, KeyId, PublicKey, SecretKey};
+
+/// The two magic bytes every record starts with ("VK").
+pub const MAGIC: [u8; 2] = *b"VK";
+/// The format version this crate reads and writes.
+pub const VERSION: u8 = 1;
+/// Suite 1: HPKE base mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20Poly1305.
+pub const SUITE: u8 = 1;
+/// magic + version + suite + key id.
+pub const HEADER_LEN: usize = 2 + 1 + 1 + KEY_ID_LEN;
+/// Length of the HPKE encapsulated key (an X25519 public key).
+pub const ENC_LEN: usize = hpke::N;
+/// Length of the AEAD tag at the end of every record.
+pub const TAG_LEN: usize = hpke::TAG_LEN;
+/// Largest plaintext a record may hold. SCD values are short (a card number, an address);
+/// a hard cap keeps every buffer on the dongle bounded.
+pub const MAX_PLAINTEXT_LEN: usize = 4096;
+/// Shortest valid record: an empty plaintext.
+pub const MIN_RECORD_LEN: usize = HEADER_LEN + ENC_LEN + TAG_LEN;
+/// Longest valid record.
+pub const MAX_RECORD_LEN: usize = MIN_RECORD_LEN + MAX_PLAINTEXT_LEN;
+/// Text form prefix, for SQL text columns and JSON.
+pub const TEXT_PREFIX: &str = "vk1.";
+/// Longest valid text form: prefix + unpadded base64url of `MAX_RECORD_LEN` bytes.
+pub const MAX_TEXT_LEN: usize = TEXT_PREFIX.len() + (MAX_RECORD_LEN * 4).div_ceil(3);
+/// HPKE `info` for every v1 record.
+pub const INFO: &[u8] = b"vbzkey record v1";
+
+/// HPKE `key_schedule_context` for `INFO` in base mode. It depends only on constants, so it is
+/// fixed here instead of costing two HMACs per record; a unit test recomputes it.
+const KEY_SCHEDULE_CONTEXT: [u8; 65] = [
+    0x00, 0x43, 0x1d, 0xf6, 0xcd, 0x95, 0xe1, 0x1f, 0xf4, 0x9d, 0x70, 0x13, 0x56, 0x3b, 0xaf, 0x7f,
+    0x11, 0x58, 0x8c, 0x75, 0xa6, 0x61, 0x1e, 0xe2, 0xa4, 0x40, 0x4a, 0x49, 0x30, 0x6a, 0xe4, 0xcf,
+    0xc5, 0x99, 0x07, 0x41, 0x76, 0x9b, 0xf8, 0xdc, 0x6d, 0x3a, 0x11, 0x79, 0x26, 0x04, 0x3f, 0xad,
+    0x97, 0xaf, 0x95, 0xe6, 0x4d, 0xf5, 0x24, 0x6b, 0x09, 0xaf, 0x5a, 0x9d, 0x28, 0xbd, 0x8f, 0x52,
+    0xa6,
+];
+
+/// Every way a record can fail to seal or open. Each has its own variant so callers (and the
+/// shared bad-record vectors) can tell them apart.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// Fewer bytes than the smallest valid record.
+    #[error("record is truncated: {len} bytes, a v1 record has at least {MIN_RECORD_LEN}")]
+    Truncated {
+        /// Bytes received.
+        len: usize,
+    },
+    /// More bytes than the largest valid record.
+    #[error("record is too long: {len} bytes, a v1 record has at most {MAX_RECORD_LEN}")]
+    TooLong {
+        /// Bytes received.
+        len: usize,
+    },
+    /// The first two bytes are not "VK".
+    #[error("not a vbzkey record: wrong magic bytes")]
+    BadMagic,
+    /// A version this code does not implement.
+    #[error("record format version {0} is not supported (this build reads version 1)")]
+    UnsupportedVersion(u8),
+    /// A suite this code does not implement.
+    #[error("record suite {0} is not supported (this build reads suite 1)")]
+    UnsupportedSuite(u8),
+    /// The record was sealed to another key.
+    #[error("record was sealed to key {found}, which this key ({expected}) is not")]
+    UnknownKeyId {
+        /// Key id in the record.
+        found: KeyId,
+        /// Key id of the key that tried to open it.
+        expected: KeyId,
+    },
+    /// The encapsulated key or recipient key is a low-order point (all-zero DH output).
+    #[error("record or key is invalid: the Diffie-Hellman result is all zero (low-order point)")]
+    LowOrderPoint,
+    /// The AEAD tag did not verify: the record was altered, or the context differs.
+    #[error("record does not open: it was altered, or the context is not the one it was sealed with")]
+    TagMismatch,
+    /// The plaintext exceeds `MAX_PLAINTEXT_LEN`.
+    #[error("value is too long: {len} bytes, at most {MAX_PLAINTEXT_LEN} may be sealed")]
+    PlaintextTooLong {
+        /// Bytes offered.
+        len: usize,
+    },
+    /// The plaintext is not UTF-8 (v1 values are text).
+    #[error("value is not UTF-8 text; v1 records hold UTF-8 values only")]
+    PlaintextNotUtf8,
+    /// The text form does not start with `vk1.`.
+    #[error("not a vbzkey record text: it must start with `vk1.`")]
+    BadTextPrefix,
+    /// The text form is not valid unpadded base64url.
+    #[error("record text is damaged: not valid unpadded base64url after `vk1.`")]
+    BadBase64,
+    /// The operating system RNG failed.
+    #[error("the system random number generator failed")]
+    Rng,
+}
+
+/// A parsed (not yet opened) record, borrowing the bytes it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record<'a> {
+    header: &'a [u8; HEADER_LEN],
+    enc: &'a [u8; ENC_LEN],
+    ciphertext: &'a [u8],
+}
+
+impl<'a> Record<'a> {
+    /// Check the header and lengths of a binary record. Does not need a key.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, RecordError> {
+        if bytes.len() < 4 {
+            return Err(RecordError::Truncated { len: bytes.len() });
+        }
+        if bytes[..2] != MAGIC {
+            return Err(RecordError::BadMagic);
+        }
+        if bytes[2] != VERSION {
+            return Err(RecordError::UnsupportedVersion(bytes[2]));
+        }
+        if bytes[3] != SUITE {
+            return Err(RecordError::UnsupportedSuite(bytes[3]));
+        }
+        if bytes.len() < MIN_RECORD_LEN {
+            return Err(RecordError::Truncated { len: bytes.len() });
+        }
+        if bytes.len() > MAX_RECORD_LEN {
+            return Err(RecordError::TooLong { len: bytes.len() });
+        }
+        let (header, rest) = bytes.split_at(HEADER_LEN);
+        let (enc, ciphertext) = rest.split_at(ENC_LEN);
+        Ok(Record {
+            header: header.try_into().expect("split at HEADER_LEN"),
+            enc: enc.try_into().expect("split at ENC_LEN"),
+            ciphertext,
+        })
+    }
+
+    /// The id of the key this record was sealed to.
+    pub fn key_id(&self) -> KeyId {
+        KeyId(self.header[4..].try_into().expect("header holds a key id"))
+    }
+
+    /// The encapsulated ephemeral public key.
+    pub fn enc(&self) -> &[u8; ENC_LEN] {
+        self.enc
+    }
+
+    /// Length of the sealed value.
+    pub fn plaintext_len(&self) -> usize {
+        self.ciphertext.len() - TAG_LEN
+    }
+
+    /// Open with `key` under `context`. On any failure nothing of the plaintext is returned.
+    pub fn open(&self, key: &SecretKey, context: &[u8]) -> Result<Zeroizing<Vec<u8>>, RecordError> {
+        if self.key_id() != key.key_id() {
+            return Err(RecordError::UnknownKeyId { found: self.key_id(), expected: key.key_id() });
+        }
+        let shared = hpke::decap(self.enc, key.dalek(), key.public_key().as_bytes())
+            .map_err(|_| RecordError::LowOrderPoint)?;
+        let mut ctx = hpke::Context::new(&shared, &KEY_SCHEDULE_CONTEXT);
+        let (body, tag) = self.ciphertext.split_at(self.plaintext_len());
+        let mut plaintext = Zeroizing::new(body.to_vec());
+        let aad = aad(self.header, context);
+        ctx.open_in_place(&aad, &mut plaintext, tag.try_into().expect("TAG_LEN bytes"))
+            .map_err(|_| RecordError::TagMismatch)?;
+        if core::str::from_utf8(&plaintext).is_err() {
+            return Err(RecordError::PlaintextNotUtf8);
+        }
+        Ok(plaintext)
+    }
+}
+
+fn header_for(key_id: KeyId) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[..2].copy_from_slice(&MAGIC);
+    h[2] = VERSION;
+    h[3] = SUITE;
+    h[4..].copy_from_slice(&key_id.0);
+    h
+}
+
+fn aad(header: &[u8; HEADER_LEN], context: &[u8]) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(HEADER_LEN + context.len());
+    aad.extend_from_slice(header);
+    aad.extend_from_slice(context);
+    aad
+}
+
+/// Seal `plaintext` (UTF-8, at most 4096 bytes) to `to` under `context`, with an ephemeral key
+/// the caller supplies. Only for callers that bring their own CSPRNG (firmware, tests);
+/// reusing an ephemeral key across records is a catastrophic mistake.
+pub fn seal_with_ephemeral(
+    to: &PublicKey,
+    context: &[u8],
+    plaintext: &[u8],
+    ephemeral: Zeroizing<[u8; 32]>,
+) -> Result<Vec<u8>, RecordError> {
+    if plaintext.len() > MAX_PLAINTEXT_LEN {
+        return Err(RecordError::PlaintextTooLong { len: plaintext.len() });
+    }
+    if core::str::from_utf8(plaintext).is_err() {
+        return Err(RecordError::PlaintextNotUtf8);
+    }
+    let sk_e = StaticSecret::from(*ephemeral);
+    let (shared, enc) = hpke::encap(&sk_e, &to.dalek()).map_err(|_| RecordError::LowOrderPoint)?;
+    let header = header_for(to.key_id());
+    let mut ctx = hpke::Context::new(&shared, &KEY_SCHEDULE_CONTEXT);
+
+    let mut out = Vec::with_capacity(MIN_RECORD_LEN + plaintext.len());
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&enc);
+    out.extend_from_slice(plaintext);
+    let tag = ctx.seal_in_place(&aad(&header, context), &mut out[HEADER_LEN + ENC_LEN..]);
+    out.extend_from_slice(&tag);
+    Ok(out)
+}
+
+/// Seal `plaintext` to `to` under `context` with a fresh ephemeral key from the OS RNG.
+#[cfg(feature = "getrandom")]
+pub fn seal(to: &PublicKey, context: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, RecordError> {
+    let mut ephemeral = Zeroizing::new([0u8; 32]);
+    getrandom::fill(&mut ephemeral[..]).map_err(|_| RecordError::Rng)?;
+    seal_with_ephemeral(to, context, plaintext, ephemeral)
+}
+
+/// Parse and open a binary record in one step.
+pub fn open(key: &SecretKey, context: &[u8], record: &[u8]) -> Result<Zeroizing<Vec<u8>>, RecordError> {
+    Record::parse(record)?.open(key, context)
+}
+
+/// The `vk1.` text form of a binary record.
+pub fn to_text(record: &[u8]) -> String {
+    let mut s = String::with_capacity(TEXT_PREFIX.len() + (record.len() * 4).div_ceil(3));
+    s.push_str(TEXT_PREFIX);
+    s.push_str(&Base64UrlUnpadded::encode_string(record));
+    s
+}
+
+/// Decode the `vk1.` text form to binary. Checks the encoding and the length bound only;
+/// [`Record::parse`] checks the rest.
+pub fn from_text(text: &str) -> Result<Vec<u8>, RecordError> {
+    let body = text.strip_prefix(TEXT_PREFIX).ok_or(RecordError::BadTextPrefix)?;
+    if text.len() > MAX_TEXT_LEN {
+        // Refuse before decoding, so a huge input costs nothing.
+        return Err(RecordError::TooLong { len: body.len() / 4 * 3 });
+    }
+    Base64UrlUnpadded::decode_vec(body).map_err(|_| RecordError::BadBase64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_schedule_context_constant_is_what_the_rfc_computes() {
+        assert_eq!(hpke::key_schedule_context(INFO), KEY_SCHEDULE_CONTEXT);
+    }
+
+    #[test]
+    fn length_constants_match_the_spec() {
+        assert_eq!(HEADER_LEN, 12);
+        assert_eq!(MIN_RECORD_LEN, 60);
+        assert_eq!(MAX_RECORD_LEN, 4156);
+    }
+
+    #[test]
+    fn sealed_record_has_the_documented_layout() {
+        let sk = SecretKey::derive(&[5u8; 32]);
+        let rec = seal_with_ephemeral(sk.public_key(), b"t/1/f", b"abc", Zeroizing::new([6u8; 32]))
+            .unwrap();
+        assert_eq!(&rec[..4], b"VK\x01\x01");
+        assert_eq!(&rec[4..12], &sk.key_id().0);
+        let eph_pub = x25519_dalek::PublicKey::from(&StaticSecret::from([6u8; 32]));
+        assert_eq!(&rec[12..44], eph_pub.as_bytes());
+        assert_eq!(rec.len(), 44 + 3 + 16);
+        assert_eq!(&open(&sk, b"t/1/f", &rec).unwrap()[..], b"abc");
+    }
+}

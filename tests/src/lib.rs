@@ -1,0 +1,2 @@
+//! End-to-end tests of vbzkey across processes.
+#![forbid(unsafe_code)]
