@@ -113,6 +113,28 @@ pub enum RecordError {
     Rng,
 }
 
+impl RecordError {
+    /// A stable, machine-readable name for the error, shared by every implementation (the
+    /// bad-record vectors, the PHP code and the bridge's JSON answers use it).
+    pub fn code(&self) -> &'static str {
+        match self {
+            RecordError::Truncated { .. } => "truncated",
+            RecordError::TooLong { .. } => "too_long",
+            RecordError::BadMagic => "bad_magic",
+            RecordError::UnsupportedVersion(_) => "unsupported_version",
+            RecordError::UnsupportedSuite(_) => "unsupported_suite",
+            RecordError::UnknownKeyId { .. } => "unknown_key_id",
+            RecordError::LowOrderPoint => "low_order_point",
+            RecordError::TagMismatch => "tag_mismatch",
+            RecordError::PlaintextTooLong { .. } => "plaintext_too_long",
+            RecordError::PlaintextNotUtf8 => "plaintext_not_utf8",
+            RecordError::BadTextPrefix => "bad_text_prefix",
+            RecordError::BadBase64 => "bad_base64",
+            RecordError::Rng => "rng",
+        }
+    }
+}
+
 /// A parsed (not yet opened) record, borrowing the bytes it came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record<'a> {

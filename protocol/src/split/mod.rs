@@ -114,6 +114,32 @@ pub enum SplitError {
     BadEmail,
 }
 
+impl SplitError {
+    /// A stable, machine-readable name for the error, shared with other implementations.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SplitError::CvvRefused => "cvv_refused",
+            SplitError::BadId => "bad_id",
+            SplitError::NotDigits { .. } => "not_digits",
+            SplitError::BadLength { .. } => "bad_length",
+            SplitError::LuhnCheckFailed => "luhn_check_failed",
+            SplitError::LengthNotValidForBrand { .. } => "length_not_valid_for_brand",
+            SplitError::BadExpiry => "bad_expiry",
+            SplitError::BadIban => "bad_iban",
+            SplitError::NoAddressLines => "no_address_lines",
+            SplitError::TooManyAddressLines { .. } => "too_many_address_lines",
+            SplitError::BadAddressLine { .. } => "bad_address_line",
+            SplitError::BadPostalCode => "bad_postal_code",
+            SplitError::UnknownCountry => "unknown_country",
+            SplitError::BadPhoneCharacters => "bad_phone_characters",
+            SplitError::PhoneNeedsCountryCode => "phone_needs_country_code",
+            SplitError::BadPhoneLength { .. } => "bad_phone_length",
+            SplitError::BadNanpNumber => "bad_nanp_number",
+            SplitError::BadEmail => "bad_email",
+        }
+    }
+}
+
 /// A customer / payment record as the store hands it over at checkout.
 #[derive(Debug, Clone, Default, serde::Deserialize, Zeroize, ZeroizeOnDrop)]
 #[serde(deny_unknown_fields)]
