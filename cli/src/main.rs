@@ -1,1 +1,299 @@
-fn main(){}
+//! `vbzkey`: make software key pairs, seal and open vbzkey records, seal customer records.
+//!
+//! A thin layer over `vbzkey-protocol` with Unix manners: data on stdin, result on stdout,
+//! messages on stderr, secrets and binary never written to a terminal.
+#![forbid(unsafe_code)]
+
+mod error;
+mod io;
+mod keyfile;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use vbzkey_protocol::SecretKey;
+use vbzkey_protocol::record::{self, MAX_PLAINTEXT_LEN, MAX_TEXT_LEN, Record};
+use vbzkey_protocol::split::{self, CustomerInput};
+
+use crate::error::CliError;
+
+/// Largest customer JSON accepted on stdin: generous for one record, bounded for safety.
+const MAX_CUSTOMER_JSON: usize = 64 * 1024;
+
+#[derive(Parser)]
+#[command(
+    name = "vbzkey",
+    version,
+    about = "Seal and open vbzkey records (format v1: HPKE X25519 / HKDF-SHA256 / ChaCha20Poly1305).",
+    after_help = "Exit codes: 0 ok, 1 I/O error, 2 usage error, 3 bad input, 4 record does not open \
+                  (wrong key, wrong context or tampered).\n\n\
+                  Example:\n  vbzkey keygen -o key.txt\n  \
+                  echo 4111111111111111 | vbzkey seal --to \"$(vbzkey pubkey -k key.txt)\" \
+                  --context cust_cards/1001/card_number > rec.txt\n  \
+                  vbzkey open -k key.txt --context cust_cards/1001/card_number < rec.txt"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a software key pair (for tests and the key-file method).
+    #[command(after_help = "Example:\n  vbzkey keygen -o key.txt\n\
+                            The public key is printed on stderr. The file is created 0600 and never \
+                            overwritten. Without -o the key goes to stdout, never to a terminal.")]
+    Keygen {
+        /// Write the secret key file here.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Print the public key of a secret key file (or of a key file on stdin).
+    #[command(after_help = "Example:\n  vbzkey pubkey -k key.txt > store-public-key.txt")]
+    Pubkey {
+        /// Secret key file; stdin if omitted.
+        #[arg(short, long)]
+        key: Option<PathBuf>,
+        /// Print {"public_key", "key_id"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Seal a value from stdin to a public key, under a context.
+    #[command(after_help = "Example:\n  printf %s 4111111111111111 | vbzkey seal --to vkpub1.… \
+                            --context cust_cards/1001/card_number\n\
+                            One trailing newline on stdin is dropped (use --keep-newline to seal it).")]
+    Seal {
+        /// Recipient: a `vkpub1.` key, or a file holding a public or secret key.
+        #[arg(long)]
+        to: String,
+        /// Where the value will be stored, e.g. `cust_cards/1001/card_number`.
+        #[arg(long)]
+        context: String,
+        /// Write the binary record instead of the `vk1.` text form.
+        #[arg(long)]
+        binary: bool,
+        /// Seal stdin exactly, including a trailing newline.
+        #[arg(long)]
+        keep_newline: bool,
+    },
+    /// Open a record from stdin (text or binary) with a secret key file.
+    #[command(
+        after_help = "Example:\n  vbzkey open -k key.txt --context cust_cards/1001/card_number < rec.txt"
+    )]
+    Open {
+        /// Secret key file.
+        #[arg(short, long)]
+        key: PathBuf,
+        /// The context the record was sealed under.
+        #[arg(long)]
+        context: String,
+    },
+    /// Split a customer JSON record into clear fields and sealed fields.
+    #[command(
+        after_help = "Example:\n  echo '{\"id\":\"1001\",\"card\":{\"number\":\"4111 1111 1111 1111\",\
+                            \"expiry\":\"12/27\"}}' | vbzkey seal-customer --to vkpub1.…\n\
+                            Input fields: id, card{number,expiry}, bank{account,routing}, \
+                            address{lines,city,region,postal_code,country}, phone, email. \
+                            A CVV/CVC is refused (PCI DSS)."
+    )]
+    SealCustomer {
+        /// Recipient: a `vkpub1.` key, or a file holding one.
+        #[arg(long)]
+        to: String,
+    },
+    /// Show what a record's header says, without any key.
+    #[command(after_help = "Example:\n  vbzkey inspect --json < rec.txt")]
+    Inspect {
+        /// Print the facts as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { error::exit::USAGE } else { 0 });
+        }
+    };
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vbzkey: error: {e}");
+            if let Some(hint) = e.hint() {
+                eprintln!("vbzkey: hint: {hint}");
+            }
+            e.exit_code()
+        }
+    }
+}
+
+fn run(command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Keygen { output } => keygen(output),
+        Command::Pubkey { key, json } => pubkey(key, json),
+        Command::Seal { to, context, binary, keep_newline } => {
+            seal(&to, &context, binary, keep_newline)
+        }
+        Command::Open { key, context } => open(key, &context),
+        Command::SealCustomer { to } => seal_customer(&to),
+        Command::Inspect { json } => inspect(json),
+    }
+}
+
+/// Processes that hold a secret key keep it out of core dumps; failure is only a warning.
+fn harden() {
+    if let Err(e) = vbzkey_os::harden::no_core_dumps() {
+        eprintln!("vbzkey: warning: could not disable core dumps: {e}");
+    }
+}
+
+fn keygen(output: Option<PathBuf>) -> Result<(), CliError> {
+    harden();
+    if output.is_none() {
+        io::refuse_terminal("a secret key")?;
+    }
+    let key = SecretKey::generate().map_err(|_| CliError::Record(record::RecordError::Rng))?;
+    match output {
+        Some(path) => {
+            keyfile::write_new(&path, &key)?;
+            eprintln!("Public key: {}", key.public_key());
+        }
+        None => io::write_stdout(keyfile::render(&key).as_bytes())?,
+    }
+    Ok(())
+}
+
+fn read_key(path: Option<PathBuf>) -> Result<SecretKey, CliError> {
+    match path {
+        Some(p) => keyfile::read(&p),
+        None => keyfile::parse(&io::read_stdin(4096, "the key file")?),
+    }
+}
+
+fn pubkey(key: Option<PathBuf>, json: bool) -> Result<(), CliError> {
+    harden();
+    let key = read_key(key)?;
+    let pk = key.public_key();
+    let out = if json {
+        json!({ "public_key": pk.to_text(), "key_id": pk.key_id().to_string() }).to_string()
+    } else {
+        pk.to_text()
+    };
+    io::write_stdout(format!("{out}\n").as_bytes())
+}
+
+fn seal(to: &str, context: &str, binary: bool, keep_newline: bool) -> Result<(), CliError> {
+    let pk = keyfile::recipient(to)?;
+    if binary {
+        io::refuse_terminal("a binary record")?;
+    }
+    // One byte of slack per allowed line ending, so a maximal value plus "\r\n" still fits.
+    let input = io::read_stdin(MAX_PLAINTEXT_LEN + 2, "the value")?;
+    let value = if keep_newline { &input[..] } else { io::strip_one_newline(&input) };
+    let rec = record::seal(&pk, context.as_bytes(), value)?;
+    if binary {
+        io::write_stdout(&rec)
+    } else {
+        io::write_stdout(format!("{}\n", record::to_text(&rec)).as_bytes())
+    }
+}
+
+/// Read a record from stdin: the `vk1.` text form (surrounding whitespace ignored) or binary.
+fn read_record() -> Result<Vec<u8>, CliError> {
+    let input = io::read_stdin(MAX_TEXT_LEN + 2, "the record")?;
+    if input.starts_with(&record::MAGIC) {
+        return Ok(input.to_vec());
+    }
+    let text = std::str::from_utf8(&input)
+        .map_err(|_| CliError::Record(record::RecordError::BadMagic))?
+        .trim();
+    Ok(record::from_text(text)?)
+}
+
+fn open(key: PathBuf, context: &str) -> Result<(), CliError> {
+    harden();
+    let key = keyfile::read(&key)?;
+    let rec = read_record()?;
+    let mut plaintext = record::open(&key, context.as_bytes(), &rec)?;
+    if io::stdout_is_terminal() {
+        plaintext.push(b'\n');
+    }
+    io::write_stdout(&plaintext)
+}
+
+fn seal_customer(to: &str) -> Result<(), CliError> {
+    let pk = keyfile::recipient(to)?;
+    let input = io::read_stdin(MAX_CUSTOMER_JSON, "the customer JSON")?;
+    // CustomerInput zeroizes itself on drop.
+    let customer: CustomerInput = serde_json::from_slice(&input).map_err(json_error)?;
+    let split = split::split(&customer)?;
+    let mut sealed = serde_json::Map::new();
+    for field in &split.sealed {
+        let rec = record::seal(&pk, field.context.as_bytes(), field.value.as_bytes())?;
+        sealed.insert(
+            field.field.to_string(),
+            json!({ "table": field.table, "context": field.context, "record": record::to_text(&rec) }),
+        );
+    }
+    let out = json!({
+        "id": customer.id,
+        "key_id": pk.key_id().to_string(),
+        "clear": split.clear,
+        "sealed": sealed,
+    });
+    io::write_stdout(
+        format!("{}\n", serde_json::to_string_pretty(&out).expect("JSON values")).as_bytes(),
+    )
+}
+
+/// Describe a JSON error without its text where that could quote a value: serde's "invalid
+/// type: string \"4111…\"" would put a card number into a log.
+fn json_error(e: serde_json::Error) -> CliError {
+    let msg = e.to_string();
+    let names_only = ["unknown field", "missing field", "duplicate field"];
+    if names_only.iter().any(|p| msg.starts_with(p)) {
+        return CliError::BadInput(format!("customer JSON is not valid: {msg}"));
+    }
+    let kind = match e.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "malformed JSON",
+        _ => "a field has the wrong type",
+    };
+    CliError::BadInput(format!(
+        "customer JSON is not valid: {kind} at line {} column {}",
+        e.line(),
+        e.column()
+    ))
+}
+
+fn inspect(json: bool) -> Result<(), CliError> {
+    let bytes = read_record()?;
+    let rec = Record::parse(&bytes)?;
+    let enc: String = rec.enc().iter().map(|b| format!("{b:02x}")).collect();
+    let out = if json {
+        json!({
+            "format_version": record::VERSION,
+            "suite": record::SUITE,
+            "key_id": rec.key_id().to_string(),
+            "enc": enc,
+            "record_len": bytes.len(),
+            "plaintext_len": rec.plaintext_len(),
+        })
+        .to_string()
+    } else {
+        format!(
+            "vbzkey record, format v{}, suite {} (HPKE X25519/HKDF-SHA256/ChaCha20Poly1305)\n\
+             key id:        {}\nenc:           {enc}\nrecord bytes:  {}\nvalue bytes:   {}",
+            record::VERSION,
+            record::SUITE,
+            rec.key_id(),
+            bytes.len(),
+            rec.plaintext_len()
+        )
+    };
+    io::write_stdout(format!("{out}\n").as_bytes())
+}

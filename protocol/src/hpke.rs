@@ -210,7 +210,9 @@ mod tests {
         let all: Vec<serde_json::Value> = serde_json::from_str(VECTORS).unwrap();
         let base: Vec<_> = all
             .into_iter()
-            .filter(|v| v["mode"] == 0 && v["kem_id"] == 32 && v["kdf_id"] == 1 && v["aead_id"] == 3)
+            .filter(|v| {
+                v["mode"] == 0 && v["kem_id"] == 32 && v["kdf_id"] == 1 && v["aead_id"] == 3
+            })
             .collect();
         assert!(!base.is_empty(), "the vector file must contain the base-mode block");
         base

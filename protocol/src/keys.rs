@@ -41,7 +41,9 @@ pub enum KeyError {
 
 /// First 8 bytes of SHA-256("vbzkey key id v1" ‖ public key): names the key a record was
 /// sealed to, so a holder of several keys knows which one to try.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct KeyId(pub [u8; KEY_ID_LEN]);
 
 impl KeyId {

@@ -41,6 +41,10 @@ pub const MAX_RECORD_LEN: usize = MIN_RECORD_LEN + MAX_PLAINTEXT_LEN;
 pub const TEXT_PREFIX: &str = "vk1.";
 /// Longest valid text form: prefix + unpadded base64url of `MAX_RECORD_LEN` bytes.
 pub const MAX_TEXT_LEN: usize = TEXT_PREFIX.len() + (MAX_RECORD_LEN * 4).div_ceil(3);
+/// Longest context accepted at seal and open. Contexts name a place (`table/id/field`); a cap
+/// keeps the dongle's buffers bounded, and a record sealed under a longer context could never
+/// be opened there.
+pub const MAX_CONTEXT_LEN: usize = 512;
 /// HPKE `info` for every v1 record.
 pub const INFO: &[u8] = b"vbzkey record v1";
 
@@ -91,7 +95,9 @@ pub enum RecordError {
     #[error("record or key is invalid: the Diffie-Hellman result is all zero (low-order point)")]
     LowOrderPoint,
     /// The AEAD tag did not verify: the record was altered, or the context differs.
-    #[error("record does not open: it was altered, or the context is not the one it was sealed with")]
+    #[error(
+        "record does not open: it was altered, or the context is not the one it was sealed with"
+    )]
     TagMismatch,
     /// The plaintext exceeds `MAX_PLAINTEXT_LEN`.
     #[error("value is too long: {len} bytes, at most {MAX_PLAINTEXT_LEN} may be sealed")]
@@ -102,6 +108,12 @@ pub enum RecordError {
     /// The plaintext is not UTF-8 (v1 values are text).
     #[error("value is not UTF-8 text; v1 records hold UTF-8 values only")]
     PlaintextNotUtf8,
+    /// The context exceeds `MAX_CONTEXT_LEN`.
+    #[error("context is too long: {len} bytes, at most {MAX_CONTEXT_LEN} are allowed")]
+    ContextTooLong {
+        /// Bytes offered.
+        len: usize,
+    },
     /// The text form does not start with `vk1.`.
     #[error("not a vbzkey record text: it must start with `vk1.`")]
     BadTextPrefix,
@@ -128,6 +140,7 @@ impl RecordError {
             RecordError::TagMismatch => "tag_mismatch",
             RecordError::PlaintextTooLong { .. } => "plaintext_too_long",
             RecordError::PlaintextNotUtf8 => "plaintext_not_utf8",
+            RecordError::ContextTooLong { .. } => "context_too_long",
             RecordError::BadTextPrefix => "bad_text_prefix",
             RecordError::BadBase64 => "bad_base64",
             RecordError::Rng => "rng",
@@ -190,6 +203,9 @@ impl<'a> Record<'a> {
 
     /// Open with `key` under `context`. On any failure nothing of the plaintext is returned.
     pub fn open(&self, key: &SecretKey, context: &[u8]) -> Result<Zeroizing<Vec<u8>>, RecordError> {
+        if context.len() > MAX_CONTEXT_LEN {
+            return Err(RecordError::ContextTooLong { len: context.len() });
+        }
         if self.key_id() != key.key_id() {
             return Err(RecordError::UnknownKeyId { found: self.key_id(), expected: key.key_id() });
         }
@@ -239,6 +255,9 @@ pub fn seal_with_ephemeral(
     if core::str::from_utf8(plaintext).is_err() {
         return Err(RecordError::PlaintextNotUtf8);
     }
+    if context.len() > MAX_CONTEXT_LEN {
+        return Err(RecordError::ContextTooLong { len: context.len() });
+    }
     let sk_e = StaticSecret::from(*ephemeral);
     let (shared, enc) = hpke::encap(&sk_e, &to.dalek()).map_err(|_| RecordError::LowOrderPoint)?;
     let header = header_for(to.key_id());
@@ -262,7 +281,11 @@ pub fn seal(to: &PublicKey, context: &[u8], plaintext: &[u8]) -> Result<Vec<u8>,
 }
 
 /// Parse and open a binary record in one step.
-pub fn open(key: &SecretKey, context: &[u8], record: &[u8]) -> Result<Zeroizing<Vec<u8>>, RecordError> {
+pub fn open(
+    key: &SecretKey,
+    context: &[u8],
+    record: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, RecordError> {
     Record::parse(record)?.open(key, context)
 }
 

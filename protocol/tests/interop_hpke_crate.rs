@@ -6,8 +6,8 @@ use hpke::aead::ChaCha20Poly1305;
 use hpke::kdf::HkdfSha256;
 use hpke::kem::X25519HkdfSha256;
 use hpke::{Deserializable, Kem, OpModeR, OpModeS, Serializable};
-use vbzkey_protocol::record::{self, HEADER_LEN, INFO};
 use vbzkey_protocol::SecretKey;
+use vbzkey_protocol::record::{self, HEADER_LEN, INFO};
 
 type K = X25519HkdfSha256;
 
@@ -19,14 +19,21 @@ fn recipient() -> SecretKey {
 fn our_records_open_with_the_hpke_crate() {
     let sk = recipient();
     let their_sk = <K as Kem>::PrivateKey::from_bytes(&sk.to_bytes()[..]).unwrap();
-    for (ctx, value) in [(&b"cust_cards/1/card_number"[..], "4111111111111111"), (b"", ""), (b"x", "Grüße ✓")] {
+    for (ctx, value) in
+        [(&b"cust_cards/1/card_number"[..], "4111111111111111"), (b"", ""), (b"x", "Grüße ✓")]
+    {
         let rec = record::seal(sk.public_key(), ctx, value.as_bytes()).unwrap();
         let (header, rest) = rec.split_at(HEADER_LEN);
         let (enc, ct) = rest.split_at(32);
         let aad = [header, ctx].concat();
         let enc = <K as Kem>::EncappedKey::from_bytes(enc).unwrap();
         let pt = hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, K>(
-            &OpModeR::Base, &their_sk, &enc, INFO, ct, &aad,
+            &OpModeR::Base,
+            &their_sk,
+            &enc,
+            INFO,
+            ct,
+            &aad,
         )
         .unwrap();
         assert_eq!(pt, value.as_bytes());
@@ -42,7 +49,11 @@ fn hpke_crate_records_open_here() {
     header.extend_from_slice(&sk.key_id().0);
     let aad = [&header[..], ctx].concat();
     let (enc, ct) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, K>(
-        &OpModeS::Base, &their_pk, INFO, b"+14155550100", &aad,
+        &OpModeS::Base,
+        &their_pk,
+        INFO,
+        b"+14155550100",
+        &aad,
     )
     .unwrap();
     let rec = [&header[..], &enc.to_bytes()[..], &ct[..]].concat();

@@ -2,8 +2,8 @@
 //! input never panic and never yield plaintext.
 
 use proptest::prelude::*;
-use vbzkey_protocol::record::{self, MAX_PLAINTEXT_LEN, Record, RecordError};
 use vbzkey_protocol::SecretKey;
+use vbzkey_protocol::record::{self, MAX_PLAINTEXT_LEN, Record, RecordError};
 use zeroize::Zeroizing;
 
 fn key() -> SecretKey {
@@ -25,7 +25,7 @@ fn plaintext() -> impl Strategy<Value = String> {
 }
 
 fn context() -> impl Strategy<Value = Vec<u8>> {
-    proptest::collection::vec(any::<u8>(), 0..200)
+    proptest::collection::vec(any::<u8>(), 0..=record::MAX_CONTEXT_LEN)
 }
 
 proptest! {
@@ -58,7 +58,7 @@ proptest! {
             _ => "tag_mismatch",
         };
         // A flipped enc byte can, with negligible probability, give a low-order point.
-        prop_assert!(err.code() == expected || (i >= 12 && i < 44 && err == RecordError::LowOrderPoint), "{err:?} at {i}");
+        prop_assert!(err.code() == expected || ((12..44).contains(&i) && err == RecordError::LowOrderPoint), "{err:?} at {i}");
     }
 
     #[test]
@@ -108,4 +108,14 @@ fn a_record_for_another_key_names_both_key_ids() {
     let err = record::open(&key(), b"", &rec).unwrap_err();
     assert_eq!(err, RecordError::UnknownKeyId { found: other.key_id(), expected: key().key_id() });
     assert!(err.to_string().contains(&other.key_id().to_string()));
+}
+
+#[test]
+fn contexts_longer_than_the_limit_are_refused_at_seal_and_open() {
+    let sk = key();
+    let long = vec![b'c'; record::MAX_CONTEXT_LEN + 1];
+    let err = record::seal(sk.public_key(), &long, b"v").unwrap_err();
+    assert_eq!(err, RecordError::ContextTooLong { len: record::MAX_CONTEXT_LEN + 1 });
+    let rec = record::seal(sk.public_key(), &long[1..], b"v").unwrap();
+    assert_eq!(record::open(&sk, &long, &rec).unwrap_err().code(), "context_too_long");
 }

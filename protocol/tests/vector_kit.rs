@@ -13,9 +13,9 @@ use hpke::kdf::HkdfSha256;
 use hpke::kem::X25519HkdfSha256;
 use hpke::{Deserializable, Kem, OpModeS, Serializable};
 use serde_json::{Value, json};
+use vbzkey_protocol::SecretKey;
 use vbzkey_protocol::record::{self, INFO};
 use vbzkey_protocol::split::{self, CustomerInput};
-use vbzkey_protocol::SecretKey;
 use zeroize::Zeroizing;
 
 const RECIPIENT_IKM: &[u8] = b"vbzkey test kit recipient key v1";
@@ -48,9 +48,14 @@ fn foreign_record(sk: &SecretKey, header: &[u8], ctx: &[u8], pt: &[u8]) -> Vec<u
     type K = X25519HkdfSha256;
     let pk = <K as Kem>::PublicKey::from_bytes(sk.public_key().as_bytes()).unwrap();
     let aad = [header, ctx].concat();
-    let (enc, ct) =
-        hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, K>(&OpModeS::Base, &pk, INFO, pt, &aad)
-            .unwrap();
+    let (enc, ct) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, K>(
+        &OpModeS::Base,
+        &pk,
+        INFO,
+        pt,
+        &aad,
+    )
+    .unwrap();
     [header, &enc.to_bytes()[..], &ct[..]].concat()
 }
 
@@ -95,13 +100,38 @@ fn build_record_kit(committed: Option<&Value>) -> Value {
     push("wrong magic", with(&|r| r[0] = b'X'), ctx, "bad_magic");
     push("version 2", with(&|r| r[2] = 2), ctx, "unsupported_version");
     push("suite 2", with(&|r| r[3] = 2), ctx, "unsupported_suite");
-    let other_rec = record::seal_with_ephemeral(other.public_key(), ctx.as_bytes(), b"4111111111111111", eph(10)).unwrap();
+    let other_rec = record::seal_with_ephemeral(
+        other.public_key(),
+        ctx.as_bytes(),
+        b"4111111111111111",
+        eph(10),
+    )
+    .unwrap();
     push("sealed to another key", record::to_text(&other_rec), ctx, "unknown_key_id");
     push("key id altered", with(&|r| r[11] ^= 1), ctx, "unknown_key_id");
     push("enc altered", with(&|r| r[20] ^= 0x40), ctx, "tag_mismatch");
     push("ciphertext altered", with(&|r| r[50] ^= 1), ctx, "tag_mismatch");
-    push("tag altered", with(&|r| { let n = r.len(); r[n - 1] ^= 0x80 }), ctx, "tag_mismatch");
-    push("opened under another row's context", record::to_text(&base), "cust_cards/1002/card_number", "tag_mismatch");
+    push(
+        "tag altered",
+        with(&|r| {
+            let n = r.len();
+            r[n - 1] ^= 0x80
+        }),
+        ctx,
+        "tag_mismatch",
+    );
+    push(
+        "opened under another row's context",
+        record::to_text(&base),
+        "cust_cards/1002/card_number",
+        "tag_mismatch",
+    );
+    push(
+        "context longer than 512 bytes",
+        record::to_text(&base),
+        &"c".repeat(513),
+        "context_too_long",
+    );
     push("enc is a low-order point (zero)", with(&|r| r[12..44].fill(0)), ctx, "low_order_point");
     // Non-UTF-8 and non-canonical records come from the independent implementation; the
     // committed file is reused so the kit stays byte-stable (HPKE sealing is randomised).
@@ -109,13 +139,24 @@ fn build_record_kit(committed: Option<&Value>) -> Value {
         committed.and_then(|c| c["bad"].as_array()?.iter().find(|v| v["name"] == name).cloned())
     };
     let name = "valid HPKE but plaintext is not UTF-8";
-    let rec = committed_bad(name).map(|v| v["record"].as_str().unwrap().to_string()).unwrap_or_else(|| {
-        record::to_text(&foreign_record(&sk, &header, ctx.as_bytes(), b"\xff\xfe card"))
-    });
+    let rec =
+        committed_bad(name).map(|v| v["record"].as_str().unwrap().to_string()).unwrap_or_else(
+            || record::to_text(&foreign_record(&sk, &header, ctx.as_bytes(), b"\xff\xfe card")),
+        );
     push(name, rec, ctx, "plaintext_not_utf8");
-    push("text form with another prefix", record::to_text(&base).replacen("vk1.", "vk2.", 1), ctx, "bad_text_prefix");
+    push(
+        "text form with another prefix",
+        record::to_text(&base).replacen("vk1.", "vk2.", 1),
+        ctx,
+        "bad_text_prefix",
+    );
     push("text form with padding", record::to_text(&base) + "=", ctx, "bad_base64");
-    push("text form with standard base64 characters", record::to_text(&base).replacen(|c| c == '-' || c == '_' || c == 'A', "+", 1), ctx, "bad_base64");
+    push(
+        "text form with standard base64 characters",
+        record::to_text(&base).replacen(['-', '_', 'A'], "+", 1),
+        ctx,
+        "bad_base64",
+    );
 
     json!({
         "description": "vbzkey sealed-record format v1 test kit: open each good record with the recipient key under its context and get its plaintext; each bad record must fail with the error code given. Keys are RFC 9180 DeriveKeyPair(ikm).",
@@ -136,8 +177,9 @@ fn open_text(sk: &SecretKey, ctx: &str, text: &str) -> Result<String, &'static s
 
 #[test]
 fn record_kit_is_current_and_every_entry_behaves_as_listed() {
-    let committed: Option<Value> =
-        std::fs::read_to_string(path("records-v1.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let committed: Option<Value> = std::fs::read_to_string(path("records-v1.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
     let kit = build_record_kit(committed.as_ref());
     check_or_write("records-v1.json", &kit);
 
@@ -177,61 +219,127 @@ fn split_case(name: &str, input: Value) -> Value {
 #[test]
 fn split_kit_is_current() {
     let cases = vec![
-        split_case("US customer with Visa, address and phone", json!({
-            "id": "1001",
-            "card": { "number": "4111 1111 1111 1111", "expiry": "12/27" },
-            "address": { "lines": ["350 Fifth Avenue", "Suite 3300"], "city": "New York", "region": "NY", "postal_code": "10118", "country": "us" },
-            "phone": "(212) 736-3100",
-            "email": "Ada.Lovelace@Example.COM"
-        })),
-        split_case("UK customer with Mastercard 2-series, flat, international phone", json!({
-            "id": "uk-7",
-            "card": { "number": "2221-0000-0000-0009", "expiry": "2029-03" },
-            "address": { "lines": ["Flat 4", "12 High Street"], "city": "London", "postal_code": "sw1a  1aa", "country": "UK" },
-            "phone": "+44 20 7946 0958"
-        })),
-        split_case("Amex and IBAN", json!({
-            "id": "42",
-            "card": { "number": "3782 822463 10005", "expiry": "7/30" },
-            "bank": { "account": "GB82 WEST 1234 5698 7654 32", "routing": "40-00-00" }
-        })),
-        split_case("Discover 644 range, German address, 00 prefix phone", json!({
-            "id": "de:9",
-            "card": { "number": "6445644564456445", "expiry": "0131" },
-            "address": { "lines": ["Hauptstraße 5"], "city": "Berlin", "postal_code": "10115", "country": "DE" },
-            "phone": "0049 30 1234567"
-        })),
-        split_case("US bank account and JCB-range card as other", json!({
-            "id": "55",
-            "card": { "number": "3530111333300000", "expiry": "11/2028" },
-            "bank": { "account": "000123456789", "routing": "021000021" }
-        })),
+        split_case(
+            "US customer with Visa, address and phone",
+            json!({
+                "id": "1001",
+                "card": { "number": "4111 1111 1111 1111", "expiry": "12/27" },
+                "address": { "lines": ["350 Fifth Avenue", "Suite 3300"], "city": "New York", "region": "NY", "postal_code": "10118", "country": "us" },
+                "phone": "(212) 736-3100",
+                "email": "Ada.Lovelace@Example.COM"
+            }),
+        ),
+        split_case(
+            "UK customer with Mastercard 2-series, flat, international phone",
+            json!({
+                "id": "uk-7",
+                "card": { "number": "2221-0000-0000-0009", "expiry": "2029-03" },
+                "address": { "lines": ["Flat 4", "12 High Street"], "city": "London", "postal_code": "sw1a  1aa", "country": "UK" },
+                "phone": "+44 20 7946 0958"
+            }),
+        ),
+        split_case(
+            "Amex and IBAN",
+            json!({
+                "id": "42",
+                "card": { "number": "3782 822463 10005", "expiry": "7/30" },
+                "bank": { "account": "GB82 WEST 1234 5698 7654 32", "routing": "40-00-00" }
+            }),
+        ),
+        split_case(
+            "Discover 644 range, German address, 00 prefix phone",
+            json!({
+                "id": "de:9",
+                "card": { "number": "6445644564456445", "expiry": "0131" },
+                "address": { "lines": ["Hauptstraße 5"], "city": "Berlin", "postal_code": "10115", "country": "DE" },
+                "phone": "0049 30 1234567"
+            }),
+        ),
+        split_case(
+            "US bank account and JCB-range card as other",
+            json!({
+                "id": "55",
+                "card": { "number": "3530111333300000", "expiry": "11/2028" },
+                "bank": { "account": "000123456789", "routing": "021000021" }
+            }),
+        ),
         split_case("email only", json!({ "id": "e1", "email": "someone@shop.example" })),
-        split_case("PO box has no street number", json!({ "id": "b1", "address": { "lines": ["PO Box 123"], "country": "CA", "postal_code": "K1A 0B1" } })),
-        split_case("CVV at top level is refused", json!({ "id": "1", "card": { "number": "4111111111111111", "expiry": "12/27" }, "cvv": "123" })),
-        split_case("CVC inside card is refused", json!({ "id": "1", "card": { "number": "4111111111111111", "expiry": "12/27", "cvc": "123" } })),
-        split_case("security_code is refused", json!({ "id": "1", "card": { "number": "4111111111111111", "expiry": "12/27", "security_code": 123 } })),
-        split_case("Luhn failure", json!({ "id": "1", "card": { "number": "4111111111111112", "expiry": "12/27" } })),
-        split_case("letters in card number", json!({ "id": "1", "card": { "number": "4111 1111 1111 111O", "expiry": "12/27" } })),
-        split_case("card number too short", json!({ "id": "1", "card": { "number": "41111111111", "expiry": "12/27" } })),
-        split_case("Amex length on a Visa", json!({ "id": "1", "card": { "number": "411111111111009", "expiry": "12/27" } })),
-        split_case("month 13", json!({ "id": "1", "card": { "number": "4111111111111111", "expiry": "13/27" } })),
-        split_case("bad IBAN check digits", json!({ "id": "1", "bank": { "account": "GB82WEST12345698765433" } })),
-        split_case("unknown country", json!({ "id": "1", "address": { "lines": ["1 Main St"], "country": "USA" } })),
-        split_case("bad US ZIP", json!({ "id": "1", "address": { "lines": ["1 Main St"], "country": "US", "postal_code": "1234" } })),
-        split_case("empty address lines", json!({ "id": "1", "address": { "lines": ["  ", ""], "country": "US" } })),
-        split_case("five address lines", json!({ "id": "1", "address": { "lines": ["a", "b", "c", "d", "e"], "country": "US" } })),
-        split_case("national phone outside NANP", json!({ "id": "1", "address": { "lines": ["1 High St"], "country": "GB" }, "phone": "020 7946 0958" })),
+        split_case(
+            "PO box has no street number",
+            json!({ "id": "b1", "address": { "lines": ["PO Box 123"], "country": "CA", "postal_code": "K1A 0B1" } }),
+        ),
+        split_case(
+            "CVV at top level is refused",
+            json!({ "id": "1", "card": { "number": "4111111111111111", "expiry": "12/27" }, "cvv": "123" }),
+        ),
+        split_case(
+            "CVC inside card is refused",
+            json!({ "id": "1", "card": { "number": "4111111111111111", "expiry": "12/27", "cvc": "123" } }),
+        ),
+        split_case(
+            "security_code is refused",
+            json!({ "id": "1", "card": { "number": "4111111111111111", "expiry": "12/27", "security_code": 123 } }),
+        ),
+        split_case(
+            "Luhn failure",
+            json!({ "id": "1", "card": { "number": "4111111111111112", "expiry": "12/27" } }),
+        ),
+        split_case(
+            "letters in card number",
+            json!({ "id": "1", "card": { "number": "4111 1111 1111 111O", "expiry": "12/27" } }),
+        ),
+        split_case(
+            "card number too short",
+            json!({ "id": "1", "card": { "number": "41111111111", "expiry": "12/27" } }),
+        ),
+        split_case(
+            "Amex length on a Visa",
+            json!({ "id": "1", "card": { "number": "411111111111009", "expiry": "12/27" } }),
+        ),
+        split_case(
+            "month 13",
+            json!({ "id": "1", "card": { "number": "4111111111111111", "expiry": "13/27" } }),
+        ),
+        split_case(
+            "bad IBAN check digits",
+            json!({ "id": "1", "bank": { "account": "GB82WEST12345698765433" } }),
+        ),
+        split_case(
+            "unknown country",
+            json!({ "id": "1", "address": { "lines": ["1 Main St"], "country": "USA" } }),
+        ),
+        split_case(
+            "bad US ZIP",
+            json!({ "id": "1", "address": { "lines": ["1 Main St"], "country": "US", "postal_code": "1234" } }),
+        ),
+        split_case(
+            "empty address lines",
+            json!({ "id": "1", "address": { "lines": ["  ", ""], "country": "US" } }),
+        ),
+        split_case(
+            "five address lines",
+            json!({ "id": "1", "address": { "lines": ["a", "b", "c", "d", "e"], "country": "US" } }),
+        ),
+        split_case(
+            "national phone outside NANP",
+            json!({ "id": "1", "address": { "lines": ["1 High St"], "country": "GB" }, "phone": "020 7946 0958" }),
+        ),
         split_case("phone extension", json!({ "id": "1", "phone": "+1 212 736 3100 ext 5" })),
-        split_case("NANP area code starting with 1", json!({ "id": "1", "phone": "+1 112 736 3100" })),
+        split_case(
+            "NANP area code starting with 1",
+            json!({ "id": "1", "phone": "+1 112 736 3100" }),
+        ),
         split_case("phone too long", json!({ "id": "1", "phone": "+44 1234 5678 9012 34" })),
         split_case("bad email", json!({ "id": "1", "email": "not-an-email" })),
         split_case("id with a slash", json!({ "id": "1/2", "email": "a@b.example" })),
         split_case("empty id", json!({ "id": "", "email": "a@b.example" })),
         split_case("unknown field", json!({ "id": "1", "card_number": "4111111111111111" })),
     ];
-    check_or_write("split-v1.json", &json!({
-        "description": "vbzkey clear-field split test kit: for each input, the clear fields and the values sealed (by context), or the error code.",
-        "cases": cases,
-    }));
+    check_or_write(
+        "split-v1.json",
+        &json!({
+            "description": "vbzkey clear-field split test kit: for each input, the clear fields and the values sealed (by context), or the error code.",
+            "cases": cases,
+        }),
+    );
 }

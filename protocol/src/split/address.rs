@@ -27,8 +27,20 @@ const ISO_3166_ALPHA2: &[&str] = &[
 
 /// Words after which a number names a unit or a box, not the building on the street.
 const UNIT_WORDS: &[&str] = &[
-    "APT", "APARTMENT", "FLAT", "UNIT", "SUITE", "STE", "ROOM", "RM", "FLOOR", "FL", "BOX",
-    "BLDG", "BUILDING", "DEPT",
+    "APT",
+    "APARTMENT",
+    "FLAT",
+    "UNIT",
+    "SUITE",
+    "STE",
+    "ROOM",
+    "RM",
+    "FLOOR",
+    "FL",
+    "BOX",
+    "BLDG",
+    "BUILDING",
+    "DEPT",
 ];
 
 /// Address lines a label can hold.
@@ -59,9 +71,8 @@ pub(super) fn parse_postal_code(input: &str, country: &str) -> Result<String, Sp
     if country == "US" {
         let b = code.as_bytes();
         let zip5 = b.len() == 5 && b.iter().all(u8::is_ascii_digit);
-        let zip9 = b.len() == 10
-            && b[5] == b'-'
-            && b[..5].iter().chain(&b[6..]).all(u8::is_ascii_digit);
+        let zip9 =
+            b.len() == 10 && b[5] == b'-' && b[..5].iter().chain(&b[6..]).all(u8::is_ascii_digit);
         if !(zip5 || zip9) {
             return Err(SplitError::BadPostalCode);
         }

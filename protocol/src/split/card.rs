@@ -76,7 +76,7 @@ fn luhn_ok(digits: &str) -> bool {
             if i % 2 == 1 { if d > 4 { d * 2 - 9 } else { d * 2 } } else { d }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 pub(super) fn parse_pan(input: &str) -> Result<Pan, SplitError> {
@@ -235,8 +235,14 @@ mod tests {
 
     #[test]
     fn accounts() {
-        assert_eq!(parse_account("GB82 WEST 1234 5698 7654 32").unwrap().number, "GB82WEST12345698765432");
-        assert_eq!(parse_account("gb82west12345698765432").unwrap().number, "GB82WEST12345698765432");
+        assert_eq!(
+            parse_account("GB82 WEST 1234 5698 7654 32").unwrap().number,
+            "GB82WEST12345698765432"
+        );
+        assert_eq!(
+            parse_account("gb82west12345698765432").unwrap().number,
+            "GB82WEST12345698765432"
+        );
         assert_eq!(parse_account("GB82WEST12345698765433").err(), Some(SplitError::BadIban));
         assert_eq!(parse_account("000123456789").unwrap().number, "000123456789");
         assert!(matches!(parse_account("12"), Err(SplitError::BadLength { .. })));

@@ -321,8 +321,11 @@ pub fn split(input: &CustomerInput) -> Result<Split, SplitError> {
         let country = address::parse_country(&a.country)?;
         let lines = address::clean_lines(&a.lines)?;
         clear.street_number = address::street_number(&lines);
-        clear.postal_code =
-            a.postal_code.as_deref().map(|p| address::parse_postal_code(p, &country)).transpose()?;
+        clear.postal_code = a
+            .postal_code
+            .as_deref()
+            .map(|p| address::parse_postal_code(p, &country))
+            .transpose()?;
         let mut full = lines.join("\n");
         let locality: Vec<&str> = [&a.city, &a.region]
             .into_iter()

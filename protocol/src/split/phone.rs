@@ -66,10 +66,8 @@ pub(super) fn parse_phone(input: &str, country: Option<&str>) -> Result<Phone, S
     if !(MIN_E164_DIGITS..=MAX_E164_DIGITS).contains(&digits.len()) || digits.starts_with('0') {
         return Err(SplitError::BadPhoneLength { len: digits.len() });
     }
-    let cc_len = SHORT_CALLING_CODES
-        .iter()
-        .find(|cc| digits.starts_with(**cc))
-        .map_or(3, |cc| cc.len());
+    let cc_len =
+        SHORT_CALLING_CODES.iter().find(|cc| digits.starts_with(**cc)).map_or(3, |cc| cc.len());
     let country_code = String::from(&digits[..cc_len]);
     let area_code = if country_code == "1" {
         // NANP: +1 NPA NXX XXXX, and an area code (NPA) never starts with 0 or 1.
@@ -109,10 +107,19 @@ mod tests {
 
     #[test]
     fn bad_phones() {
-        assert_eq!(parse_phone("020 7946 0958", Some("GB")).err(), Some(SplitError::PhoneNeedsCountryCode));
-        assert_eq!(parse_phone("+1 415 555 0100 x12", None).err(), Some(SplitError::BadPhoneCharacters));
+        assert_eq!(
+            parse_phone("020 7946 0958", Some("GB")).err(),
+            Some(SplitError::PhoneNeedsCountryCode)
+        );
+        assert_eq!(
+            parse_phone("+1 415 555 0100 x12", None).err(),
+            Some(SplitError::BadPhoneCharacters)
+        );
         assert_eq!(parse_phone("+1 115 555 0100", None).err(), Some(SplitError::BadNanpNumber));
-        assert!(matches!(parse_phone("+44 1234567890123456", None), Err(SplitError::BadPhoneLength { .. })));
+        assert!(matches!(
+            parse_phone("+44 1234567890123456", None),
+            Err(SplitError::BadPhoneLength { .. })
+        ));
         assert!(matches!(parse_phone("+0 123 4567", None), Err(SplitError::BadPhoneLength { .. })));
         assert!(matches!(parse_phone("", None), Err(SplitError::PhoneNeedsCountryCode)));
     }

@@ -1,0 +1,71 @@
+//! Bounded reads from stdin or files, and the terminal checks of a Unix filter.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::Path;
+
+use zeroize::Zeroizing;
+
+use crate::error::CliError;
+
+/// Read all of stdin, refusing more than `limit` bytes instead of buffering without bound.
+pub(crate) fn read_stdin(limit: usize, what: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {
+    let mut buf = Zeroizing::new(Vec::new());
+    std::io::stdin()
+        .lock()
+        .take(limit as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| CliError::io("cannot read standard input", e))?;
+    if buf.len() > limit {
+        return Err(CliError::BadInput(format!(
+            "{what} on standard input is longer than {limit} bytes"
+        )));
+    }
+    Ok(buf)
+}
+
+/// Read a small file (keys), refusing more than `limit` bytes.
+pub(crate) fn read_file(path: &Path, limit: usize) -> Result<Zeroizing<Vec<u8>>, CliError> {
+    let what = || format!("cannot read {}", path.display());
+    let f = std::fs::File::open(path).map_err(|e| CliError::io(what(), e))?;
+    let mut buf = Zeroizing::new(Vec::new());
+    f.take(limit as u64 + 1).read_to_end(&mut buf).map_err(|e| CliError::io(what(), e))?;
+    if buf.len() > limit {
+        return Err(CliError::BadInput(format!(
+            "{} is larger than a key file can be",
+            path.display()
+        )));
+    }
+    Ok(buf)
+}
+
+/// Remove one trailing line ending (what `echo` and editors add), keeping anything else.
+pub(crate) fn strip_one_newline(buf: &[u8]) -> &[u8] {
+    let buf = buf.strip_suffix(b"\n").unwrap_or(buf);
+    buf.strip_suffix(b"\r").unwrap_or(buf)
+}
+
+/// Refuse to write binary or secret output to a terminal, like `age` does.
+pub(crate) fn refuse_terminal(what: &str) -> Result<(), CliError> {
+    if std::io::stdout().is_terminal() {
+        return Err(CliError::Usage(format!(
+            "refusing to write {what} to a terminal; redirect standard output or use -o FILE"
+        )));
+    }
+    Ok(())
+}
+
+/// Write to stdout; a closed pipe (e.g. `| head`) is not an error worth a message.
+pub(crate) fn write_stdout(bytes: &[u8]) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(CliError::io("cannot write standard output", e))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Whether stdout is a terminal (then text output gets a final newline).
+pub(crate) fn stdout_is_terminal() -> bool {
+    std::io::stdout().is_terminal()
+}

@@ -1,0 +1,91 @@
+//! Secret key files: `# comment` lines and one `vksec1.` line, written 0600, never clobbered.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use vbzkey_os::durable;
+use vbzkey_protocol::{PublicKey, SecretKey};
+use zeroize::Zeroizing;
+
+use crate::error::CliError;
+use crate::io::read_file;
+
+/// A key file is a few short lines; anything larger is not one.
+const MAX_KEY_FILE_LEN: usize = 4096;
+
+/// The text of a key file for `key`.
+pub(crate) fn render(key: &SecretKey) -> Zeroizing<String> {
+    let mut s = Zeroizing::new(String::new());
+    s.push_str("# vbzkey secret key (software key, format v1): keep this file private.\n");
+    s.push_str(&format!("# public key: {}\n", key.public_key()));
+    s.push_str(&format!("# key id: {}\n", key.key_id()));
+    s.push_str(&key.to_text());
+    s.push('\n');
+    s
+}
+
+/// Write a new key file; refuses to overwrite an existing file.
+pub(crate) fn write_new(path: &Path, key: &SecretKey) -> Result<(), CliError> {
+    durable::write(path, render(key).as_bytes(), 0o600, durable::Mode::CreateNew).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            CliError::Usage(format!(
+                "{} already exists; refusing to overwrite a key",
+                path.display()
+            ))
+        } else {
+            CliError::io(format!("cannot write {}", path.display()), e)
+        }
+    })
+}
+
+/// Parse key file text: the single non-comment line is the key.
+pub(crate) fn parse(text: &[u8]) -> Result<SecretKey, CliError> {
+    let text = std::str::from_utf8(text).map_err(|_| {
+        CliError::BadInput("the key file is not text; is it a vbzkey key file?".into())
+    })?;
+    let mut keys = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'));
+    let line = keys.next().ok_or_else(|| CliError::BadInput("the key file holds no key".into()))?;
+    if keys.next().is_some() {
+        return Err(CliError::BadInput("the key file holds more than one key line".into()));
+    }
+    Ok(SecretKey::from_text(line)?)
+}
+
+/// Read a key file, warning (not failing) when others can read it, as ssh does for keys.
+pub(crate) fn read(path: &Path) -> Result<SecretKey, CliError> {
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        eprintln!(
+            "vbzkey: warning: {} is readable by other users; run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        );
+    }
+    parse(&read_file(path, MAX_KEY_FILE_LEN)?)
+}
+
+/// A recipient given on the command line: a `vkpub1.` key, or a file holding one (a public key
+/// file, or a secret key file whose public key is derived).
+pub(crate) fn recipient(arg: &str) -> Result<PublicKey, CliError> {
+    if arg.starts_with(vbzkey_protocol::keys::PUBLIC_KEY_PREFIX) {
+        return Ok(PublicKey::from_text(arg)?);
+    }
+    let path = Path::new(arg);
+    if !path.exists() {
+        return Err(CliError::Usage(format!(
+            "--to must be a public key (vkpub1.…) or a file holding one; {arg:?} is neither"
+        )));
+    }
+    let bytes = read_file(path, MAX_KEY_FILE_LEN)?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| CliError::BadInput(format!("{} is not a text key file", path.display())))?;
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'));
+    match lines.next() {
+        Some(l) if l.starts_with(vbzkey_protocol::keys::SECRET_KEY_PREFIX) => {
+            Ok(parse(&bytes)?.public_key().clone())
+        }
+        Some(l) => Ok(PublicKey::from_text(l)?),
+        None => Err(CliError::BadInput(format!("{} holds no key", path.display()))),
+    }
+}

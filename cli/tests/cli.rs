@@ -1,0 +1,266 @@
+//! The `vbzkey` binary as a user runs it: real processes, real files, stdin and stdout.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+use vbzkey_protocol::SecretKey;
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Self {
+        let d = std::env::temp_dir().join(format!("vbzkey-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        Dir(d)
+    }
+    fn path(&self, f: &str) -> PathBuf {
+        self.0.join(f)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn vbzkey() -> Command {
+    Command::cargo_bin("vbzkey").unwrap()
+}
+
+fn keygen(dir: &Dir) -> (PathBuf, String) {
+    let key = dir.path("key.txt");
+    let out = vbzkey().args(["keygen", "-o"]).arg(&key).assert().success().get_output().clone();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let pk = stderr.trim().strip_prefix("Public key: ").expect("public key on stderr").to_string();
+    (key, pk)
+}
+
+fn seal(pk: &str, ctx: &str, value: &[u8]) -> String {
+    let out =
+        vbzkey().args(["seal", "--to", pk, "--context", ctx]).write_stdin(value).assert().success();
+    String::from_utf8(out.get_output().stdout.clone()).unwrap()
+}
+
+fn open(key: &Path, ctx: &str, record: impl Into<Vec<u8>>) -> assert_cmd::assert::Assert {
+    vbzkey().args(["open", "--context", ctx, "-k"]).arg(key).write_stdin(record.into()).assert()
+}
+
+fn stderr(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8(a.get_output().stderr.clone()).unwrap()
+}
+
+#[test]
+fn keygen_writes_a_private_file_and_never_overwrites() {
+    let d = Dir::new("keygen");
+    let (key, pk) = keygen(&d);
+    assert!(pk.starts_with("vkpub1."));
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    let before = std::fs::read(&key).unwrap();
+    let again = vbzkey().args(["keygen", "-o"]).arg(&key).assert().code(2);
+    assert!(stderr(&again).contains("refusing to overwrite"));
+    assert_eq!(std::fs::read(&key).unwrap(), before);
+    let shown = vbzkey().args(["pubkey", "-k"]).arg(&key).assert().success();
+    assert_eq!(String::from_utf8_lossy(&shown.get_output().stdout).trim(), pk);
+}
+
+#[test]
+fn seal_then_open_round_trips_text_and_binary() {
+    let d = Dir::new("roundtrip");
+    let (key, pk) = keygen(&d);
+    let ctx = "cust_cards/1001/card_number";
+    let rec = seal(&pk, ctx, b"4111111111111111\n");
+    assert!(rec.starts_with("vk1.") && rec.ends_with('\n'));
+    open(&key, ctx, rec.clone()).success().stdout("4111111111111111");
+
+    let bin = vbzkey()
+        .args(["seal", "--binary", "--keep-newline", "--context", ctx, "--to"])
+        .arg(&key)
+        .write_stdin("line\n")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(&bin[..4], b"VK\x01\x01");
+    open(&key, ctx, bin).success().stdout("line\n");
+}
+
+#[test]
+fn records_that_do_not_open_exit_4_with_a_hint() {
+    let d = Dir::new("noopen");
+    let (key, pk) = keygen(&d);
+    let rec = seal(&pk, "cust_cards/1/card_number", b"4111111111111111");
+    let wrong_ctx = open(&key, "cust_cards/2/card_number", rec.clone()).code(4).stdout("");
+    assert!(stderr(&wrong_ctx).contains("--context"));
+
+    let other = Dir::new("noopen-other");
+    let (other_key, _) = keygen(&other);
+    let wrong_key = open(&other_key, "cust_cards/1/card_number", rec.clone()).code(4).stdout("");
+    assert!(stderr(&wrong_key).contains("sealed to key"));
+
+    let mut tampered = rec.trim().to_string().into_bytes();
+    let i = tampered.len() - 5;
+    tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+    open(&key, "cust_cards/1/card_number", tampered).code(4).stdout("");
+}
+
+#[test]
+fn malformed_input_exits_3_and_prints_no_plaintext() {
+    let d = Dir::new("malformed");
+    let (key, pk) = keygen(&d);
+    for bad in [&b""[..], b"garbage", b"vk1.", b"vk1.!!!!", b"VK\x01\x01short", b"\xff\xfe\xfd"] {
+        open(&key, "c", bad).code(3).stdout("");
+    }
+    // A value over 4096 bytes, and one that is not UTF-8, cannot be sealed.
+    vbzkey()
+        .args(["seal", "--to", &pk, "--context", "c"])
+        .write_stdin(vec![b'a'; 4097])
+        .assert()
+        .code(3);
+    vbzkey()
+        .args(["seal", "--to", &pk, "--context", "c"])
+        .write_stdin(&b"\xff\xfe"[..])
+        .assert()
+        .code(3);
+    vbzkey()
+        .args(["seal", "--to", "vkpub1.AAAA", "--context", "c"])
+        .write_stdin("x")
+        .assert()
+        .code(3);
+    vbzkey()
+        .args(["seal", "--to", "no-such-file", "--context", "c"])
+        .write_stdin("x")
+        .assert()
+        .code(2);
+    vbzkey().args(["seal", "--to", &pk]).write_stdin("x").assert().code(2);
+    vbzkey().args(["inspect"]).write_stdin("vk1.AAAA").assert().code(3);
+    // A damaged key file is bad input, named as such.
+    let broken = d.path("broken.txt");
+    std::fs::write(&broken, "vksec1.tooshort\n").unwrap();
+    std::fs::set_permissions(&broken, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let a = open(&broken, "c", seal(&pk, "c", b"x")).code(3);
+    assert!(stderr(&a).contains("secret key is damaged"));
+}
+
+#[test]
+fn world_readable_key_file_gets_a_warning() {
+    let d = Dir::new("perm");
+    let (key, pk) = keygen(&d);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let a = open(&key, "c", seal(&pk, "c", b"v")).success().stdout("v");
+    assert!(stderr(&a).contains("chmod 600"));
+}
+
+#[test]
+fn inspect_reports_the_header_without_a_key() {
+    let d = Dir::new("inspect");
+    let (_, pk) = keygen(&d);
+    let rec = seal(&pk, "c", b"12345");
+    let out = vbzkey().args(["inspect", "--json"]).write_stdin(rec).assert().success();
+    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let key_id = vbzkey_protocol::PublicKey::from_text(&pk).unwrap().key_id().to_string();
+    assert_eq!(v["key_id"], key_id);
+    assert_eq!(v["plaintext_len"], 5);
+    assert_eq!(v["format_version"], 1);
+}
+
+#[test]
+fn seal_customer_seals_each_field_under_its_own_context() {
+    let d = Dir::new("customer");
+    let (key, _) = keygen(&d);
+    let input = r#"{"id":"1001","card":{"number":"4111 1111 1111 1111","expiry":"12/27"},
+        "address":{"lines":["350 Fifth Avenue"],"city":"New York","region":"NY","postal_code":"10118","country":"US"},
+        "phone":"(212) 736-3100","email":"ada@example.com"}"#;
+    let out =
+        vbzkey().arg("seal-customer").arg("--to").arg(&key).write_stdin(input).assert().success();
+    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["clear"]["card_last4"], "1111");
+    assert_eq!(v["clear"]["card_brand"], "visa");
+    assert_eq!(v["clear"]["phone_area_code"], "212");
+    for (field, ctx, value) in [
+        ("card_number", "cust_cards/1001/card_number", "4111111111111111"),
+        ("address", "cust_addrs/1001/address", "350 Fifth Avenue\nNew York, NY"),
+        ("phone", "cust_phones/1001/phone", "+12127363100"),
+    ] {
+        assert_eq!(v["sealed"][field]["context"], ctx);
+        let rec = v["sealed"][field]["record"].as_str().unwrap().to_string();
+        open(&key, ctx, rec.clone()).success().stdout(value);
+        // Moved to another row, it no longer opens.
+        open(&key, &ctx.replace("1001", "1002"), rec).code(4);
+    }
+}
+
+#[test]
+fn seal_customer_refuses_cvv_and_never_echoes_customer_data() {
+    let d = Dir::new("cvv");
+    let (key, _) = keygen(&d);
+    let cvv = r#"{"id":"1","card":{"number":"4111111111111111","expiry":"12/27","cvc":"737"}}"#;
+    let a = vbzkey()
+        .arg("seal-customer")
+        .arg("--to")
+        .arg(&key)
+        .write_stdin(cvv)
+        .assert()
+        .code(3)
+        .stdout("");
+    assert!(stderr(&a).contains("PCI DSS"));
+    for bad in [
+        r#"{"id":"1","card":{"number":4111111111111111,"expiry":"12/27"}}"#,
+        r#"{"id":"1","card":{"number":"4111111111111112","expiry":"12/27"}}"#,
+        r#"{"id":"1","card":{"number":"4111111111111111""#,
+        r#"{"id":"1","phone":"+1 415 555 0100 ext 9"}"#,
+    ] {
+        let a = vbzkey()
+            .arg("seal-customer")
+            .arg("--to")
+            .arg(&key)
+            .write_stdin(bad)
+            .assert()
+            .code(3)
+            .stdout("");
+        let err = stderr(&a);
+        assert!(!err.contains("4111") && !err.contains("555"), "customer data in error: {err}");
+    }
+}
+
+#[test]
+fn the_bad_record_kit_gives_the_documented_exit_codes() {
+    let kit: Value =
+        serde_json::from_str(include_str!("../../protocol/tests/vectors/records-v1.json")).unwrap();
+    let d = Dir::new("kit");
+    let ikm: Vec<u8> = (0..kit["recipient_ikm"].as_str().unwrap().len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&kit["recipient_ikm"].as_str().unwrap()[i..i + 2], 16).unwrap())
+        .collect();
+    let key = d.path("kit-key.txt");
+    std::fs::write(&key, format!("{}\n", SecretKey::derive(&ikm).to_text().as_str())).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    for g in kit["good"].as_array().unwrap() {
+        open(&key, g["context"].as_str().unwrap(), g["record"].as_str().unwrap())
+            .success()
+            .stdout(g["plaintext"].as_str().unwrap().to_string());
+    }
+    for b in kit["bad"].as_array().unwrap() {
+        let code = match b["error"].as_str().unwrap() {
+            "unknown_key_id" | "tag_mismatch" | "low_order_point" => 4,
+            _ => 3,
+        };
+        open(&key, b["context"].as_str().unwrap(), b["record"].as_str().unwrap())
+            .code(code)
+            .stdout("");
+    }
+}
+
+#[test]
+fn help_has_examples_and_usage_errors_exit_2() {
+    for cmd in ["keygen", "pubkey", "seal", "open", "seal-customer", "inspect"] {
+        let out = vbzkey().args([cmd, "--help"]).assert().success();
+        assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("Example"), "{cmd}");
+    }
+    vbzkey().arg("no-such-command").assert().code(2);
+    vbzkey().args(["open", "--context", "c"]).assert().code(2);
+}

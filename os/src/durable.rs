@@ -1,0 +1,116 @@
+//! Crash-safe file writes.
+//!
+//! A power cut or a `SIGKILL` at any instant must leave either the old file or the new one,
+//! never a torn mix and never nothing. The recipe (the one SQLite and LMDB rely on):
+//!
+//! 1. write the new content to a temporary file in the **same directory**, created with the
+//!    final permissions (so a secret is never briefly world-readable);
+//! 2. `fsync` it, so its data is on disk before anything points at it;
+//! 3. `rename` it over the target (atomic on POSIX), or `link` it to a name that must not
+//!    exist yet (atomic and refuses to clobber);
+//! 4. `fsync` the directory, so the rename itself survives a power cut.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// Whether an existing file at the target may be replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Atomically replace any existing file.
+    Replace,
+    /// Fail with `AlreadyExists` if the target exists (for keys: never clobber one).
+    CreateNew,
+}
+
+fn temp_path(target: &Path) -> io::Result<PathBuf> {
+    let name = target
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "target has no file name"))?;
+    let mut tmp = name.to_os_string();
+    // The pid keeps two writers in different processes apart; a stale temp from a crash is
+    // removed by the next write with the same pid, or is harmless litter.
+    tmp.push(format!(".tmp-{}", std::process::id()));
+    Ok(target.with_file_name(tmp))
+}
+
+/// The directory holding `path`, `.` for a bare file name.
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// `fsync` a directory so that renames and links in it are durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Write `contents` to `target` crash-safely, with Unix permission bits `perm` (e.g. 0o600).
+pub fn write(target: &Path, contents: &[u8], perm: u32, mode: Mode) -> io::Result<()> {
+    let tmp = temp_path(target)?;
+    let _ = fs::remove_file(&tmp);
+    let result = (|| {
+        let mut f = OpenOptions::new().write(true).create_new(true).mode(perm).open(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        drop(f);
+        match mode {
+            Mode::Replace => fs::rename(&tmp, target)?,
+            Mode::CreateNew => {
+                fs::hard_link(&tmp, target)?;
+                fs::remove_file(&tmp)?;
+            }
+        }
+        sync_dir(parent_dir(target))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn tempdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("vbzkey-os-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn replace_overwrites_and_sets_permissions() {
+        let d = tempdir("replace");
+        let f = d.join("state");
+        write(&f, b"one", 0o600, Mode::Replace).unwrap();
+        write(&f, b"two", 0o600, Mode::Replace).unwrap();
+        assert_eq!(fs::read(&f).unwrap(), b"two");
+        assert_eq!(fs::metadata(&f).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(fs::read_dir(&d).unwrap().count(), 1, "no temp file is left behind");
+        fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn create_new_refuses_to_clobber() {
+        let d = tempdir("create");
+        let f = d.join("key");
+        write(&f, b"first", 0o600, Mode::CreateNew).unwrap();
+        let err = write(&f, b"second", 0o600, Mode::CreateNew).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&f).unwrap(), b"first");
+        assert_eq!(fs::read_dir(&d).unwrap().count(), 1);
+        fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn missing_directory_is_an_error_not_a_panic() {
+        let err = write(Path::new("/nonexistent-vbzkey-dir/x"), b"", 0o600, Mode::Replace);
+        assert_eq!(err.unwrap_err().kind(), io::ErrorKind::NotFound);
+    }
+}
