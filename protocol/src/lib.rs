@@ -32,6 +32,7 @@ mod hpke;
 pub mod keys;
 pub mod record;
 pub mod split;
+pub mod wire;
 
 pub use keys::{KeyError, KeyId, PublicKey, SecretKey};
 pub use record::{Record, RecordError};

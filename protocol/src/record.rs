@@ -129,21 +129,69 @@ impl RecordError {
     /// A stable, machine-readable name for the error, shared by every implementation (the
     /// bad-record vectors, the PHP code and the bridge's JSON answers use it).
     pub fn code(&self) -> &'static str {
+        RecordErrorCode::from(self).code()
+    }
+}
+
+/// `RecordError` reduced to its code, for the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[allow(missing_docs)]
+pub enum RecordErrorCode {
+    Truncated,
+    TooLong,
+    BadMagic,
+    UnsupportedVersion,
+    UnsupportedSuite,
+    UnknownKeyId,
+    LowOrderPoint,
+    TagMismatch,
+    PlaintextTooLong,
+    PlaintextNotUtf8,
+    ContextTooLong,
+    BadTextPrefix,
+    BadBase64,
+    Rng,
+}
+
+impl From<&RecordError> for RecordErrorCode {
+    fn from(e: &RecordError) -> Self {
+        match e {
+            RecordError::Truncated { .. } => Self::Truncated,
+            RecordError::TooLong { .. } => Self::TooLong,
+            RecordError::BadMagic => Self::BadMagic,
+            RecordError::UnsupportedVersion(_) => Self::UnsupportedVersion,
+            RecordError::UnsupportedSuite(_) => Self::UnsupportedSuite,
+            RecordError::UnknownKeyId { .. } => Self::UnknownKeyId,
+            RecordError::LowOrderPoint => Self::LowOrderPoint,
+            RecordError::TagMismatch => Self::TagMismatch,
+            RecordError::PlaintextTooLong { .. } => Self::PlaintextTooLong,
+            RecordError::PlaintextNotUtf8 => Self::PlaintextNotUtf8,
+            RecordError::ContextTooLong { .. } => Self::ContextTooLong,
+            RecordError::BadTextPrefix => Self::BadTextPrefix,
+            RecordError::BadBase64 => Self::BadBase64,
+            RecordError::Rng => Self::Rng,
+        }
+    }
+}
+
+impl RecordErrorCode {
+    /// The stable code string.
+    pub fn code(self) -> &'static str {
         match self {
-            RecordError::Truncated { .. } => "truncated",
-            RecordError::TooLong { .. } => "too_long",
-            RecordError::BadMagic => "bad_magic",
-            RecordError::UnsupportedVersion(_) => "unsupported_version",
-            RecordError::UnsupportedSuite(_) => "unsupported_suite",
-            RecordError::UnknownKeyId { .. } => "unknown_key_id",
-            RecordError::LowOrderPoint => "low_order_point",
-            RecordError::TagMismatch => "tag_mismatch",
-            RecordError::PlaintextTooLong { .. } => "plaintext_too_long",
-            RecordError::PlaintextNotUtf8 => "plaintext_not_utf8",
-            RecordError::ContextTooLong { .. } => "context_too_long",
-            RecordError::BadTextPrefix => "bad_text_prefix",
-            RecordError::BadBase64 => "bad_base64",
-            RecordError::Rng => "rng",
+            Self::Truncated => "truncated",
+            Self::TooLong => "too_long",
+            Self::BadMagic => "bad_magic",
+            Self::UnsupportedVersion => "unsupported_version",
+            Self::UnsupportedSuite => "unsupported_suite",
+            Self::UnknownKeyId => "unknown_key_id",
+            Self::LowOrderPoint => "low_order_point",
+            Self::TagMismatch => "tag_mismatch",
+            Self::PlaintextTooLong => "plaintext_too_long",
+            Self::PlaintextNotUtf8 => "plaintext_not_utf8",
+            Self::ContextTooLong => "context_too_long",
+            Self::BadTextPrefix => "bad_text_prefix",
+            Self::BadBase64 => "bad_base64",
+            Self::Rng => "rng",
         }
     }
 }

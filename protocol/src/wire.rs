@@ -1,0 +1,457 @@
+//! The bridge ⇄ dongle wire protocol: framed, versioned postcard messages with request ids.
+//!
+//! ```text
+//! frame   = header (8 bytes) ‖ payload (len bytes, len ≤ MAX_FRAME_PAYLOAD)
+//! header  = "VZ" ‖ FRAME_VERSION (1) ‖ 0x00 ‖ len as u32 big-endian
+//! payload = postcard( protocol_version: u16, request_id: u32, body: Request | Response )
+//! ```
+//!
+//! On USB the header and the payload go in two bulk transfers (the header transfer is a short
+//! packet, so the receiver can size its read for the payload exactly). On a stream socket they
+//! are simply consecutive bytes. `docs/PROTOCOL.md` describes every message.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::keys::KeyId;
+use crate::record::RecordErrorCode;
+
+/// First two bytes of every frame.
+pub const FRAME_MAGIC: [u8; 2] = *b"VZ";
+/// Version of the framing (the 8-byte header).
+pub const FRAME_VERSION: u8 = 1;
+/// Length of the frame header.
+pub const FRAME_HEADER_LEN: usize = 8;
+/// Version of the message schema inside the payload.
+pub const PROTOCOL_VERSION: u16 = 1;
+/// Most records in one `UnsealBatch` or `Rewrap`. A staff page shows at most a few hundred
+/// sealed fields; larger jobs (rotation) stream batches.
+pub const MAX_BATCH: usize = 256;
+/// Largest payload: a full batch of maximal records with maximal contexts, plus slack.
+/// 256 × (4156 + 512 + 8) ≈ 1.2 MB; rounded up to 2 MiB.
+pub const MAX_FRAME_PAYLOAD: usize = 2 * 1024 * 1024;
+/// Longest PIN or passphrase accepted (bytes of UTF-8).
+pub const MAX_PIN_LEN: usize = 128;
+/// Shortest PIN accepted when one is set.
+pub const MIN_PIN_LEN: usize = 4;
+
+/// Why bytes are not a valid frame or message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// The header does not start with "VZ".
+    #[error("not a vbzkey frame (bad magic)")]
+    BadMagic,
+    /// A framing version this code does not speak.
+    #[error("frame version {0} is not supported")]
+    UnsupportedFrameVersion(u8),
+    /// The announced payload exceeds `MAX_FRAME_PAYLOAD`.
+    #[error("frame of {0} bytes exceeds the {MAX_FRAME_PAYLOAD}-byte limit")]
+    FrameTooLarge(usize),
+    /// A message schema version this code does not speak.
+    #[error("protocol version {0} is not supported (this build speaks {PROTOCOL_VERSION})")]
+    UnsupportedProtocolVersion(u16),
+    /// The payload is not a valid message.
+    #[error("malformed message")]
+    Malformed,
+}
+
+/// Parse a frame header; returns the payload length that follows.
+pub fn parse_header(header: &[u8; FRAME_HEADER_LEN]) -> Result<usize, WireError> {
+    if header[..2] != FRAME_MAGIC {
+        return Err(WireError::BadMagic);
+    }
+    if header[2] != FRAME_VERSION {
+        return Err(WireError::UnsupportedFrameVersion(header[2]));
+    }
+    let len = u32::from_be_bytes(header[4..8].try_into().expect("4 bytes")) as usize;
+    if len > MAX_FRAME_PAYLOAD {
+        return Err(WireError::FrameTooLarge(len));
+    }
+    Ok(len)
+}
+
+/// The header for a payload of `len` bytes.
+pub fn header_for(len: usize) -> [u8; FRAME_HEADER_LEN] {
+    let mut h = [0u8; FRAME_HEADER_LEN];
+    h[..2].copy_from_slice(&FRAME_MAGIC);
+    h[2] = FRAME_VERSION;
+    h[4..].copy_from_slice(&(len as u32).to_be_bytes());
+    h
+}
+
+/// A PIN or passphrase: zeroized on drop, never printed.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Pin(pub Zeroizing<Vec<u8>>);
+
+impl Pin {
+    /// Wrap PIN bytes.
+    pub fn new(bytes: &[u8]) -> Self {
+        Pin(Zeroizing::new(bytes.to_vec()))
+    }
+}
+
+impl core::fmt::Debug for Pin {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Pin(…)")
+    }
+}
+
+/// One record to open (or re-wrap) and the context it was sealed under.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SealedItem {
+    /// The binary record.
+    pub record: Vec<u8>,
+    /// The context bytes.
+    pub context: Vec<u8>,
+}
+
+/// What the bridge asks of the dongle.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Request {
+    /// Who are you and what state are you in? Needs no PIN.
+    Hello,
+    /// Generate the first key on the device and set the PIN (none: no PIN). Refused once
+    /// initialised.
+    Init {
+        /// The staff PIN to set, if any.
+        pin: Option<Pin>,
+    },
+    /// Unlock with the PIN. Wrong PINs are counted, persistently.
+    Unlock {
+        /// The PIN.
+        pin: Pin,
+    },
+    /// Forget the unlocked keys now.
+    Lock,
+    /// The public keys (all versions).
+    PublicKeys,
+    /// Open many records; each gets its own result.
+    UnsealBatch {
+        /// The records.
+        items: Vec<SealedItem>,
+    },
+    /// Open each record and seal its value to `new_public_key` under the same context, inside
+    /// the device: plaintext never leaves it.
+    Rewrap {
+        /// The records.
+        items: Vec<SealedItem>,
+        /// The key to re-seal to.
+        new_public_key: [u8; 32],
+    },
+    /// The last entries of the audit log and its head hash.
+    AuditTail {
+        /// At most this many entries.
+        max: u16,
+    },
+    /// Change (or set, or remove) the PIN; the current PIN is checked like `Unlock`.
+    ChangePin {
+        /// Current PIN (None when no PIN is set).
+        old: Option<Pin>,
+        /// New PIN (None removes the PIN).
+        new: Option<Pin>,
+    },
+    /// Generate a new key version on the device and make it the one new records use; older
+    /// versions stay for opening. Requires the dongle unlocked.
+    Rotate,
+    /// Delete an old key version. Requires unlocked; the active key cannot be retired.
+    Retire {
+        /// The key to delete.
+        key_id: KeyId,
+    },
+    /// Wipe the key store. Allowed when unlocked, or when locked out (the only way back).
+    FactoryReset,
+}
+
+/// Lock state reported by `Hello`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum LockState {
+    /// No key yet: send `Init`.
+    Uninitialised,
+    /// A PIN is needed.
+    Locked,
+    /// Records can be opened.
+    Unlocked,
+    /// Too many wrong PINs: only `FactoryReset` (and restore from backup) helps.
+    LockedOut,
+}
+
+/// One key held by the dongle.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// Key id.
+    pub key_id: KeyId,
+    /// Version number, 1 for the first key, +1 per rotation.
+    pub version: u32,
+    /// The X25519 public key.
+    pub public_key: [u8; 32],
+    /// Whether new records should be sealed to this key.
+    pub active: bool,
+}
+
+/// Limits the dongle enforces.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest frame payload.
+    pub max_frame_payload: u32,
+    /// Most items per batch.
+    pub max_batch: u16,
+    /// Records per minute (token bucket refill).
+    pub records_per_minute: u32,
+    /// Token bucket size (burst).
+    pub burst: u32,
+    /// Wrong PINs before lock-out.
+    pub max_pin_tries: u8,
+    /// Idle seconds before auto-lock.
+    pub idle_lock_secs: u32,
+    /// Batches larger than this need the button (None: never).
+    pub confirm_batch_over: Option<u16>,
+}
+
+/// The answer to `Hello`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HelloInfo {
+    /// Firmware version string.
+    pub firmware_version: String,
+    /// Wire protocol version.
+    pub protocol_version: u16,
+    /// Device serial number (not secret).
+    pub serial: String,
+    /// Lock state.
+    pub state: LockState,
+    /// Whether a PIN is set.
+    pub pin_set: bool,
+    /// Wrong PINs left before lock-out.
+    pub pin_tries_left: u8,
+    /// Keys held (present even when locked: public keys are stored in clear).
+    pub keys: Vec<KeyInfo>,
+    /// Limits.
+    pub limits: Limits,
+    /// Whether the audit log's hash chain verified.
+    pub audit_intact: bool,
+}
+
+/// One audit log entry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// The entry exactly as stored (one line of the log), for export and re-verification.
+    pub line: String,
+}
+
+/// Why one item of a batch failed.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum ItemError {
+    /// The record failed to parse or open; the code is `RecordError::code`.
+    Record(RecordErrorCode),
+    /// The dongle holds no key with the record's key id.
+    NoSuchKey,
+}
+
+impl ItemError {
+    /// Stable code, as in `RecordError::code`, plus `no_such_key`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ItemError::NoSuchKey => "no_such_key",
+            ItemError::Record(c) => c.code(),
+        }
+    }
+}
+
+/// A plaintext on its way to the bridge: zeroized on drop, never printed.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Plaintext(pub Zeroizing<Vec<u8>>);
+
+impl core::fmt::Debug for Plaintext {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Plaintext({} bytes)", self.0.len())
+    }
+}
+
+/// Why a whole request failed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, thiserror::Error)]
+pub enum DongleError {
+    /// The dongle has no key: send `Init`.
+    #[error("the dongle is not initialised")]
+    NotInitialised,
+    /// `Init` on an initialised dongle.
+    #[error("the dongle is already initialised; factory-reset it first to start over")]
+    AlreadyInitialised,
+    /// The request needs the PIN first.
+    #[error("the dongle is locked: unlock it with the PIN")]
+    Locked,
+    /// The PIN was wrong.
+    #[error("wrong PIN: {tries_left} tries left before the dongle locks itself")]
+    WrongPin {
+        /// Tries left.
+        tries_left: u8,
+    },
+    /// Too many wrong PINs.
+    #[error(
+        "too many wrong PINs: the dongle is locked out; restore it from a backup after a factory reset"
+    )]
+    LockedOut,
+    /// The PIN does not meet the length rules.
+    #[error("a PIN must be {MIN_PIN_LEN} to {MAX_PIN_LEN} bytes")]
+    BadPin,
+    /// The rate limit is exhausted.
+    #[error("rate limit reached: try again in {retry_after_ms} ms")]
+    RateLimited {
+        /// When enough tokens will be back.
+        retry_after_ms: u32,
+    },
+    /// The batch is empty or larger than `MAX_BATCH`.
+    #[error("a batch must hold 1 to {MAX_BATCH} items")]
+    BadBatchSize,
+    /// The button was not pressed in time.
+    #[error("the batch needs confirmation on the dongle's button, and none came")]
+    NotConfirmed,
+    /// No such key version (retire).
+    #[error("the dongle holds no key with that id")]
+    NoSuchKey,
+    /// The active key cannot be retired.
+    #[error("the active key cannot be retired; rotate first")]
+    KeyIsActive,
+    /// A public key to re-wrap to is invalid.
+    #[error("the new public key is invalid")]
+    BadPublicKey,
+    /// The key store or audit log could not be read or written.
+    #[error("the dongle's storage failed; see its log")]
+    Storage,
+    /// The key store exists but fails its integrity check.
+    #[error("the key store is damaged or belongs to another device; it was left untouched")]
+    KeyStoreDamaged,
+    /// The audit log's hash chain is broken; unsealing is refused until an admin looks.
+    #[error("the audit log failed verification; unsealing is refused until an admin checks it")]
+    AuditBroken,
+    /// The request could not be decoded.
+    #[error("malformed request")]
+    Malformed,
+    /// The request's protocol version is not spoken.
+    #[error("protocol version not supported")]
+    UnsupportedVersion,
+    /// The request is not allowed in the current state or from this host.
+    #[error("request not allowed")]
+    NotAllowed,
+    /// The RNG failed.
+    #[error("the device's random number generator failed")]
+    Rng,
+}
+
+/// What the dongle answers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Response {
+    /// Answer to `Hello`.
+    Hello(HelloInfo),
+    /// Success without data.
+    Ok,
+    /// Answer to `PublicKeys`, `Init`, `Rotate`.
+    PublicKeys(Vec<KeyInfo>),
+    /// Per-item results of `UnsealBatch`, in request order.
+    Unsealed(Vec<Result<Plaintext, ItemError>>),
+    /// Per-item results of `Rewrap`: the new records, in request order.
+    Rewrapped(Vec<Result<Vec<u8>, ItemError>>),
+    /// Answer to `AuditTail`.
+    AuditTail {
+        /// Entries, oldest first.
+        entries: Vec<AuditEntry>,
+        /// Hash of the newest entry (hex).
+        head: String,
+        /// Entries in the whole log.
+        total: u64,
+    },
+    /// The request failed as a whole.
+    Error(DongleError),
+}
+
+#[derive(Serialize)]
+struct EnvelopeRef<'a, T> {
+    version: u16,
+    id: u32,
+    body: &'a T,
+}
+
+#[derive(Deserialize)]
+struct Envelope<T> {
+    // Checked before the body is decoded; present so the layout matches `EnvelopeRef`.
+    _version: u16,
+    id: u32,
+    body: T,
+}
+
+/// Encode a message into a full frame (header ‖ payload).
+pub fn encode<T: Serialize>(id: u32, body: &T) -> Vec<u8> {
+    let payload = postcard::to_allocvec(&EnvelopeRef { version: PROTOCOL_VERSION, id, body })
+        .expect("wire messages always serialize");
+    let mut frame = Vec::with_capacity(FRAME_HEADER_LEN + payload.len());
+    frame.extend_from_slice(&header_for(payload.len()));
+    frame.extend_from_slice(&payload);
+    frame
+}
+
+/// Decode a payload. On a version mismatch the request id is still returned when readable,
+/// so the answer can name the request it refuses.
+pub fn decode<'de, T: Deserialize<'de>>(
+    payload: &'de [u8],
+) -> Result<(u32, T), (Option<u32>, WireError)> {
+    let (version, id): (u16, u32) = match postcard::take_from_bytes::<(u16, u32)>(payload) {
+        Ok((v, _)) => v,
+        Err(_) => return Err((None, WireError::Malformed)),
+    };
+    if version != PROTOCOL_VERSION {
+        return Err((Some(id), WireError::UnsupportedProtocolVersion(version)));
+    }
+    match postcard::from_bytes::<Envelope<T>>(payload) {
+        Ok(env) => Ok((env.id, env.body)),
+        Err(_) => Err((Some(id), WireError::Malformed)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip() {
+        let req = Request::UnsealBatch {
+            items: alloc::vec![SealedItem { record: alloc::vec![1, 2, 3], context: b"c".to_vec() }],
+        };
+        let frame = encode(7, &req);
+        let len = parse_header(frame[..8].try_into().unwrap()).unwrap();
+        assert_eq!(len, frame.len() - 8);
+        let (id, back): (u32, Request) = decode(&frame[8..]).unwrap();
+        assert_eq!((id, back), (7, req));
+    }
+
+    #[test]
+    fn bad_headers_are_refused() {
+        assert_eq!(parse_header(b"XZ\x01\x00\x00\x00\x00\x01"), Err(WireError::BadMagic));
+        assert_eq!(
+            parse_header(b"VZ\x02\x00\x00\x00\x00\x01"),
+            Err(WireError::UnsupportedFrameVersion(2))
+        );
+        let too_big = header_for(MAX_FRAME_PAYLOAD + 1);
+        assert_eq!(parse_header(&too_big), Err(WireError::FrameTooLarge(MAX_FRAME_PAYLOAD + 1)));
+    }
+
+    #[test]
+    fn wrong_protocol_version_keeps_the_request_id() {
+        let payload = postcard::to_allocvec(&(2u16, 99u32, 0u8)).unwrap();
+        let err = decode::<Request>(&payload).unwrap_err();
+        assert_eq!(err, (Some(99), WireError::UnsupportedProtocolVersion(2)));
+        assert_eq!(decode::<Request>(&[]).unwrap_err(), (None, WireError::Malformed));
+        let junk = postcard::to_allocvec(&(1u16, 5u32, 250u8)).unwrap();
+        assert_eq!(decode::<Request>(&junk).unwrap_err(), (Some(5), WireError::Malformed));
+    }
+
+    #[test]
+    fn secrets_are_not_printed() {
+        let s = alloc::format!(
+            "{:?} {:?}",
+            Pin::new(b"123456"),
+            Plaintext(Zeroizing::new(b"4111".to_vec()))
+        );
+        assert!(!s.contains("123456") && !s.contains("4111"), "{s}");
+    }
+}
