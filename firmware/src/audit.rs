@@ -1,0 +1,279 @@
+//! The tamper-evident audit log: one text line per event, each line's hash covering the
+//! previous line's hash, so deleting or editing any line breaks every hash after it.
+//!
+//! ```text
+//! 1 <seq> <unix secs> <event> <key ids|-> <ok> <failed> <host> <hash>
+//! hash = hex(SHA-256(previous hash (32 bytes; zeros for seq 0) ‖ the line up to the hash))
+//! ```
+//!
+//! Lines are appended and fsynced **before** the dongle answers, so an event the host saw is
+//! always logged. A torn last line (power cut mid-append, no final newline) was never
+//! answered and is dropped on start; anything else that fails verification marks the log
+//! broken and the dongle refuses to unseal until an admin has looked.
+
+use std::fmt::Write as _;
+
+use sha2::{Digest, Sha256};
+
+use crate::storage::{File, Storage, StorageError};
+
+const LINE_VERSION: &str = "1";
+/// Host labels are reduced to this many characters of `[A-Za-z0-9._:@-]`.
+const MAX_HOST_LEN: usize = 64;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum Event {
+    Init,
+    UnlockOk,
+    UnlockFailed,
+    LockedOut,
+    Lock,
+    IdleLock,
+    Unseal,
+    Rewrap,
+    PinChanged,
+    Rotate,
+    Retire,
+    FactoryReset,
+    RecoveredTornLine,
+}
+
+impl Event {
+    fn as_str(self) -> &'static str {
+        match self {
+            Event::Init => "init",
+            Event::UnlockOk => "unlock",
+            Event::UnlockFailed => "unlock-failed",
+            Event::LockedOut => "locked-out",
+            Event::Lock => "lock",
+            Event::IdleLock => "idle-lock",
+            Event::Unseal => "unseal",
+            Event::Rewrap => "rewrap",
+            Event::PinChanged => "pin-changed",
+            Event::Rotate => "rotate",
+            Event::Retire => "retire",
+            Event::FactoryReset => "factory-reset",
+            Event::RecoveredTornLine => "recovered-torn-line",
+        }
+    }
+}
+
+/// One event to log.
+#[derive(Debug, Clone)]
+pub struct Record<'a> {
+    /// What.
+    pub event: Event,
+    /// Key ids involved, hex, comma-separated ("-" for none).
+    pub keys: &'a str,
+    /// Records handled successfully.
+    pub ok: u32,
+    /// Records that failed.
+    pub failed: u32,
+    /// Who asked (transport label or paired host id).
+    pub host: &'a str,
+}
+
+/// Why the log does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuditError {
+    /// A line is malformed or its hash does not chain.
+    #[error("audit log line {line} does not verify")]
+    Broken {
+        /// 1-based line number.
+        line: usize,
+    },
+}
+
+/// The log's state in memory: the head hash and the next sequence number.
+#[derive(Debug, Clone)]
+pub struct AuditLog {
+    head: [u8; 32],
+    next_seq: u64,
+    intact: bool,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+fn line_hash(prev: &[u8; 32], body: &str) -> [u8; 32] {
+    Sha256::new().chain_update(prev).chain_update(body.as_bytes()).finalize().into()
+}
+
+/// Keep a host label printable and single-word, so it cannot forge fields or lines.
+fn clean_host(host: &str) -> String {
+    let s: String = host
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '@' | '-'))
+        .take(MAX_HOST_LEN)
+        .collect();
+    if s.is_empty() { "-".into() } else { s }
+}
+
+/// Verify a whole log; returns (head hash, number of entries) or the first bad line.
+pub fn verify(text: &str) -> Result<([u8; 32], u64), AuditError> {
+    let mut head = [0u8; 32];
+    let mut seq = 0u64;
+    for (i, line) in text.lines().enumerate() {
+        let broken = AuditError::Broken { line: i + 1 };
+        let (body, hash) = line.rsplit_once(' ').ok_or(broken.clone())?;
+        let fields: Vec<&str> = body.split(' ').collect();
+        if fields.len() != 8 || fields[0] != LINE_VERSION || fields[1] != seq.to_string() {
+            return Err(broken);
+        }
+        let expected = line_hash(&head, body);
+        if hex(&expected) != hash {
+            return Err(broken);
+        }
+        head = expected;
+        seq += 1;
+    }
+    Ok((head, seq))
+}
+
+impl AuditLog {
+    /// Load and verify the log, dropping a torn last line (logging that it did). A log that
+    /// does not verify is kept as it is (evidence) and reported as not intact.
+    pub fn open(storage: &mut dyn Storage, unix: u64) -> Result<Self, StorageError> {
+        let bytes = storage.load(File::AuditLog)?.unwrap_or_default();
+        let complete = match bytes.iter().rposition(|b| *b == b'\n') {
+            Some(i) => i + 1,
+            None => 0,
+        };
+        let torn = complete < bytes.len();
+        if torn {
+            storage.truncate(File::AuditLog, complete as u64)?;
+        }
+        let mut log = match std::str::from_utf8(&bytes[..complete]).ok().map(verify) {
+            Some(Ok((head, n))) => AuditLog { head, next_seq: n, intact: true },
+            _ => AuditLog { head: [0; 32], next_seq: 0, intact: false },
+        };
+        if torn && log.intact {
+            let rec = Record { event: Event::RecoveredTornLine, keys: "-", ok: 0, failed: 0, host: "firmware" };
+            log.append(storage, unix, &rec)?;
+        }
+        Ok(log)
+    }
+
+    /// Whether the chain verified at start.
+    pub fn intact(&self) -> bool {
+        self.intact
+    }
+
+    /// Hex of the newest entry's hash.
+    pub fn head_hex(&self) -> String {
+        hex(&self.head)
+    }
+
+    /// Entries in the log.
+    pub fn len(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Whether the log is empty.
+    pub fn is_empty(&self) -> bool {
+        self.next_seq == 0
+    }
+
+    /// Append an entry durably. A broken log is not appended to: its evidence stays as found.
+    pub fn append(&mut self, storage: &mut dyn Storage, unix: u64, rec: &Record<'_>) -> Result<(), StorageError> {
+        if !self.intact {
+            return Ok(());
+        }
+        let body = format!(
+            "{LINE_VERSION} {} {unix} {} {} {} {} {}",
+            self.next_seq,
+            rec.event.as_str(),
+            if rec.keys.is_empty() { "-" } else { rec.keys },
+            rec.ok,
+            rec.failed,
+            clean_host(rec.host)
+        );
+        let hash = line_hash(&self.head, &body);
+        storage.append(File::AuditLog, format!("{body} {}\n", hex(&hash)).as_bytes())?;
+        self.head = hash;
+        self.next_seq += 1;
+        Ok(())
+    }
+
+    /// The last `max` lines, oldest first.
+    pub fn tail(storage: &dyn Storage, max: usize) -> Result<Vec<String>, StorageError> {
+        let bytes = storage.load(File::AuditLog)?.unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        let lines: Vec<&str> = text.lines().collect();
+        Ok(lines[lines.len().saturating_sub(max)..].iter().map(|l| l.to_string()).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemStorage;
+
+    fn rec(event: Event) -> Record<'static> {
+        Record { event, keys: "0011223344556677", ok: 3, failed: 1, host: "unix" }
+    }
+
+    #[test]
+    fn chain_verifies_and_survives_restart() {
+        let mut s = MemStorage::default();
+        let mut log = AuditLog::open(&mut s, 100).unwrap();
+        log.append(&mut s, 101, &rec(Event::Init)).unwrap();
+        log.append(&mut s, 102, &rec(Event::Unseal)).unwrap();
+        let head = log.head_hex();
+        let log2 = AuditLog::open(&mut s, 200).unwrap();
+        assert!(log2.intact());
+        assert_eq!(log2.len(), 2);
+        assert_eq!(log2.head_hex(), head);
+        let text = String::from_utf8(s.files[&File::AuditLog].clone()).unwrap();
+        assert!(text.starts_with("1 0 101 init 0011223344556677 3 1 unix "));
+    }
+
+    #[test]
+    fn editing_or_deleting_a_line_is_detected() {
+        let mut s = MemStorage::default();
+        let mut log = AuditLog::open(&mut s, 0).unwrap();
+        for e in [Event::Init, Event::UnlockOk, Event::Unseal, Event::Lock] {
+            log.append(&mut s, 5, &rec(e)).unwrap();
+        }
+        let text = String::from_utf8(s.files[&File::AuditLog].clone()).unwrap();
+        let edited = text.replacen(" 3 1 unix", " 0 1 unix", 3);
+        assert_eq!(verify(&edited), Err(AuditError::Broken { line: 1 }));
+        let lines: Vec<&str> = text.lines().collect();
+        let deleted = format!("{}\n{}\n{}\n", lines[0], lines[2], lines[3]);
+        assert_eq!(verify(&deleted), Err(AuditError::Broken { line: 2 }));
+        let mut s2 = MemStorage::default();
+        s2.files.insert(File::AuditLog, deleted.into_bytes());
+        let log2 = AuditLog::open(&mut s2, 9).unwrap();
+        assert!(!log2.intact());
+    }
+
+    #[test]
+    fn a_torn_last_line_is_dropped_and_noted() {
+        let mut s = MemStorage::default();
+        let mut log = AuditLog::open(&mut s, 0).unwrap();
+        log.append(&mut s, 1, &rec(Event::Init)).unwrap();
+        s.files.get_mut(&File::AuditLog).unwrap().extend_from_slice(b"1 1 2 unse");
+        let log2 = AuditLog::open(&mut s, 3).unwrap();
+        assert!(log2.intact());
+        assert_eq!(log2.len(), 2);
+        let text = String::from_utf8(s.files[&File::AuditLog].clone()).unwrap();
+        assert!(text.lines().nth(1).unwrap().contains("recovered-torn-line"));
+    }
+
+    #[test]
+    fn hostile_host_labels_cannot_forge_fields() {
+        let mut s = MemStorage::default();
+        let mut log = AuditLog::open(&mut s, 0).unwrap();
+        let r = Record { host: "evil 1 2\n1 9 9 unseal", ..rec(Event::Unseal) };
+        log.append(&mut s, 1, &r).unwrap();
+        let text = String::from_utf8(s.files[&File::AuditLog].clone()).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        assert!(verify(&text).is_ok());
+    }
+}

@@ -1,0 +1,573 @@
+//! The dongle's state machine: one request in, one response out. No sockets, no files, no
+//! clock: storage and the platform (RNG, button, LED) are passed in, and so is the time.
+
+use vbzkey_protocol::record::{self, Record};
+use vbzkey_protocol::wire::{
+    self, DongleError, HelloInfo, ItemError, KeyInfo, Limits, LockState, Pin, Plaintext, Request, Response,
+    SealedItem, MAX_BATCH, MAX_PIN_LEN, MIN_PIN_LEN,
+};
+use vbzkey_protocol::{KeyId, PublicKey, SecretKey};
+use zeroize::Zeroizing;
+
+use crate::audit::{self, AuditLog, Event};
+use crate::keystore::{self, Binding, KdfParams, KeyStore, KeyStoreError, Keys, NewStore, PublicEntry};
+use crate::pin_counter;
+use crate::ratelimit::TokenBucket;
+use crate::storage::{File, Storage, StorageError};
+
+/// Most audit lines one `AuditTail` returns.
+const MAX_AUDIT_TAIL: usize = 1000;
+
+/// The time, as the caller knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    /// A monotonic clock in milliseconds (idle lock, rate limit).
+    pub mono_ms: u64,
+    /// Wall-clock seconds since the Unix epoch, for the audit log. The Pi Zero has no RTC, so
+    /// this is only as right as the board's clock.
+    pub unix_secs: u64,
+}
+
+/// What the core needs from the board besides storage.
+pub trait Platform {
+    /// Fill `buf` from a CSPRNG.
+    fn fill_random(&mut self, buf: &mut [u8]) -> Result<(), ()>;
+    /// Ask the user to press the button; true if they did in time.
+    fn confirm(&mut self) -> bool;
+    /// Show the lock state (LED).
+    fn show(&mut self, unlocked: bool);
+}
+
+/// Policy knobs. Defaults are what a shop should run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Wrong PINs before lock-out. 8, like many smart cards: enough for typos, far too few
+    /// to guess a 6-digit PIN (8 in a million).
+    pub max_pin_tries: u8,
+    /// Idle time before the keys are forgotten: 15 minutes, a staff member's coffee break.
+    pub idle_lock_ms: u64,
+    /// Sustained records per minute: 600 is ten a second, far above what a person reads and
+    /// far below a bulk dump (a million records would take over a day).
+    pub records_per_minute: u32,
+    /// Burst size: one full batch plus some, so a page of records opens at once.
+    pub burst: u32,
+    /// Batches larger than this need the button; `None` disables the check.
+    pub confirm_batch_over: Option<u16>,
+    /// Argon2id cost for new key stores.
+    pub kdf: KdfParams,
+    /// Reported by `Hello`.
+    pub firmware_version: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_pin_tries: 8,
+            idle_lock_ms: 15 * 60 * 1000,
+            records_per_minute: 600,
+            burst: MAX_BATCH as u32 + 44,
+            confirm_batch_over: None,
+            kdf: KdfParams::PI_ZERO,
+            firmware_version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+struct Unlocked {
+    keys: Keys,
+    kek: Zeroizing<[u8; 32]>,
+}
+
+/// The dongle.
+pub struct Dongle<S: Storage, P: Platform> {
+    cfg: Config,
+    storage: S,
+    platform: P,
+    binding: Binding,
+    /// Parsed public facts of the key store, `None` when uninitialised.
+    store: Option<KeyStore>,
+    store_damaged: bool,
+    unlocked: Option<Unlocked>,
+    failures: u8,
+    last_activity_ms: u64,
+    bucket: TokenBucket,
+    audit: AuditLog,
+}
+
+fn storage_failed(e: StorageError) -> DongleError {
+    tracing::error!("storage: {e}");
+    DongleError::Storage
+}
+
+fn check_pin(pin: &Pin) -> Result<(), DongleError> {
+    if (MIN_PIN_LEN..=MAX_PIN_LEN).contains(&pin.0.len()) { Ok(()) } else { Err(DongleError::BadPin) }
+}
+
+impl<S: Storage, P: Platform> Dongle<S, P> {
+    /// Start: verify the audit log, read the key store and the PIN counter. A key store
+    /// without a PIN is opened right away.
+    pub fn start(cfg: Config, mut storage: S, platform: P, binding: Binding, now: Now) -> Result<Self, StorageError> {
+        let audit = AuditLog::open(&mut storage, now.unix_secs)?;
+        if !audit.intact() {
+            tracing::error!("the audit log does not verify; unsealing is refused until an admin checks it");
+        }
+        let bucket = TokenBucket::new(cfg.burst, cfg.records_per_minute, now.mono_ms);
+        let mut d = Dongle {
+            cfg,
+            storage,
+            platform,
+            binding,
+            store: None,
+            store_damaged: false,
+            unlocked: None,
+            failures: 0,
+            last_activity_ms: now.mono_ms,
+            bucket,
+            audit,
+        };
+        if let Some(bytes) = d.storage.load(File::KeyStore)? {
+            match KeyStore::parse(&bytes) {
+                Ok((store, _)) => d.store = Some(store),
+                Err(e) => {
+                    tracing::error!("{e}; it is left untouched");
+                    d.store_damaged = true;
+                }
+            }
+            // The counter is written before the key store at init, so a store without a
+            // counter means the card was edited: fail closed.
+            d.failures = match d.storage.load(File::PinCounter)?.as_deref().map(pin_counter::decode) {
+                Some(Some(n)) => n,
+                _ => {
+                    tracing::error!("the PIN counter is missing or damaged; treating the dongle as locked out");
+                    d.cfg.max_pin_tries
+                }
+            };
+        }
+        if d.store.as_ref().is_some_and(|s| !s.pin_set()) {
+            let _ = d.open_keys(None);
+        }
+        let unlocked = d.unlocked.is_some();
+        d.platform.show(unlocked);
+        Ok(d)
+    }
+
+    /// The storage (tests use it to simulate a restart).
+    pub fn into_storage(self) -> S {
+        self.storage
+    }
+
+    fn state(&self) -> LockState {
+        match &self.store {
+            None if !self.store_damaged => LockState::Uninitialised,
+            Some(s) if s.pin_set() && self.failures >= self.cfg.max_pin_tries => LockState::LockedOut,
+            _ if self.unlocked.is_some() => LockState::Unlocked,
+            _ => LockState::Locked,
+        }
+    }
+
+    fn log(&mut self, now: Now, event: Event, keys: &str, ok: u32, failed: u32, host: &str) -> Result<(), DongleError> {
+        let rec = audit::Record { event, keys, ok, failed, host };
+        self.audit.append(&mut self.storage, now.unix_secs, &rec).map_err(storage_failed)
+    }
+
+    fn set_failures(&mut self, n: u8) -> Result<(), DongleError> {
+        self.storage.store(File::PinCounter, &pin_counter::encode(n)).map_err(storage_failed)?;
+        self.failures = n;
+        Ok(())
+    }
+
+    /// Open the key store with the KEK for `pin`.
+    fn open_keys(&mut self, pin: Option<&[u8]>) -> Result<(), KeyStoreError> {
+        let bytes = self
+            .storage
+            .load(File::KeyStore)
+            .map_err(|_| KeyStoreError::Damaged("unreadable"))?
+            .ok_or(KeyStoreError::Damaged("missing"))?;
+        let (store, sealed) = KeyStore::parse(&bytes)?;
+        let kek = store.kek(&self.binding, pin)?;
+        let keys = sealed.open(&kek, store.public())?;
+        self.unlocked = Some(Unlocked { keys, kek });
+        self.store = Some(store);
+        Ok(())
+    }
+
+    fn require_store(&self) -> Result<&KeyStore, DongleError> {
+        if self.store_damaged {
+            return Err(DongleError::KeyStoreDamaged);
+        }
+        self.store.as_ref().ok_or(DongleError::NotInitialised)
+    }
+
+    fn require_unlocked(&mut self) -> Result<(), DongleError> {
+        let pin_set = self.require_store()?.pin_set();
+        if self.state() == LockState::LockedOut {
+            return Err(DongleError::LockedOut);
+        }
+        if self.unlocked.is_none() && !pin_set {
+            self.open_keys(None).map_err(|_| DongleError::KeyStoreDamaged)?;
+        }
+        if self.unlocked.is_none() { Err(DongleError::Locked) } else { Ok(()) }
+    }
+
+    fn random<const N: usize>(&mut self) -> Result<Zeroizing<[u8; N]>, DongleError> {
+        let mut b = Zeroizing::new([0u8; N]);
+        self.platform.fill_random(&mut b[..]).map_err(|()| DongleError::Rng)?;
+        Ok(b)
+    }
+
+    /// Forget the keys if the dongle has been idle too long. Transports call this
+    /// periodically so keys do not linger in memory between requests.
+    pub fn tick(&mut self, now: Now) {
+        let pin_set = self.store.as_ref().is_some_and(KeyStore::pin_set);
+        let idle = now.mono_ms.saturating_sub(self.last_activity_ms) >= self.cfg.idle_lock_ms;
+        if pin_set && idle && self.unlocked.is_some() {
+            self.unlocked = None;
+            self.platform.show(false);
+            let _ = self.log(now, Event::IdleLock, "-", 0, 0, "firmware");
+        }
+    }
+
+    /// Decode one frame payload, handle it, and encode the answer as a full frame. Malformed
+    /// input gets an error response, never a panic.
+    pub fn handle_frame(&mut self, payload: &[u8], now: Now, host: &str) -> Vec<u8> {
+        match wire::decode::<Request>(payload) {
+            Ok((id, req)) => wire::encode(id, &self.handle(req, now, host)),
+            Err((id, e)) => {
+                tracing::warn!("bad request from {host}: {e}");
+                let err = match e {
+                    wire::WireError::UnsupportedProtocolVersion(_) => DongleError::UnsupportedVersion,
+                    _ => DongleError::Malformed,
+                };
+                wire::encode(id.unwrap_or(0), &Response::Error(err))
+            }
+        }
+    }
+
+    /// Handle one request.
+    pub fn handle(&mut self, req: Request, now: Now, host: &str) -> Response {
+        self.tick(now);
+        let result = match req {
+            Request::Hello => Ok(Response::Hello(self.hello())),
+            Request::Init { pin } => self.init(pin, now, host),
+            Request::Unlock { pin } => self.unlock(&pin, now, host),
+            Request::Lock => self.lock(now, host),
+            Request::PublicKeys => self.require_store().map(|s| Response::PublicKeys(key_infos(s.public()))),
+            Request::UnsealBatch { items } => self.unseal(&items, now, host),
+            Request::Rewrap { items, new_public_key } => self.rewrap(&items, new_public_key, now, host),
+            Request::AuditTail { max } => self.audit_tail(max),
+            Request::ChangePin { old, new } => self.change_pin(old, new, now, host),
+            Request::Rotate => self.rotate(now, host),
+            Request::Retire { key_id } => self.retire(key_id, now, host),
+            Request::FactoryReset => self.factory_reset(now, host),
+        };
+        if matches!(result, Ok(_)) {
+            self.last_activity_ms = now.mono_ms;
+        }
+        let unlocked = self.unlocked.is_some();
+        self.platform.show(unlocked);
+        result.unwrap_or_else(Response::Error)
+    }
+
+    fn hello(&self) -> HelloInfo {
+        let pin_set = self.store.as_ref().is_some_and(KeyStore::pin_set);
+        HelloInfo {
+            firmware_version: self.cfg.firmware_version.clone(),
+            protocol_version: wire::PROTOCOL_VERSION,
+            serial: self.binding.serial.clone(),
+            state: self.state(),
+            pin_set,
+            pin_tries_left: self.cfg.max_pin_tries.saturating_sub(self.failures),
+            keys: self.store.as_ref().map(|s| key_infos(s.public())).unwrap_or_default(),
+            limits: Limits {
+                max_frame_payload: wire::MAX_FRAME_PAYLOAD as u32,
+                max_batch: MAX_BATCH as u16,
+                records_per_minute: self.cfg.records_per_minute,
+                burst: self.cfg.burst,
+                max_pin_tries: self.cfg.max_pin_tries,
+                idle_lock_secs: (self.cfg.idle_lock_ms / 1000) as u32,
+                confirm_batch_over: self.cfg.confirm_batch_over,
+            },
+            audit_intact: self.audit.intact(),
+        }
+    }
+
+    /// Seal `keys` to a new store file, under a KEK for `pin` (fresh salt) or the current KEK.
+    fn write_store(&mut self, keys: Keys, active: u32, pin: Option<Option<&Pin>>) -> Result<(), DongleError> {
+        let (kdf, salt, pin_set, kek) = match pin {
+            // A new PIN (or none): fresh salt, fresh KEK.
+            Some(new_pin) => {
+                let salt = *self.random::<16>()?;
+                let kek = keystore::derive_kek(self.cfg.kdf, &salt, &self.binding, new_pin.map(|p| &p.0[..]));
+                (self.cfg.kdf, salt, new_pin.is_some(), kek)
+            }
+            // Same PIN: same salt and KEK.
+            None => {
+                let store = self.require_store()?;
+                let (kdf, salt) = store.kdf();
+                let kek = self.unlocked.as_ref().ok_or(DongleError::Locked)?.kek.clone();
+                (kdf, salt, store.pin_set(), kek)
+            }
+        };
+        let nonce = *self.random::<12>()?;
+        let otp_used = self.binding.device_secret.is_some();
+        let bytes = keystore::seal(&NewStore { kdf, salt, pin_set, otp_used, nonce, keys: &keys.keys, active }, &kek);
+        self.storage.store(File::KeyStore, &bytes).map_err(storage_failed)?;
+        let (store, _) = KeyStore::parse(&bytes).map_err(|_| DongleError::Storage)?;
+        self.store = Some(store);
+        self.store_damaged = false;
+        self.unlocked = Some(Unlocked { keys, kek });
+        Ok(())
+    }
+
+    fn new_key(&mut self) -> Result<SecretKey, DongleError> {
+        Ok(SecretKey::from_bytes(*self.random::<32>()?))
+    }
+
+    fn init(&mut self, pin: Option<Pin>, now: Now, host: &str) -> Result<Response, DongleError> {
+        if self.store.is_some() || self.store_damaged {
+            return Err(DongleError::AlreadyInitialised);
+        }
+        if let Some(p) = &pin {
+            check_pin(p)?;
+        }
+        let key = self.new_key()?;
+        let key_id = key.key_id().to_string();
+        // Counter first: a key store without a counter is treated as tampered with.
+        self.set_failures(0)?;
+        self.write_store(Keys { keys: vec![(1, key)] }, 1, Some(pin.as_ref()))?;
+        self.log(now, Event::Init, &key_id, 0, 0, host)?;
+        Ok(Response::PublicKeys(key_infos(self.store.as_ref().expect("just written").public())))
+    }
+
+    /// Check a PIN the way `Unlock` does: counter written before the comparison.
+    fn verify_pin(&mut self, pin: &Pin, now: Now, host: &str) -> Result<(), DongleError> {
+        self.require_store()?;
+        if self.state() == LockState::LockedOut {
+            return Err(DongleError::LockedOut);
+        }
+        check_pin(pin)?;
+        let before = self.failures;
+        self.set_failures(before.saturating_add(1))?;
+        match self.open_keys(Some(&pin.0)) {
+            Ok(()) => {
+                self.set_failures(0)?;
+                Ok(())
+            }
+            Err(KeyStoreError::WrongKey) => {
+                let left = self.cfg.max_pin_tries.saturating_sub(self.failures);
+                if left == 0 {
+                    self.unlocked = None;
+                    self.log(now, Event::LockedOut, "-", 0, 1, host)?;
+                    Err(DongleError::LockedOut)
+                } else {
+                    self.log(now, Event::UnlockFailed, "-", 0, 1, host)?;
+                    Err(DongleError::WrongPin { tries_left: left })
+                }
+            }
+            Err(e) => {
+                // Not a PIN failure: give the try back.
+                tracing::error!("{e}");
+                self.set_failures(before)?;
+                Err(DongleError::KeyStoreDamaged)
+            }
+        }
+    }
+
+    fn unlock(&mut self, pin: &Pin, now: Now, host: &str) -> Result<Response, DongleError> {
+        if !self.require_store()?.pin_set() {
+            self.require_unlocked()?;
+            return Ok(Response::Ok);
+        }
+        self.verify_pin(pin, now, host)?;
+        self.log(now, Event::UnlockOk, "-", 0, 0, host)?;
+        Ok(Response::Ok)
+    }
+
+    fn lock(&mut self, now: Now, host: &str) -> Result<Response, DongleError> {
+        if self.unlocked.take().is_some() {
+            self.log(now, Event::Lock, "-", 0, 0, host)?;
+        }
+        Ok(Response::Ok)
+    }
+
+    fn check_batch(&mut self, n: usize) -> Result<(), DongleError> {
+        self.require_store()?;
+        if !self.audit.intact() {
+            return Err(DongleError::AuditBroken);
+        }
+        if n == 0 || n > MAX_BATCH {
+            return Err(DongleError::BadBatchSize);
+        }
+        self.require_unlocked()
+    }
+
+    /// Open one item with whichever held key its key id names.
+    fn open_item(&self, item: &SealedItem) -> Result<(KeyId, Zeroizing<Vec<u8>>), ItemError> {
+        let keys = &self.unlocked.as_ref().expect("checked by check_batch").keys;
+        let rec = Record::parse(&item.record).map_err(|e| ItemError::Record((&e).into()))?;
+        let key = keys.by_id(rec.key_id()).ok_or(ItemError::NoSuchKey)?;
+        let pt = rec.open(key, &item.context).map_err(|e| ItemError::Record((&e).into()))?;
+        Ok((rec.key_id(), pt))
+    }
+
+    fn unseal(&mut self, items: &[SealedItem], now: Now, host: &str) -> Result<Response, DongleError> {
+        self.check_batch(items.len())?;
+        self.bucket
+            .take(items.len() as u32, now.mono_ms)
+            .map_err(|retry_after_ms| DongleError::RateLimited { retry_after_ms })?;
+        if self.cfg.confirm_batch_over.is_some_and(|limit| items.len() > usize::from(limit)) && !self.platform.confirm() {
+            return Err(DongleError::NotConfirmed);
+        }
+        let mut used = KeyIds::default();
+        let results: Vec<Result<Plaintext, ItemError>> = items
+            .iter()
+            .map(|item| {
+                self.open_item(item).map(|(id, pt)| {
+                    used.add(id);
+                    Plaintext(pt)
+                })
+            })
+            .collect();
+        let ok = results.iter().filter(|r| r.is_ok()).count() as u32;
+        // Logged before anything is answered: no plaintext leaves without its audit line.
+        self.log(now, Event::Unseal, &used.text(), ok, items.len() as u32 - ok, host)?;
+        Ok(Response::Unsealed(results))
+    }
+
+    fn rewrap(&mut self, items: &[SealedItem], to: [u8; 32], now: Now, host: &str) -> Result<Response, DongleError> {
+        self.check_batch(items.len())?;
+        // Re-wrapping to a foreign key would be exfiltration without the rate limit; the
+        // target must be one of this dongle's own keys (normally the one just rotated to).
+        if !self.require_store()?.public().iter().any(|p| p.public_key == to) {
+            return Err(DongleError::NotAllowed);
+        }
+        let target = PublicKey::from_bytes(to);
+        let mut used = KeyIds::default();
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            let result = match self.open_item(item) {
+                Ok((id, pt)) => {
+                    used.add(id);
+                    let eph = self.random::<32>()?;
+                    record::seal_with_ephemeral(&target, &item.context, &pt, eph)
+                        .map_err(|e| ItemError::Record((&e).into()))
+                }
+                Err(e) => Err(e),
+            };
+            results.push(result);
+        }
+        let ok = results.iter().filter(|r| r.is_ok()).count() as u32;
+        self.log(now, Event::Rewrap, &used.text(), ok, items.len() as u32 - ok, host)?;
+        Ok(Response::Rewrapped(results))
+    }
+
+    fn audit_tail(&mut self, max: u16) -> Result<Response, DongleError> {
+        let lines = AuditLog::tail(&self.storage, usize::from(max).min(MAX_AUDIT_TAIL)).map_err(storage_failed)?;
+        Ok(Response::AuditTail {
+            entries: lines.into_iter().map(|line| wire::AuditEntry { line }).collect(),
+            head: self.audit.head_hex(),
+            total: self.audit.len(),
+        })
+    }
+
+    fn active_version(&self) -> u32 {
+        self.store.as_ref().and_then(|s| s.public().iter().find(|p| p.active)).map_or(1, |p| p.version)
+    }
+
+    fn take_keys(&mut self) -> Result<Keys, DongleError> {
+        let u = self.unlocked.as_ref().ok_or(DongleError::Locked)?;
+        Ok(Keys { keys: u.keys.keys.clone() })
+    }
+
+    fn change_pin(&mut self, old: Option<Pin>, new: Option<Pin>, now: Now, host: &str) -> Result<Response, DongleError> {
+        if self.require_store()?.pin_set() {
+            let old = old.ok_or(DongleError::BadPin)?;
+            self.verify_pin(&old, now, host)?;
+        } else {
+            self.require_unlocked()?;
+        }
+        if let Some(p) = &new {
+            check_pin(p)?;
+        }
+        let keys = self.take_keys()?;
+        let active = self.active_version();
+        self.write_store(keys, active, Some(new.as_ref()))?;
+        self.log(now, Event::PinChanged, "-", 0, 0, host)?;
+        Ok(Response::Ok)
+    }
+
+    fn rotate(&mut self, now: Now, host: &str) -> Result<Response, DongleError> {
+        self.require_unlocked()?;
+        let mut keys = self.take_keys()?;
+        let version = keys.keys.iter().map(|(v, _)| *v).max().unwrap_or(0) + 1;
+        let key = self.new_key()?;
+        let key_id = key.key_id().to_string();
+        keys.keys.push((version, key));
+        self.write_store(keys, version, None)?;
+        self.log(now, Event::Rotate, &key_id, 0, 0, host)?;
+        Ok(Response::PublicKeys(key_infos(self.store.as_ref().expect("written").public())))
+    }
+
+    fn retire(&mut self, key_id: KeyId, now: Now, host: &str) -> Result<Response, DongleError> {
+        self.require_unlocked()?;
+        let entry = self
+            .require_store()?
+            .public()
+            .iter()
+            .find(|p| p.key_id() == key_id)
+            .cloned()
+            .ok_or(DongleError::NoSuchKey)?;
+        if entry.active {
+            return Err(DongleError::KeyIsActive);
+        }
+        let mut keys = self.take_keys()?;
+        keys.keys.retain(|(v, _)| *v != entry.version);
+        let active = self.active_version();
+        self.write_store(keys, active, None)?;
+        self.log(now, Event::Retire, &key_id.to_string(), 0, 0, host)?;
+        Ok(Response::Ok)
+    }
+
+    fn factory_reset(&mut self, now: Now, host: &str) -> Result<Response, DongleError> {
+        let allowed = matches!(self.state(), LockState::Unlocked | LockState::LockedOut | LockState::Uninitialised)
+            || self.store_damaged;
+        if !allowed {
+            return Err(DongleError::NotAllowed);
+        }
+        self.storage.remove(File::KeyStore).map_err(storage_failed)?;
+        self.storage.remove(File::PinCounter).map_err(storage_failed)?;
+        self.unlocked = None;
+        self.store = None;
+        self.store_damaged = false;
+        self.failures = 0;
+        // The audit log survives a reset: it is the evidence of what happened before.
+        self.log(now, Event::FactoryReset, "-", 0, 0, host)?;
+        Ok(Response::Ok)
+    }
+}
+
+fn key_infos(public: &[PublicEntry]) -> Vec<KeyInfo> {
+    public
+        .iter()
+        .map(|p| KeyInfo { key_id: p.key_id(), version: p.version, public_key: p.public_key, active: p.active })
+        .collect()
+}
+
+/// The distinct key ids a batch used, for its audit line.
+#[derive(Default)]
+struct KeyIds(Vec<KeyId>);
+
+impl KeyIds {
+    fn add(&mut self, id: KeyId) {
+        if !self.0.contains(&id) {
+            self.0.push(id);
+        }
+    }
+
+    fn text(&self) -> String {
+        if self.0.is_empty() {
+            return "-".into();
+        }
+        self.0.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+    }
+}

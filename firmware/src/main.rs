@@ -1,0 +1,253 @@
+//! `vbzkey-firmware`: the dongle program. `serve` runs the self-test, then serves the wire
+//! protocol on one transport; `self-test` runs the known-answer tests and a seal/open loop.
+#![forbid(unsafe_code)]
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use vbzkey_firmware::dongle::{Config, Dongle};
+use vbzkey_firmware::keystore::{self, Binding, KdfParams};
+use vbzkey_firmware::platform::OsPlatform;
+use vbzkey_firmware::selftest;
+use vbzkey_firmware::storage::DirStorage;
+use vbzkey_firmware::transport::{self, Clock, Shared, ffs, socket};
+use vbzkey_hardware::gpio::CdevPin;
+use vbzkey_hardware::identity::{DeviceIdentity, FixedIdentity, PiIdentity};
+use vbzkey_hardware::presence::Presence;
+use vbzkey_protocol::{record, SecretKey};
+
+/// Exit code when the self-test fails (EX_SOFTWARE).
+const EXIT_SELF_TEST: u8 = 70;
+/// Exit code for configuration and start-up errors (EX_CONFIG).
+const EXIT_CONFIG: u8 = 78;
+
+#[derive(Parser)]
+#[command(name = "vbzkey-firmware", version, about = "The vbzkey dongle firmware.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the wire protocol on one transport.
+    #[command(after_help = "Examples:\n  \
+        vbzkey-firmware serve --state-dir /var/lib/vbzkey --transport ffs:/dev/ffs-vbzkey \\\n    \
+        --udc auto --gadget /sys/kernel/config/usb_gadget/vbzkey\n  \
+        vbzkey-firmware serve --state-dir /tmp/dongle --transport unix:/tmp/dongle.sock \\\n    \
+        --identity dangerous-fixed:EMULATED0001")]
+    Serve(ServeArgs),
+    /// Run the known-answer tests and a seal/open loop, then exit.
+    #[command(after_help = "Example:\n  vbzkey-firmware self-test --loops 200 --kdf-timing")]
+    SelfTest {
+        /// Seal/open round trips to run after the known-answer tests.
+        #[arg(long, default_value_t = 200)]
+        loops: u32,
+        /// Also time one Argon2id derivation at the Pi Zero parameters.
+        #[arg(long)]
+        kdf_timing: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Directory for the key store, PIN counter and audit log (created 0700).
+    #[arg(long)]
+    state_dir: PathBuf,
+    /// `ffs:MOUNTPOINT`, `unix:PATH` or `tcp:ADDR:PORT` (loopback only).
+    #[arg(long)]
+    transport: String,
+    /// With ffs: bind this USB device controller (`auto`: the only one) once ready.
+    #[arg(long)]
+    udc: Option<String>,
+    /// With --udc: the configfs gadget directory.
+    #[arg(long, default_value = "/sys/kernel/config/usb_gadget/vbzkey")]
+    gadget: PathBuf,
+    /// `pi` (serial from the device tree, OTP from --otp-dump) or `dangerous-fixed:SERIAL`
+    /// for an emulated dongle, whose key store is then protected by its PIN alone.
+    #[arg(long, default_value = "pi")]
+    identity: String,
+    /// File holding `vcgencmd otp_dump` output (written at boot by the systemd unit).
+    #[arg(long)]
+    otp_dump: Option<PathBuf>,
+    /// Status LED as CHIP:LINE, e.g. /dev/gpiochip0:17.
+    #[arg(long)]
+    led: Option<String>,
+    /// Confirm button (to ground, pull-up) as CHIP:LINE.
+    #[arg(long)]
+    button: Option<String>,
+    /// Wrong PINs before lock-out.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(1..=32))]
+    max_pin_tries: u8,
+    /// Idle seconds before the keys are forgotten.
+    #[arg(long, default_value_t = 900)]
+    idle_lock_secs: u64,
+    /// Records per minute (token bucket refill).
+    #[arg(long, default_value_t = 600)]
+    records_per_minute: u32,
+    /// Batches larger than this need a button press.
+    #[arg(long)]
+    confirm_batch_over: Option<u16>,
+    /// Use the weakest Argon2 cost for new key stores. Only for tests: a stolen card would
+    /// fall to PIN guessing at full speed.
+    #[arg(long)]
+    dangerous_weak_kdf: bool,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match cli.command {
+        Command::SelfTest { loops, kdf_timing } => self_test(loops, kdf_timing),
+        Command::Serve(args) => match serve(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err((code, msg)) => {
+                tracing::error!("{msg}");
+                ExitCode::from(code)
+            }
+        },
+    }
+}
+
+fn self_test(loops: u32, kdf_timing: bool) -> ExitCode {
+    if let Err(e) = selftest::run() {
+        eprintln!("vbzkey-firmware: {e}");
+        return ExitCode::from(EXIT_SELF_TEST);
+    }
+    let key = SecretKey::derive(b"vbzkey self-test loop key seed..");
+    let ctx = b"cust_cards/1/card_number";
+    let value = [b'4'; 32];
+    // Time the bare DH and the full open in the same run: their ratio is what matters on an
+    // emulated CPU, whose absolute speed means nothing.
+    let peer = x25519_dalek::PublicKey::from(*key.public_key().as_bytes());
+    let secret = x25519_dalek::StaticSecret::from([7u8; 32]);
+    let t = Instant::now();
+    for _ in 0..loops {
+        black_box(secret.diffie_hellman(black_box(&peer)));
+    }
+    let dh = t.elapsed();
+    let mut open = std::time::Duration::ZERO;
+    for i in 0..loops {
+        let rec = match record::seal(key.public_key(), ctx, &value) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("vbzkey-firmware: self-test failed: seal in loop {i}: {e}");
+                return ExitCode::from(EXIT_SELF_TEST);
+            }
+        };
+        let t = Instant::now();
+        let ok = record::open(&key, ctx, &rec).map(|pt| pt[..] == value[..]);
+        open += t.elapsed();
+        if ok != Ok(true) {
+            eprintln!("vbzkey-firmware: self-test failed: open in loop {i}");
+            return ExitCode::from(EXIT_SELF_TEST);
+        }
+    }
+    let ratio = if loops == 0 { 0.0 } else { dh.as_secs_f64() / open.as_secs_f64() };
+    println!(
+        "self-test: ok (X25519, HKDF-SHA256, ChaCha20-Poly1305, record known answers; {loops} seal/open loops)"
+    );
+    println!("open rate / bare X25519 rate: {ratio:.3} (dh {:?}, open {:?} for {loops})", dh, open);
+    if kdf_timing {
+        let b = Binding { serial: "timing".into(), device_secret: None };
+        let t = Instant::now();
+        black_box(keystore::derive_kek(KdfParams::PI_ZERO, &[0; 16], &b, Some(b"123456")));
+        println!("argon2id at Pi Zero parameters (32 MiB, t=2): {:?}", t.elapsed());
+    }
+    if let Some(kb) = peak_memory_kib() {
+        println!("peak memory (VmHWM): {kb} KiB");
+    }
+    ExitCode::SUCCESS
+}
+
+fn peak_memory_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn gpio(spec: &Option<String>, make: fn(&std::path::Path, u32) -> Result<CdevPin, vbzkey_hardware::HwError>) -> Result<Option<CdevPin>, String> {
+    let Some(spec) = spec else { return Ok(None) };
+    let (chip, line) = spec.rsplit_once(':').ok_or_else(|| format!("GPIO {spec:?} must be CHIP:LINE"))?;
+    let line: u32 = line.parse().map_err(|_| format!("GPIO line in {spec:?} is not a number"))?;
+    make(std::path::Path::new(chip), line).map(Some).map_err(|e| e.to_string())
+}
+
+fn serve(args: ServeArgs) -> Result<(), (u8, String)> {
+    let cfg_err = |m: String| (EXIT_CONFIG, m);
+    selftest::run().map_err(|e| (EXIT_SELF_TEST, format!("{e}; refusing to serve")))?;
+    if let Err(e) = vbzkey_os::harden::no_core_dumps() {
+        tracing::warn!("could not disable core dumps: {e}");
+    }
+
+    let identity: Box<dyn DeviceIdentity> = match args.identity.as_str() {
+        "pi" => Box::new(PiIdentity { root: "/".into(), otp_dump: args.otp_dump.clone() }),
+        other => match other.strip_prefix("dangerous-fixed:") {
+            Some(serial) if !serial.is_empty() => {
+                tracing::warn!("fixed identity {serial:?}: the key store is protected by its PIN alone");
+                Box::new(FixedIdentity { serial: serial.to_string() })
+            }
+            _ => return Err(cfg_err(format!("--identity must be `pi` or `dangerous-fixed:SERIAL`, not {other:?}"))),
+        },
+    };
+    let binding = Binding {
+        serial: identity.serial().map_err(|e| cfg_err(e.to_string()))?,
+        device_secret: identity.device_secret().map_err(|e| cfg_err(e.to_string()))?,
+    };
+    if binding.device_secret.is_none() && args.identity == "pi" {
+        tracing::warn!("no OTP device secret: a copied SD card is protected by the PIN alone");
+    }
+
+    let led = gpio(&args.led, CdevPin::output).map_err(cfg_err)?;
+    let button = gpio(&args.button, CdevPin::button).map_err(cfg_err)?;
+    if args.confirm_batch_over.is_some() && button.is_none() {
+        return Err(cfg_err("--confirm-batch-over needs --button".into()));
+    }
+    let platform = OsPlatform::new(Presence::new(led, button));
+    let storage = DirStorage::open(&args.state_dir)
+        .map_err(|e| cfg_err(format!("cannot use state directory {}: {e}", args.state_dir.display())))?;
+    let config = Config {
+        max_pin_tries: args.max_pin_tries,
+        idle_lock_ms: args.idle_lock_secs.saturating_mul(1000),
+        records_per_minute: args.records_per_minute,
+        confirm_batch_over: args.confirm_batch_over,
+        kdf: if args.dangerous_weak_kdf { KdfParams::TEST_ONLY_WEAK } else { KdfParams::PI_ZERO },
+        ..Config::default()
+    };
+    let clock = Clock::default();
+    let dongle = Dongle::start(config, storage, platform, binding, clock.now()).map_err(|e| cfg_err(e.to_string()))?;
+    let shared = Shared::new(dongle, clock);
+    let stop = Arc::new(AtomicBool::new(false));
+    let _ticker = transport::spawn_ticker(Arc::clone(&shared), Arc::clone(&stop));
+
+    let (kind, rest) = args.transport.split_once(':').unwrap_or((&args.transport, ""));
+    match kind {
+        "unix" if !rest.is_empty() => socket::serve_unix(rest.as_ref(), shared, stop).map_err(|e| cfg_err(e.to_string())),
+        "tcp" => {
+            let addr: SocketAddr = rest.parse().map_err(|_| cfg_err(format!("{rest:?} is not an ADDR:PORT")))?;
+            socket::serve_tcp(addr, shared, stop).map_err(|e| cfg_err(e.to_string()))
+        }
+        "ffs" if !rest.is_empty() => {
+            let bind = args.udc.map(|udc| (args.gadget.join("UDC"), udc));
+            ffs::serve(&ffs::FfsConfig { dir: rest.into(), bind }, shared).map_err(|e| (1, format!("USB: {e}")))
+        }
+        _ => Err(cfg_err(format!("--transport must be ffs:PATH, unix:PATH or tcp:ADDR:PORT, not {:?}", args.transport))),
+    }
+}

@@ -1,0 +1,183 @@
+//! Where the dongle keeps its state: a small trait over named files, a real directory
+//! implementation (crash-safe writes, durable appends) and an in-memory one for tests.
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+
+use vbzkey_os::durable;
+
+/// The files of the dongle's state directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum File {
+    /// The sealed private keys.
+    KeyStore,
+    /// The persistent wrong-PIN counter.
+    PinCounter,
+    /// The hash-chained audit log.
+    AuditLog,
+}
+
+impl File {
+    fn name(self) -> &'static str {
+        match self {
+            File::KeyStore => "keystore.v1",
+            File::PinCounter => "pin-counter.v1",
+            File::AuditLog => "audit.log",
+        }
+    }
+}
+
+/// A storage failure; the message names the file, never its content.
+#[derive(Debug, thiserror::Error)]
+#[error("{op} {file}: {source}")]
+pub struct StorageError {
+    op: &'static str,
+    file: &'static str,
+    #[source]
+    source: std::io::Error,
+}
+
+/// The dongle's persistent state. Every method is durable when it returns `Ok`.
+pub trait Storage {
+    /// The whole file, or `None` if it does not exist.
+    fn load(&self, file: File) -> Result<Option<Vec<u8>>, StorageError>;
+    /// Replace the file atomically: after a crash it holds the old or the new content.
+    fn store(&mut self, file: File, data: &[u8]) -> Result<(), StorageError>;
+    /// Append to the file (created if missing).
+    fn append(&mut self, file: File, data: &[u8]) -> Result<(), StorageError>;
+    /// Cut the file to `len` bytes (to drop a torn last audit line).
+    fn truncate(&mut self, file: File, len: u64) -> Result<(), StorageError>;
+    /// Delete the file if it exists.
+    fn remove(&mut self, file: File) -> Result<(), StorageError>;
+}
+
+/// State in a directory on the SD card, 0600 files in a 0700 directory.
+#[derive(Debug)]
+pub struct DirStorage {
+    dir: PathBuf,
+}
+
+impl DirStorage {
+    /// Use `dir`, creating it (0700) if needed.
+    pub fn open(dir: impl Into<PathBuf>) -> std::io::Result<Self> {
+        use std::os::unix::fs::DirBuilderExt;
+        let dir = dir.into();
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+        Ok(DirStorage { dir })
+    }
+
+    fn err(op: &'static str, file: File) -> impl FnOnce(std::io::Error) -> StorageError {
+        move |source| StorageError { op, file: file.name(), source }
+    }
+}
+
+impl Storage for DirStorage {
+    fn load(&self, file: File) -> Result<Option<Vec<u8>>, StorageError> {
+        match std::fs::read(self.dir.join(file.name())) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Self::err("read", file)(e)),
+        }
+    }
+
+    fn store(&mut self, file: File, data: &[u8]) -> Result<(), StorageError> {
+        durable::write(&self.dir.join(file.name()), data, 0o600, durable::Mode::Replace)
+            .map_err(Self::err("write", file))
+    }
+
+    fn append(&mut self, file: File, data: &[u8]) -> Result<(), StorageError> {
+        let path = self.dir.join(file.name());
+        let created = !path.exists();
+        let mut f = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(Self::err("open", file))?;
+        f.write_all(data).and_then(|()| f.sync_data()).map_err(Self::err("append to", file))?;
+        if created {
+            durable::sync_dir(&self.dir).map_err(Self::err("sync directory of", file))?;
+        }
+        Ok(())
+    }
+
+    fn truncate(&mut self, file: File, len: u64) -> Result<(), StorageError> {
+        let f = OpenOptions::new().write(true).open(self.dir.join(file.name())).map_err(Self::err("open", file))?;
+        f.set_len(len).and_then(|()| f.sync_all()).map_err(Self::err("truncate", file))
+    }
+
+    fn remove(&mut self, file: File) -> Result<(), StorageError> {
+        match std::fs::remove_file(self.dir.join(file.name())) {
+            Ok(()) => durable::sync_dir(&self.dir).map_err(Self::err("sync directory of", file)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Self::err("remove", file)(e)),
+        }
+    }
+}
+
+/// State in memory: for unit tests of the core, and to simulate a restart (keep the map,
+/// drop the `Dongle`).
+#[derive(Debug, Clone, Default)]
+pub struct MemStorage {
+    /// The files.
+    pub files: HashMap<File, Vec<u8>>,
+}
+
+impl Storage for MemStorage {
+    fn load(&self, file: File) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.files.get(&file).cloned())
+    }
+
+    fn store(&mut self, file: File, data: &[u8]) -> Result<(), StorageError> {
+        self.files.insert(file, data.to_vec());
+        Ok(())
+    }
+
+    fn append(&mut self, file: File, data: &[u8]) -> Result<(), StorageError> {
+        self.files.entry(file).or_default().extend_from_slice(data);
+        Ok(())
+    }
+
+    fn truncate(&mut self, file: File, len: u64) -> Result<(), StorageError> {
+        if let Some(f) = self.files.get_mut(&file) {
+            f.truncate(len as usize);
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, file: File) -> Result<(), StorageError> {
+        self.files.remove(&file);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dir_storage_round_trip_and_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("vbzkey-fw-storage-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut s = DirStorage::open(&dir).unwrap();
+        assert_eq!(s.load(File::KeyStore).unwrap(), None);
+        s.store(File::KeyStore, b"abc").unwrap();
+        s.append(File::AuditLog, b"one\n").unwrap();
+        s.append(File::AuditLog, b"two\n").unwrap();
+        assert_eq!(s.load(File::AuditLog).unwrap().unwrap(), b"one\ntwo\n");
+        s.truncate(File::AuditLog, 4).unwrap();
+        assert_eq!(s.load(File::AuditLog).unwrap().unwrap(), b"one\n");
+        let mode = |f: &str| std::fs::metadata(dir.join(f)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode("keystore.v1"), 0o600);
+        assert_eq!(mode("audit.log"), 0o600);
+        assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+        s.remove(File::KeyStore).unwrap();
+        s.remove(File::KeyStore).unwrap();
+        assert_eq!(s.load(File::KeyStore).unwrap(), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,332 @@
+//! USB FunctionFS transport for the Pi: a vendor-specific interface with one bulk IN and one
+//! bulk OUT endpoint.
+//!
+//! FunctionFS needs no ioctls for this: descriptors and strings are *written* to `ep0`,
+//! events are *read* from `ep0` as 12-byte records, and the endpoints are plain files
+//! (`ep1` = bulk IN, `ep2` = bulk OUT, numbered in descriptor order). So this module is
+//! ordinary file I/O and the crate stays `forbid(unsafe_code)`; the configfs gadget itself is
+//! made by `hardware/pi/vbzkey-gadget.sh`.
+//!
+//! Framing on USB: each frame travels as two bulk transfers, the 8-byte header (a short
+//! packet) and then the payload, so each side can size its read for the payload exactly.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use vbzkey_protocol::wire::{self, DongleError, FRAME_HEADER_LEN, Response};
+use zeroize::Zeroizing;
+
+use super::Shared;
+use crate::dongle::Platform;
+use crate::storage::Storage;
+
+const FUNCTIONFS_DESCRIPTORS_MAGIC_V2: u32 = 3;
+const FUNCTIONFS_STRINGS_MAGIC: u32 = 2;
+const FUNCTIONFS_HAS_FS_DESC: u32 = 1;
+const FUNCTIONFS_HAS_HS_DESC: u32 = 2;
+const USB_DT_INTERFACE: u8 = 4;
+const USB_DT_ENDPOINT: u8 = 5;
+const USB_CLASS_VENDOR_SPEC: u8 = 0xff;
+const USB_ENDPOINT_XFER_BULK: u8 = 2;
+const USB_DIR_IN: u8 = 0x80;
+/// Bulk max packet size: 64 at full speed, 512 at high speed (USB 2.0 §5.8.3).
+const FS_MAX_PACKET: u16 = 64;
+const HS_MAX_PACKET: u16 = 512;
+/// Endpoint I/O is done in chunks of this size (a multiple of both max packet sizes), so the
+/// kernel never has to allocate a multi-megabyte request buffer.
+const CHUNK: usize = 16 * 1024;
+/// The interface name shown by `lsusb -v`.
+pub const INTERFACE_NAME: &str = "vbzkey";
+
+/// The FunctionFS descriptor blob: v2 header, then the full-speed and the high-speed sets,
+/// each an interface descriptor and two bulk endpoint descriptors.
+pub fn descriptors() -> Vec<u8> {
+    let interface = [9, USB_DT_INTERFACE, 0, 0, 2, USB_CLASS_VENDOR_SPEC, 0, 0, 1];
+    let endpoint = |addr: u8, max: u16| {
+        let m = max.to_le_bytes();
+        [7, USB_DT_ENDPOINT, addr, USB_ENDPOINT_XFER_BULK, m[0], m[1], 0]
+    };
+    let mut body = Vec::new();
+    for max in [FS_MAX_PACKET, HS_MAX_PACKET] {
+        body.extend_from_slice(&interface);
+        body.extend_from_slice(&endpoint(1 | USB_DIR_IN, max));
+        body.extend_from_slice(&endpoint(2, max));
+    }
+    let mut out = Vec::new();
+    out.extend_from_slice(&FUNCTIONFS_DESCRIPTORS_MAGIC_V2.to_le_bytes());
+    out.extend_from_slice(&((20 + body.len()) as u32).to_le_bytes());
+    out.extend_from_slice(&(FUNCTIONFS_HAS_FS_DESC | FUNCTIONFS_HAS_HS_DESC).to_le_bytes());
+    out.extend_from_slice(&3u32.to_le_bytes()); // full-speed descriptor count
+    out.extend_from_slice(&3u32.to_le_bytes()); // high-speed descriptor count
+    out.extend_from_slice(&body);
+    out
+}
+
+/// The FunctionFS strings blob: one string (the interface name) in US English.
+pub fn strings() -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&0x0409u16.to_le_bytes());
+    body.extend_from_slice(INTERFACE_NAME.as_bytes());
+    body.push(0);
+    let mut out = Vec::new();
+    out.extend_from_slice(&FUNCTIONFS_STRINGS_MAGIC.to_le_bytes());
+    out.extend_from_slice(&((16 + body.len()) as u32).to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes()); // strings per language
+    out.extend_from_slice(&1u32.to_le_bytes()); // languages
+    out.extend_from_slice(&body);
+    out
+}
+
+/// An ep0 event (`struct usb_functionfs_event`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// The function was bound to a UDC.
+    Bind,
+    /// The function was unbound.
+    Unbind,
+    /// The host configured the device: endpoints usable.
+    Enable,
+    /// The host reset or deconfigured the device: endpoints gone until the next `Enable`.
+    Disable,
+    /// A control request for the interface; `in_direction` tells how to stall it.
+    Setup {
+        /// `bmRequestType` has the IN bit.
+        in_direction: bool,
+    },
+    /// Bus suspend.
+    Suspend,
+    /// Bus resume.
+    Resume,
+}
+
+/// Size of one `struct usb_functionfs_event`.
+pub const EVENT_LEN: usize = 12;
+
+/// Decode one 12-byte event; `None` for an unknown type.
+pub fn parse_event(raw: &[u8; EVENT_LEN]) -> Option<Event> {
+    Some(match raw[8] {
+        0 => Event::Bind,
+        1 => Event::Unbind,
+        2 => Event::Enable,
+        3 => Event::Disable,
+        4 => Event::Setup { in_direction: raw[0] & USB_DIR_IN != 0 },
+        5 => Event::Suspend,
+        6 => Event::Resume,
+        _ => return None,
+    })
+}
+
+/// Where the function lives and how to bind it.
+#[derive(Debug, Clone)]
+pub struct FfsConfig {
+    /// The FunctionFS mount point (e.g. `/dev/ffs-vbzkey`).
+    pub dir: PathBuf,
+    /// The configfs gadget's `UDC` file and the controller name to write into it once the
+    /// descriptors are in place (binding earlier fails with EBUSY).
+    pub bind: Option<(PathBuf, String)>,
+}
+
+fn io_err(what: &str, path: &Path) -> impl FnOnce(io::Error) -> io::Error {
+    let msg = format!("{what} {}", path.display());
+    move |e| io::Error::new(e.kind(), format!("{msg}: {e}"))
+}
+
+/// The UDC to bind to: the configured one, or the only one in /sys/class/udc for "auto".
+fn udc_name(name: &str) -> io::Result<String> {
+    if name != "auto" {
+        return Ok(name.to_string());
+    }
+    let mut names: Vec<String> = std::fs::read_dir("/sys/class/udc")?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    names.into_iter().next().ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no USB device controller found"))
+}
+
+/// Read ep0 events on a thread and pass the interesting ones on. Setup requests are stalled
+/// here: the interface defines no control requests.
+fn spawn_event_reader(mut ep0: File) -> Receiver<Event> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut raw = [0u8; EVENT_LEN];
+        loop {
+            match ep0.read(&mut raw) {
+                Ok(EVENT_LEN) => {}
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::error!("ep0: {e}");
+                    return;
+                }
+            }
+            match parse_event(&raw) {
+                // Reading or writing ep0 in the wrong direction stalls the request.
+                Some(Event::Setup { in_direction: true }) => {
+                    let _ = ep0.read(&mut [0u8; 0]);
+                }
+                Some(Event::Setup { in_direction: false }) => {
+                    let _ = ep0.write(&[]);
+                }
+                Some(ev) => {
+                    tracing::info!("USB event: {ev:?}");
+                    if tx.send(ev).is_err() {
+                        return;
+                    }
+                }
+                None => tracing::debug!("unknown ep0 event type {}", raw[8]),
+            }
+        }
+    });
+    rx
+}
+
+/// Read exactly `buf.len()` bytes of one payload transfer, in chunks.
+fn read_payload(ep: &mut File, buf: &mut [u8]) -> io::Result<()> {
+    let mut got = 0;
+    while got < buf.len() {
+        let end = (got + CHUNK).min(buf.len());
+        match ep.read(&mut buf[got..end])? {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            n => got += n,
+        }
+    }
+    Ok(())
+}
+
+fn write_frame_usb(ep: &mut File, frame: &[u8]) -> io::Result<()> {
+    let (header, payload) = frame.split_at(FRAME_HEADER_LEN);
+    ep.write_all(header)?;
+    for chunk in payload.chunks(CHUNK) {
+        ep.write_all(chunk)?;
+    }
+    Ok(())
+}
+
+/// Serve frames on the open endpoints until an I/O error (host gone, reset, disable).
+fn serve_endpoints<S: Storage, P: Platform>(ep_in: &mut File, ep_out: &mut File, shared: &Shared<S, P>) -> io::Error {
+    // A header transfer is a short packet; read it with a full packet's room so a host that
+    // sends more is noticed instead of overflowing.
+    let mut header = Zeroizing::new([0u8; HS_MAX_PACKET as usize]);
+    loop {
+        let n = match ep_out.read(&mut header[..]) {
+            Ok(n) => n,
+            Err(e) => return e,
+        };
+        let answer = if n != FRAME_HEADER_LEN {
+            tracing::warn!("usb: a {n}-byte transfer where a frame header was expected");
+            wire::encode(0, &Response::Error(DongleError::Malformed))
+        } else {
+            match wire::parse_header(header[..FRAME_HEADER_LEN].try_into().expect("8 bytes")) {
+                Ok(len) => {
+                    let mut payload = Zeroizing::new(vec![0u8; len]);
+                    if let Err(e) = read_payload(ep_out, &mut payload) {
+                        return e;
+                    }
+                    shared.handle(&payload, "usb")
+                }
+                Err(e) => {
+                    tracing::warn!("usb: {e}");
+                    wire::encode(0, &Response::Error(DongleError::Malformed))
+                }
+            }
+        };
+        if let Err(e) = write_frame_usb(ep_in, &answer) {
+            return e;
+        }
+    }
+}
+
+/// Set up the function and serve for as long as the process runs. Host resets, disables and
+/// unbind/rebind cycles close the endpoints and wait for the next `Enable`; the dongle's
+/// state (unlocked keys, counters) is kept across them.
+pub fn serve<S, P>(cfg: &FfsConfig, shared: Arc<Shared<S, P>>) -> io::Result<()>
+where
+    S: Storage + Send + 'static,
+    P: Platform + Send + 'static,
+{
+    let ep0_path = cfg.dir.join("ep0");
+    let mut ep0 = OpenOptions::new().read(true).write(true).open(&ep0_path).map_err(io_err("open", &ep0_path))?;
+    ep0.write_all(&descriptors()).map_err(io_err("write descriptors to", &ep0_path))?;
+    ep0.write_all(&strings()).map_err(io_err("write strings to", &ep0_path))?;
+    let events = spawn_event_reader(ep0);
+    if let Some((udc_file, name)) = &cfg.bind {
+        let name = udc_name(name)?;
+        std::fs::write(udc_file, format!("{name}\n")).map_err(io_err("bind UDC via", udc_file))?;
+        tracing::info!("bound to USB device controller {name}");
+    }
+    let (in_path, out_path) = (cfg.dir.join("ep1"), cfg.dir.join("ep2"));
+    loop {
+        // Wait for the host to configure us.
+        loop {
+            match events.recv_timeout(Duration::from_secs(1)) {
+                Ok(Event::Enable) => break,
+                Ok(_) | Err(RecvTimeoutError::Timeout) => shared.tick(),
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(io::Error::other("the ep0 event reader stopped"));
+                }
+            }
+        }
+        let mut ep_in = OpenOptions::new().write(true).open(&in_path).map_err(io_err("open", &in_path))?;
+        let mut ep_out = OpenOptions::new().read(true).open(&out_path).map_err(io_err("open", &out_path))?;
+        tracing::info!("USB host connected");
+        let e = serve_endpoints(&mut ep_in, &mut ep_out, &shared);
+        tracing::info!("USB endpoints closed ({e}); waiting for the host");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The blob, byte for byte, as laid out by `struct usb_functionfs_descs_head_v2` and the
+    /// USB 2.0 descriptor formats (Documentation/usb/functionfs.rst, include/uapi/linux/usb/
+    /// functionfs.h, USB 2.0 §9.6.5 and §9.6.6).
+    #[test]
+    fn descriptor_blob_matches_the_kernel_layout() {
+        #[rustfmt::skip]
+        let want: Vec<u8> = vec![
+            3, 0, 0, 0,             // FUNCTIONFS_DESCRIPTORS_MAGIC_V2
+            66, 0, 0, 0,            // total length
+            3, 0, 0, 0,             // flags: HAS_FS_DESC | HAS_HS_DESC
+            3, 0, 0, 0,             // fs_count
+            3, 0, 0, 0,             // hs_count
+            // full speed
+            9, 4, 0, 0, 2, 0xff, 0, 0, 1,   // interface 0, alt 0, 2 endpoints, vendor class, iInterface 1
+            7, 5, 0x81, 2, 64, 0, 0,        // EP1 IN bulk, 64 bytes
+            7, 5, 0x02, 2, 64, 0, 0,        // EP2 OUT bulk, 64 bytes
+            // high speed
+            9, 4, 0, 0, 2, 0xff, 0, 0, 1,
+            7, 5, 0x81, 2, 0, 2, 0,         // 512 bytes
+            7, 5, 0x02, 2, 0, 2, 0,
+        ];
+        assert_eq!(descriptors(), want);
+    }
+
+    #[test]
+    fn strings_blob_matches_the_kernel_layout() {
+        let mut want = vec![2, 0, 0, 0, 25, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0x09, 0x04];
+        want.extend_from_slice(b"vbzkey\0");
+        assert_eq!(strings(), want);
+    }
+
+    #[test]
+    fn events_decode() {
+        let ev = |t: u8, req_type: u8| {
+            let mut raw = [0u8; EVENT_LEN];
+            raw[0] = req_type;
+            raw[8] = t;
+            parse_event(&raw)
+        };
+        assert_eq!(ev(2, 0), Some(Event::Enable));
+        assert_eq!(ev(3, 0), Some(Event::Disable));
+        assert_eq!(ev(0, 0), Some(Event::Bind));
+        assert_eq!(ev(1, 0), Some(Event::Unbind));
+        assert_eq!(ev(4, 0xc1), Some(Event::Setup { in_direction: true }));
+        assert_eq!(ev(4, 0x41), Some(Event::Setup { in_direction: false }));
+        assert_eq!(ev(9, 0), None);
+    }
+}

@@ -1,0 +1,96 @@
+//! Reading and writing whole frames on a byte stream, with the size limit enforced before
+//! any allocation.
+
+use std::io::{self, Read, Write};
+
+use vbzkey_protocol::wire::{self, FRAME_HEADER_LEN, WireError};
+use zeroize::Zeroizing;
+
+/// Why a frame could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The stream failed or ended mid-frame.
+    #[error("I/O: {0}")]
+    Io(#[from] io::Error),
+    /// The header is invalid; the stream cannot be trusted to be in sync any more.
+    #[error("bad frame: {0}")]
+    Wire(#[from] WireError),
+}
+
+/// Read one frame's payload. `Ok(None)` on a clean end of stream before a header.
+/// The buffer is zeroized on drop: payloads carry PINs one way and plaintext the other.
+pub fn read_frame(r: &mut impl Read) -> Result<Option<Zeroizing<Vec<u8>>>, FrameError> {
+    let mut header = [0u8; FRAME_HEADER_LEN];
+    let mut got = 0;
+    while got < FRAME_HEADER_LEN {
+        match r.read(&mut header[got..]) {
+            Ok(0) if got == 0 => return Ok(None),
+            Ok(0) => return Err(FrameError::Io(io::ErrorKind::UnexpectedEof.into())),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let len = wire::parse_header(&header)?;
+    let mut payload = Zeroizing::new(vec![0u8; len]);
+    r.read_exact(&mut payload)?;
+    Ok(Some(payload))
+}
+
+/// Write a full frame (header ‖ payload) and flush.
+pub fn write_frame(w: &mut impl Write, frame: &[u8]) -> io::Result<()> {
+    w.write_all(frame)?;
+    w.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use vbzkey_protocol::wire::{Request, MAX_FRAME_PAYLOAD};
+
+    #[test]
+    fn frames_and_eof() {
+        let frame = wire::encode(3, &Request::Hello);
+        let mut two = frame.clone();
+        two.extend_from_slice(&frame);
+        let mut r = &two[..];
+        assert!(read_frame(&mut r).unwrap().is_some());
+        assert!(read_frame(&mut r).unwrap().is_some());
+        assert!(read_frame(&mut r).unwrap().is_none());
+        let mut truncated = &frame[..frame.len() - 1];
+        assert!(matches!(read_frame(&mut truncated), Err(FrameError::Io(_))));
+        let mut half_header = &frame[..3];
+        assert!(matches!(read_frame(&mut half_header), Err(FrameError::Io(_))));
+    }
+
+    #[test]
+    fn oversized_frames_are_refused_before_allocating() {
+        let mut h = wire::header_for(MAX_FRAME_PAYLOAD + 1).to_vec();
+        h.extend_from_slice(&[0; 16]);
+        assert!(matches!(read_frame(&mut &h[..]), Err(FrameError::Wire(WireError::FrameTooLarge(_)))));
+        let big = wire::header_for(u32::MAX as usize);
+        assert!(matches!(read_frame(&mut &big[..]), Err(FrameError::Wire(_))));
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let mut r = &bytes[..];
+            for _ in 0..4 {
+                match read_frame(&mut r) {
+                    Ok(Some(p)) => { let _ = wire::decode::<Request>(&p); }
+                    _ => break,
+                }
+            }
+        }
+
+        #[test]
+        fn random_payloads_in_valid_frames_never_panic(payload in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let mut f = wire::header_for(payload.len()).to_vec();
+            f.extend_from_slice(&payload);
+            let p = read_frame(&mut &f[..]).unwrap().unwrap();
+            let _ = wire::decode::<Request>(&p);
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! Stream-socket transports: a Unix socket (the emulated dongle in development and tests)
+//! and TCP (the LAN key server, loopback only until host sessions are authenticated).
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use vbzkey_protocol::wire::{self, DongleError, Response};
+
+use super::frame::{FrameError, read_frame, write_frame};
+use super::Shared;
+use crate::dongle::Platform;
+use crate::storage::Storage;
+
+/// Connections served at once; more are refused (closed) at accept.
+pub const MAX_CONNECTIONS: usize = 8;
+/// A connection silent this long is closed (a bridge keeps its own pool and reconnects).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Why a listener could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    /// TCP on anything but loopback, before host sessions are authenticated and encrypted.
+    #[error(
+        "refusing to listen on {0}: the LAN key server needs paired, encrypted host sessions, \
+         which this build does not have yet; use a loopback address"
+    )]
+    NotLoopback(SocketAddr),
+    /// Binding failed.
+    #[error("cannot listen on {what}: {source}")]
+    Bind {
+        /// Address or path.
+        what: String,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+/// Serve one connection until it closes, errs or idles out.
+pub fn serve_stream<S: Storage, P: Platform>(mut stream: impl Read + Write, shared: &Shared<S, P>, host: &str) {
+    loop {
+        match read_frame(&mut stream) {
+            Ok(None) => return,
+            Ok(Some(payload)) => {
+                let answer = shared.handle(&payload, host);
+                if write_frame(&mut stream, &answer).is_err() {
+                    return;
+                }
+            }
+            Err(FrameError::Wire(e)) => {
+                // The stream is out of sync: answer once, then hang up.
+                tracing::warn!("{host}: {e}; closing the connection");
+                let _ = write_frame(&mut stream, &wire::encode(0, &Response::Error(DongleError::Malformed)));
+                return;
+            }
+            Err(FrameError::Io(e)) => {
+                if e.kind() != io::ErrorKind::UnexpectedEof {
+                    tracing::debug!("{host}: {e}");
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Run `serve` on a thread per connection, at most `MAX_CONNECTIONS` at once.
+fn spawn_bounded(active: &Arc<AtomicUsize>, serve: impl FnOnce() + Send + 'static) -> bool {
+    if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+        active.fetch_sub(1, Ordering::SeqCst);
+        return false;
+    }
+    let active = Arc::clone(active);
+    std::thread::spawn(move || {
+        serve();
+        active.fetch_sub(1, Ordering::SeqCst);
+    });
+    true
+}
+
+/// Serve on a Unix socket at `path` (created 0600; a stale socket file is replaced) until
+/// `stop` is set.
+pub fn serve_unix<S, P>(path: &Path, shared: Arc<Shared<S, P>>, stop: Arc<AtomicBool>) -> Result<(), ListenError>
+where
+    S: Storage + Send + 'static,
+    P: Platform + Send + 'static,
+{
+    let bind_err = |source| ListenError::Bind { what: path.display().to_string(), source };
+    if path.exists() {
+        std::fs::remove_file(path).map_err(bind_err)?;
+    }
+    let listener = UnixListener::bind(path).map_err(bind_err)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(bind_err)?;
+    tracing::info!("serving on unix:{}", path.display());
+    let active = Arc::new(AtomicUsize::new(0));
+    for conn in listener.incoming() {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let Ok(stream) = conn else { continue };
+        let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
+        let shared = Arc::clone(&shared);
+        if !spawn_bounded(&active, move || serve_stream(stream, &shared, "unix")) {
+            tracing::warn!("too many connections; refusing one");
+        }
+    }
+    Ok(())
+}
+
+/// Serve on TCP at `addr` (loopback only) until `stop` is set.
+pub fn serve_tcp<S, P>(addr: SocketAddr, shared: Arc<Shared<S, P>>, stop: Arc<AtomicBool>) -> Result<(), ListenError>
+where
+    S: Storage + Send + 'static,
+    P: Platform + Send + 'static,
+{
+    if !addr.ip().is_loopback() {
+        return Err(ListenError::NotLoopback(addr));
+    }
+    let listener = TcpListener::bind(addr).map_err(|source| ListenError::Bind { what: addr.to_string(), source })?;
+    tracing::info!("serving on tcp:{}", listener.local_addr().map_or(addr, |a| a));
+    let active = Arc::new(AtomicUsize::new(0));
+    for conn in listener.incoming() {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let Ok(stream) = conn else { continue };
+        let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
+        let _ = stream.set_nodelay(true);
+        let host = stream.peer_addr().map_or_else(|_| "tcp".to_string(), |a| format!("tcp:{a}"));
+        let shared = Arc::clone(&shared);
+        if !spawn_bounded(&active, move || serve_stream(stream, &shared, &host)) {
+            tracing::warn!("too many connections; refusing one");
+        }
+    }
+    Ok(())
+}
