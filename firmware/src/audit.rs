@@ -154,7 +154,13 @@ impl AuditLog {
             _ => AuditLog { head: [0; 32], next_seq: 0, intact: false },
         };
         if torn && log.intact {
-            let rec = Record { event: Event::RecoveredTornLine, keys: "-", ok: 0, failed: 0, host: "firmware" };
+            let rec = Record {
+                event: Event::RecoveredTornLine,
+                keys: "-",
+                ok: 0,
+                failed: 0,
+                host: "firmware",
+            };
             log.append(storage, unix, &rec)?;
         }
         Ok(log)
@@ -181,7 +187,12 @@ impl AuditLog {
     }
 
     /// Append an entry durably. A broken log is not appended to: its evidence stays as found.
-    pub fn append(&mut self, storage: &mut dyn Storage, unix: u64, rec: &Record<'_>) -> Result<(), StorageError> {
+    pub fn append(
+        &mut self,
+        storage: &mut dyn Storage,
+        unix: u64,
+        rec: &Record<'_>,
+    ) -> Result<(), StorageError> {
         if !self.intact {
             return Ok(());
         }

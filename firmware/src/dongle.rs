@@ -3,14 +3,16 @@
 
 use vbzkey_protocol::record::{self, Record};
 use vbzkey_protocol::wire::{
-    self, DongleError, HelloInfo, ItemError, KeyInfo, Limits, LockState, Pin, Plaintext, Request, Response,
-    SealedItem, MAX_BATCH, MAX_PIN_LEN, MIN_PIN_LEN,
+    self, DongleError, HelloInfo, ItemError, KeyInfo, Limits, LockState, MAX_BATCH, MAX_PIN_LEN,
+    MIN_PIN_LEN, Pin, Plaintext, Request, Response, SealedItem,
 };
 use vbzkey_protocol::{KeyId, PublicKey, SecretKey};
 use zeroize::Zeroizing;
 
 use crate::audit::{self, AuditLog, Event};
-use crate::keystore::{self, Binding, KdfParams, KeyStore, KeyStoreError, Keys, NewStore, PublicEntry};
+use crate::keystore::{
+    self, Binding, KdfParams, KeyStore, KeyStoreError, Keys, NewStore, PublicEntry,
+};
 use crate::pin_counter;
 use crate::ratelimit::TokenBucket;
 use crate::storage::{File, Storage, StorageError};
@@ -100,16 +102,28 @@ fn storage_failed(e: StorageError) -> DongleError {
 }
 
 fn check_pin(pin: &Pin) -> Result<(), DongleError> {
-    if (MIN_PIN_LEN..=MAX_PIN_LEN).contains(&pin.0.len()) { Ok(()) } else { Err(DongleError::BadPin) }
+    if (MIN_PIN_LEN..=MAX_PIN_LEN).contains(&pin.0.len()) {
+        Ok(())
+    } else {
+        Err(DongleError::BadPin)
+    }
 }
 
 impl<S: Storage, P: Platform> Dongle<S, P> {
     /// Start: verify the audit log, read the key store and the PIN counter. A key store
     /// without a PIN is opened right away.
-    pub fn start(cfg: Config, mut storage: S, platform: P, binding: Binding, now: Now) -> Result<Self, StorageError> {
+    pub fn start(
+        cfg: Config,
+        mut storage: S,
+        platform: P,
+        binding: Binding,
+        now: Now,
+    ) -> Result<Self, StorageError> {
         let audit = AuditLog::open(&mut storage, now.unix_secs)?;
         if !audit.intact() {
-            tracing::error!("the audit log does not verify; unsealing is refused until an admin checks it");
+            tracing::error!(
+                "the audit log does not verify; unsealing is refused until an admin checks it"
+            );
         }
         let bucket = TokenBucket::new(cfg.burst, cfg.records_per_minute, now.mono_ms);
         let mut d = Dongle {
@@ -135,10 +149,13 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             }
             // The counter is written before the key store at init, so a store without a
             // counter means the card was edited: fail closed.
-            d.failures = match d.storage.load(File::PinCounter)?.as_deref().map(pin_counter::decode) {
+            d.failures = match d.storage.load(File::PinCounter)?.as_deref().map(pin_counter::decode)
+            {
                 Some(Some(n)) => n,
                 _ => {
-                    tracing::error!("the PIN counter is missing or damaged; treating the dongle as locked out");
+                    tracing::error!(
+                        "the PIN counter is missing or damaged; treating the dongle as locked out"
+                    );
                     d.cfg.max_pin_tries
                 }
             };
@@ -159,13 +176,23 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
     fn state(&self) -> LockState {
         match &self.store {
             None if !self.store_damaged => LockState::Uninitialised,
-            Some(s) if s.pin_set() && self.failures >= self.cfg.max_pin_tries => LockState::LockedOut,
+            Some(s) if s.pin_set() && self.failures >= self.cfg.max_pin_tries => {
+                LockState::LockedOut
+            }
             _ if self.unlocked.is_some() => LockState::Unlocked,
             _ => LockState::Locked,
         }
     }
 
-    fn log(&mut self, now: Now, event: Event, keys: &str, ok: u32, failed: u32, host: &str) -> Result<(), DongleError> {
+    fn log(
+        &mut self,
+        now: Now,
+        event: Event,
+        keys: &str,
+        ok: u32,
+        failed: u32,
+        host: &str,
+    ) -> Result<(), DongleError> {
         let rec = audit::Record { event, keys, ok, failed, host };
         self.audit.append(&mut self.storage, now.unix_secs, &rec).map_err(storage_failed)
     }
@@ -235,7 +262,9 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             Err((id, e)) => {
                 tracing::warn!("bad request from {host}: {e}");
                 let err = match e {
-                    wire::WireError::UnsupportedProtocolVersion(_) => DongleError::UnsupportedVersion,
+                    wire::WireError::UnsupportedProtocolVersion(_) => {
+                        DongleError::UnsupportedVersion
+                    }
                     _ => DongleError::Malformed,
                 };
                 wire::encode(id.unwrap_or(0), &Response::Error(err))
@@ -251,9 +280,13 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             Request::Init { pin } => self.init(pin, now, host),
             Request::Unlock { pin } => self.unlock(&pin, now, host),
             Request::Lock => self.lock(now, host),
-            Request::PublicKeys => self.require_store().map(|s| Response::PublicKeys(key_infos(s.public()))),
+            Request::PublicKeys => {
+                self.require_store().map(|s| Response::PublicKeys(key_infos(s.public())))
+            }
             Request::UnsealBatch { items } => self.unseal(&items, now, host),
-            Request::Rewrap { items, new_public_key } => self.rewrap(&items, new_public_key, now, host),
+            Request::Rewrap { items, new_public_key } => {
+                self.rewrap(&items, new_public_key, now, host)
+            }
             Request::AuditTail { max } => self.audit_tail(max),
             Request::ChangePin { old, new } => self.change_pin(old, new, now, host),
             Request::Rotate => self.rotate(now, host),
@@ -292,12 +325,22 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
     }
 
     /// Seal `keys` to a new store file, under a KEK for `pin` (fresh salt) or the current KEK.
-    fn write_store(&mut self, keys: Keys, active: u32, pin: Option<Option<&Pin>>) -> Result<(), DongleError> {
+    fn write_store(
+        &mut self,
+        keys: Keys,
+        active: u32,
+        pin: Option<Option<&Pin>>,
+    ) -> Result<(), DongleError> {
         let (kdf, salt, pin_set, kek) = match pin {
             // A new PIN (or none): fresh salt, fresh KEK.
             Some(new_pin) => {
                 let salt = *self.random::<16>()?;
-                let kek = keystore::derive_kek(self.cfg.kdf, &salt, &self.binding, new_pin.map(|p| &p.0[..]));
+                let kek = keystore::derive_kek(
+                    self.cfg.kdf,
+                    &salt,
+                    &self.binding,
+                    new_pin.map(|p| &p.0[..]),
+                );
                 (self.cfg.kdf, salt, new_pin.is_some(), kek)
             }
             // Same PIN: same salt and KEK.
@@ -310,7 +353,10 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         };
         let nonce = *self.random::<12>()?;
         let otp_used = self.binding.device_secret.is_some();
-        let bytes = keystore::seal(&NewStore { kdf, salt, pin_set, otp_used, nonce, keys: &keys.keys, active }, &kek);
+        let bytes = keystore::seal(
+            &NewStore { kdf, salt, pin_set, otp_used, nonce, keys: &keys.keys, active },
+            &kek,
+        );
         self.storage.store(File::KeyStore, &bytes).map_err(storage_failed)?;
         let (store, _) = KeyStore::parse(&bytes).map_err(|_| DongleError::Storage)?;
         self.store = Some(store);
@@ -410,12 +456,19 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         Ok((rec.key_id(), pt))
     }
 
-    fn unseal(&mut self, items: &[SealedItem], now: Now, host: &str) -> Result<Response, DongleError> {
+    fn unseal(
+        &mut self,
+        items: &[SealedItem],
+        now: Now,
+        host: &str,
+    ) -> Result<Response, DongleError> {
         self.check_batch(items.len())?;
         self.bucket
             .take(items.len() as u32, now.mono_ms)
             .map_err(|retry_after_ms| DongleError::RateLimited { retry_after_ms })?;
-        if self.cfg.confirm_batch_over.is_some_and(|limit| items.len() > usize::from(limit)) && !self.platform.confirm() {
+        if self.cfg.confirm_batch_over.is_some_and(|limit| items.len() > usize::from(limit))
+            && !self.platform.confirm()
+        {
             return Err(DongleError::NotConfirmed);
         }
         let mut used = KeyIds::default();
@@ -434,7 +487,13 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         Ok(Response::Unsealed(results))
     }
 
-    fn rewrap(&mut self, items: &[SealedItem], to: [u8; 32], now: Now, host: &str) -> Result<Response, DongleError> {
+    fn rewrap(
+        &mut self,
+        items: &[SealedItem],
+        to: [u8; 32],
+        now: Now,
+        host: &str,
+    ) -> Result<Response, DongleError> {
         self.check_batch(items.len())?;
         // Re-wrapping to a foreign key would be exfiltration without the rate limit; the
         // target must be one of this dongle's own keys (normally the one just rotated to).
@@ -462,7 +521,8 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
     }
 
     fn audit_tail(&mut self, max: u16) -> Result<Response, DongleError> {
-        let lines = AuditLog::tail(&self.storage, usize::from(max).min(MAX_AUDIT_TAIL)).map_err(storage_failed)?;
+        let lines = AuditLog::tail(&self.storage, usize::from(max).min(MAX_AUDIT_TAIL))
+            .map_err(storage_failed)?;
         Ok(Response::AuditTail {
             entries: lines.into_iter().map(|line| wire::AuditEntry { line }).collect(),
             head: self.audit.head_hex(),
@@ -471,7 +531,10 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
     }
 
     fn active_version(&self) -> u32 {
-        self.store.as_ref().and_then(|s| s.public().iter().find(|p| p.active)).map_or(1, |p| p.version)
+        self.store
+            .as_ref()
+            .and_then(|s| s.public().iter().find(|p| p.active))
+            .map_or(1, |p| p.version)
     }
 
     fn take_keys(&mut self) -> Result<Keys, DongleError> {
@@ -479,7 +542,13 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         Ok(Keys { keys: u.keys.keys.clone() })
     }
 
-    fn change_pin(&mut self, old: Option<Pin>, new: Option<Pin>, now: Now, host: &str) -> Result<Response, DongleError> {
+    fn change_pin(
+        &mut self,
+        old: Option<Pin>,
+        new: Option<Pin>,
+        now: Now,
+        host: &str,
+    ) -> Result<Response, DongleError> {
         if self.require_store()?.pin_set() {
             let old = old.ok_or(DongleError::BadPin)?;
             self.verify_pin(&old, now, host)?;
@@ -529,8 +598,10 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
     }
 
     fn factory_reset(&mut self, now: Now, host: &str) -> Result<Response, DongleError> {
-        let allowed = matches!(self.state(), LockState::Unlocked | LockState::LockedOut | LockState::Uninitialised)
-            || self.store_damaged;
+        let allowed = matches!(
+            self.state(),
+            LockState::Unlocked | LockState::LockedOut | LockState::Uninitialised
+        ) || self.store_damaged;
         if !allowed {
             return Err(DongleError::NotAllowed);
         }
@@ -549,7 +620,12 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
 fn key_infos(public: &[PublicEntry]) -> Vec<KeyInfo> {
     public
         .iter()
-        .map(|p| KeyInfo { key_id: p.key_id(), version: p.version, public_key: p.public_key, active: p.active })
+        .map(|p| KeyInfo {
+            key_id: p.key_id(),
+            version: p.version,
+            public_key: p.public_key,
+            active: p.active,
+        })
         .collect()
 }
 
@@ -571,3 +647,6 @@ impl KeyIds {
         self.0.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -154,7 +154,8 @@ pub fn derive_kek(
     if let Some(pin) = pin {
         let params = argon2::Params::new(kdf.m_kib, kdf.t, kdf.p, Some(32))
             .expect("parameters were validated when the store was parsed or created");
-        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let argon =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         let mut stretched = Zeroizing::new([0u8; 32]);
         argon
             .hash_password_into(pin, salt, &mut stretched[..])
@@ -214,7 +215,11 @@ impl KeyStore {
     }
 
     /// The KEK for this store, given the board and (if set) the PIN.
-    pub fn kek(&self, binding: &Binding, pin: Option<&[u8]>) -> Result<Zeroizing<[u8; 32]>, KeyStoreError> {
+    pub fn kek(
+        &self,
+        binding: &Binding,
+        pin: Option<&[u8]>,
+    ) -> Result<Zeroizing<[u8; 32]>, KeyStoreError> {
         if self.flags & FLAG_OTP != 0 && binding.device_secret.is_none() {
             return Err(KeyStoreError::MissingDeviceSecret);
         }
@@ -248,13 +253,16 @@ impl Sealed<'_> {
                 &Tag::try_from(tag).expect("16 bytes"),
             )
             .map_err(|_| KeyStoreError::WrongKey)?;
-        let entries: Vec<SecretEntry> =
-            postcard::from_bytes(&buf).map_err(|_| KeyStoreError::Damaged("secret part does not parse"))?;
+        let entries: Vec<SecretEntry> = postcard::from_bytes(&buf)
+            .map_err(|_| KeyStoreError::Damaged("secret part does not parse"))?;
         let keys: Vec<(u32, SecretKey)> =
             entries.iter().map(|e| (e.version, SecretKey::from_bytes(e.secret))).collect();
         // The public part must describe exactly these keys.
         let consistent = keys.len() == public.len()
-            && keys.iter().zip(public).all(|((v, k), p)| *v == p.version && k.public_key().as_bytes() == &p.public_key);
+            && keys
+                .iter()
+                .zip(public)
+                .all(|((v, k), p)| *v == p.version && k.public_key().as_bytes() == &p.public_key);
         if !consistent {
             return Err(KeyStoreError::Damaged("public and secret parts disagree"));
         }
@@ -285,15 +293,23 @@ pub fn seal(store: &NewStore<'_>, kek: &[u8; 32]) -> Vec<u8> {
     let public: Vec<PublicEntry> = store
         .keys
         .iter()
-        .map(|(v, k)| PublicEntry { version: *v, public_key: *k.public_key().as_bytes(), active: *v == store.active })
+        .map(|(v, k)| PublicEntry {
+            version: *v,
+            public_key: *k.public_key().as_bytes(),
+            active: *v == store.active,
+        })
         .collect();
     let public_bytes = postcard::to_allocvec(&public).expect("serializable");
-    let entries: Vec<SecretEntry> =
-        store.keys.iter().map(|(v, k)| SecretEntry { version: *v, secret: *k.to_bytes() }).collect();
+    let entries: Vec<SecretEntry> = store
+        .keys
+        .iter()
+        .map(|(v, k)| SecretEntry { version: *v, secret: *k.to_bytes() })
+        .collect();
     let mut secret = Zeroizing::new(postcard::to_allocvec(&entries).expect("serializable"));
     drop(entries);
 
-    let mut out = Vec::with_capacity(HEADER_LEN + public_bytes.len() + secret.len() + TAG_LEN + CHECKSUM_LEN);
+    let mut out =
+        Vec::with_capacity(HEADER_LEN + public_bytes.len() + secret.len() + TAG_LEN + CHECKSUM_LEN);
     out.extend_from_slice(MAGIC);
     out.push(VERSION);
     out.push(if store.pin_set { FLAG_PIN } else { 0 } | if store.otp_used { FLAG_OTP } else { 0 });
@@ -325,11 +341,25 @@ mod tests {
     }
 
     fn sample(pin: Option<&[u8]>) -> (Vec<u8>, Vec<(u32, SecretKey)>) {
-        let keys = vec![(1, SecretKey::derive(b"key one seed for the store tests")), (2, SecretKey::derive(b"key two seed for the store tests"))];
+        let keys = vec![
+            (1, SecretKey::derive(b"key one seed for the store tests")),
+            (2, SecretKey::derive(b"key two seed for the store tests")),
+        ];
         let kdf = KdfParams::TEST_ONLY_WEAK;
         let salt = [3u8; SALT_LEN];
         let kek = derive_kek(kdf, &salt, &binding("0000abcd"), pin);
-        let bytes = seal(&NewStore { kdf, salt, pin_set: pin.is_some(), otp_used: false, nonce: [4; 12], keys: &keys, active: 2 }, &kek);
+        let bytes = seal(
+            &NewStore {
+                kdf,
+                salt,
+                pin_set: pin.is_some(),
+                otp_used: false,
+                nonce: [4; 12],
+                keys: &keys,
+                active: 2,
+            },
+            &kek,
+        );
         (bytes, keys)
     }
 
@@ -394,7 +424,18 @@ mod tests {
         let with_otp = Binding { serial: "x".into(), device_secret: Some(Zeroizing::new([9; 32])) };
         let kdf = KdfParams::TEST_ONLY_WEAK;
         let kek = derive_kek(kdf, &[1; 16], &with_otp, None);
-        let bytes = seal(&NewStore { kdf, salt: [1; 16], pin_set: false, otp_used: true, nonce: [0; 12], keys: &keys, active: 1 }, &kek);
+        let bytes = seal(
+            &NewStore {
+                kdf,
+                salt: [1; 16],
+                pin_set: false,
+                otp_used: true,
+                nonce: [0; 12],
+                keys: &keys,
+                active: 1,
+            },
+            &kek,
+        );
         let (store, sealed) = KeyStore::parse(&bytes).unwrap();
         assert_eq!(store.kek(&binding("x"), None).err(), Some(KeyStoreError::MissingDeviceSecret));
         let kek = store.kek(&with_otp, None).unwrap();

@@ -20,7 +20,7 @@ use vbzkey_firmware::transport::{self, Clock, Shared, ffs, socket};
 use vbzkey_hardware::gpio::CdevPin;
 use vbzkey_hardware::identity::{DeviceIdentity, FixedIdentity, PiIdentity};
 use vbzkey_hardware::presence::Presence;
-use vbzkey_protocol::{record, SecretKey};
+use vbzkey_protocol::{SecretKey, record};
 
 /// Exit code when the self-test fails (EX_SOFTWARE).
 const EXIT_SELF_TEST: u8 = 70;
@@ -183,9 +183,13 @@ fn peak_memory_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn gpio(spec: &Option<String>, make: fn(&std::path::Path, u32) -> Result<CdevPin, vbzkey_hardware::HwError>) -> Result<Option<CdevPin>, String> {
+fn gpio(
+    spec: &Option<String>,
+    make: fn(&std::path::Path, u32) -> Result<CdevPin, vbzkey_hardware::HwError>,
+) -> Result<Option<CdevPin>, String> {
     let Some(spec) = spec else { return Ok(None) };
-    let (chip, line) = spec.rsplit_once(':').ok_or_else(|| format!("GPIO {spec:?} must be CHIP:LINE"))?;
+    let (chip, line) =
+        spec.rsplit_once(':').ok_or_else(|| format!("GPIO {spec:?} must be CHIP:LINE"))?;
     let line: u32 = line.parse().map_err(|_| format!("GPIO line in {spec:?} is not a number"))?;
     make(std::path::Path::new(chip), line).map(Some).map_err(|e| e.to_string())
 }
@@ -201,10 +205,16 @@ fn serve(args: ServeArgs) -> Result<(), (u8, String)> {
         "pi" => Box::new(PiIdentity { root: "/".into(), otp_dump: args.otp_dump.clone() }),
         other => match other.strip_prefix("dangerous-fixed:") {
             Some(serial) if !serial.is_empty() => {
-                tracing::warn!("fixed identity {serial:?}: the key store is protected by its PIN alone");
+                tracing::warn!(
+                    "fixed identity {serial:?}: the key store is protected by its PIN alone"
+                );
                 Box::new(FixedIdentity { serial: serial.to_string() })
             }
-            _ => return Err(cfg_err(format!("--identity must be `pi` or `dangerous-fixed:SERIAL`, not {other:?}"))),
+            _ => {
+                return Err(cfg_err(format!(
+                    "--identity must be `pi` or `dangerous-fixed:SERIAL`, not {other:?}"
+                )));
+            }
         },
     };
     let binding = Binding {
@@ -221,8 +231,9 @@ fn serve(args: ServeArgs) -> Result<(), (u8, String)> {
         return Err(cfg_err("--confirm-batch-over needs --button".into()));
     }
     let platform = OsPlatform::new(Presence::new(led, button));
-    let storage = DirStorage::open(&args.state_dir)
-        .map_err(|e| cfg_err(format!("cannot use state directory {}: {e}", args.state_dir.display())))?;
+    let storage = DirStorage::open(&args.state_dir).map_err(|e| {
+        cfg_err(format!("cannot use state directory {}: {e}", args.state_dir.display()))
+    })?;
     let config = Config {
         max_pin_tries: args.max_pin_tries,
         idle_lock_ms: args.idle_lock_secs.saturating_mul(1000),
@@ -232,22 +243,30 @@ fn serve(args: ServeArgs) -> Result<(), (u8, String)> {
         ..Config::default()
     };
     let clock = Clock::default();
-    let dongle = Dongle::start(config, storage, platform, binding, clock.now()).map_err(|e| cfg_err(e.to_string()))?;
+    let dongle = Dongle::start(config, storage, platform, binding, clock.now())
+        .map_err(|e| cfg_err(e.to_string()))?;
     let shared = Shared::new(dongle, clock);
     let stop = Arc::new(AtomicBool::new(false));
     let _ticker = transport::spawn_ticker(Arc::clone(&shared), Arc::clone(&stop));
 
     let (kind, rest) = args.transport.split_once(':').unwrap_or((&args.transport, ""));
     match kind {
-        "unix" if !rest.is_empty() => socket::serve_unix(rest.as_ref(), shared, stop).map_err(|e| cfg_err(e.to_string())),
+        "unix" if !rest.is_empty() => {
+            socket::serve_unix(rest.as_ref(), shared, stop).map_err(|e| cfg_err(e.to_string()))
+        }
         "tcp" => {
-            let addr: SocketAddr = rest.parse().map_err(|_| cfg_err(format!("{rest:?} is not an ADDR:PORT")))?;
+            let addr: SocketAddr =
+                rest.parse().map_err(|_| cfg_err(format!("{rest:?} is not an ADDR:PORT")))?;
             socket::serve_tcp(addr, shared, stop).map_err(|e| cfg_err(e.to_string()))
         }
         "ffs" if !rest.is_empty() => {
             let bind = args.udc.map(|udc| (args.gadget.join("UDC"), udc));
-            ffs::serve(&ffs::FfsConfig { dir: rest.into(), bind }, shared).map_err(|e| (1, format!("USB: {e}")))
+            ffs::serve(&ffs::FfsConfig { dir: rest.into(), bind }, shared)
+                .map_err(|e| (1, format!("USB: {e}")))
         }
-        _ => Err(cfg_err(format!("--transport must be ffs:PATH, unix:PATH or tcp:ADDR:PORT, not {:?}", args.transport))),
+        _ => Err(cfg_err(format!(
+            "--transport must be ffs:PATH, unix:PATH or tcp:ADDR:PORT, not {:?}",
+            args.transport
+        ))),
     }
 }

@@ -17,7 +17,12 @@ impl TokenBucket {
     /// A full bucket at time `now_ms`.
     pub fn new(capacity: u32, per_minute: u32, now_ms: u64) -> Self {
         let capacity_milli = u64::from(capacity) * MILLI;
-        TokenBucket { capacity_milli, per_minute: u64::from(per_minute), tokens_milli: capacity_milli, last_ms: now_ms }
+        TokenBucket {
+            capacity_milli,
+            per_minute: u64::from(per_minute),
+            tokens_milli: capacity_milli,
+            last_ms: now_ms,
+        }
     }
 
     fn refill(&mut self, now_ms: u64) {
@@ -42,7 +47,8 @@ impl TokenBucket {
             return Ok(());
         }
         let missing = need - self.tokens_milli;
-        let wait_ms = if self.per_minute == 0 { u64::MAX } else { (missing * 60).div_ceil(self.per_minute) };
+        let wait_ms =
+            if self.per_minute == 0 { u64::MAX } else { (missing * 60).div_ceil(self.per_minute) };
         Err(wait_ms.min(u64::from(u32::MAX)) as u32)
     }
 }

@@ -5,8 +5,8 @@ use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use hkdf::Hkdf;
 use sha2::Sha256;
-use vbzkey_protocol::record;
 use vbzkey_protocol::SecretKey;
+use vbzkey_protocol::record;
 use zeroize::Zeroizing;
 
 /// A failed known-answer test.
@@ -15,13 +15,20 @@ use zeroize::Zeroizing;
 pub struct SelfTestFailed(pub &'static str);
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("constant hex")).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("constant hex"))
+        .collect()
 }
 
 /// RFC 7748 §5.2, first X25519 test vector.
 fn x25519_kat() -> Result<(), SelfTestFailed> {
-    let k: [u8; 32] = unhex("a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4").try_into().unwrap();
-    let u: [u8; 32] = unhex("e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c").try_into().unwrap();
+    let k: [u8; 32] = unhex("a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4")
+        .try_into()
+        .unwrap();
+    let u: [u8; 32] = unhex("e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c")
+        .try_into()
+        .unwrap();
     let out = x25519_dalek::x25519(k, u);
     (out[..] == unhex("c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552")[..])
         .then_some(())
@@ -34,14 +41,20 @@ fn hkdf_kat() -> Result<(), SelfTestFailed> {
     let salt = unhex("000102030405060708090a0b0c");
     let info = unhex("f0f1f2f3f4f5f6f7f8f9");
     let mut okm = [0u8; 42];
-    Hkdf::<Sha256>::new(Some(&salt), &ikm).expand(&info, &mut okm).map_err(|_| SelfTestFailed("HKDF expand"))?;
-    let want = unhex("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865");
+    Hkdf::<Sha256>::new(Some(&salt), &ikm)
+        .expand(&info, &mut okm)
+        .map_err(|_| SelfTestFailed("HKDF expand"))?;
+    let want = unhex(
+        "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865",
+    );
     (okm[..] == want[..]).then_some(()).ok_or(SelfTestFailed("HKDF-SHA256 (RFC 5869)"))
 }
 
 /// RFC 8439 §2.8.2 (ChaCha20-Poly1305 AEAD).
 fn chacha_kat() -> Result<(), SelfTestFailed> {
-    let key: [u8; 32] = unhex("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f").try_into().unwrap();
+    let key: [u8; 32] = unhex("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f")
+        .try_into()
+        .unwrap();
     let nonce: [u8; 12] = unhex("070000004041424344454647").try_into().unwrap();
     let aad = unhex("50515253c0c1c2c3c4c5c6c7");
     let mut buf = b"Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.".to_vec();
@@ -55,7 +68,9 @@ fn chacha_kat() -> Result<(), SelfTestFailed> {
          3ff4def08e4b7a9de576d26586cec64b6116",
     );
     let want_tag = unhex("1ae10b594f09e26a7e902ecbd0600691");
-    (buf == want_ct && tag[..] == want_tag[..]).then_some(()).ok_or(SelfTestFailed("ChaCha20-Poly1305 (RFC 8439)"))
+    (buf == want_ct && tag[..] == want_tag[..])
+        .then_some(())
+        .ok_or(SelfTestFailed("ChaCha20-Poly1305 (RFC 8439)"))
 }
 
 /// The first good record of the project's test kit, sealed and opened for real.
@@ -63,8 +78,13 @@ fn record_kat() -> Result<(), SelfTestFailed> {
     const WANT: &str = "vk1.VksBATjh3t0UxEmTpOCSkrZRwni5dyxWn1-puxPZBrRqtoyd-dwrRAn4ogmpLyATngCoIgmsGmRHWg3I9qz9eQJMy7aSJ9qmu8a7IA";
     let key = SecretKey::derive(b"vbzkey test kit recipient key v1");
     let ctx = b"cust_cards/1001/card_number";
-    let rec = record::seal_with_ephemeral(key.public_key(), ctx, b"4111111111111111", Zeroizing::new([1u8; 32]))
-        .map_err(|_| SelfTestFailed("record seal"))?;
+    let rec = record::seal_with_ephemeral(
+        key.public_key(),
+        ctx,
+        b"4111111111111111",
+        Zeroizing::new([1u8; 32]),
+    )
+    .map_err(|_| SelfTestFailed("record seal"))?;
     if record::to_text(&rec) != WANT {
         return Err(SelfTestFailed("record seal (known answer)"));
     }

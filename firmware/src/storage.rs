@@ -40,6 +40,13 @@ pub struct StorageError {
     source: std::io::Error,
 }
 
+impl StorageError {
+    /// An error from `op` on `file`.
+    pub fn new(op: &'static str, file: File, source: std::io::Error) -> Self {
+        StorageError { op, file: file.name(), source }
+    }
+}
+
 /// The dongle's persistent state. Every method is durable when it returns `Ok`.
 pub trait Storage {
     /// The whole file, or `None` if it does not exist.
@@ -70,7 +77,7 @@ impl DirStorage {
     }
 
     fn err(op: &'static str, file: File) -> impl FnOnce(std::io::Error) -> StorageError {
-        move |source| StorageError { op, file: file.name(), source }
+        move |source| StorageError::new(op, file, source)
     }
 }
 
@@ -105,7 +112,10 @@ impl Storage for DirStorage {
     }
 
     fn truncate(&mut self, file: File, len: u64) -> Result<(), StorageError> {
-        let f = OpenOptions::new().write(true).open(self.dir.join(file.name())).map_err(Self::err("open", file))?;
+        let f = OpenOptions::new()
+            .write(true)
+            .open(self.dir.join(file.name()))
+            .map_err(Self::err("open", file))?;
         f.set_len(len).and_then(|()| f.sync_all()).map_err(Self::err("truncate", file))
     }
 

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use embedded_hal::digital::{ErrorKind, ErrorType, InputPin, OutputPin};
-use gpiocdev::line::{Bias, Value};
 use gpiocdev::Request;
+use gpiocdev::line::{Bias, Value};
 
 use crate::HwError;
 
@@ -27,13 +27,19 @@ impl embedded_hal::digital::Error for PinError {
 }
 
 impl CdevPin {
-    fn request(chip: &Path, line: u32, configure: impl FnOnce(&mut gpiocdev::request::Builder)) -> Result<Self, HwError> {
+    fn request(
+        chip: &Path,
+        line: u32,
+        configure: impl FnOnce(&mut gpiocdev::request::Builder),
+    ) -> Result<Self, HwError> {
         let mut b = Request::builder();
         b.on_chip(chip).with_consumer("vbzkey").with_line(line);
         configure(&mut b);
-        b.request()
-            .map(|req| CdevPin { req, line })
-            .map_err(|source| HwError::Gpio { chip: chip.display().to_string(), line, source })
+        b.request().map(|req| CdevPin { req, line }).map_err(|source| HwError::Gpio {
+            chip: chip.display().to_string(),
+            line,
+            source,
+        })
     }
 
     /// An output line (the status LED), initially off.

@@ -57,7 +57,8 @@ pub fn parse_otp_dump(dump: &str) -> Option<Zeroizing<[u8; 32]>> {
     let mut found = 0;
     for line in dump.lines() {
         let Some((row, value)) = line.trim().split_once(':') else { continue };
-        let (Ok(row), Ok(value)) = (row.parse::<u32>(), u32::from_str_radix(value.trim(), 16)) else {
+        let (Ok(row), Ok(value)) = (row.parse::<u32>(), u32::from_str_radix(value.trim(), 16))
+        else {
             continue;
         };
         if (OTP_FIRST_ROW..OTP_FIRST_ROW + OTP_ROWS).contains(&row) {

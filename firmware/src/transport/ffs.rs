@@ -13,8 +13,8 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use vbzkey_protocol::wire::{self, DongleError, FRAME_HEADER_LEN, Response};
@@ -144,7 +144,10 @@ fn udc_name(name: &str) -> io::Result<String> {
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
         .collect();
     names.sort();
-    names.into_iter().next().ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no USB device controller found"))
+    names
+        .into_iter()
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no USB device controller found"))
 }
 
 /// Read ep0 events on a thread and pass the interesting ones on. Setup requests are stalled
@@ -207,7 +210,11 @@ fn write_frame_usb(ep: &mut File, frame: &[u8]) -> io::Result<()> {
 }
 
 /// Serve frames on the open endpoints until an I/O error (host gone, reset, disable).
-fn serve_endpoints<S: Storage, P: Platform>(ep_in: &mut File, ep_out: &mut File, shared: &Shared<S, P>) -> io::Error {
+fn serve_endpoints<S: Storage, P: Platform>(
+    ep_in: &mut File,
+    ep_out: &mut File,
+    shared: &Shared<S, P>,
+) -> io::Error {
     // A header transfer is a short packet; read it with a full packet's room so a host that
     // sends more is noticed instead of overflowing.
     let mut header = Zeroizing::new([0u8; HS_MAX_PACKET as usize]);
@@ -249,7 +256,11 @@ where
     P: Platform + Send + 'static,
 {
     let ep0_path = cfg.dir.join("ep0");
-    let mut ep0 = OpenOptions::new().read(true).write(true).open(&ep0_path).map_err(io_err("open", &ep0_path))?;
+    let mut ep0 = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&ep0_path)
+        .map_err(io_err("open", &ep0_path))?;
     ep0.write_all(&descriptors()).map_err(io_err("write descriptors to", &ep0_path))?;
     ep0.write_all(&strings()).map_err(io_err("write strings to", &ep0_path))?;
     let events = spawn_event_reader(ep0);
@@ -270,8 +281,10 @@ where
                 }
             }
         }
-        let mut ep_in = OpenOptions::new().write(true).open(&in_path).map_err(io_err("open", &in_path))?;
-        let mut ep_out = OpenOptions::new().read(true).open(&out_path).map_err(io_err("open", &out_path))?;
+        let mut ep_in =
+            OpenOptions::new().write(true).open(&in_path).map_err(io_err("open", &in_path))?;
+        let mut ep_out =
+            OpenOptions::new().read(true).open(&out_path).map_err(io_err("open", &out_path))?;
         tracing::info!("USB host connected");
         let e = serve_endpoints(&mut ep_in, &mut ep_out, &shared);
         tracing::info!("USB endpoints closed ({e}); waiting for the host");

@@ -47,7 +47,7 @@ pub fn write_frame(w: &mut impl Write, frame: &[u8]) -> io::Result<()> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use vbzkey_protocol::wire::{Request, MAX_FRAME_PAYLOAD};
+    use vbzkey_protocol::wire::{MAX_FRAME_PAYLOAD, Request};
 
     #[test]
     fn frames_and_eof() {
@@ -68,7 +68,10 @@ mod tests {
     fn oversized_frames_are_refused_before_allocating() {
         let mut h = wire::header_for(MAX_FRAME_PAYLOAD + 1).to_vec();
         h.extend_from_slice(&[0; 16]);
-        assert!(matches!(read_frame(&mut &h[..]), Err(FrameError::Wire(WireError::FrameTooLarge(_)))));
+        assert!(matches!(
+            read_frame(&mut &h[..]),
+            Err(FrameError::Wire(WireError::FrameTooLarge(_)))
+        ));
         let big = wire::header_for(u32::MAX as usize);
         assert!(matches!(read_frame(&mut &big[..]), Err(FrameError::Wire(_))));
     }

@@ -67,7 +67,10 @@ impl<S: Storage, P: Platform> Shared<S, P> {
 
 /// Call `tick` every second until `stop` is set, so keys are forgotten on time even when no
 /// request arrives.
-pub fn spawn_ticker<S, P>(shared: Arc<Shared<S, P>>, stop: Arc<std::sync::atomic::AtomicBool>) -> std::thread::JoinHandle<()>
+pub fn spawn_ticker<S, P>(
+    shared: Arc<Shared<S, P>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()>
 where
     S: Storage + Send + 'static,
     P: Platform + Send + 'static,

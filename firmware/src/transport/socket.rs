@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use vbzkey_protocol::wire::{self, DongleError, Response};
 
-use super::frame::{FrameError, read_frame, write_frame};
 use super::Shared;
+use super::frame::{FrameError, read_frame, write_frame};
 use crate::dongle::Platform;
 use crate::storage::Storage;
 
@@ -42,7 +42,11 @@ pub enum ListenError {
 }
 
 /// Serve one connection until it closes, errs or idles out.
-pub fn serve_stream<S: Storage, P: Platform>(mut stream: impl Read + Write, shared: &Shared<S, P>, host: &str) {
+pub fn serve_stream<S: Storage, P: Platform>(
+    mut stream: impl Read + Write,
+    shared: &Shared<S, P>,
+    host: &str,
+) {
     loop {
         match read_frame(&mut stream) {
             Ok(None) => return,
@@ -55,7 +59,10 @@ pub fn serve_stream<S: Storage, P: Platform>(mut stream: impl Read + Write, shar
             Err(FrameError::Wire(e)) => {
                 // The stream is out of sync: answer once, then hang up.
                 tracing::warn!("{host}: {e}; closing the connection");
-                let _ = write_frame(&mut stream, &wire::encode(0, &Response::Error(DongleError::Malformed)));
+                let _ = write_frame(
+                    &mut stream,
+                    &wire::encode(0, &Response::Error(DongleError::Malformed)),
+                );
                 return;
             }
             Err(FrameError::Io(e)) => {
@@ -84,7 +91,11 @@ fn spawn_bounded(active: &Arc<AtomicUsize>, serve: impl FnOnce() + Send + 'stati
 
 /// Serve on a Unix socket at `path` (created 0600; a stale socket file is replaced) until
 /// `stop` is set.
-pub fn serve_unix<S, P>(path: &Path, shared: Arc<Shared<S, P>>, stop: Arc<AtomicBool>) -> Result<(), ListenError>
+pub fn serve_unix<S, P>(
+    path: &Path,
+    shared: Arc<Shared<S, P>>,
+    stop: Arc<AtomicBool>,
+) -> Result<(), ListenError>
 where
     S: Storage + Send + 'static,
     P: Platform + Send + 'static,
@@ -112,7 +123,11 @@ where
 }
 
 /// Serve on TCP at `addr` (loopback only) until `stop` is set.
-pub fn serve_tcp<S, P>(addr: SocketAddr, shared: Arc<Shared<S, P>>, stop: Arc<AtomicBool>) -> Result<(), ListenError>
+pub fn serve_tcp<S, P>(
+    addr: SocketAddr,
+    shared: Arc<Shared<S, P>>,
+    stop: Arc<AtomicBool>,
+) -> Result<(), ListenError>
 where
     S: Storage + Send + 'static,
     P: Platform + Send + 'static,
@@ -120,7 +135,8 @@ where
     if !addr.ip().is_loopback() {
         return Err(ListenError::NotLoopback(addr));
     }
-    let listener = TcpListener::bind(addr).map_err(|source| ListenError::Bind { what: addr.to_string(), source })?;
+    let listener = TcpListener::bind(addr)
+        .map_err(|source| ListenError::Bind { what: addr.to_string(), source })?;
     tracing::info!("serving on tcp:{}", listener.local_addr().map_or(addr, |a| a));
     let active = Arc::new(AtomicUsize::new(0));
     for conn in listener.incoming() {
