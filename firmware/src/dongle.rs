@@ -30,10 +30,15 @@ pub struct Now {
     pub unix_secs: u64,
 }
 
+/// The platform's random number generator failed.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the random number generator failed")]
+pub struct RngFailed;
+
 /// What the core needs from the board besides storage.
 pub trait Platform {
     /// Fill `buf` from a CSPRNG.
-    fn fill_random(&mut self, buf: &mut [u8]) -> Result<(), ()>;
+    fn fill_random(&mut self, buf: &mut [u8]) -> Result<(), RngFailed>;
     /// Ask the user to press the button; true if they did in time.
     fn confirm(&mut self) -> bool;
     /// Show the lock state (LED).
@@ -238,7 +243,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
 
     fn random<const N: usize>(&mut self) -> Result<Zeroizing<[u8; N]>, DongleError> {
         let mut b = Zeroizing::new([0u8; N]);
-        self.platform.fill_random(&mut b[..]).map_err(|()| DongleError::Rng)?;
+        self.platform.fill_random(&mut b[..]).map_err(|RngFailed| DongleError::Rng)?;
         Ok(b)
     }
 
@@ -293,7 +298,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             Request::Retire { key_id } => self.retire(key_id, now, host),
             Request::FactoryReset => self.factory_reset(now, host),
         };
-        if matches!(result, Ok(_)) {
+        if result.is_ok() {
             self.last_activity_ms = now.mono_ms;
         }
         let unlocked = self.unlocked.is_some();

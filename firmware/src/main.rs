@@ -42,7 +42,7 @@ enum Command {
         --udc auto --gadget /sys/kernel/config/usb_gadget/vbzkey\n  \
         vbzkey-firmware serve --state-dir /tmp/dongle --transport unix:/tmp/dongle.sock \\\n    \
         --identity dangerous-fixed:EMULATED0001")]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run the known-answer tests and a seal/open loop, then exit.
     #[command(after_help = "Example:\n  vbzkey-firmware self-test --loops 200 --kdf-timing")]
     SelfTest {
@@ -116,7 +116,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::SelfTest { loops, kdf_timing } => self_test(loops, kdf_timing),
-        Command::Serve(args) => match serve(args) {
+        Command::Serve(args) => match serve(*args) {
             Ok(()) => ExitCode::SUCCESS,
             Err((code, msg)) => {
                 tracing::error!("{msg}");

@@ -6,7 +6,7 @@ use std::time::Duration;
 use embedded_hal::digital::{InputPin, OutputPin};
 use vbzkey_hardware::presence::{Presence, Status};
 
-use crate::dongle::Platform;
+use crate::dongle::{Platform, RngFailed};
 
 /// How long the user has to press the button for a large batch.
 pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(15);
@@ -24,8 +24,8 @@ impl<L: OutputPin, B: InputPin> OsPlatform<L, B> {
 }
 
 impl<L: OutputPin, B: InputPin> Platform for OsPlatform<L, B> {
-    fn fill_random(&mut self, buf: &mut [u8]) -> Result<(), ()> {
-        getrandom::fill(buf).map_err(|_| ())
+    fn fill_random(&mut self, buf: &mut [u8]) -> Result<(), RngFailed> {
+        getrandom::fill(buf).map_err(|_| RngFailed)
     }
 
     fn confirm(&mut self) -> bool {

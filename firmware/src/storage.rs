@@ -73,6 +73,10 @@ impl DirStorage {
         use std::os::unix::fs::DirBuilderExt;
         let dir = dir.into();
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+        let stale = durable::remove_stale_temps(&dir)?;
+        if stale > 0 {
+            tracing::warn!("removed {stale} temporary file(s) left by an interrupted write");
+        }
         Ok(DirStorage { dir })
     }
 

@@ -59,7 +59,11 @@ impl<L: OutputPin, B: InputPin> Presence<L, B> {
                 break false;
             }
             if let Some(led) = &mut self.led {
-                let _ = if (tick / BLINK_EVERY) % 2 == 0 { led.set_high() } else { led.set_low() };
+                let _ = if (tick / BLINK_EVERY).is_multiple_of(2) {
+                    led.set_high()
+                } else {
+                    led.set_low()
+                };
             }
             tick += 1;
             std::thread::sleep(POLL);

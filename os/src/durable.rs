@@ -48,14 +48,52 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Environment variable naming a crash point, `FILE_NAME:STEP`, for crash-safety tests.
+pub const CRASH_AT_ENV: &str = "VBZKEY_DANGEROUS_CRASH_AT";
+
+/// Steps of [`write`] at which a test can make the process die.
+pub const CRASH_STEPS: [&str; 5] = ["created", "written", "synced", "replaced", "dir-synced"];
+
+/// Test hook: if `VBZKEY_DANGEROUS_CRASH_AT` is `<file name>:<step>`, die here with SIGKILL,
+/// exactly as an OOM kill or `kill -9` would. This only ever ends the process; it cannot
+/// weaken anything, and production units never set the variable.
+fn crash_point(target: &Path, step: &str) {
+    let Some(want) = std::env::var_os(CRASH_AT_ENV) else { return };
+    let Some(name) = target.file_name() else { return };
+    let mut here = name.to_os_string();
+    here.push(":");
+    here.push(step);
+    if want == here {
+        let _ =
+            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+    }
+}
+
+/// Remove temporary files left in `dir` by writes that crashed. They are never the live copy
+/// of anything: the live file is only ever replaced by a complete, synced temp file.
+pub fn remove_stale_temps(dir: &Path) -> io::Result<usize> {
+    let mut removed = 0;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().contains(".tmp-") {
+            fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Write `contents` to `target` crash-safely, with Unix permission bits `perm` (e.g. 0o600).
 pub fn write(target: &Path, contents: &[u8], perm: u32, mode: Mode) -> io::Result<()> {
     let tmp = temp_path(target)?;
     let _ = fs::remove_file(&tmp);
     let result = (|| {
         let mut f = OpenOptions::new().write(true).create_new(true).mode(perm).open(&tmp)?;
+        crash_point(target, "created");
         f.write_all(contents)?;
+        crash_point(target, "written");
         f.sync_all()?;
+        crash_point(target, "synced");
         drop(f);
         match mode {
             Mode::Replace => fs::rename(&tmp, target)?,
@@ -64,7 +102,10 @@ pub fn write(target: &Path, contents: &[u8], perm: u32, mode: Mode) -> io::Resul
                 fs::remove_file(&tmp)?;
             }
         }
-        sync_dir(parent_dir(target))
+        crash_point(target, "replaced");
+        sync_dir(parent_dir(target))?;
+        crash_point(target, "dir-synced");
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -104,6 +145,17 @@ mod tests {
         let err = write(&f, b"second", 0o600, Mode::CreateNew).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(fs::read(&f).unwrap(), b"first");
+        assert_eq!(fs::read_dir(&d).unwrap().count(), 1);
+        fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn stale_temps_are_removed() {
+        let d = tempdir("stale");
+        fs::write(d.join("keystore.v1"), b"live").unwrap();
+        fs::write(d.join("keystore.v1.tmp-4242"), b"torn").unwrap();
+        assert_eq!(remove_stale_temps(&d).unwrap(), 1);
+        assert_eq!(fs::read(d.join("keystore.v1")).unwrap(), b"live");
         assert_eq!(fs::read_dir(&d).unwrap().count(), 1);
         fs::remove_dir_all(d).unwrap();
     }

@@ -32,6 +32,8 @@ mod hpke;
 pub mod keys;
 pub mod record;
 pub mod split;
+#[cfg(feature = "std")]
+pub mod stream;
 pub mod wire;
 
 pub use keys::{KeyError, KeyId, PublicKey, SecretKey};

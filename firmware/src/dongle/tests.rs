@@ -21,8 +21,8 @@ struct TestPlatform {
 }
 
 impl Platform for TestPlatform {
-    fn fill_random(&mut self, buf: &mut [u8]) -> Result<(), ()> {
-        getrandom::fill(buf).map_err(|_| ())
+    fn fill_random(&mut self, buf: &mut [u8]) -> Result<(), RngFailed> {
+        getrandom::fill(buf).map_err(|_| RngFailed)
     }
     fn confirm(&mut self) -> bool {
         self.button.load(Ordering::SeqCst)

@@ -3,7 +3,6 @@
 //! [`Dongle`]: crate::dongle::Dongle
 
 pub mod ffs;
-pub mod frame;
 pub mod socket;
 
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use vbzkey_protocol::stream::{FrameError, read_frame, write_frame};
 use vbzkey_protocol::wire::{self, DongleError, Response};
 
 use super::Shared;
-use super::frame::{FrameError, read_frame, write_frame};
 use crate::dongle::Platform;
 use crate::storage::Storage;
 

@@ -1,10 +1,13 @@
-//! Reading and writing whole frames on a byte stream, with the size limit enforced before
-//! any allocation.
+//! Frames on a byte stream (`std` only): read and write whole frames with the size limit
+//! enforced before any allocation, and a blocking request/response call for clients.
 
 use std::io::{self, Read, Write};
 
-use vbzkey_protocol::wire::{self, FRAME_HEADER_LEN, WireError};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
+
+use crate::wire::{self, FRAME_HEADER_LEN, WireError};
 
 /// Why a frame could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -43,11 +46,48 @@ pub fn write_frame(w: &mut impl Write, frame: &[u8]) -> io::Result<()> {
     w.flush()
 }
 
+/// Why a call did not get its answer.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// Framing or I/O failed.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// The peer closed the stream before answering.
+    #[error("the peer closed the connection")]
+    Closed,
+    /// The answer did not decode.
+    #[error("bad answer: {0}")]
+    Decode(WireError),
+    /// The answer names another request.
+    #[error("answer to request {got}, expected {expected}")]
+    WrongId {
+        /// Id sent.
+        expected: u32,
+        /// Id received.
+        got: u32,
+    },
+}
+
+/// Send one request and wait for its answer (the protocol is strictly request/response).
+pub fn call<Req: Serialize, Resp: DeserializeOwned>(
+    stream: &mut (impl Read + Write),
+    id: u32,
+    req: &Req,
+) -> Result<Resp, CallError> {
+    write_frame(stream, &wire::encode(id, req)).map_err(FrameError::Io)?;
+    let payload = read_frame(stream)?.ok_or(CallError::Closed)?;
+    let (got, resp) = wire::decode::<Resp>(&payload).map_err(|(_, e)| CallError::Decode(e))?;
+    if got != id {
+        return Err(CallError::WrongId { expected: id, got });
+    }
+    Ok(resp)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::{MAX_FRAME_PAYLOAD, Request};
     use proptest::prelude::*;
-    use vbzkey_protocol::wire::{MAX_FRAME_PAYLOAD, Request};
 
     #[test]
     fn frames_and_eof() {

@@ -1,0 +1,301 @@
+//! The firmware binary as a process on a real socket, driven by a client speaking the wire
+//! protocol: the full session, restarts, bad frames, and SIGKILL during key-store writes.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vbzkey_protocol::PublicKey;
+use vbzkey_protocol::record;
+use vbzkey_protocol::stream::call;
+use vbzkey_protocol::wire::{self, DongleError, LockState, Pin, Request, Response, SealedItem};
+
+const PIN: &[u8] = b"246810";
+
+struct Firmware {
+    child: Child,
+    dir: PathBuf,
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("vbzkey-fw-it-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+impl Firmware {
+    fn start(dir: &Path, crash_at: Option<&str>) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vbzkey-firmware"));
+        cmd.args([
+            "serve",
+            "--identity",
+            "dangerous-fixed:TEST0001",
+            "--dangerous-weak-kdf",
+            "--state-dir",
+        ])
+        .arg(dir.join("state"))
+        .arg("--transport")
+        .arg(format!("unix:{}", dir.join("dongle.sock").display()))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        if let Some(c) = crash_at {
+            cmd.env("VBZKEY_DANGEROUS_CRASH_AT", c);
+        }
+        let _ = std::fs::remove_file(dir.join("dongle.sock"));
+        Firmware { child: cmd.spawn().unwrap(), dir: dir.to_path_buf() }
+    }
+
+    fn connect(&self) -> UnixStream {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(s) = UnixStream::connect(self.dir.join("dongle.sock")) {
+                s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                return s;
+            }
+            assert!(Instant::now() < deadline, "the firmware did not start listening");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Firmware {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn req(s: &mut UnixStream, r: Request) -> Response {
+    call(s, 1, &r).unwrap()
+}
+
+fn init(s: &mut UnixStream) -> PublicKey {
+    match req(s, Request::Init { pin: Some(Pin::new(PIN)) }) {
+        Response::PublicKeys(k) => PublicKey::from_bytes(k[0].public_key),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn batch(pk: &PublicKey, n: usize) -> Vec<SealedItem> {
+    (0..n)
+        .map(|i| {
+            let ctx = format!("cust_cards/{i}/card_number");
+            let rec = record::seal(pk, ctx.as_bytes(), format!("4111 #{i}").as_bytes()).unwrap();
+            SealedItem { record: rec, context: ctx.into_bytes() }
+        })
+        .collect()
+}
+
+fn unseal_all(s: &mut UnixStream, items: Vec<SealedItem>) -> Result<Vec<String>, DongleError> {
+    match req(s, Request::UnsealBatch { items }) {
+        Response::Unsealed(r) => {
+            Ok(r.into_iter().map(|r| String::from_utf8(r.unwrap().0.to_vec()).unwrap()).collect())
+        }
+        Response::Error(e) => Err(e),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn state(s: &mut UnixStream) -> (LockState, usize) {
+    match req(s, Request::Hello) {
+        Response::Hello(h) => (h.state, h.keys.len()),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn full_session_over_a_unix_socket_survives_a_restart() {
+    let dir = temp_dir("session");
+    let fw = Firmware::start(&dir, None);
+    let mut s = fw.connect();
+    assert_eq!(state(&mut s).0, LockState::Uninitialised);
+    let pk = init(&mut s);
+    let items = batch(&pk, 20);
+    let want: Vec<String> = (0..20).map(|i| format!("4111 #{i}")).collect();
+    assert_eq!(unseal_all(&mut s, items.clone()).unwrap(), want);
+    assert_eq!(req(&mut s, Request::Lock), Response::Ok);
+    assert_eq!(unseal_all(&mut s, items.clone()), Err(DongleError::Locked));
+    assert_eq!(req(&mut s, Request::Unlock { pin: Pin::new(PIN) }), Response::Ok);
+    assert_eq!(unseal_all(&mut s, items.clone()).unwrap(), want);
+    fw.stop();
+
+    let fw = Firmware::start(&dir, None);
+    let mut s = fw.connect();
+    assert_eq!(state(&mut s), (LockState::Locked, 1));
+    assert_eq!(unseal_all(&mut s, items.clone()), Err(DongleError::Locked));
+    assert!(matches!(
+        req(&mut s, Request::Unlock { pin: Pin::new(b"000000") }),
+        Response::Error(DongleError::WrongPin { tries_left: 7 })
+    ));
+    assert_eq!(req(&mut s, Request::Unlock { pin: Pin::new(PIN) }), Response::Ok);
+    assert_eq!(unseal_all(&mut s, items).unwrap(), want);
+    // Everything above is in the audit log, chained.
+    match req(&mut s, Request::AuditTail { max: 100 }) {
+        Response::AuditTail { entries, total, .. } => {
+            assert!(total >= 7);
+            assert!(entries.iter().any(|e| e.line.contains(" unlock-failed ")));
+        }
+        other => panic!("{other:?}"),
+    }
+    fw.stop();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Read one answer frame, or `None` if the firmware closed the connection.
+fn answer(s: &mut UnixStream) -> Option<Response> {
+    let payload = vbzkey_protocol::stream::read_frame(s).ok()??;
+    Some(wire::decode::<Response>(&payload).unwrap().1)
+}
+
+#[test]
+fn bad_frames_get_an_error_or_a_closed_connection_never_a_hang() {
+    let dir = temp_dir("badframes");
+    let fw = Firmware::start(&dir, None);
+    let hello_frame = wire::encode(9, &Request::Hello);
+    let mut wrong_version = hello_frame.clone();
+    wrong_version[8] = 7; // protocol version varint
+    let mut oversized = wire::header_for(wire::MAX_FRAME_PAYLOAD + 1).to_vec();
+    oversized.extend_from_slice(&[0; 32]);
+    let cases: Vec<(&str, Vec<u8>, bool)> = vec![
+        ("garbage", b"GET / HTTP/1.1\r\n\r\n".to_vec(), false),
+        ("bad frame version", [b"VZ\x09\x00".as_slice(), &[0, 0, 0, 1, 0]].concat(), false),
+        ("oversized", oversized, false),
+        ("valid frame, garbage payload", [&wire::header_for(5)[..], &[0xff; 5]].concat(), true),
+        ("valid frame, wrong protocol version", wrong_version, true),
+    ];
+    for (name, bytes, keeps_open) in cases {
+        let mut s = fw.connect();
+        s.write_all(&bytes).unwrap();
+        match answer(&mut s) {
+            Some(Response::Error(DongleError::Malformed | DongleError::UnsupportedVersion)) => {}
+            other => panic!("{name}: {other:?}"),
+        }
+        if keeps_open {
+            s.write_all(&hello_frame).unwrap();
+            assert!(
+                matches!(answer(&mut s), Some(Response::Hello(_))),
+                "{name}: connection still usable"
+            );
+        } else {
+            assert!(answer(&mut s).is_none(), "{name}: connection closed after a framing error");
+        }
+    }
+    // A truncated frame followed by a hang-up costs nothing, and the firmware still serves.
+    let mut s = fw.connect();
+    s.write_all(&hello_frame[..hello_frame.len() - 1]).unwrap();
+    drop(s);
+    let mut s = fw.connect();
+    assert!(matches!(req(&mut s, Request::Hello), Response::Hello(_)));
+    fw.stop();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn sigkill_at_every_step_of_a_key_store_write_leaves_old_or_new() {
+    let dir = temp_dir("crash");
+    let fw = Firmware::start(&dir, None);
+    let pk = init(&mut fw.connect());
+    fw.stop();
+    let items = batch(&pk, 3);
+    let mut keys_before = 1;
+    for step in vbzkey_os::durable::CRASH_STEPS {
+        let fw = Firmware::start(&dir, Some(&format!("keystore.v1:{step}")));
+        let mut s = fw.connect();
+        assert_eq!(req(&mut s, Request::Unlock { pin: Pin::new(PIN) }), Response::Ok);
+        // The rotation writes the key store; the firmware dies at `step` of that write.
+        s.write_all(&wire::encode(2, &Request::Rotate)).unwrap();
+        assert!(answer(&mut s).is_none(), "{step}: the firmware died before answering");
+        let mut fw = fw;
+        let status = fw.child.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9),
+            "{step}: killed by SIGKILL"
+        );
+
+        let fw = Firmware::start(&dir, None);
+        let mut s = fw.connect();
+        let (st, keys) = state(&mut s);
+        assert_eq!(st, LockState::Locked, "{step}: the key store opens after the crash");
+        assert!(
+            keys == keys_before || keys == keys_before + 1,
+            "{step}: old or new content, got {keys} keys"
+        );
+        assert_eq!(req(&mut s, Request::Unlock { pin: Pin::new(PIN) }), Response::Ok, "{step}");
+        assert_eq!(
+            unseal_all(&mut s, items.clone()).unwrap().len(),
+            3,
+            "{step}: old records still open"
+        );
+        keys_before = keys;
+        let leftovers: Vec<_> = std::fs::read_dir(dir.join("state"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+            .collect();
+        assert!(leftovers.is_empty(), "{step}: temp files are cleaned up at start");
+        fw.stop();
+    }
+    // Early steps keep the old store, late steps (after the rename) the new one.
+    assert!(keys_before >= 2, "at least the steps after the rename kept the rotation");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn tcp_listens_on_loopback_only() {
+    let dir = temp_dir("tcp");
+    let out = Command::new(env!("CARGO_BIN_EXE_vbzkey-firmware"))
+        .args([
+            "serve",
+            "--identity",
+            "dangerous-fixed:T",
+            "--transport",
+            "tcp:0.0.0.0:0",
+            "--state-dir",
+        ])
+        .arg(dir.join("state"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to listen on 0.0.0.0"));
+
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vbzkey-firmware"))
+        .args(["serve", "--identity", "dangerous-fixed:T", "--dangerous-weak-kdf", "--state-dir"])
+        .arg(dir.join("state"))
+        .arg("--transport")
+        .arg(format!("tcp:127.0.0.1:{port}"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut s = loop {
+        if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
+            break s;
+        }
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let r: Response = call(&mut s, 5, &Request::Hello).unwrap();
+    assert!(matches!(r, Response::Hello(h) if h.serial == "T"));
+    let mut byte = [0u8; 1];
+    s.write_all(b"not a frame at all").unwrap();
+    let _ = s.read(&mut byte);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
