@@ -80,6 +80,16 @@ pub(crate) fn recipient(arg: &str) -> Result<PublicKey, CliError> {
     let bytes = read_file(path, MAX_KEY_FILE_LEN)?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| CliError::BadInput(format!("{} is not a text key file", path.display())))?;
+    if text.trim_start().starts_with('{') {
+        // An encrypted key file or a passphrase-key descriptor: both carry the public key.
+        let public = vbzkey_softkey::KeyFile::from_json(text)
+            .and_then(|f| f.public_key())
+            .or_else(|_| {
+                vbzkey_softkey::PassphraseKey::from_json(text).and_then(|d| d.public_key())
+            })
+            .map_err(|e| CliError::BadInput(format!("{}: {e}", path.display())))?;
+        return Ok(public);
+    }
     let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'));
     match lines.next() {
         Some(l) if l.starts_with(vbzkey_protocol::keys::SECRET_KEY_PREFIX) => {

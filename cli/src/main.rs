@@ -49,6 +49,28 @@ enum Command {
         /// Write the secret key file here.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Write an encrypted key file (for the bridge's key-file method) instead, under the
+        /// passphrase read from --passphrase-file.
+        #[arg(long, requires = "passphrase_file")]
+        encrypt: bool,
+        /// File whose first line is the passphrase (`-` for stdin).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Make the descriptor of a passphrase-derived key (the bridge's passphrase method).
+    #[command(
+        after_help = "Example:\n  vbzkey passphrase-key --passphrase-file - -o passphrase-key.json\n\
+                            The key is derived from the passphrase (Argon2id, 64 MiB); the file holds \
+                            only the salt, the cost and the public key. The passphrase must be at \
+                            least 16 characters: anyone with the public key can test guesses offline."
+    )]
+    PassphraseKey {
+        /// Write the descriptor here (never overwritten).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// File whose first line is the passphrase (`-` for stdin).
+        #[arg(long)]
+        passphrase_file: PathBuf,
     },
     /// Print the public key of a secret key file (or of a key file on stdin).
     #[command(after_help = "Example:\n  vbzkey pubkey -k key.txt > store-public-key.txt")]
@@ -134,7 +156,13 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<(), CliError> {
     match command {
-        Command::Keygen { output } => keygen(output),
+        Command::Keygen { output, encrypt: false, .. } => keygen(output),
+        Command::Keygen { output, encrypt: true, passphrase_file } => {
+            keygen_encrypted(output, &passphrase_file.expect("required by clap"))
+        }
+        Command::PassphraseKey { output, passphrase_file } => {
+            passphrase_key(&output, &passphrase_file)
+        }
         Command::Pubkey { key, json } => pubkey(key, json),
         Command::Seal { to, context, binary, keep_newline } => {
             seal(&to, &context, binary, keep_newline)
@@ -165,6 +193,65 @@ fn keygen(output: Option<PathBuf>) -> Result<(), CliError> {
         }
         None => io::write_stdout(keyfile::render(&key).as_bytes())?,
     }
+    Ok(())
+}
+
+/// The first line of a passphrase file (or of stdin for `-`), without its line ending.
+fn read_passphrase(path: &std::path::Path) -> Result<zeroize::Zeroizing<Vec<u8>>, CliError> {
+    let limit = vbzkey_softkey::MAX_PASSPHRASE_LEN + 2;
+    let raw = if path == std::path::Path::new("-") {
+        io::read_stdin(limit, "the passphrase")?
+    } else {
+        io::read_file(path, limit)?
+    };
+    let line = raw.split(|b| *b == b'\n').next().unwrap_or_default();
+    Ok(zeroize::Zeroizing::new(io::strip_one_newline(line).to_vec()))
+}
+
+fn soft_err(e: vbzkey_softkey::SoftKeyError) -> CliError {
+    CliError::BadInput(e.to_string())
+}
+
+fn write_public_file(path: &std::path::Path, text: &str) -> Result<(), CliError> {
+    vbzkey_os::durable::write(path, text.as_bytes(), 0o600, vbzkey_os::durable::Mode::CreateNew)
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                CliError::Usage(format!(
+                    "{} already exists; refusing to overwrite a key",
+                    path.display()
+                ))
+            } else {
+                CliError::io(format!("cannot write {}", path.display()), e)
+            }
+        })
+}
+
+fn keygen_encrypted(
+    output: Option<PathBuf>,
+    passphrase_file: &std::path::Path,
+) -> Result<(), CliError> {
+    harden();
+    let output = output.ok_or_else(|| CliError::Usage("--encrypt needs -o FILE".into()))?;
+    let passphrase = read_passphrase(passphrase_file)?;
+    let key = SecretKey::generate().map_err(|_| CliError::Record(record::RecordError::Rng))?;
+    let file = vbzkey_softkey::KeyFile::seal(&key, &passphrase, vbzkey_softkey::Kdf::WORKSTATION)
+        .map_err(soft_err)?;
+    write_public_file(&output, &file.to_json())?;
+    eprintln!("Public key: {}", key.public_key());
+    Ok(())
+}
+
+fn passphrase_key(
+    output: &std::path::Path,
+    passphrase_file: &std::path::Path,
+) -> Result<(), CliError> {
+    harden();
+    let passphrase = read_passphrase(passphrase_file)?;
+    let (descriptor, key) =
+        vbzkey_softkey::PassphraseKey::create(&passphrase, vbzkey_softkey::Kdf::WORKSTATION)
+            .map_err(soft_err)?;
+    write_public_file(output, &descriptor.to_json())?;
+    eprintln!("Public key: {}", key.public_key());
     Ok(())
 }
 

@@ -264,3 +264,47 @@ fn help_has_examples_and_usage_errors_exit_2() {
     vbzkey().arg("no-such-command").assert().code(2);
     vbzkey().args(["open", "--context", "c"]).assert().code(2);
 }
+
+#[test]
+fn encrypted_key_files_and_passphrase_keys_give_recipients() {
+    let d = Dir::new("softkeys");
+    let kf = d.path("key.json");
+    vbzkey()
+        .args(["keygen", "--encrypt", "--passphrase-file", "-", "-o"])
+        .arg(&kf)
+        .write_stdin("a long enough passphrase\n")
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&kf).unwrap();
+    assert!(text.contains("vbzkey-key-file-v1") && !text.contains("vksec1."));
+    let rec = seal(kf.to_str().unwrap(), "c", b"v");
+    assert!(rec.starts_with("vk1."));
+    // The key file opens with the passphrase (through the library the bridge uses).
+    let key = vbzkey_softkey::KeyFile::from_json(&text)
+        .unwrap()
+        .open(b"a long enough passphrase")
+        .unwrap();
+    let bytes = vbzkey_protocol::record::from_text(rec.trim()).unwrap();
+    assert_eq!(&vbzkey_protocol::record::open(&key, b"c", &bytes).unwrap()[..], b"v");
+
+    let pk = d.path("pass.json");
+    vbzkey()
+        .args(["passphrase-key", "--passphrase-file", "-", "-o"])
+        .arg(&pk)
+        .write_stdin("short\n")
+        .assert()
+        .code(3);
+    vbzkey()
+        .args(["passphrase-key", "--passphrase-file", "-", "-o"])
+        .arg(&pk)
+        .write_stdin("sixteen chars or more\n")
+        .assert()
+        .success();
+    vbzkey()
+        .args(["passphrase-key", "--passphrase-file", "-", "-o"])
+        .arg(&pk)
+        .write_stdin("sixteen chars or more\n")
+        .assert()
+        .code(2);
+    assert!(seal(pk.to_str().unwrap(), "c", b"v").starts_with("vk1."));
+}

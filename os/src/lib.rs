@@ -1,7 +1,11 @@
 //! The few operating-system services vbzkey relies on, each in a module small enough to
-//! audit: crash-safe file writes and process hardening for processes that hold secrets.
-#![forbid(unsafe_code)]
+//! audit: crash-safe file writes, process hardening, and memory locked against swap.
+//!
+//! `locked` is the only module in vbzkey with `unsafe` code (two system calls that take a
+//! pointer); the rest of this crate, like every other crate, forbids it.
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod durable;
 pub mod harden;
+pub mod locked;
