@@ -1,2 +1,23 @@
-//! The vbzkey workstation bridge: dongles over USB and the localhost API for staff browsers (filled in by the bridge issue).
+//! # vbzkey-host-bridge
+//!
+//! The workstation side: it finds the staff member's key (a dongle on USB, the emulated
+//! dongle on a socket, the LAN key server, a passphrase or a key file), and serves the
+//! localhost HTTP API that the store's admin page calls to open sealed fields.
+//!
+//! ```text
+//!  staff browser ──HTTP (Origin-checked)──► http ──► KeyMethod ──► Link ──USB/socket──► dongle
+//!                                                      └─ SoftMethod (passphrase, key file)
+//! ```
+//!
+//! ## Non-features
+//!
+//! - **Not reachable from the network**: it binds 127.0.0.1 and ::1 only.
+//! - **No wildcard origins, no cookies, no credentials**: CORS is answered per exact origin.
+//! - **No plaintext in logs**, no caching of answers.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod http;
+pub mod link;
+pub mod method;

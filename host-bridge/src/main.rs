@@ -1,0 +1,128 @@
+//! `vbzkey-bridge`: the workstation daemon. Reads its TOML configuration, serves the
+//! localhost API on 127.0.0.1 and ::1, and forwards to the configured key method.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use tokio::net::TcpListener;
+use vbzkey_host_bridge::config::Config;
+use vbzkey_host_bridge::http;
+use vbzkey_host_bridge::method::KeyMethod;
+
+#[derive(Parser)]
+#[command(
+    name = "vbzkey-bridge",
+    version,
+    about = "The vbzkey workstation bridge: opens sealed fields for the store's admin page, with the staff member's key.",
+    after_help = "Example:\n  vbzkey-bridge --config /etc/vbzkey/bridge.toml\n\
+                  The configuration names the allowed store origins and the key method; see \
+                  docs/OPERATIONS.md. With --port 0 a free port is chosen; the first line on \
+                  stdout says which."
+)]
+struct Cli {
+    /// The configuration file (TOML).
+    #[arg(long)]
+    config: PathBuf,
+    /// Override the configured port (0: any free port).
+    #[arg(long)]
+    port: Option<u16>,
+}
+
+/// How often idle locks are checked.
+const TICK: Duration = Duration::from_secs(5);
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    if let Err(e) = vbzkey_os::harden::no_core_dumps() {
+        tracing::warn!("could not disable core dumps: {e}");
+    }
+    let mut config = match Config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("vbzkey-bridge: {e}");
+            return ExitCode::from(78);
+        }
+    };
+    if let Some(p) = cli.port {
+        config.port = p;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("vbzkey-bridge: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vbzkey-bridge: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn serve(mut config: Config) -> Result<(), String> {
+    let v4 = TcpListener::bind(("127.0.0.1", config.port))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", config.port))?;
+    config.port = v4.local_addr().map_err(|e| e.to_string())?.port();
+    let v6 = match TcpListener::bind(("::1", config.port)).await {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::warn!("not listening on [::1]:{} ({e}); IPv4 loopback only", config.port);
+            None
+        }
+    };
+    let method: Arc<dyn KeyMethod> = Arc::from(config.key_method());
+    let app = http::router(config.http(), Arc::clone(&method));
+    println!("vbzkey-bridge listening on http://127.0.0.1:{} (method {})", config.port, method.name());
+    tracing::info!("allowed origins: {:?}", config.allowed_origins);
+
+    let ticker = {
+        let method = Arc::clone(&method);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(TICK).await;
+                let m = Arc::clone(&method);
+                let _ = tokio::task::spawn_blocking(move || m.tick()).await;
+            }
+        })
+    };
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        }
+    };
+    let serve_v6 = async {
+        match v6 {
+            Some(l) => axum::serve(l, app.clone()).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        r = axum::serve(v4, app.clone()) => r.map_err(|e| e.to_string())?,
+        r = serve_v6 => r.map_err(|e| e.to_string())?,
+        () = shutdown => tracing::info!("stopping"),
+    }
+    ticker.abort();
+    // Forget any key the bridge holds before exiting.
+    let _ = tokio::task::spawn_blocking(move || method.lock()).await;
+    Ok(())
+}
