@@ -25,9 +25,9 @@ use serde::Deserialize;
 use crate::http::{HttpConfig, guard};
 use crate::link::socket::{SocketConnector, SocketTarget};
 use crate::link::usb::{DEFAULT_PID, DEFAULT_VID, UsbConnector};
+use crate::method::KeyMethod;
 use crate::method::dongle::DongleMethod;
 use crate::method::soft::{SoftMethod, Source};
-use crate::method::KeyMethod;
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -120,7 +120,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_body_bytes: 1024 * 1024, max_batch: 256, per_origin_concurrency: 4, request_timeout_secs: 60 }
+        Limits {
+            max_body_bytes: 1024 * 1024,
+            max_batch: 256,
+            per_origin_concurrency: 4,
+            request_timeout_secs: 60,
+        }
     }
 }
 
@@ -156,7 +161,10 @@ impl Config {
         }
         let l = &cfg.limits;
         if l.max_batch == 0 || l.max_batch > vbzkey_protocol::wire::MAX_BATCH {
-            return Err(format!("limits.max_batch must be 1 to {}", vbzkey_protocol::wire::MAX_BATCH));
+            return Err(format!(
+                "limits.max_batch must be 1 to {}",
+                vbzkey_protocol::wire::MAX_BATCH
+            ));
         }
         if l.per_origin_concurrency == 0 || l.request_timeout_secs == 0 || l.max_body_bytes < 1024 {
             return Err("limits must be positive (max_body_bytes at least 1024)".into());
@@ -165,7 +173,9 @@ impl Config {
             && transport != "usb"
             && !transport.starts_with("unix:")
         {
-            return Err(format!("method.transport must be \"usb\" or \"unix:PATH\", not {transport:?}"));
+            return Err(format!(
+                "method.transport must be \"usb\" or \"unix:PATH\", not {transport:?}"
+            ));
         }
         Ok(cfg)
     }
@@ -185,23 +195,30 @@ impl Config {
     /// The key method.
     pub fn key_method(&self) -> Box<dyn KeyMethod> {
         match &self.method {
-            MethodConfig::Dongle { transport, vid, pid, serial } => match transport.strip_prefix("unix:") {
-                Some(path) => Box::new(DongleMethod::new(
-                    "dongle",
-                    Box::new(SocketConnector(SocketTarget::Unix(path.into()))),
-                )),
-                None => Box::new(DongleMethod::new("dongle", Box::new(UsbConnector::new(*vid, *pid, serial.clone())))),
-            },
-            MethodConfig::Lan { address } => {
-                Box::new(DongleMethod::new("lan", Box::new(SocketConnector(SocketTarget::Tcp(*address)))))
+            MethodConfig::Dongle { transport, vid, pid, serial } => {
+                match transport.strip_prefix("unix:") {
+                    Some(path) => Box::new(DongleMethod::new(
+                        "dongle",
+                        Box::new(SocketConnector(SocketTarget::Unix(path.into()))),
+                    )),
+                    None => Box::new(DongleMethod::new(
+                        "dongle",
+                        Box::new(UsbConnector::new(*vid, *pid, serial.clone())),
+                    )),
+                }
             }
+            MethodConfig::Lan { address } => Box::new(DongleMethod::new(
+                "lan",
+                Box::new(SocketConnector(SocketTarget::Tcp(*address))),
+            )),
             MethodConfig::Passphrase { descriptor, idle_lock_secs } => Box::new(SoftMethod::new(
                 Source::Passphrase(descriptor.clone()),
                 Duration::from_secs(*idle_lock_secs),
             )),
-            MethodConfig::Keyfile { path, idle_lock_secs } => {
-                Box::new(SoftMethod::new(Source::KeyFile(path.clone()), Duration::from_secs(*idle_lock_secs)))
-            }
+            MethodConfig::Keyfile { path, idle_lock_secs } => Box::new(SoftMethod::new(
+                Source::KeyFile(path.clone()),
+                Duration::from_secs(*idle_lock_secs),
+            )),
         }
     }
 }
@@ -215,7 +232,9 @@ mod tests {
         let ok = "allowed_origins = [\"https://shop.example\"]\n[method]\nkind = \"dongle\"\n";
         let c = Config::parse(ok).unwrap();
         assert_eq!(c.port, 7878);
-        assert!(matches!(c.method, MethodConfig::Dongle { ref transport, vid: 0x1209, pid: 1, .. } if transport == "usb"));
+        assert!(
+            matches!(c.method, MethodConfig::Dongle { ref transport, vid: 0x1209, pid: 1, .. } if transport == "usb")
+        );
         for bad in [
             "allowed_origins = [\"*\"]\n[method]\nkind = \"dongle\"\n",
             "allowed_origins = [\"https://shop.example/\"]\n[method]\nkind = \"dongle\"\n",

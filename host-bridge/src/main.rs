@@ -38,7 +38,9 @@ const TICK: Duration = Duration::from_secs(5);
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -60,13 +62,14 @@ fn main() -> ExitCode {
     if let Some(p) = cli.port {
         config.port = p;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("vbzkey-bridge: cannot start: {e}");
-            return ExitCode::from(1);
-        }
-    };
+    let runtime =
+        match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("vbzkey-bridge: cannot start: {e}");
+                return ExitCode::from(1);
+            }
+        };
     match runtime.block_on(serve(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -90,7 +93,11 @@ async fn serve(mut config: Config) -> Result<(), String> {
     };
     let method: Arc<dyn KeyMethod> = Arc::from(config.key_method());
     let app = http::router(config.http(), Arc::clone(&method));
-    println!("vbzkey-bridge listening on http://127.0.0.1:{} (method {})", config.port, method.name());
+    println!(
+        "vbzkey-bridge listening on http://127.0.0.1:{} (method {})",
+        config.port,
+        method.name()
+    );
     tracing::info!("allowed origins: {:?}", config.allowed_origins);
 
     let ticker = {
@@ -104,7 +111,8 @@ async fn serve(mut config: Config) -> Result<(), String> {
         })
     };
     let shutdown = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}

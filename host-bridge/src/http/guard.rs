@@ -18,7 +18,11 @@ pub fn host_ok(host: Option<&str>, port: u16) -> bool {
 
 /// The bridge's own origins (its unlock page), always allowed.
 pub fn own_origins(port: u16) -> [String; 3] {
-    [format!("http://127.0.0.1:{port}"), format!("http://[::1]:{port}"), format!("http://localhost:{port}")]
+    [
+        format!("http://127.0.0.1:{port}"),
+        format!("http://[::1]:{port}"),
+        format!("http://localhost:{port}"),
+    ]
 }
 
 /// Whether `origin` is one of the bridge's own.
@@ -38,7 +42,9 @@ pub fn check_origin_entry(entry: &str) -> Result<(), String> {
         .or_else(|| entry.strip_prefix("http://"))
         .ok_or_else(|| format!("{entry:?}: an origin starts with https:// or http://"))?;
     if rest.is_empty() || rest.contains(['/', '*', '?', '#', ' ', '@']) || entry != entry.trim() {
-        return Err(format!("{entry:?}: an origin is scheme://host[:port] exactly, without path or wildcard"));
+        return Err(format!(
+            "{entry:?}: an origin is scheme://host[:port] exactly, without path or wildcard"
+        ));
     }
     if entry.ends_with(':') || entry.to_ascii_lowercase() != entry {
         return Err(format!("{entry:?}: write the origin in lower case, as browsers send it"));
@@ -81,7 +87,14 @@ mod tests {
         let allowed = vec!["https://shop.example".to_string()];
         assert!(origin_allowed("https://shop.example", &allowed, 7878));
         assert!(origin_allowed("http://127.0.0.1:7878", &allowed, 7878));
-        for bad in ["null", "https://shop.example.evil", "http://shop.example", "https://shop.example:444", "https://evil.example", ""] {
+        for bad in [
+            "null",
+            "https://shop.example.evil",
+            "http://shop.example",
+            "https://shop.example:444",
+            "https://evil.example",
+            "",
+        ] {
             assert!(!origin_allowed(bad, &allowed, 7878), "{bad}");
         }
     }
@@ -90,7 +103,15 @@ mod tests {
     fn allow_list_entries_must_be_exact_origins() {
         assert!(check_origin_entry("https://shop.example").is_ok());
         assert!(check_origin_entry("http://localhost:8080").is_ok());
-        for bad in ["*", "https://*.shop.example", "https://shop.example/", "shop.example", "null", "https://Shop.example", "https://"] {
+        for bad in [
+            "*",
+            "https://*.shop.example",
+            "https://shop.example/",
+            "shop.example",
+            "null",
+            "https://Shop.example",
+            "https://",
+        ] {
             assert!(check_origin_entry(bad).is_err(), "{bad}");
         }
     }
@@ -99,7 +120,13 @@ mod tests {
     fn content_types() {
         assert!(is_json(Some("application/json")));
         assert!(is_json(Some("application/json; charset=utf-8")));
-        for bad in [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data"), Some("application/jsonp")] {
+        for bad in [
+            None,
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+            Some("multipart/form-data"),
+            Some("application/jsonp"),
+        ] {
             assert!(!is_json(bad), "{bad:?}");
         }
     }

@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -26,7 +27,6 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vbzkey_protocol::record::{self, MAX_CONTEXT_LEN};
@@ -72,9 +72,15 @@ pub fn router(cfg: HttpConfig, method: Arc<dyn KeyMethod>) -> Router {
         .route("/v1/unlock", post(unlock))
         .route("/v1/lock", post(lock))
         .route("/v1/unseal", post(unseal))
-        .route("/vbzkey.js", get(|| async { asset("application/javascript; charset=utf-8", JS_CLIENT) }))
+        .route(
+            "/vbzkey.js",
+            get(|| async { asset("application/javascript; charset=utf-8", JS_CLIENT) }),
+        )
         .route("/unlock", get(|| async { asset("text/html; charset=utf-8", UNLOCK_PAGE) }))
-        .route("/unlock.js", get(|| async { asset("application/javascript; charset=utf-8", UNLOCK_JS) }))
+        .route(
+            "/unlock.js",
+            get(|| async { asset("application/javascript; charset=utf-8", UNLOCK_JS) }),
+        )
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(Arc::clone(&app), guard))
@@ -158,30 +164,58 @@ async fn guard(State(app): State<Arc<App>>, req: Request, next: Next) -> Respons
     let origin = header_str(req.headers(), header::ORIGIN).map(str::to_string);
     let mut resp = 'answer: {
         if !guard::host_ok(header_str(req.headers(), header::HOST), port) {
-            break 'answer error(StatusCode::FORBIDDEN, "bad_host", "requests must be addressed to 127.0.0.1, [::1] or localhost");
+            break 'answer error(
+                StatusCode::FORBIDDEN,
+                "bad_host",
+                "requests must be addressed to 127.0.0.1, [::1] or localhost",
+            );
         }
-        let allowed = origin.as_deref().is_some_and(|o| guard::origin_allowed(o, &app.cfg.allowed_origins, port));
+        let allowed = origin
+            .as_deref()
+            .is_some_and(|o| guard::origin_allowed(o, &app.cfg.allowed_origins, port));
         if method == Method::OPTIONS {
             break 'answer preflight(req.headers(), origin.as_deref(), allowed);
         }
         let state_changing = method != Method::GET && method != Method::HEAD;
         match (&origin, allowed) {
-            (Some(_), false) => break 'answer error(StatusCode::FORBIDDEN, "origin_not_allowed", "this page's origin is not on the bridge's allow-list"),
-            (None, _) if state_changing => break 'answer error(StatusCode::FORBIDDEN, "origin_required", "requests that change state must come from an allowed page"),
+            (Some(_), false) => {
+                break 'answer error(
+                    StatusCode::FORBIDDEN,
+                    "origin_not_allowed",
+                    "this page's origin is not on the bridge's allow-list",
+                );
+            }
+            (None, _) if state_changing => {
+                break 'answer error(
+                    StatusCode::FORBIDDEN,
+                    "origin_required",
+                    "requests that change state must come from an allowed page",
+                );
+            }
             _ => {}
         }
         if state_changing && !guard::is_json(header_str(req.headers(), header::CONTENT_TYPE)) {
-            break 'answer error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "json_required", "send Content-Type: application/json");
+            break 'answer error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "json_required",
+                "send Content-Type: application/json",
+            );
         }
         let key = origin.clone().unwrap_or_else(|| "(no origin)".into());
         let Some(_slot) = take_slot(&app, &key) else {
-            let mut r = error(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", "too many requests in flight from this page");
+            let mut r = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "too many requests in flight from this page",
+            );
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1));
             break 'answer r;
         };
         match tokio::time::timeout(app.cfg.request_timeout, next.run(req)).await {
             Ok(r) => r,
-            Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "timeout", "the key did not answer in time"),
+            Err(_) => {
+                error(StatusCode::SERVICE_UNAVAILABLE, "timeout", "the key did not answer in time")
+            }
         }
     };
     let h = resp.headers_mut();
@@ -189,7 +223,9 @@ async fn guard(State(app): State<Arc<App>>, req: Request, next: Next) -> Respons
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert(header::VARY, HeaderValue::from_static("Origin"));
-    if let Some(o) = origin.as_deref().filter(|o| guard::origin_allowed(o, &app.cfg.allowed_origins, port)) {
+    if let Some(o) =
+        origin.as_deref().filter(|o| guard::origin_allowed(o, &app.cfg.allowed_origins, port))
+    {
         cors_headers(h, o);
     }
     // Never a body, never a secret: who asked what, and how it went.
@@ -207,13 +243,23 @@ async fn guard(State(app): State<Arc<App>>, req: Request, next: Next) -> Respons
 /// `Access-Control-Allow-Private-Network: true` on the same terms.
 fn preflight(h: &HeaderMap, origin: Option<&str>, allowed: bool) -> Response {
     let Some(origin) = origin.filter(|_| allowed) else {
-        return error(StatusCode::FORBIDDEN, "origin_not_allowed", "this page's origin is not on the bridge's allow-list");
+        return error(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "this page's origin is not on the bridge's allow-list",
+        );
     };
-    let method_ok = matches!(header_str(h, header::ACCESS_CONTROL_REQUEST_METHOD), Some("GET" | "POST"));
-    let headers_ok = header_str(h, header::ACCESS_CONTROL_REQUEST_HEADERS)
-        .is_none_or(|v| v.split(',').map(str::trim).all(|x| x.is_empty() || x.eq_ignore_ascii_case("content-type")));
+    let method_ok =
+        matches!(header_str(h, header::ACCESS_CONTROL_REQUEST_METHOD), Some("GET" | "POST"));
+    let headers_ok = header_str(h, header::ACCESS_CONTROL_REQUEST_HEADERS).is_none_or(|v| {
+        v.split(',').map(str::trim).all(|x| x.is_empty() || x.eq_ignore_ascii_case("content-type"))
+    });
     if !method_ok || !headers_ok {
-        return error(StatusCode::FORBIDDEN, "preflight_refused", "only GET and POST with Content-Type are allowed");
+        return error(
+            StatusCode::FORBIDDEN,
+            "preflight_refused",
+            "only GET and POST with Content-Type are allowed",
+        );
     }
     let mut r = StatusCode::NO_CONTENT.into_response();
     let out = r.headers_mut();
@@ -242,7 +288,9 @@ async fn status(State(app): State<Arc<App>>) -> Response {
     axum::Json(body).into_response()
 }
 
-fn body_json<T: serde::de::DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, Response> {
+fn body_json<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, Response> {
     let bytes = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is too large")
@@ -253,7 +301,13 @@ fn body_json<T: serde::de::DeserializeOwned>(body: Result<Bytes, BytesRejection>
     // Wrapped so a PIN in a malformed body is still wiped; the parse error (which could
     // quote input) is not echoed.
     let bytes = Zeroizing::new(bytes.to_vec());
-    serde_json::from_slice(&bytes).map_err(|_| error(StatusCode::BAD_REQUEST, "malformed_json", "the request body is not the JSON this endpoint expects"))
+    serde_json::from_slice(&bytes).map_err(|_| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "the request body is not the JSON this endpoint expects",
+        )
+    })
 }
 
 #[derive(Deserialize)]
@@ -263,7 +317,11 @@ struct UnlockBody {
     pin: Zeroizing<String>,
 }
 
-async fn unlock(State(app): State<Arc<App>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+async fn unlock(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let body: UnlockBody = match body_json(body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -340,7 +398,9 @@ async fn unseal(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>
             Ok(out) => {
                 for (pos, r) in positions.into_iter().zip(out) {
                     // Record values are UTF-8 by format (the dongle checks it too).
-                    results[pos] = Some(r.and_then(|p| String::from_utf8(p.0.to_vec()).map_err(|_| "plaintext_not_utf8")));
+                    results[pos] = Some(r.and_then(|p| {
+                        String::from_utf8(p.0.to_vec()).map_err(|_| "plaintext_not_utf8")
+                    }));
                 }
             }
             Err(e) => return method_error(&e),
@@ -355,7 +415,9 @@ async fn unseal(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>
         .collect();
     // From here the plaintext is in buffers hyper owns and frees without wiping; that is the
     // bridge's documented limit (docs/THREAT-MODEL.md): it lives only as long as the answer.
-    let mut r = Response::new(Body::from(serde_json::to_vec(&json!({ "results": items })).expect("plain data")));
+    let mut r = Response::new(Body::from(
+        serde_json::to_vec(&json!({ "results": items })).expect("plain data"),
+    ));
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }

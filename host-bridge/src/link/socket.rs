@@ -49,7 +49,8 @@ pub struct SocketConnector(pub SocketTarget);
 
 impl Connector for SocketConnector {
     fn connect(&self) -> Result<Box<dyn Link>, LinkError> {
-        let not_found = |what: String| move |e: std::io::Error| LinkError::NotFound(format!("{what}: {e}"));
+        let not_found =
+            |what: String| move |e: std::io::Error| LinkError::NotFound(format!("{what}: {e}"));
         match &self.0 {
             SocketTarget::Unix(path) => {
                 let what = format!("unix:{}", path.display());
@@ -60,7 +61,8 @@ impl Connector for SocketConnector {
             }
             SocketTarget::Tcp(addr) => {
                 let what = format!("tcp:{addr}");
-                let stream = TcpStream::connect_timeout(addr, Duration::from_secs(5)).map_err(not_found(what.clone()))?;
+                let stream = TcpStream::connect_timeout(addr, Duration::from_secs(5))
+                    .map_err(not_found(what.clone()))?;
                 stream.set_read_timeout(Some(CALL_TIMEOUT)).map_err(not_found(what.clone()))?;
                 stream.set_write_timeout(Some(CALL_TIMEOUT)).map_err(not_found(what.clone()))?;
                 let _ = stream.set_nodelay(true);

@@ -56,7 +56,9 @@ impl Link for UsbLink {
         let mut head = [0u8; HEADER_READ];
         let n = self.handle.read_bulk(self.ep_in, &mut head, CALL_TIMEOUT).map_err(io)?;
         if n != FRAME_HEADER_LEN {
-            return Err(LinkError::Protocol(format!("a {n}-byte transfer where a frame header was expected")));
+            return Err(LinkError::Protocol(format!(
+                "a {n}-byte transfer where a frame header was expected"
+            )));
         }
         let len = wire::parse_header(head[..FRAME_HEADER_LEN].try_into().expect("8 bytes"))
             .map_err(|e| LinkError::Protocol(e.to_string()))?;
@@ -68,9 +70,13 @@ impl Link for UsbLink {
                 n => got += n,
             }
         }
-        let (id, resp) = wire::decode::<Response>(&body).map_err(|(_, e)| LinkError::Protocol(e.to_string()))?;
+        let (id, resp) =
+            wire::decode::<Response>(&body).map_err(|(_, e)| LinkError::Protocol(e.to_string()))?;
         if id != self.next_id {
-            return Err(LinkError::Protocol(format!("answer to request {id}, expected {}", self.next_id)));
+            return Err(LinkError::Protocol(format!(
+                "answer to request {id}, expected {}",
+                self.next_id
+            )));
         }
         Ok(resp)
     }
@@ -121,7 +127,13 @@ pub struct UsbConnector {
 impl UsbConnector {
     /// Look for `vid:pid`, and if `serial` is set, only that dongle.
     pub fn new(vid: u16, pid: u16, serial: Option<String>) -> Self {
-        UsbConnector { vid, pid, serial, context: Mutex::new(None), generation: Arc::new(AtomicU64::new(0)) }
+        UsbConnector {
+            vid,
+            pid,
+            serial,
+            context: Mutex::new(None),
+            generation: Arc::new(AtomicU64::new(0)),
+        }
     }
 
     fn context(&self) -> Result<Context, LinkError> {
@@ -129,7 +141,8 @@ impl UsbConnector {
         if let Some(ctx) = slot.as_ref() {
             return Ok(ctx.clone());
         }
-        let ctx = Context::new().map_err(|e| LinkError::NotFound(format!("USB is not available: {e}")))?;
+        let ctx = Context::new()
+            .map_err(|e| LinkError::NotFound(format!("USB is not available: {e}")))?;
         if rusb::has_hotplug() {
             spawn_hotplug_watch(ctx.clone(), self.vid, self.pid, Arc::clone(&self.generation));
         }
@@ -173,8 +186,11 @@ impl Connector for UsbConnector {
                 self.serial.as_deref().map(|s| format!(" with serial {s}")).unwrap_or_default()
             ))
         })?;
-        let (iface, ep_in, ep_out) = find_interface(&device)
-            .ok_or_else(|| LinkError::Protocol(format!("dongle {serial} has no vendor interface with bulk endpoints")))?;
+        let (iface, ep_in, ep_out) = find_interface(&device).ok_or_else(|| {
+            LinkError::Protocol(format!(
+                "dongle {serial} has no vendor interface with bulk endpoints"
+            ))
+        })?;
         let handle = device.open().map_err(io)?;
         let _ = handle.set_auto_detach_kernel_driver(true);
         handle.claim_interface(iface).map_err(io)?;
@@ -182,7 +198,9 @@ impl Connector for UsbConnector {
         let _ = handle.clear_halt(ep_in);
         let _ = handle.clear_halt(ep_out);
         let _ = handle.read_languages(STRING_TIMEOUT);
-        tracing::info!("opened dongle {serial} (interface {iface}, IN {ep_in:#04x}, OUT {ep_out:#04x})");
+        tracing::info!(
+            "opened dongle {serial} (interface {iface}, IN {ep_in:#04x}, OUT {ep_out:#04x})"
+        );
         Ok(Box::new(UsbLink { handle, iface, ep_in, ep_out, serial, next_id: 0 }))
     }
 

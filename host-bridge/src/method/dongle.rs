@@ -4,7 +4,9 @@
 use std::sync::Mutex;
 
 use vbzkey_protocol::PublicKey;
-use vbzkey_protocol::wire::{DongleError, HelloInfo, LockState, Pin, Request, Response, SealedItem};
+use vbzkey_protocol::wire::{
+    DongleError, HelloInfo, LockState, Pin, Request, Response, SealedItem,
+};
 
 use super::{ItemResult, KeyMethod, KeyStatus, MethodError, State, Status};
 use crate::link::{Connector, Link, LinkError};
@@ -25,7 +27,9 @@ fn from_dongle(e: DongleError) -> MethodError {
     match e {
         DongleError::Locked => MethodError::Locked,
         DongleError::LockedOut => MethodError::LockedOut,
-        DongleError::WrongPin { tries_left } => MethodError::WrongSecret { tries_left: Some(tries_left) },
+        DongleError::WrongPin { tries_left } => {
+            MethodError::WrongSecret { tries_left: Some(tries_left) }
+        }
         DongleError::RateLimited { retry_after_ms } => MethodError::RateLimited { retry_after_ms },
         DongleError::NotInitialised => MethodError::NotInitialised,
         other => MethodError::Refused(other.to_string()),
@@ -133,7 +137,9 @@ impl KeyMethod for DongleMethod {
     fn unlock(&self, secret: &[u8]) -> Result<(), MethodError> {
         match self.call(&Request::Unlock { pin: Pin::new(secret) })? {
             Response::Ok => Ok(()),
-            Response::Error(DongleError::BadPin) => Err(MethodError::WrongSecret { tries_left: None }),
+            Response::Error(DongleError::BadPin) => {
+                Err(MethodError::WrongSecret { tries_left: None })
+            }
             Response::Error(e) => Err(from_dongle(e)),
             other => Err(MethodError::Refused(format!("unexpected answer {other:?}"))),
         }
@@ -149,7 +155,9 @@ impl KeyMethod for DongleMethod {
 
     fn unseal(&self, items: Vec<SealedItem>) -> Result<Vec<ItemResult>, MethodError> {
         match self.call(&Request::UnsealBatch { items })? {
-            Response::Unsealed(results) => Ok(results.into_iter().map(|r| r.map_err(|e| e.code())).collect()),
+            Response::Unsealed(results) => {
+                Ok(results.into_iter().map(|r| r.map_err(|e| e.code())).collect())
+            }
             Response::Error(e) => Err(from_dongle(e)),
             other => Err(MethodError::Refused(format!("unexpected answer {other:?}"))),
         }

@@ -54,7 +54,8 @@ impl SoftMethod {
 
     /// Read the file and return its public key, or why it cannot be used.
     fn public_key(&self) -> Result<PublicKey, String> {
-        let text = std::fs::read_to_string(self.path()).map_err(|e| format!("cannot read {}: {e}", self.path().display()))?;
+        let text = std::fs::read_to_string(self.path())
+            .map_err(|e| format!("cannot read {}: {e}", self.path().display()))?;
         let parsed = match &self.source {
             Source::Passphrase(_) => PassphraseKey::from_json(&text).and_then(|d| d.public_key()),
             Source::KeyFile(_) => KeyFile::from_json(&text).and_then(|f| f.public_key()),
@@ -63,7 +64,8 @@ impl SoftMethod {
     }
 
     fn derive(&self, secret: &[u8]) -> Result<SecretKey, MethodError> {
-        let text = std::fs::read_to_string(self.path()).map_err(|e| MethodError::Absent(e.to_string()))?;
+        let text =
+            std::fs::read_to_string(self.path()).map_err(|e| MethodError::Absent(e.to_string()))?;
         let result = match &self.source {
             Source::Passphrase(_) => PassphraseKey::from_json(&text).and_then(|d| d.unlock(secret)),
             Source::KeyFile(_) => KeyFile::from_json(&text).and_then(|f| f.open(secret)),
@@ -93,7 +95,12 @@ impl KeyMethod for SoftMethod {
         let held = self.lock_held().is_some();
         let (state, keys, detail) = match self.public_key() {
             Ok(pk) => {
-                let key = KeyStatus { key_id: pk.key_id().to_string(), version: 1, active: true, public_key: pk.to_text() };
+                let key = KeyStatus {
+                    key_id: pk.key_id().to_string(),
+                    version: 1,
+                    active: true,
+                    public_key: pk.to_text(),
+                };
                 (if held { State::Unlocked } else { State::Locked }, vec![key], None)
             }
             Err(e) => (State::Absent, vec![], Some(e)),
@@ -121,7 +128,9 @@ impl KeyMethod for SoftMethod {
                 *self.failures.lock().unwrap_or_else(|p| p.into_inner()) = 0;
                 let key = LockedBox::new(key);
                 if !key.is_locked() {
-                    tracing::warn!("could not lock the key's memory against swapping (RLIMIT_MEMLOCK?)");
+                    tracing::warn!(
+                        "could not lock the key's memory against swapping (RLIMIT_MEMLOCK?)"
+                    );
                 }
                 *self.lock_held() = Some(Held { key, last_used: Instant::now() });
                 Ok(())

@@ -1,0 +1,350 @@
+//! The bridge end to end: the real firmware and bridge binaries as processes, records sealed
+//! by the real CLI, and raw HTTP as a browser would send it.
+
+use serde_json::{Value, json};
+use vbzkey_e2e::{Bridge, Firmware, TempDir, cli, http};
+
+const PIN: &str = "135790";
+const STORE: &str = "http://127.0.0.1:8080";
+
+/// `n` records sealed with the CLI to `to`, as (context, record, value).
+fn seal_with_cli(to: &str, n: usize) -> Vec<(String, String, String)> {
+    (0..n)
+        .map(|i| {
+            let ctx = format!("cust_cards/{i}/card_number");
+            let value = format!("4111 0000 {i:04}");
+            let rec =
+                cli(&["seal", "--to", to, "--context", &ctx], value.as_bytes()).trim().to_string();
+            (ctx, rec, value)
+        })
+        .collect()
+}
+
+fn unseal_body(records: &[(String, String, String)]) -> String {
+    let items: Vec<Value> =
+        records.iter().map(|(c, r, _)| json!({ "record": r, "context": c })).collect();
+    json!({ "items": items }).to_string()
+}
+
+fn assert_all_open(bridge: &Bridge, origin: &str, records: &[(String, String, String)]) {
+    let r = bridge.post("/v1/unseal", origin, &unseal_body(records));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let results = r.json()["results"].as_array().unwrap().clone();
+    assert_eq!(results.len(), records.len());
+    for (res, (_, _, value)) in results.iter().zip(records) {
+        assert_eq!(res["value"], *value);
+    }
+}
+
+fn dongle_config(socket: &std::path::Path) -> String {
+    format!(
+        "allowed_origins = [\"{STORE}\"]\n[method]\nkind = \"dongle\"\ntransport = \"unix:{}\"\n",
+        socket.display()
+    )
+}
+
+fn with_dongle(name: &str) -> (TempDir, Firmware, Bridge, String) {
+    let dir = TempDir::new(name);
+    let fw = Firmware::start(&dir.path("state"), &dir.path("dongle.sock"), &[]);
+    let pk = fw.init(PIN.as_bytes()).to_text();
+    let bridge = Bridge::start(&dir, &dongle_config(&fw.socket));
+    (dir, fw, bridge, pk)
+}
+
+#[test]
+fn dongle_method_unseals_100_cli_sealed_records_over_http() {
+    let (_dir, fw, bridge, pk) = with_dongle("dongle100");
+    let records = seal_with_cli(&pk, 100);
+    // Init leaves the dongle unlocked; a restart locks it, as after plugging it in.
+    let mut fw = fw;
+    fw.restart();
+    let st = bridge.status();
+    assert_eq!(st["method"], "dongle");
+    assert_eq!(st["state"], "locked");
+    assert_eq!(st["serial"], "E2E00001");
+    assert_eq!(st["keys"][0]["public_key"], pk);
+    let locked = bridge.post("/v1/unseal", STORE, &unseal_body(&records));
+    assert_eq!(locked.status, 423);
+    let r = bridge.post("/v1/unlock", STORE, &json!({ "pin": PIN }).to_string());
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(bridge.status()["state"], "unlocked");
+    assert_all_open(&bridge, STORE, &records);
+    // Per-item results: a tampered record and a moved one fail alone.
+    let mut mixed = records[..3].to_vec();
+    mixed[1].0 = "cust_cards/999/card_number".into();
+    mixed[2].1 = "vk1.garbage".into();
+    let r = bridge.post("/v1/unseal", STORE, &unseal_body(&mixed)).json();
+    assert_eq!(r["results"][0]["value"], records[0].2);
+    assert_eq!(r["results"][1]["error"], "tag_mismatch");
+    assert_eq!(r["results"][2]["error"], "bad_base64");
+    assert_eq!(bridge.post("/v1/lock", STORE, "{}").status, 200);
+    assert_eq!(bridge.post("/v1/unseal", STORE, &unseal_body(&records[..1])).status, 423);
+}
+
+#[test]
+fn passphrase_method_unlocks_only_on_the_bridge_page() {
+    let dir = TempDir::new("passphrase");
+    let desc = dir.path("passphrase-key.json");
+    let pass = "staple battery horse correct";
+    cli(
+        &["passphrase-key", "--passphrase-file", "-", "-o", desc.to_str().unwrap()],
+        pass.as_bytes(),
+    );
+    let records = seal_with_cli(desc.to_str().unwrap(), 100);
+    let config = format!(
+        "allowed_origins = [\"{STORE}\"]\n[method]\nkind = \"passphrase\"\ndescriptor = \"{}\"\n",
+        desc.display()
+    );
+    let bridge = Bridge::start(&dir, &config);
+    let st = bridge.status();
+    assert_eq!((st["method"].as_str(), st["state"].as_str()), (Some("passphrase"), Some("locked")));
+    assert_eq!(st["unlock_on_bridge_page"], true);
+    // A store page may not collect the passphrase.
+    let r = bridge.post("/v1/unlock", STORE, &json!({ "pin": pass }).to_string());
+    assert_eq!((r.status, r.json()["error"].as_str()), (403, Some("unlock_on_bridge_page")));
+    let own = bridge.origin();
+    let wrong = bridge.post(
+        "/v1/unlock",
+        &own,
+        &json!({ "passphrase": "a wrong passphrase of length" }).to_string(),
+    );
+    assert_eq!(wrong.status, 401);
+    assert_eq!(
+        bridge.post("/v1/unlock", &own, &json!({ "passphrase": pass }).to_string()).status,
+        200
+    );
+    assert_all_open(&bridge, STORE, &records);
+    assert_eq!(bridge.post("/v1/lock", STORE, "{}").status, 200);
+    assert_eq!(bridge.post("/v1/unseal", STORE, &unseal_body(&records[..1])).status, 423);
+    // The unlock page and the client script are served.
+    let host = format!("127.0.0.1:{}", bridge.port);
+    let page = http(bridge.port, "GET", "/unlock", &[("Host", &host)], b"");
+    assert!(page.status == 200 && page.text().contains("Unlock vbzkey"));
+    let js = http(bridge.port, "GET", "/vbzkey.js", &[("Host", &host)], b"");
+    assert!(js.status == 200 && js.text().contains("data-vbzkey-record"));
+}
+
+#[test]
+fn keyfile_method_unseals_100_records() {
+    let dir = TempDir::new("keyfile");
+    let key = dir.path("key.json");
+    let pass = "workstation key file pass";
+    cli(
+        &["keygen", "--encrypt", "--passphrase-file", "-", "-o", key.to_str().unwrap()],
+        pass.as_bytes(),
+    );
+    let records = seal_with_cli(key.to_str().unwrap(), 100);
+    let config = format!(
+        "allowed_origins = [\"{STORE}\"]\n[method]\nkind = \"keyfile\"\npath = \"{}\"\n",
+        key.display()
+    );
+    let bridge = Bridge::start(&dir, &config);
+    assert_eq!(bridge.status()["method"], "keyfile");
+    assert_eq!(
+        bridge
+            .post("/v1/unlock", &bridge.origin(), &json!({ "passphrase": pass }).to_string())
+            .status,
+        200
+    );
+    assert_all_open(&bridge, STORE, &records);
+}
+
+#[test]
+fn hostile_requests_get_the_right_status_and_no_plaintext() {
+    let (_dir, _fw, bridge, pk) = with_dongle("security");
+    let records = seal_with_cli(&pk, 3);
+    let body = unseal_body(&records);
+    let port = bridge.port;
+    let host = format!("127.0.0.1:{port}");
+    let no_plaintext = |name: &str, r: &vbzkey_e2e::HttpResponse| {
+        let text = r.text();
+        assert!(!text.contains("4111"), "{name}: plaintext leaked: {text}");
+        assert_eq!(r.header("cache-control"), Some("no-store"), "{name}");
+    };
+    let cases: Vec<(&str, Vec<(&str, &str)>, String, u16, &str)> = vec![
+        (
+            "disallowed origin",
+            vec![
+                ("Host", &host),
+                ("Origin", "https://evil.example"),
+                ("Content-Type", "application/json"),
+            ],
+            body.clone(),
+            403,
+            "origin_not_allowed",
+        ),
+        (
+            "null origin",
+            vec![("Host", &host), ("Origin", "null"), ("Content-Type", "application/json")],
+            body.clone(),
+            403,
+            "origin_not_allowed",
+        ),
+        (
+            "missing origin",
+            vec![("Host", &host), ("Content-Type", "application/json")],
+            body.clone(),
+            403,
+            "origin_required",
+        ),
+        (
+            "rebinding host",
+            vec![
+                ("Host", "evil.example:7878"),
+                ("Origin", STORE),
+                ("Content-Type", "application/json"),
+            ],
+            body.clone(),
+            403,
+            "bad_host",
+        ),
+        (
+            "missing host",
+            vec![("Origin", STORE), ("Content-Type", "application/json")],
+            body.clone(),
+            403,
+            "bad_host",
+        ),
+        (
+            "form post",
+            vec![
+                ("Host", &host),
+                ("Origin", STORE),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            body.clone(),
+            415,
+            "json_required",
+        ),
+        (
+            "text/plain",
+            vec![("Host", &host), ("Origin", STORE), ("Content-Type", "text/plain")],
+            body.clone(),
+            415,
+            "json_required",
+        ),
+        (
+            "malformed JSON",
+            vec![("Host", &host), ("Origin", STORE), ("Content-Type", "application/json")],
+            "{\"items\": [".into(),
+            400,
+            "malformed_json",
+        ),
+        (
+            "unknown field",
+            vec![("Host", &host), ("Origin", STORE), ("Content-Type", "application/json")],
+            "{\"items\": [], \"x\": 1}".into(),
+            400,
+            "malformed_json",
+        ),
+        (
+            "empty batch",
+            vec![("Host", &host), ("Origin", STORE), ("Content-Type", "application/json")],
+            "{\"items\": []}".into(),
+            400,
+            "bad_batch_size",
+        ),
+        (
+            "oversized body",
+            vec![("Host", &host), ("Origin", STORE), ("Content-Type", "application/json")],
+            format!("{{\"items\": [{}]}}", "\"x\",".repeat(400_000)),
+            413,
+            "body_too_large",
+        ),
+    ];
+    for (name, headers, body, status, code) in cases {
+        let r = http(port, "POST", "/v1/unseal", &headers, body.as_bytes());
+        assert_eq!(r.status, status, "{name}: {}", r.text());
+        assert_eq!(r.json()["error"], code, "{name}");
+        no_plaintext(name, &r);
+        if status == 403 && name != "rebinding host" && name != "missing host" {
+            assert_eq!(
+                r.header("access-control-allow-origin"),
+                None,
+                "{name}: no CORS for strangers"
+            );
+        }
+    }
+    let too_many: Vec<_> = std::iter::repeat_n(records[0].clone(), 257).collect();
+    let r = bridge.post("/v1/unseal", STORE, &unseal_body(&too_many));
+    assert_eq!((r.status, r.json()["error"].as_str()), (400, Some("bad_batch_size")));
+
+    // Locked dongle, then a wrong PIN, then the right one.
+    assert_eq!(bridge.post("/v1/lock", STORE, "{}").status, 200);
+    let r = bridge.post("/v1/unseal", STORE, &body);
+    assert_eq!((r.status, r.json()["error"].as_str()), (423, Some("locked")));
+    no_plaintext("locked", &r);
+    let r = bridge.post("/v1/unlock", STORE, &json!({ "pin": "000000" }).to_string());
+    assert_eq!(
+        (r.status, r.json()["error"].as_str(), r.json()["tries_left"].as_u64()),
+        (401, Some("wrong_pin"), Some(7))
+    );
+    no_plaintext("wrong pin", &r);
+    assert_eq!(bridge.post("/v1/unlock", STORE, &json!({ "pin": PIN }).to_string()).status, 200);
+    let ok = bridge.post("/v1/unseal", STORE, &body);
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.header("access-control-allow-origin"), Some(STORE));
+    assert_eq!(ok.header("cache-control"), Some("no-store"));
+
+    // Preflights: answered for the allowed origin only, Private Network Access included.
+    let pre = |origin: &str| {
+        http(
+            port,
+            "OPTIONS",
+            "/v1/unseal",
+            &[
+                ("Host", &host),
+                ("Origin", origin),
+                ("Access-Control-Request-Method", "POST"),
+                ("Access-Control-Request-Headers", "content-type"),
+                ("Access-Control-Request-Private-Network", "true"),
+            ],
+            b"",
+        )
+    };
+    let good = pre(STORE);
+    assert_eq!(good.status, 204);
+    assert_eq!(good.header("access-control-allow-origin"), Some(STORE));
+    assert_eq!(good.header("access-control-allow-private-network"), Some("true"));
+    assert!(
+        good.header("access-control-allow-headers")
+            .unwrap()
+            .to_ascii_lowercase()
+            .contains("content-type")
+    );
+    let bad = pre("https://evil.example");
+    assert_eq!(bad.status, 403);
+    assert_eq!(bad.header("access-control-allow-origin"), None);
+    assert_eq!(bad.header("access-control-allow-private-network"), None);
+    // Status from a stranger's page is refused too; from no page (curl) it is allowed.
+    let r = http(
+        port,
+        "GET",
+        "/v1/status",
+        &[("Host", &host), ("Origin", "https://evil.example")],
+        b"",
+    );
+    assert_eq!(r.status, 403);
+}
+
+#[test]
+fn unplugging_the_dongle_reports_absent_then_recovers_without_restarting_the_bridge() {
+    let (_dir, mut fw, bridge, pk) = with_dongle("unplug");
+    let records = seal_with_cli(&pk, 5);
+    assert_eq!(bridge.post("/v1/unlock", STORE, &json!({ "pin": PIN }).to_string()).status, 200);
+    assert_all_open(&bridge, STORE, &records);
+
+    fw.kill();
+    let st = bridge.status();
+    assert_eq!(st["state"], "absent");
+    assert!(st["detail"].as_str().unwrap().contains("no dongle"), "{st}");
+    let r = bridge.post("/v1/unseal", STORE, &unseal_body(&records));
+    assert_eq!((r.status, r.json()["error"].as_str()), (503, Some("dongle_absent")));
+    assert!(!r.text().contains("4111"));
+
+    fw.restart();
+    assert_eq!(bridge.status()["state"], "locked", "a replugged dongle starts locked");
+    assert_eq!(bridge.post("/v1/unseal", STORE, &unseal_body(&records)).status, 423);
+    assert_eq!(bridge.post("/v1/unlock", STORE, &json!({ "pin": PIN }).to_string()).status, 200);
+    assert_all_open(&bridge, STORE, &records);
+}
