@@ -161,7 +161,9 @@ fn hostile_requests_get_the_right_status_and_no_plaintext() {
         assert!(!text.contains("4111"), "{name}: plaintext leaked: {text}");
         assert_eq!(r.header("cache-control"), Some("no-store"), "{name}");
     };
-    let cases: Vec<(&str, Vec<(&str, &str)>, String, u16, &str)> = vec![
+    // (name, headers, body, expected status, expected error code)
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, String, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "disallowed origin",
             vec![

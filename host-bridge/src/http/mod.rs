@@ -118,7 +118,7 @@ fn method_error(e: &MethodError) -> Response {
     r
 }
 
-fn header_str<'a>(h: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -290,23 +290,23 @@ async fn status(State(app): State<Arc<App>>) -> Response {
 
 fn body_json<T: serde::de::DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
-) -> Result<T, Response> {
+) -> Result<T, Box<Response>> {
     let bytes = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        Box::new(if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is too large")
         } else {
             error(StatusCode::BAD_REQUEST, "bad_body", "the request body could not be read")
-        }
+        })
     })?;
     // Wrapped so a PIN in a malformed body is still wiped; the parse error (which could
     // quote input) is not echoed.
     let bytes = Zeroizing::new(bytes.to_vec());
     serde_json::from_slice(&bytes).map_err(|_| {
-        error(
+        Box::new(error(
             StatusCode::BAD_REQUEST,
             "malformed_json",
             "the request body is not the JSON this endpoint expects",
-        )
+        ))
     })
 }
 
@@ -324,7 +324,7 @@ async fn unlock(
 ) -> Response {
     let body: UnlockBody = match body_json(body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let origin = header_str(&headers, header::ORIGIN).unwrap_or_default();
     if app.method.unlock_only_on_bridge_page() && !guard::is_own_origin(origin, app.cfg.port) {
@@ -343,7 +343,7 @@ async fn unlock(
 
 async fn lock(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Response {
     if let Err(r) = body_json::<Value>(body) {
-        return r;
+        return *r;
     }
     let method = Arc::clone(&app.method);
     match blocking(move || method.lock()).await {
@@ -368,7 +368,7 @@ struct UnsealItem {
 async fn unseal(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Response {
     let body: UnsealBody = match body_json(body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let n = body.items.len();
     if n == 0 || n > app.cfg.max_batch {
