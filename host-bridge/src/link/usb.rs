@@ -92,8 +92,9 @@ impl Drop for UsbLink {
     }
 }
 
-/// The vendor interface and its bulk endpoints, from the active configuration.
-fn find_interface(device: &Device<Context>) -> Option<(u8, u8, u8)> {
+/// The vendor interface and its bulk endpoints `(interface, IN, OUT)`, from the active
+/// configuration.
+pub fn find_interface(device: &Device<Context>) -> Option<(u8, u8, u8)> {
     let config = device.active_config_descriptor().ok()?;
     for iface in config.interfaces() {
         for alt in iface.descriptors() {

@@ -1,0 +1,216 @@
+//! Runs inside the USB test VM (`tests/usb-vm/run.sh`): the firmware serves FunctionFS on the
+//! gadget side of `dummy_hcd`; this program, on the host side of the same kernel, checks the
+//! real USB path and prints one machine-readable line, `VBZKEY-USB-RESULT {json}`.
+//!
+//! 1. the bridge's own USB link (rusb, libusb) finds the dongle by VID:PID: Hello;
+//! 2. a malformed frame sent with raw libusb gets an error answer, and the link still works;
+//! 3. the real bridge binary over HTTP: status, a wrong PIN, the PIN, a batch of records
+//!    sealed outside the VM by the CLI;
+//! 4. "unplug": the UDC is unbound (the bridge reports the dongle absent) and rebound (the
+//!    bridge recovers without a restart and opens the batch again).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rusb::UsbContext;
+use serde_json::{Value, json};
+use vbzkey_e2e::http;
+use vbzkey_host_bridge::link::Connector;
+use vbzkey_host_bridge::link::usb::{DEFAULT_PID, DEFAULT_VID, UsbConnector, find_interface};
+use vbzkey_protocol::wire::{self, DongleError, Request, Response};
+
+const ORIGIN: &str = "http://127.0.0.1:8080";
+const PORT: u16 = 7878;
+
+struct Args {
+    bridge: PathBuf,
+    records: PathBuf,
+    udc_file: PathBuf,
+    udc: String,
+    pin: String,
+}
+
+fn args() -> Args {
+    let mut a = std::env::args().skip(1);
+    let mut get = |name: &str| -> String {
+        match (a.next(), a.next()) {
+            (Some(k), Some(v)) if k == name => v,
+            _ => panic!("usage: usb-vm-probe --bridge B --records R --udc-file F --udc U --pin P"),
+        }
+    };
+    Args {
+        bridge: get("--bridge").into(),
+        records: get("--records").into(),
+        udc_file: get("--udc-file").into(),
+        udc: get("--udc"),
+        pin: get("--pin"),
+    }
+}
+
+fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> Result<T, String> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("timed out waiting for {what}"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A frame that is not a frame, over raw libusb: the dongle answers Malformed and the
+/// interface keeps working.
+fn malformed_frame() -> Result<bool, String> {
+    let ctx = rusb::Context::new().map_err(|e| e.to_string())?;
+    let device = ctx
+        .devices()
+        .map_err(|e| e.to_string())?
+        .iter()
+        .find(|d| {
+            d.device_descriptor()
+                .is_ok_and(|x| x.vendor_id() == DEFAULT_VID && x.product_id() == DEFAULT_PID)
+        })
+        .ok_or("no dongle")?;
+    let (iface, ep_in, ep_out) = find_interface(&device).ok_or("no vendor interface")?;
+    let h = device.open().map_err(|e| e.to_string())?;
+    h.claim_interface(iface).map_err(|e| e.to_string())?;
+    let t = Duration::from_secs(10);
+    h.write_bulk(ep_out, b"GARBAGE!", t).map_err(|e| e.to_string())?;
+    let mut head = [0u8; 512];
+    let n = h.read_bulk(ep_in, &mut head, t).map_err(|e| e.to_string())?;
+    let len = wire::parse_header(head[..8].try_into().map_err(|_| format!("{n}-byte header"))?)
+        .map_err(|e| e.to_string())?;
+    let mut body = vec![0u8; len];
+    let mut got = 0;
+    while got < len {
+        got += h.read_bulk(ep_in, &mut body[got..], t).map_err(|e| e.to_string())?;
+    }
+    let (_, resp): (u32, Response) = wire::decode(&body).map_err(|(_, e)| e.to_string())?;
+    let _ = h.release_interface(iface);
+    Ok(resp == Response::Error(DongleError::Malformed))
+}
+
+fn start_bridge(a: &Args) -> Child {
+    let config = format!(
+        "port = {PORT}\nallowed_origins = [\"{ORIGIN}\"]\n[method]\nkind = \"dongle\"\ntransport = \"usb\"\n"
+    );
+    std::fs::write("/tmp/bridge.toml", config).expect("write config");
+    let child = Command::new(&a.bridge)
+        .args(["--config", "/tmp/bridge.toml"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the bridge");
+    let _ = wait_for("the bridge", 30, || std::net::TcpStream::connect(("127.0.0.1", PORT)).ok());
+    child
+}
+
+fn post(path: &str, body: &Value) -> (u16, Value) {
+    let host = format!("127.0.0.1:{PORT}");
+    let r = http(
+        PORT,
+        "POST",
+        path,
+        &[("Host", &host), ("Origin", ORIGIN), ("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    );
+    (r.status, serde_json::from_slice(&r.body).unwrap_or(Value::Null))
+}
+
+fn status() -> Value {
+    let host = format!("127.0.0.1:{PORT}");
+    serde_json::from_slice(&http(PORT, "GET", "/v1/status", &[("Host", &host)], b"").body)
+        .unwrap_or(Value::Null)
+}
+
+fn unseal_ok(records: &[Value]) -> usize {
+    let items: Vec<Value> =
+        records.iter().map(|r| json!({ "record": r["record"], "context": r["context"] })).collect();
+    let (code, body) = post("/v1/unseal", &json!({ "items": items }));
+    if code != 200 {
+        return 0;
+    }
+    body["results"]
+        .as_array()
+        .map_or(0, |res| res.iter().zip(records).filter(|(x, r)| x["value"] == r["value"]).count())
+}
+
+fn run(a: &Args, out: &mut serde_json::Map<String, Value>) -> Result<(), String> {
+    let records: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(&a.records).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    out.insert("records".into(), json!(records.len()));
+
+    // 1. Hello through the bridge's own USB link code.
+    let connector = UsbConnector::new(DEFAULT_VID, DEFAULT_PID, None);
+    let mut link = wait_for("the dongle to enumerate", 30, || connector.connect().ok())?;
+    out.insert("link".into(), json!(link.describe()));
+    let hello = link.call(&Request::Hello).map_err(|e| e.to_string())?;
+    out.insert(
+        "hello".into(),
+        json!(matches!(&hello, Response::Hello(h) if h.serial == "VMTEST0001")),
+    );
+    drop(link);
+
+    // 2. A malformed frame on raw libusb.
+    out.insert("malformed_frame_refused".into(), json!(malformed_frame()?));
+
+    // 3. The real bridge over HTTP.
+    let mut bridge = start_bridge(a);
+    let st = status();
+    out.insert(
+        "bridge_status_locked".into(),
+        json!(st["state"] == "locked" && st["serial"] == "VMTEST0001"),
+    );
+    let (code, body) = post("/v1/unlock", &json!({ "pin": "000000" }));
+    out.insert("wrong_pin_refused".into(), json!(code == 401 && body["tries_left"] == 7));
+    let (code, _) = post("/v1/unlock", &json!({ "pin": a.pin }));
+    out.insert("unlocked".into(), json!(code == 200));
+    out.insert("unsealed".into(), json!(unseal_ok(&records)));
+
+    // 4. Unplug (unbind the UDC) and replug (bind it again).
+    std::fs::write(&a.udc_file, "\n").map_err(|e| format!("unbind: {e}"))?;
+    let absent = wait_for("the bridge to notice the unplug", 30, || {
+        (status()["state"] == "absent").then_some(())
+    });
+    out.insert("unplug_seen_as_absent".into(), json!(absent.is_ok()));
+    std::fs::write(&a.udc_file, format!("{}\n", a.udc)).map_err(|e| format!("rebind: {e}"))?;
+    let back = wait_for("the bridge to see the dongle again", 30, || {
+        let s = status()["state"].clone();
+        (s == "locked" || s == "unlocked").then_some(s)
+    });
+    out.insert("replug_seen".into(), json!(back.is_ok()));
+    if back.as_ref().is_ok_and(|s| s == "locked") {
+        post("/v1/unlock", &json!({ "pin": a.pin }));
+    }
+    out.insert("unsealed_after_replug".into(), json!(unseal_ok(&records)));
+    let _ = bridge.kill();
+    Ok(())
+}
+
+fn main() {
+    let a = args();
+    let mut out = serde_json::Map::new();
+    if let Err(e) = run(&a, &mut out) {
+        out.insert("error".into(), json!(e));
+    }
+    let n = out.get("records").and_then(Value::as_u64).unwrap_or(0);
+    let ok = n > 0
+        && [
+            "hello",
+            "malformed_frame_refused",
+            "bridge_status_locked",
+            "wrong_pin_refused",
+            "unlocked",
+            "unplug_seen_as_absent",
+            "replug_seen",
+        ]
+        .iter()
+        .all(|k| out.get(*k) == Some(&json!(true)))
+        && out.get("unsealed").and_then(Value::as_u64) == Some(n)
+        && out.get("unsealed_after_replug").and_then(Value::as_u64) == Some(n);
+    out.insert("ok".into(), json!(ok));
+    println!("VBZKEY-USB-RESULT {}", Value::Object(out));
+}
