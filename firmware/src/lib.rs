@@ -30,6 +30,7 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod backup;
 pub mod dongle;
 pub mod keystore;
 pub mod pin_counter;

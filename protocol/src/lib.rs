@@ -31,6 +31,7 @@ extern crate alloc;
 mod hpke;
 pub mod keys;
 pub mod record;
+pub mod share;
 pub mod split;
 #[cfg(feature = "std")]
 pub mod stream;

@@ -93,7 +93,17 @@ fn malformed_frame() -> Result<bool, String> {
     Ok(resp == Response::Error(DongleError::Malformed))
 }
 
-fn start_bridge(a: &Args) -> Child {
+/// The bridge process, stopped when dropped (on every path out of `run`).
+struct BridgeProcess(Child);
+
+impl Drop for BridgeProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_bridge(a: &Args) -> BridgeProcess {
     let config = format!(
         "port = {PORT}\nallowed_origins = [\"{ORIGIN}\"]\n[method]\nkind = \"dongle\"\ntransport = \"usb\"\n"
     );
@@ -103,8 +113,9 @@ fn start_bridge(a: &Args) -> Child {
         .stdout(Stdio::null())
         .spawn()
         .expect("start the bridge");
+    let bridge = BridgeProcess(child);
     let _ = wait_for("the bridge", 30, || std::net::TcpStream::connect(("127.0.0.1", PORT)).ok());
-    child
+    bridge
 }
 
 fn post(path: &str, body: &Value) -> (u16, Value) {
@@ -158,7 +169,7 @@ fn run(a: &Args, out: &mut serde_json::Map<String, Value>) -> Result<(), String>
     out.insert("malformed_frame_refused".into(), json!(malformed_frame()?));
 
     // 3. The real bridge over HTTP.
-    let mut bridge = start_bridge(a);
+    let _bridge = start_bridge(a);
     let st = status();
     out.insert(
         "bridge_status_locked".into(),
@@ -186,7 +197,6 @@ fn run(a: &Args, out: &mut serde_json::Map<String, Value>) -> Result<(), String>
         post("/v1/unlock", &json!({ "pin": a.pin }));
     }
     out.insert("unsealed_after_replug".into(), json!(unseal_ok(&records)));
-    let _ = bridge.kill();
     Ok(())
 }
 
