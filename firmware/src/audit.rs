@@ -38,6 +38,10 @@ pub enum Event {
     Retire,
     FactoryReset,
     RecoveredTornLine,
+    Backup,
+    Restore,
+    CloneExport,
+    CloneImport,
 }
 
 impl Event {
@@ -56,6 +60,10 @@ impl Event {
             Event::Retire => "retire",
             Event::FactoryReset => "factory-reset",
             Event::RecoveredTornLine => "recovered-torn-line",
+            Event::Backup => "backup",
+            Event::Restore => "restore",
+            Event::CloneExport => "clone-export",
+            Event::CloneImport => "clone-import",
         }
     }
 }

@@ -10,6 +10,7 @@ use vbzkey_protocol::{KeyId, PublicKey, SecretKey};
 use zeroize::Zeroizing;
 
 use crate::audit::{self, AuditLog, Event};
+use crate::backup::{self, KeySet, PlatformRng};
 use crate::keystore::{
     self, Binding, KdfParams, KeyStore, KeyStoreError, Keys, NewStore, PublicEntry,
 };
@@ -19,6 +20,11 @@ use crate::storage::{File, Storage, StorageError};
 
 /// Most audit lines one `AuditTail` returns.
 const MAX_AUDIT_TAIL: usize = 1000;
+/// Most recovery shares one backup makes: enough for any board of trustees, small enough to
+/// print.
+const MAX_SHARES: u8 = 16;
+/// Context under which a clone's key set is sealed to the target's transfer key.
+const CLONE_CONTEXT: &[u8] = b"vbzkey clone v1";
 
 /// The time, as the caller knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +105,8 @@ pub struct Dongle<S: Storage, P: Platform> {
     last_activity_ms: u64,
     bucket: TokenBucket,
     audit: AuditLog,
+    /// A clone target's transfer key: RAM only, gone at restart.
+    clone_key: Option<SecretKey>,
 }
 
 fn storage_failed(e: StorageError) -> DongleError {
@@ -143,6 +151,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             last_activity_ms: now.mono_ms,
             bucket,
             audit,
+            clone_key: None,
         };
         if let Some(bytes) = d.storage.load(File::KeyStore)? {
             match KeyStore::parse(&bytes) {
@@ -297,6 +306,11 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             Request::Rotate => self.rotate(now, host),
             Request::Retire { key_id } => self.retire(key_id, now, host),
             Request::FactoryReset => self.factory_reset(now, host),
+            Request::Backup { threshold, count } => self.backup(threshold, count, now, host),
+            Request::Restore { shares, pin } => self.restore(&shares, pin, now, host),
+            Request::CloneBegin => self.clone_begin(),
+            Request::CloneExport { to } => self.clone_export(to, now, host),
+            Request::CloneImport { blob, pin } => self.clone_import(&blob, pin, now, host),
         };
         if result.is_ok() {
             self.last_activity_ms = now.mono_ms;
@@ -620,6 +634,134 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         self.log(now, Event::FactoryReset, "-", 0, 0, host)?;
         Ok(Response::Ok)
     }
+}
+
+impl<S: Storage, P: Platform> Dongle<S, P> {
+    fn key_set(&mut self) -> Result<KeySet, DongleError> {
+        self.require_unlocked()?;
+        let active = self.active_version();
+        let keys = &self.unlocked.as_ref().ok_or(DongleError::Locked)?.keys;
+        Ok(KeySet::from_keys(keys, active))
+    }
+
+    /// Store a key set into an uninitialised dongle under `pin` (restore and clone).
+    fn install(&mut self, set: KeySet, pin: Option<Pin>) -> Result<String, DongleError> {
+        let (keys, active) = set.into_keys().ok_or(DongleError::WrongShare)?;
+        let ids =
+            keys.keys.iter().map(|(_, k)| k.key_id().to_string()).collect::<Vec<_>>().join(",");
+        self.set_failures(0)?;
+        self.write_store(keys, active, Some(pin.as_ref()))?;
+        Ok(ids)
+    }
+
+    fn require_uninitialised(&self, pin: &Option<Pin>) -> Result<(), DongleError> {
+        if self.store.is_some() || self.store_damaged {
+            return Err(DongleError::AlreadyInitialised);
+        }
+        pin.as_ref().map_or(Ok(()), check_pin)
+    }
+
+    fn backup(
+        &mut self,
+        threshold: u8,
+        count: u8,
+        now: Now,
+        host: &str,
+    ) -> Result<Response, DongleError> {
+        if threshold < 2 || count < threshold || count > MAX_SHARES {
+            return Err(DongleError::BadBackupParameters);
+        }
+        let set = self.key_set()?;
+        let secret = set.to_bytes();
+        let platform = &mut self.platform;
+        let mut fill = |b: &mut [u8]| platform.fill_random(b).is_ok();
+        let mut rng = PlatformRng::new(&mut fill);
+        let shares = backup::deal(&secret, threshold, count, &mut rng);
+        if rng.failed {
+            return Err(DongleError::Rng);
+        }
+        self.log(now, Event::Backup, "-", u32::from(count), u32::from(threshold), host)?;
+        Ok(Response::Shares(shares.iter().map(vbzkey_protocol::share::Share::to_text).collect()))
+    }
+
+    fn restore(
+        &mut self,
+        lines: &[String],
+        pin: Option<Pin>,
+        now: Now,
+        host: &str,
+    ) -> Result<Response, DongleError> {
+        self.require_uninitialised(&pin)?;
+        let shares = lines
+            .iter()
+            .map(|l| vbzkey_protocol::share::Share::from_text(l))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| DongleError::BadShareText)?;
+        let secret = backup::combine(&shares).map_err(|e| match e {
+            backup::ShareError::Mixed => DongleError::SharesMixed,
+            backup::ShareError::TooFew { need, got } => {
+                DongleError::TooFewShares { need, got: got.min(255) as u8 }
+            }
+            backup::ShareError::WrongShare => DongleError::WrongShare,
+        })?;
+        let set = KeySet::from_bytes(&secret).ok_or(DongleError::WrongShare)?;
+        let ids = self.install(set, pin)?;
+        self.log(now, Event::Restore, &ids, shares.len() as u32, 0, host)?;
+        Ok(Response::PublicKeys(key_infos(self.store.as_ref().expect("written").public())))
+    }
+
+    fn clone_begin(&mut self) -> Result<Response, DongleError> {
+        self.require_uninitialised(&None)?;
+        let key = self.new_key()?;
+        let public = *key.public_key().as_bytes();
+        self.clone_key = Some(key);
+        Ok(Response::CloneKey(public))
+    }
+
+    fn clone_export(
+        &mut self,
+        to: [u8; 32],
+        now: Now,
+        host: &str,
+    ) -> Result<Response, DongleError> {
+        let set = self.key_set()?;
+        // Record values are UTF-8: the key set travels as base64url text inside the record.
+        let text = Zeroizing::new(base64url(&set.to_bytes()));
+        let target = PublicKey::from_bytes(to);
+        let eph = self.random::<32>()?;
+        let blob = record::seal_with_ephemeral(&target, CLONE_CONTEXT, text.as_bytes(), eph)
+            .map_err(|_| DongleError::BadPublicKey)?;
+        self.log(now, Event::CloneExport, &target.key_id().to_string(), 0, 0, host)?;
+        Ok(Response::CloneBlob(blob))
+    }
+
+    fn clone_import(
+        &mut self,
+        blob: &[u8],
+        pin: Option<Pin>,
+        now: Now,
+        host: &str,
+    ) -> Result<Response, DongleError> {
+        self.require_uninitialised(&pin)?;
+        let key = self.clone_key.as_ref().ok_or(DongleError::NoCloneInProgress)?;
+        let text = record::open(key, CLONE_CONTEXT, blob).map_err(|_| DongleError::BadCloneBlob)?;
+        let bytes = Zeroizing::new(unbase64url(&text).ok_or(DongleError::BadCloneBlob)?);
+        let set = KeySet::from_bytes(&bytes).ok_or(DongleError::BadCloneBlob)?;
+        let ids = self.install(set, pin)?;
+        self.clone_key = None;
+        self.log(now, Event::CloneImport, &ids, 0, 0, host)?;
+        Ok(Response::PublicKeys(key_infos(self.store.as_ref().expect("written").public())))
+    }
+}
+
+fn base64url(b: &[u8]) -> String {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    Base64UrlUnpadded::encode_string(b)
+}
+
+fn unbase64url(b: &[u8]) -> Option<Vec<u8>> {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    Base64UrlUnpadded::decode_vec(std::str::from_utf8(b).ok()?).ok()
 }
 
 fn key_infos(public: &[PublicEntry]) -> Vec<KeyInfo> {

@@ -163,6 +163,34 @@ pub enum Request {
     },
     /// Wipe the key store. Allowed when unlocked, or when locked out (the only way back).
     FactoryReset,
+    /// Deal M-of-N recovery shares of every key version. Requires unlocked.
+    Backup {
+        /// Shares needed to restore (M, at least 2).
+        threshold: u8,
+        /// Shares to make (N, at most 16).
+        count: u8,
+    },
+    /// Rebuild the keys from recovery shares into an uninitialised dongle, with a new PIN.
+    Restore {
+        /// Share lines (`vkshare1.…`).
+        shares: Vec<String>,
+        /// The PIN to set.
+        pin: Option<Pin>,
+    },
+    /// On the clone's target (uninitialised): make a transfer key, kept in RAM only.
+    CloneBegin,
+    /// On the clone's source (unlocked): seal every key version to the target's transfer key.
+    CloneExport {
+        /// The target's transfer public key.
+        to: [u8; 32],
+    },
+    /// On the target: open the blob with its transfer key and store the keys under a PIN.
+    CloneImport {
+        /// The sealed key set from `CloneExport`.
+        blob: Vec<u8>,
+        /// The PIN to set.
+        pin: Option<Pin>,
+    },
 }
 
 /// Lock state reported by `Hello`.
@@ -337,6 +365,32 @@ pub enum DongleError {
     /// The RNG failed.
     #[error("the device's random number generator failed")]
     Rng,
+    /// Backup parameters out of range.
+    #[error("a backup needs a threshold of at least 2 and at most 16 shares, threshold <= shares")]
+    BadBackupParameters,
+    /// A share line does not parse or fails its checksum.
+    #[error("a recovery share is damaged or mistyped (its checksum does not match)")]
+    BadShareText,
+    /// Shares from different backups.
+    #[error("the recovery shares come from different backups")]
+    SharesMixed,
+    /// Not enough distinct shares.
+    #[error("{need} different recovery shares are needed, {got} were given")]
+    TooFewShares {
+        /// The threshold.
+        need: u8,
+        /// Distinct shares given.
+        got: u8,
+    },
+    /// The shares do not rebuild a valid key set.
+    #[error("the recovery shares do not rebuild the keys: one of them is wrong")]
+    WrongShare,
+    /// `CloneImport` without a `CloneBegin` since start.
+    #[error("no clone is in progress on this dongle: start with CloneBegin")]
+    NoCloneInProgress,
+    /// The clone blob does not open with this dongle's transfer key.
+    #[error("the clone blob is not for this dongle, or it was altered")]
+    BadCloneBlob,
 }
 
 /// What the dongle answers.
@@ -361,6 +415,12 @@ pub enum Response {
         /// Entries in the whole log.
         total: u64,
     },
+    /// Answer to `Backup`: the share lines.
+    Shares(Vec<String>),
+    /// Answer to `CloneBegin`: the transfer public key.
+    CloneKey([u8; 32]),
+    /// Answer to `CloneExport`: the sealed key set.
+    CloneBlob(Vec<u8>),
     /// The request failed as a whole.
     Error(DongleError),
 }

@@ -498,3 +498,127 @@ fn malformed_frames_get_an_error_answer() {
     assert_eq!(id, 42);
     assert!(matches!(resp, Response::Hello(_)));
 }
+
+fn shares(d: &mut Dongle<MemStorage, TestPlatform>, m: u8, n: u8) -> Vec<String> {
+    match d.handle(Request::Backup { threshold: m, count: n }, at(1), HOST) {
+        Response::Shares(s) => s,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn backup_three_of_five_restores_into_a_fresh_dongle() {
+    let (mut d, pk) = initialised(Some(PIN));
+    let new = rotate(&mut d, at(1));
+    let items = vec![
+        item(&pk, "cust_cards/1/card_number", "old key"),
+        item(&new, "cust_cards/2/card_number", "new key"),
+    ];
+    let s = shares(&mut d, 3, 5);
+    assert_eq!(s.len(), 5);
+    assert!(s.iter().all(|l| l.starts_with("vkshare1.")));
+    assert!(audit_lines(&mut d).last().unwrap().contains(" backup - 5 3 "));
+
+    let mut fresh = start(MemStorage::default());
+    let restore = |shares: Vec<String>| Request::Restore { shares, pin: Some(Pin::new(b"8642")) };
+    assert_eq!(
+        err(fresh.handle(restore(s[..2].to_vec()), at(2), HOST)),
+        DongleError::TooFewShares { need: 3, got: 2 }
+    );
+    assert_eq!(
+        err(fresh.handle(restore(vec![s[0].clone(), s[0].clone(), s[1].clone()]), at(2), HOST)),
+        DongleError::TooFewShares { need: 3, got: 2 }
+    );
+    let mut typo = s[1].clone();
+    typo.replace_range(20..21, if &typo[20..21] == "A" { "B" } else { "A" });
+    assert_eq!(
+        err(fresh.handle(restore(vec![s[0].clone(), typo, s[2].clone()]), at(2), HOST)),
+        DongleError::BadShareText
+    );
+    let (mut other, _) = initialised(None);
+    let foreign = shares(&mut other, 3, 5);
+    assert_eq!(
+        err(fresh.handle(
+            restore(vec![s[0].clone(), s[1].clone(), foreign[2].clone()]),
+            at(2),
+            HOST
+        )),
+        DongleError::SharesMixed
+    );
+    match fresh.handle(restore(vec![s[4].clone(), s[1].clone(), s[3].clone()]), at(3), HOST) {
+        Response::PublicKeys(k) => {
+            assert_eq!(k.len(), 2);
+            assert!(k.iter().any(|k| k.active && k.key_id == new.key_id()));
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut fresh = restart(fresh);
+    assert_eq!(unlock(&mut fresh, b"8642", at(4)), Response::Ok);
+    assert_eq!(
+        unseal(&mut fresh, items, at(5)).unwrap(),
+        vec![Ok("old key".into()), Ok("new key".into())]
+    );
+    // An initialised dongle refuses a restore; a locked one refuses a backup.
+    assert_eq!(
+        err(fresh.handle(restore(s[..3].to_vec()), at(6), HOST)),
+        DongleError::AlreadyInitialised
+    );
+    fresh.handle(Request::Lock, at(7), HOST);
+    assert_eq!(
+        err(fresh.handle(Request::Backup { threshold: 2, count: 3 }, at(8), HOST)),
+        DongleError::Locked
+    );
+}
+
+#[test]
+fn backup_parameters_are_checked() {
+    let (mut d, _) = initialised(None);
+    for (m, n) in [(1, 3), (4, 3), (2, 17), (0, 0)] {
+        assert_eq!(
+            err(d.handle(Request::Backup { threshold: m, count: n }, at(1), HOST)),
+            DongleError::BadBackupParameters,
+            "{m} of {n}"
+        );
+    }
+}
+
+#[test]
+fn clone_moves_the_keys_wrapped_to_the_target() {
+    let (mut a, pk) = initialised(Some(PIN));
+    let mut b = start(MemStorage::default());
+    let blob_for = |a: &mut Dongle<MemStorage, TestPlatform>, to: [u8; 32]| match a.handle(
+        Request::CloneExport { to },
+        at(2),
+        HOST,
+    ) {
+        Response::CloneBlob(blob) => blob,
+        other => panic!("{other:?}"),
+    };
+    let import = |blob: Vec<u8>| Request::CloneImport { blob, pin: Some(Pin::new(b"1357")) };
+    assert_eq!(err(b.handle(import(vec![1, 2, 3]), at(1), HOST)), DongleError::NoCloneInProgress);
+    let to = match b.handle(Request::CloneBegin, at(1), HOST) {
+        Response::CloneKey(k) => k,
+        other => panic!("{other:?}"),
+    };
+    let blob = blob_for(&mut a, to);
+    // The blob is sealed: the key bytes are not in it in clear, and an altered blob fails.
+    let key_bytes = a.unlocked.as_ref().unwrap().keys.keys[0].1.to_bytes();
+    assert!(!blob.windows(32).any(|w| w == &key_bytes[..]));
+    let mut altered = blob.clone();
+    altered[50] ^= 1;
+    assert_eq!(err(b.handle(import(altered), at(3), HOST)), DongleError::BadCloneBlob);
+    // A blob for another target does not open here.
+    let stranger = SecretKey::derive(b"some other dongle's transfer key");
+    let wrong = blob_for(&mut a, *stranger.public_key().as_bytes());
+    assert_eq!(err(b.handle(import(wrong), at(3), HOST)), DongleError::BadCloneBlob);
+    assert!(
+        matches!(b.handle(import(blob), at(4), HOST), Response::PublicKeys(k) if k[0].key_id == pk.key_id())
+    );
+    let mut b = restart(b);
+    unlock(&mut b, b"1357", at(5));
+    let items = vec![item(&pk, "cust_cards/9/card_number", "4111111111111111")];
+    assert_eq!(unseal(&mut b, items.clone(), at(6)).unwrap(), vec![Ok("4111111111111111".into())]);
+    assert_eq!(unseal(&mut a, items, at(7)).unwrap(), vec![Ok("4111111111111111".into())]);
+    assert!(audit_lines(&mut a).iter().any(|l| l.contains(" clone-export ")));
+    assert!(audit_lines(&mut b).iter().any(|l| l.contains(" clone-import ")));
+}
