@@ -18,8 +18,8 @@ use crate::pin_counter;
 use crate::ratelimit::TokenBucket;
 use crate::storage::{File, Storage, StorageError};
 
-/// Most audit lines one `AuditTail` returns.
-const MAX_AUDIT_TAIL: usize = 1000;
+/// Most audit lines one `AuditTail` returns: about 1.5 MB, inside one frame.
+const MAX_AUDIT_TAIL: usize = 10_000;
 /// Most recovery shares one backup makes: enough for any board of trustees, small enough to
 /// print.
 const MAX_SHARES: u8 = 16;

@@ -1,22 +1,32 @@
-//! `vbzkey-admin`: look at and set up vbzkey dongles. `info` first, like ykman: what device,
-//! what firmware, what state, before any change.
+//! `vbzkey-admin`: set up and look after vbzkey dongles. `info` first, like ykman: what
+//! device, what firmware, what state, before any change. Secrets (PINs, shares) come from
+//! files or stdin, never from the command line.
 #![forbid(unsafe_code)]
 
-use std::io::Read;
+mod device;
+mod input;
+mod rewrap;
+
+use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
-use vbzkey_host_bridge::link::socket::{SocketConnector, SocketTarget};
-use vbzkey_host_bridge::link::usb::{DEFAULT_PID, DEFAULT_VID, UsbConnector};
-use vbzkey_host_bridge::link::{Connector, Link};
-use vbzkey_protocol::PublicKey;
-use vbzkey_protocol::wire::{DongleError, HelloInfo, KeyInfo, Pin, Request, Response};
-use zeroize::Zeroizing;
+use vbzkey_protocol::wire::{LockState, Pin, Request, Response};
+use vbzkey_protocol::{KeyId, PublicKey};
+
+use crate::device::{Dongle, describe_key, fingerprint, unexpected};
+use crate::input::{read_secret_line, read_shares};
 
 #[derive(Parser)]
-#[command(name = "vbzkey-admin", version, about = "Set up and inspect vbzkey dongles.")]
+#[command(
+    name = "vbzkey-admin",
+    version,
+    about = "Set up and look after vbzkey dongles: init, PINs, backup and restore, clone, rotation, audit.",
+    after_help = "Examples:\n  vbzkey-admin info\n  vbzkey-admin --dongle unix:/tmp/dongle.sock info --json\n\
+                  Secrets are read from files (`-` is stdin): --pin-file, --new-pin-file, --share-file."
+)]
 struct Cli {
     /// Which dongle: `usb` (the one plugged in, or --serial), `unix:PATH` (emulated) or
     /// `tcp:ADDR:PORT` (LAN key server).
@@ -32,22 +42,18 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Show the dongle: serial, firmware, lock state, keys, limits.
-    #[command(
-        after_help = "Example:\n  vbzkey-admin info\n  vbzkey-admin --dongle unix:/tmp/dongle.sock info --json"
-    )]
+    #[command(after_help = "Example:\n  vbzkey-admin info --json")]
     Info {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
     },
     /// Generate the key on a new dongle and set its PIN.
-    #[command(
-        after_help = "Example:\n  vbzkey-admin init --pin-file -      # reads the PIN from stdin\n\
-                            A dongle without a PIN serves whoever plugs it in: use --dangerous-no-pin \
-                            only for tests."
-    )]
+    #[command(after_help = "Example:\n  vbzkey-admin init --pin-file -      # the PIN on stdin\n\
+                            A dongle without a PIN serves whoever plugs it in: --dangerous-no-pin \
+                            is for tests only.")]
     Init {
-        /// File whose first line is the new PIN (`-` for stdin), 4 to 128 characters.
+        /// File whose first line is the new PIN (4 to 128 characters).
         #[arg(long, required_unless_present = "dangerous_no_pin")]
         pin_file: Option<PathBuf>,
         /// Set no PIN at all.
@@ -57,71 +63,172 @@ enum Command {
     /// Print the active public key (what the store seals to) and its fingerprint.
     #[command(after_help = "Example:\n  vbzkey-admin pubkey -o store-public-key.txt")]
     Pubkey {
-        /// Also write the public key to this file.
+        /// Also write it to this file.
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Change, set or remove the PIN.
+    #[command(
+        after_help = "Example:\n  vbzkey-admin change-pin --pin-file old.txt --new-pin-file new.txt\n\
+                            A wrong current PIN counts toward the lock-out."
+    )]
+    ChangePin {
+        /// The current PIN (omit if none is set).
+        #[arg(long)]
+        pin_file: Option<PathBuf>,
+        /// The new PIN.
+        #[arg(long, required_unless_present = "dangerous_remove_pin")]
+        new_pin_file: Option<PathBuf>,
+        /// Remove the PIN.
+        #[arg(long, conflicts_with = "new_pin_file")]
+        dangerous_remove_pin: bool,
+    },
+    /// Wipe the dongle's keys (factory reset). The audit log is kept.
+    #[command(
+        after_help = "Example:\n  vbzkey-admin reset --pin-file pin.txt      # asks you to type the serial\n  \
+                            vbzkey-admin reset --pin-file pin.txt --force\n\
+                            Records sealed to the wiped keys open again only after a restore from \
+                            a backup or a clone."
+    )]
+    Reset {
+        /// The PIN (not needed for a locked-out dongle).
+        #[arg(long)]
+        pin_file: Option<PathBuf>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Make a new key version; new records go to it, old versions stay for opening.
+    #[command(after_help = "Example:\n  vbzkey-admin rotate --pin-file pin.txt\n\
+                            Then give the store the new public key, re-wrap the old records \
+                            (`rewrap`) and retire the old key (`retire`).")]
+    Rotate {
+        /// The PIN.
+        #[arg(long)]
+        pin_file: Option<PathBuf>,
+    },
+    /// Delete an old key version, after checking that no record uses it.
+    #[command(
+        after_help = "Example:\n  vbzkey-admin retire 38e1dedd14c44993 --pin-file pin.txt --records cards.jsonl\n\
+                            Every file of sealed records (JSON lines with a \"record\" field) must be \
+                            given: the retire is refused while any record is sealed to the key."
+    )]
+    Retire {
+        /// The key id (16 hex digits, from `info`).
+        key_id: String,
+        /// The PIN.
+        #[arg(long)]
+        pin_file: Option<PathBuf>,
+        /// Files of sealed records to check (JSON lines), at least one.
+        #[arg(long = "records", required = true)]
+        records: Vec<PathBuf>,
+    },
+    /// Split every key version into M-of-N recovery shares (printed as text).
+    #[command(
+        after_help = "Example:\n  vbzkey-admin backup --threshold 3 --shares 5 --pin-file pin.txt --out-dir shares/\n\
+                            Give each share to a different person or safe. Any 3 restore the keys; \
+                            2 reveal nothing."
+    )]
+    Backup {
+        /// Shares needed to restore (M).
+        #[arg(long)]
+        threshold: u8,
+        /// Shares to make (N, at most 16).
+        #[arg(long)]
+        shares: u8,
+        /// The PIN.
+        #[arg(long)]
+        pin_file: Option<PathBuf>,
+        /// Write share-1.txt … share-N.txt here (created, must not hold shares already)
+        /// instead of printing them.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
+    /// Rebuild the keys from recovery shares into a new (or reset) dongle.
+    #[command(
+        after_help = "Example:\n  vbzkey-admin restore --share-file s1.txt --share-file s4.txt --share-file s5.txt --new-pin-file pin.txt\n\
+                            Shares are checked (checksum, count, same backup) before anything is sent."
+    )]
+    Restore {
+        /// A file holding share lines (repeat; `-` reads stdin).
+        #[arg(long = "share-file", required = true)]
+        share_files: Vec<PathBuf>,
+        /// The PIN for the restored dongle.
+        #[arg(long)]
+        new_pin_file: PathBuf,
+    },
+    /// Copy the keys from one dongle to another, wrapped to the target's transfer key.
+    #[command(
+        after_help = "Example:\n  vbzkey-admin clone --from usb --from-serial A1 --to usb --to-serial B2 --pin-file pin.txt --new-pin-file pin2.txt\n\
+                            The target must be new or reset. The keys never exist in clear on this \
+                            computer."
+    )]
+    Clone {
+        /// Source dongle (usb, unix:PATH, tcp:ADDR:PORT).
+        #[arg(long)]
+        from: String,
+        /// Source serial (USB).
+        #[arg(long)]
+        from_serial: Option<String>,
+        /// Target dongle.
+        #[arg(long)]
+        to: String,
+        /// Target serial (USB).
+        #[arg(long)]
+        to_serial: Option<String>,
+        /// The source's PIN.
+        #[arg(long)]
+        pin_file: Option<PathBuf>,
+        /// The PIN for the target.
+        #[arg(long)]
+        new_pin_file: PathBuf,
+    },
+    /// Re-seal a file of records to the active key inside the dongle; resumable.
+    #[command(
+        after_help = "Example:\n  vbzkey-admin rewrap --pin-file pin.txt --in cards.jsonl --out cards-new.jsonl\n\
+                            Lines are JSON objects with \"record\" and \"context\"; other fields are \
+                            kept. Interrupted? Run the same command again: it resumes."
+    )]
+    Rewrap {
+        /// The PIN.
+        #[arg(long)]
+        pin_file: Option<PathBuf>,
+        /// Input JSON lines.
+        #[arg(long = "in")]
+        input: PathBuf,
+        /// Output JSON lines (appended to when resuming).
+        #[arg(long = "out")]
+        output: PathBuf,
+        /// Records per request (1 to 256).
+        #[arg(long, default_value_t = 256)]
+        batch: usize,
+    },
+    /// The dongle's audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
 
-fn connector(cli: &Cli) -> Result<Box<dyn Connector>, String> {
-    let d = cli.dongle.as_str();
-    if d == "usb" {
-        return Ok(Box::new(UsbConnector::new(DEFAULT_VID, DEFAULT_PID, cli.serial.clone())));
-    }
-    if let Some(p) = d.strip_prefix("unix:") {
-        return Ok(Box::new(SocketConnector(SocketTarget::Unix(p.into()))));
-    }
-    if let Some(a) = d.strip_prefix("tcp:") {
-        let addr = a.parse().map_err(|_| format!("{a:?} is not ADDR:PORT"))?;
-        return Ok(Box::new(SocketConnector(SocketTarget::Tcp(addr))));
-    }
-    Err(format!("--dongle must be usb, unix:PATH or tcp:ADDR:PORT, not {d:?}"))
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Print the log (every line, oldest first).
+    #[command(after_help = "Example:\n  vbzkey-admin audit export -o audit-2026-11.log")]
+    Export {
+        /// Write to this file.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Check the hash chain, of the dongle's log or of an exported file.
+    #[command(
+        after_help = "Example:\n  vbzkey-admin audit verify\n  vbzkey-admin audit verify audit-2026-11.log"
+    )]
+    Verify {
+        /// An exported log; without it the dongle's own log is fetched and checked.
+        file: Option<PathBuf>,
+    },
 }
 
-fn ask(link: &mut dyn Link, req: &Request) -> Result<Response, String> {
-    match link.call(req).map_err(|e| e.to_string())? {
-        Response::Error(e) => Err(explain(&e)),
-        r => Ok(r),
-    }
-}
-
-fn explain(e: &DongleError) -> String {
-    match e {
-        DongleError::AlreadyInitialised => {
-            "the dongle already has a key; `vbzkey-admin info` shows it (a factory reset starts over)".into()
-        }
-        other => other.to_string(),
-    }
-}
-
-fn read_pin(path: &Path) -> Result<Zeroizing<Vec<u8>>, String> {
-    let mut raw = Zeroizing::new(Vec::new());
-    let limit = 1024;
-    if path == Path::new("-") {
-        std::io::stdin()
-            .take(limit)
-            .read_to_end(&mut raw)
-            .map_err(|e| format!("cannot read the PIN: {e}"))?;
-    } else {
-        std::fs::File::open(path)
-            .and_then(|f| f.take(limit).read_to_end(&mut raw))
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    }
-    let line = raw.split(|b| *b == b'\n').next().unwrap_or_default();
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    Ok(Zeroizing::new(line.to_vec()))
-}
-
-fn fingerprint(k: &KeyInfo) -> String {
-    let hex = k.key_id.to_string();
-    hex.as_bytes()
-        .chunks(4)
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn print_info(h: &HelloInfo, json: bool) {
+fn print_info(d: &mut Dongle, json: bool) -> Result<(), String> {
+    let h = d.hello()?;
     if json {
         let keys: Vec<_> = h
             .keys
@@ -139,48 +246,76 @@ fn print_info(h: &HelloInfo, json: bool) {
                         "max_pin_tries": h.limits.max_pin_tries, "idle_lock_secs": h.limits.idle_lock_secs },
         });
         println!("{out}");
-        return;
+        return Ok(());
     }
-    println!("serial:          {}", h.serial);
-    println!("firmware:        {} (protocol {})", h.firmware_version, h.protocol_version);
-    println!("state:           {:?}", h.state);
+    println!("serial:     {}", h.serial);
+    println!("firmware:   {} (protocol {})", h.firmware_version, h.protocol_version);
+    println!("state:      {:?}", h.state);
     println!(
-        "PIN:             {}",
+        "PIN:        {}",
         if h.pin_set { format!("set, {} tries left", h.pin_tries_left) } else { "NOT SET".into() }
     );
-    println!("audit log:       {}", if h.audit_intact { "intact" } else { "FAILS VERIFICATION" });
+    println!("audit log:  {}", if h.audit_intact { "intact" } else { "FAILS VERIFICATION" });
     for k in &h.keys {
-        println!(
-            "key v{}{}:  {}  ({})",
-            k.version,
-            if k.active { " active" } else { "       " },
-            fingerprint(k),
-            PublicKey::from_bytes(k.public_key)
-        );
+        println!("{}", describe_key(k));
     }
     println!(
-        "limits:          {} records/min, batches of {}, {} PIN tries, idle lock {} s",
+        "limits:     {} records/min, batches of {}, {} PIN tries, idle lock {} s",
         h.limits.records_per_minute,
         h.limits.max_batch,
         h.limits.max_pin_tries,
         h.limits.idle_lock_secs
     );
+    Ok(())
 }
 
-fn run(cli: &Cli) -> Result<(), String> {
-    let mut link = connector(cli)?.connect().map_err(|e| e.to_string())?;
-    match &cli.command {
-        Command::Info { json } => match ask(link.as_mut(), &Request::Hello)? {
-            Response::Hello(h) => print_info(&h, *json),
-            other => return Err(format!("unexpected answer: {other:?}")),
-        },
-        Command::Init { pin_file, dangerous_no_pin } => {
-            let pin = match (pin_file, dangerous_no_pin) {
-                (Some(f), _) => Some(Pin(read_pin(f)?)),
-                (None, true) => None,
-                (None, false) => return Err("give --pin-file".into()),
-            };
-            match ask(link.as_mut(), &Request::Init { pin })? {
+fn pin(path: &Path) -> Result<Pin, String> {
+    Ok(Pin(read_secret_line(path)?))
+}
+
+fn expect_ok(r: Response) -> Result<(), String> {
+    match r {
+        Response::Ok => Ok(()),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// Ask for the serial to be typed, unless --force.
+fn confirm(serial: &str, force: bool) -> Result<(), String> {
+    if force {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(
+            "this wipes the dongle's keys: run it in a terminal to confirm, or add --force".into(),
+        );
+    }
+    eprint!("This wipes every key on dongle {serial}. Type its serial to confirm: ");
+    let mut line = String::new();
+    std::io::stdin().take(256).read_to_string(&mut line).map_err(|e| e.to_string())?;
+    if line.lines().next().unwrap_or_default().trim() != serial {
+        return Err("not confirmed; nothing was changed".into());
+    }
+    Ok(())
+}
+
+fn audit_lines(d: &mut Dongle) -> Result<(Vec<String>, String, u64), String> {
+    match d.ask(&Request::AuditTail { max: u16::MAX })? {
+        Response::AuditTail { entries, head, total } => {
+            Ok((entries.into_iter().map(|e| e.line).collect(), head, total))
+        }
+        other => Err(unexpected(&other)),
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    let open = || Dongle::open(&cli.dongle, cli.serial.clone());
+    match cli.command {
+        Command::Info { json } => print_info(&mut open()?, json)?,
+        Command::Init { pin_file, dangerous_no_pin: _ } => {
+            let pin = pin_file.as_deref().map(pin).transpose()?;
+            let mut d = open()?;
+            match d.ask(&Request::Init { pin })? {
                 Response::PublicKeys(keys) => {
                     let k = keys
                         .iter()
@@ -189,30 +324,225 @@ fn run(cli: &Cli) -> Result<(), String> {
                     println!("{}", PublicKey::from_bytes(k.public_key));
                     eprintln!("Key generated on the dongle. Fingerprint: {}", fingerprint(k));
                 }
-                other => return Err(format!("unexpected answer: {other:?}")),
+                other => return Err(unexpected(&other)),
             }
         }
-        Command::Pubkey { output } => match ask(link.as_mut(), &Request::PublicKeys)? {
-            Response::PublicKeys(keys) => {
-                let k =
-                    keys.iter().find(|k| k.active).ok_or("the dongle reported no active key")?;
-                let text = PublicKey::from_bytes(k.public_key).to_text();
-                if let Some(path) = output {
-                    vbzkey_os::durable::write(
-                        path,
-                        format!("{text}\n").as_bytes(),
-                        0o644,
-                        vbzkey_os::durable::Mode::Replace,
-                    )
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-                }
-                println!("{text}");
-                eprintln!("Fingerprint (key id): {}", fingerprint(k));
+        Command::Pubkey { output } => {
+            let k = open()?.active_key()?;
+            let text = PublicKey::from_bytes(k.public_key).to_text();
+            if let Some(path) = output {
+                vbzkey_os::durable::write(
+                    &path,
+                    format!("{text}\n").as_bytes(),
+                    0o644,
+                    vbzkey_os::durable::Mode::Replace,
+                )
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             }
-            other => return Err(format!("unexpected answer: {other:?}")),
-        },
+            println!("{text}");
+            eprintln!("Fingerprint (key id): {}", fingerprint(&k));
+        }
+        Command::ChangePin { pin_file, new_pin_file, dangerous_remove_pin: _ } => {
+            let old = pin_file.as_deref().map(pin).transpose()?;
+            let new = new_pin_file.as_deref().map(pin).transpose()?;
+            expect_ok(open()?.ask(&Request::ChangePin { old, new })?)?;
+            eprintln!("PIN changed.");
+        }
+        Command::Reset { pin_file, force } => {
+            let mut d = open()?;
+            let h = d.hello()?;
+            if h.state != LockState::LockedOut && h.state != LockState::Uninitialised {
+                d.unlock(pin_file.as_deref())?;
+            }
+            confirm(&h.serial, force)?;
+            expect_ok(d.ask(&Request::FactoryReset)?)?;
+            eprintln!(
+                "Dongle {} wiped. Restore it from a backup, clone into it, or init it.",
+                h.serial
+            );
+        }
+        Command::Rotate { pin_file } => {
+            let mut d = open()?;
+            d.unlock(pin_file.as_deref())?;
+            match d.ask(&Request::Rotate)? {
+                Response::PublicKeys(keys) => {
+                    for k in &keys {
+                        eprintln!("{}", describe_key(k));
+                    }
+                    let k = keys.iter().find(|k| k.active).ok_or("no active key after rotation")?;
+                    println!("{}", PublicKey::from_bytes(k.public_key));
+                }
+                other => return Err(unexpected(&other)),
+            }
+        }
+        Command::Retire { key_id, pin_file, records } => {
+            let id = parse_key_id(&key_id)?;
+            let using = rewrap::count_using(&records, id)?;
+            if using > 0 {
+                return Err(format!(
+                    "{using} record(s) in the given files are still sealed to key {id}: re-wrap them first"
+                ));
+            }
+            let mut d = open()?;
+            d.unlock(pin_file.as_deref())?;
+            expect_ok(d.ask(&Request::Retire { key_id: id })?)?;
+            eprintln!("Key {id} retired: the dongle no longer holds it.");
+        }
+        Command::Backup { threshold, shares, pin_file, out_dir } => {
+            let mut d = open()?;
+            d.unlock(pin_file.as_deref())?;
+            let lines = match d.ask(&Request::Backup { threshold, count: shares })? {
+                Response::Shares(s) => s,
+                other => return Err(unexpected(&other)),
+            };
+            match out_dir {
+                Some(dir) => {
+                    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                    for (i, line) in lines.iter().enumerate() {
+                        let path = dir.join(format!("share-{}.txt", i + 1));
+                        let text = format!(
+                            "# vbzkey recovery share {} of {} ({threshold} needed)\n{line}\n",
+                            i + 1,
+                            lines.len()
+                        );
+                        vbzkey_os::durable::write(
+                            &path,
+                            text.as_bytes(),
+                            0o600,
+                            vbzkey_os::durable::Mode::CreateNew,
+                        )
+                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                    }
+                    eprintln!(
+                        "{} shares written to {}; any {threshold} restore the keys.",
+                        lines.len(),
+                        dir.display()
+                    );
+                }
+                None => {
+                    for line in &lines {
+                        println!("{line}");
+                    }
+                }
+            }
+        }
+        Command::Restore { share_files, new_pin_file } => {
+            let shares = read_shares(&share_files)?;
+            let pin = Some(pin(&new_pin_file)?);
+            match open()?.ask(&Request::Restore { shares, pin })? {
+                Response::PublicKeys(keys) => {
+                    for k in &keys {
+                        println!("{}", describe_key(k));
+                    }
+                    eprintln!("Restored {} key version(s).", keys.len());
+                }
+                other => return Err(unexpected(&other)),
+            }
+        }
+        Command::Clone { from, from_serial, to, to_serial, pin_file, new_pin_file } => {
+            let new_pin = Some(pin(&new_pin_file)?);
+            let mut target = Dongle::open(&to, to_serial)?;
+            let transfer = match target.ask(&Request::CloneBegin)? {
+                Response::CloneKey(k) => k,
+                other => return Err(unexpected(&other)),
+            };
+            let mut source = Dongle::open(&from, from_serial)?;
+            source.unlock(pin_file.as_deref())?;
+            let blob = match source.ask(&Request::CloneExport { to: transfer })? {
+                Response::CloneBlob(b) => b,
+                other => return Err(unexpected(&other)),
+            };
+            match target.ask(&Request::CloneImport { blob, pin: new_pin })? {
+                Response::PublicKeys(keys) => {
+                    for k in &keys {
+                        println!("{}", describe_key(k));
+                    }
+                    eprintln!("Cloned {} key version(s).", keys.len());
+                }
+                other => return Err(unexpected(&other)),
+            }
+        }
+        Command::Rewrap { pin_file, input, output, batch } => {
+            let mut d = open()?;
+            d.unlock(pin_file.as_deref())?;
+            let target = d.active_key()?;
+            let s = rewrap::run(&mut d, &target, &input, &output, batch)?;
+            eprintln!(
+                "{} records: {} re-wrapped to key {} and {} already on it{}, in {:.1} s ({:.0} records/s)",
+                s.total,
+                s.rewrapped,
+                target.key_id,
+                s.already,
+                if s.resumed_at > 0 {
+                    format!(", resumed after {}", s.resumed_at)
+                } else {
+                    String::new()
+                },
+                s.seconds,
+                (s.rewrapped + s.already) as f64 / s.seconds.max(1e-3)
+            );
+        }
+        Command::Audit(AuditCommand::Export { output }) => {
+            let (lines, _, _) = audit_lines(&mut open()?)?;
+            let text = lines.iter().map(|l| format!("{l}\n")).collect::<String>();
+            match output {
+                Some(path) => vbzkey_os::durable::write(
+                    &path,
+                    text.as_bytes(),
+                    0o600,
+                    vbzkey_os::durable::Mode::Replace,
+                )
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+                None => print!("{text}"),
+            }
+        }
+        Command::Audit(AuditCommand::Verify { file }) => {
+            let (text, head) = match file {
+                Some(path) => (
+                    std::fs::read_to_string(&path)
+                        .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+                    None,
+                ),
+                None => {
+                    let (lines, head, total) = audit_lines(&mut open()?)?;
+                    if lines.len() as u64 != total {
+                        return Err(format!(
+                            "the log has {total} lines; only the last {} could be fetched",
+                            lines.len()
+                        ));
+                    }
+                    (lines.join("\n"), Some(head))
+                }
+            };
+            let (computed, n) = vbzkey_firmware::audit::verify(&text)
+                .map_err(|e| format!("audit log does NOT verify: {e}"))?;
+            let computed: String = computed.iter().map(|b| format!("{b:02x}")).collect();
+            if let Some(head) = head
+                && n > 0
+                && head != computed
+            {
+                return Err(
+                    "audit log does NOT verify: the dongle's head hash differs from the chain"
+                        .into(),
+                );
+            }
+            println!("audit log verifies: {n} entries, head {computed}");
+        }
     }
     Ok(())
+}
+
+fn parse_key_id(s: &str) -> Result<KeyId, String> {
+    let s = s.trim();
+    let bad = || format!("{s:?} is not a key id: 16 hex digits, as `info` shows them");
+    if s.len() != 16 {
+        return Err(bad());
+    }
+    let mut id = [0u8; 8];
+    for (i, b) in id.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(KeyId(id))
 }
 
 fn main() -> ExitCode {
@@ -223,7 +553,7 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    match run(&cli) {
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vbzkey-admin: {e}");

@@ -1,0 +1,117 @@
+//! Reaching a dongle and asking it things, with answers an admin can act on.
+
+use std::path::Path;
+
+use vbzkey_host_bridge::link::socket::{SocketConnector, SocketTarget};
+use vbzkey_host_bridge::link::usb::{DEFAULT_PID, DEFAULT_VID, UsbConnector};
+use vbzkey_host_bridge::link::{Connector, Link};
+use vbzkey_protocol::PublicKey;
+use vbzkey_protocol::wire::{DongleError, HelloInfo, KeyInfo, Pin, Request, Response};
+
+use crate::input::read_secret_line;
+
+/// A connector for `usb`, `unix:PATH` or `tcp:ADDR:PORT`.
+pub(crate) fn connector(spec: &str, serial: Option<String>) -> Result<Box<dyn Connector>, String> {
+    if spec == "usb" {
+        return Ok(Box::new(UsbConnector::new(DEFAULT_VID, DEFAULT_PID, serial)));
+    }
+    if let Some(p) = spec.strip_prefix("unix:") {
+        return Ok(Box::new(SocketConnector(SocketTarget::Unix(p.into()))));
+    }
+    if let Some(a) = spec.strip_prefix("tcp:") {
+        let addr = a.parse().map_err(|_| format!("{a:?} is not ADDR:PORT"))?;
+        return Ok(Box::new(SocketConnector(SocketTarget::Tcp(addr))));
+    }
+    Err(format!("a dongle is usb, unix:PATH or tcp:ADDR:PORT, not {spec:?}"))
+}
+
+/// One open dongle.
+pub(crate) struct Dongle {
+    link: Box<dyn Link>,
+}
+
+impl Dongle {
+    pub(crate) fn open(spec: &str, serial: Option<String>) -> Result<Self, String> {
+        let link = connector(spec, serial)?.connect().map_err(|e| e.to_string())?;
+        Ok(Dongle { link })
+    }
+
+    /// Ask; a dongle error becomes a message saying what to do.
+    pub(crate) fn ask(&mut self, req: &Request) -> Result<Response, String> {
+        match self.link.call(req).map_err(|e| e.to_string())? {
+            Response::Error(e) => Err(explain(&e)),
+            r => Ok(r),
+        }
+    }
+
+    pub(crate) fn hello(&mut self) -> Result<HelloInfo, String> {
+        match self.ask(&Request::Hello)? {
+            Response::Hello(h) => Ok(h),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Unlock with the PIN in `pin_file`, unless the dongle has no PIN.
+    pub(crate) fn unlock(&mut self, pin_file: Option<&Path>) -> Result<(), String> {
+        if !self.hello()?.pin_set {
+            return Ok(());
+        }
+        let file = pin_file.ok_or("the dongle has a PIN: give --pin-file")?;
+        match self.ask(&Request::Unlock { pin: Pin(read_secret_line(file)?) })? {
+            Response::Ok => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    pub(crate) fn public_keys(&mut self) -> Result<Vec<KeyInfo>, String> {
+        match self.ask(&Request::PublicKeys)? {
+            Response::PublicKeys(k) => Ok(k),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    pub(crate) fn active_key(&mut self) -> Result<KeyInfo, String> {
+        self.public_keys()?
+            .into_iter()
+            .find(|k| k.active)
+            .ok_or_else(|| "the dongle reported no active key".into())
+    }
+}
+
+pub(crate) fn unexpected(r: &Response) -> String {
+    format!("the dongle gave an unexpected answer: {r:?}")
+}
+
+fn explain(e: &DongleError) -> String {
+    match e {
+        DongleError::AlreadyInitialised => {
+            "the dongle already has a key; `vbzkey-admin info` shows it (`reset` starts over)"
+                .into()
+        }
+        DongleError::NotInitialised => {
+            "the dongle has no key yet: `vbzkey-admin init` (or `restore`, `clone`)".into()
+        }
+        DongleError::Locked => "the dongle is locked: give --pin-file".into(),
+        other => other.to_string(),
+    }
+}
+
+/// A key id in groups of four, to read aloud.
+pub(crate) fn fingerprint(k: &KeyInfo) -> String {
+    let hex = k.key_id.to_string();
+    hex.as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub(crate) fn describe_key(k: &KeyInfo) -> String {
+    format!(
+        "key v{}{}  {}  {}",
+        k.version,
+        if k.active { " (active)" } else { "         " },
+        fingerprint(k),
+        PublicKey::from_bytes(k.public_key)
+    )
+}
