@@ -25,7 +25,7 @@ pub fn bin(name: &str) -> PathBuf {
     let path = dir.join(name);
     assert!(
         path.exists(),
-        "{} is missing: run `cargo build --workspace` (or `cargo test --workspace`) first",
+        "{} is missing: run `cargo build --workspace --bins` first (scripts/test does)",
         path.display()
     );
     path

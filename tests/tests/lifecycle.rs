@@ -17,14 +17,13 @@ const N: usize = 10_000;
 const FAST: &[&str] = &["--records-per-minute", "1000000000"];
 
 fn admin(dongle: &Path, args: &[&str]) -> Output {
-    let out = Command::new(bin("vbzkey-admin"))
+    Command::new(bin("vbzkey-admin"))
         .arg("--dongle")
         .arg(format!("unix:{}", dongle.display()))
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .expect("run vbzkey-admin");
-    out
+        .expect("run vbzkey-admin")
 }
 
 fn ok(out: Output) -> String {
