@@ -42,6 +42,8 @@ pub enum Event {
     Restore,
     CloneExport,
     CloneImport,
+    Pair,
+    Unpair,
 }
 
 impl Event {
@@ -64,6 +66,8 @@ impl Event {
             Event::Restore => "restore",
             Event::CloneExport => "clone-export",
             Event::CloneImport => "clone-import",
+            Event::Pair => "pair",
+            Event::Unpair => "unpair",
         }
     }
 }

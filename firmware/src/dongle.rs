@@ -4,7 +4,7 @@
 use vbzkey_protocol::record::{self, Record};
 use vbzkey_protocol::wire::{
     self, DongleError, HelloInfo, ItemError, KeyInfo, Limits, LockState, MAX_BATCH, MAX_PIN_LEN,
-    MIN_PIN_LEN, Pin, Plaintext, Request, Response, SealedItem,
+    MIN_PIN_LEN, PairingInfo, Pin, Plaintext, Request, Response, SealedItem,
 };
 use vbzkey_protocol::{KeyId, PublicKey, SecretKey};
 use zeroize::Zeroizing;
@@ -107,6 +107,10 @@ pub struct Dongle<S: Storage, P: Platform> {
     audit: AuditLog,
     /// A clone target's transfer key: RAM only, gone at restart.
     clone_key: Option<SecretKey>,
+    /// The key host sessions are made with (`None` only if the RNG failed at first start).
+    device_key: Option<Zeroizing<[u8; 32]>>,
+    /// Paired hosts; `Err` when the file is damaged (then no host is served until re-paired).
+    pairings: Result<Vec<PairingInfo>, ()>,
 }
 
 fn storage_failed(e: StorageError) -> DongleError {
@@ -152,7 +156,23 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             bucket,
             audit,
             clone_key: None,
+            device_key: None,
+            pairings: Ok(Vec::new()),
         };
+        let platform = &mut d.platform;
+        let mut fill = |b: &mut [u8]| platform.fill_random(b).is_ok();
+        d.device_key = crate::pairing::device_key(&mut d.storage, &d.binding, &mut fill)?;
+        if d.device_key.is_none() {
+            tracing::error!(
+                "the device key could not be made or opened: host sessions are unavailable"
+            );
+        }
+        d.pairings = crate::pairing::load(&d.storage)?;
+        if d.pairings.is_err() {
+            tracing::error!(
+                "the pairings file is damaged: no host is served until hosts are paired again"
+            );
+        }
         if let Some(bytes) = d.storage.load(File::KeyStore)? {
             match KeyStore::parse(&bytes) {
                 Ok((store, _)) => d.store = Some(store),
@@ -311,6 +331,12 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             Request::CloneBegin => self.clone_begin(),
             Request::CloneExport { to } => self.clone_export(to, now, host),
             Request::CloneImport { blob, pin } => self.clone_import(&blob, pin, now, host),
+            Request::DeviceKey => {
+                self.device_public().map(Response::DeviceKey).ok_or(DongleError::Storage)
+            }
+            Request::Pair { host_key, label } => self.pair(host_key, label, now, host),
+            Request::Unpair { host_key } => self.unpair(host_key, now, host),
+            Request::Pairings => Ok(Response::Pairings(self.pairings.clone().unwrap_or_default())),
         };
         if result.is_ok() {
             self.last_activity_ms = now.mono_ms;
@@ -340,6 +366,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
                 confirm_batch_over: self.cfg.confirm_batch_over,
             },
             audit_intact: self.audit.intact(),
+            paired_hosts: self.pairings.as_ref().map_or(0, |p| p.len() as u16),
         }
     }
 
@@ -751,6 +778,67 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         self.clone_key = None;
         self.log(now, Event::CloneImport, &ids, 0, 0, host)?;
         Ok(Response::PublicKeys(key_infos(self.store.as_ref().expect("written").public())))
+    }
+}
+
+impl<S: Storage, P: Platform> Dongle<S, P> {
+    /// The device key's public half.
+    pub fn device_public(&self) -> Option<[u8; 32]> {
+        self.device_key.as_ref().map(|k| vbzkey_protocol::session::public_of(k))
+    }
+
+    /// The device key (for the transports' session handshakes).
+    pub fn device_secret(&self) -> Option<&[u8; 32]> {
+        self.device_key.as_deref()
+    }
+
+    /// Whether plain (unsessioned) requests other than `Hello` and `DeviceKey` are refused.
+    pub fn pairing_required(&self) -> bool {
+        self.pairings.as_ref().map_or(true, |p| !p.is_empty())
+    }
+
+    /// Whether `host_key` is paired.
+    pub fn is_paired(&self, host_key: &[u8; 32]) -> bool {
+        self.pairings.as_ref().is_ok_and(|p| p.iter().any(|h| &h.host_key == host_key))
+    }
+
+    fn pair(
+        &mut self,
+        host_key: [u8; 32],
+        label: String,
+        now: Now,
+        host: &str,
+    ) -> Result<Response, DongleError> {
+        self.require_unlocked()?;
+        if label.len() > crate::pairing::MAX_LABEL || label.chars().any(char::is_control) {
+            return Err(DongleError::BadPairing);
+        }
+        let mut hosts = self.pairings.clone().unwrap_or_default();
+        hosts.retain(|h| h.host_key != host_key);
+        hosts.push(PairingInfo { host_key, label, paired_at: now.unix_secs });
+        crate::pairing::store(&mut self.storage, &hosts).map_err(storage_failed)?;
+        self.pairings = Ok(hosts);
+        self.log(now, Event::Pair, &KeyId::of(&host_key).to_string(), 0, 0, host)?;
+        Ok(Response::Ok)
+    }
+
+    fn unpair(
+        &mut self,
+        host_key: [u8; 32],
+        now: Now,
+        host: &str,
+    ) -> Result<Response, DongleError> {
+        self.require_unlocked()?;
+        let mut hosts = self.pairings.clone().unwrap_or_default();
+        let before = hosts.len();
+        hosts.retain(|h| h.host_key != host_key);
+        if hosts.len() == before {
+            return Err(DongleError::BadPairing);
+        }
+        crate::pairing::store(&mut self.storage, &hosts).map_err(storage_failed)?;
+        self.pairings = Ok(hosts);
+        self.log(now, Event::Unpair, &KeyId::of(&host_key).to_string(), 0, 0, host)?;
+        Ok(Response::Ok)
     }
 }
 

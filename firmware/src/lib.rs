@@ -33,6 +33,7 @@ pub mod audit;
 pub mod backup;
 pub mod dongle;
 pub mod keystore;
+pub mod pairing;
 pub mod pin_counter;
 pub mod platform;
 pub mod ratelimit;

@@ -18,6 +18,10 @@ pub enum File {
     PinCounter,
     /// The hash-chained audit log.
     AuditLog,
+    /// The device's session key (X25519), sealed to the board.
+    DeviceKey,
+    /// The paired hosts.
+    Pairings,
 }
 
 impl File {
@@ -26,6 +30,8 @@ impl File {
             File::KeyStore => "keystore.v1",
             File::PinCounter => "pin-counter.v1",
             File::AuditLog => "audit.log",
+            File::DeviceKey => "device-key.v1",
+            File::Pairings => "pairings.v1",
         }
     }
 }

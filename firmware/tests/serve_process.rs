@@ -252,23 +252,8 @@ fn sigkill_at_every_step_of_a_key_store_write_leaves_old_or_new() {
 }
 
 #[test]
-fn tcp_listens_on_loopback_only() {
+fn tcp_serves_only_sessions_of_paired_hosts() {
     let dir = temp_dir("tcp");
-    let out = Command::new(env!("CARGO_BIN_EXE_vbzkey-firmware"))
-        .args([
-            "serve",
-            "--identity",
-            "dangerous-fixed:T",
-            "--transport",
-            "tcp:0.0.0.0:0",
-            "--state-dir",
-        ])
-        .arg(dir.join("state"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(78));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to listen on 0.0.0.0"));
-
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -290,8 +275,13 @@ fn tcp_listens_on_loopback_only() {
         std::thread::sleep(Duration::from_millis(20));
     };
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    // Hello and the device key are public; everything else needs a paired session.
     let r: Response = call(&mut s, 5, &Request::Hello).unwrap();
-    assert!(matches!(r, Response::Hello(h) if h.serial == "T"));
+    assert!(matches!(r, Response::Hello(h) if h.serial == "T" && h.paired_hosts == 0));
+    let r: Response = call(&mut s, 6, &Request::DeviceKey).unwrap();
+    assert!(matches!(r, Response::DeviceKey(_)));
+    let r: Response = call(&mut s, 7, &Request::Init { pin: None }).unwrap();
+    assert_eq!(r, Response::Error(DongleError::PairingRequired));
     let mut byte = [0u8; 1];
     s.write_all(b"not a frame at all").unwrap();
     let _ = s.read(&mut byte);

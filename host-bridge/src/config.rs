@@ -23,8 +23,11 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::http::{HttpConfig, guard};
+use std::sync::Arc;
+
 use crate::link::socket::{SocketConnector, SocketTarget};
 use crate::link::usb::{DEFAULT_PID, DEFAULT_VID, UsbConnector};
+use crate::link::{Connector, SessionKeys};
 use crate::method::KeyMethod;
 use crate::method::dongle::DongleMethod;
 use crate::method::soft::{SoftMethod, Source};
@@ -67,11 +70,21 @@ pub enum MethodConfig {
         /// Which dongle, when several are plugged in.
         #[serde(default)]
         serial: Option<String>,
+        /// This workstation's host key (`vksec1.` file), for a paired dongle's encrypted session.
+        #[serde(default)]
+        host_key: Option<PathBuf>,
+        /// The dongle's device key (`vkpub1.`, from `vbzkey-admin pair`), pinned.
+        #[serde(default)]
+        device_key: Option<String>,
     },
-    /// The same firmware as a LAN key server.
+    /// The same firmware as a LAN key server: always in an encrypted session, as a paired host.
     Lan {
         /// Its address.
         address: SocketAddr,
+        /// This workstation's host key (`vksec1.` file).
+        host_key: PathBuf,
+        /// The dongle's device key (`vkpub1.`), pinned.
+        device_key: String,
     },
     /// A key derived from a passphrase (descriptor file from `vbzkey passphrase-key`).
     Passphrase {
@@ -192,25 +205,32 @@ impl Config {
         }
     }
 
-    /// The key method.
-    pub fn key_method(&self) -> Box<dyn KeyMethod> {
-        match &self.method {
-            MethodConfig::Dongle { transport, vid, pid, serial } => {
-                match transport.strip_prefix("unix:") {
-                    Some(path) => Box::new(DongleMethod::new(
-                        "dongle",
-                        Box::new(SocketConnector(SocketTarget::Unix(path.into()))),
-                    )),
-                    None => Box::new(DongleMethod::new(
-                        "dongle",
-                        Box::new(UsbConnector::new(*vid, *pid, serial.clone())),
-                    )),
-                }
+    /// The key method (reading the host key, for sessions with paired dongles).
+    pub fn key_method(&self) -> Result<Box<dyn KeyMethod>, String> {
+        let keys = |host_key: &Option<PathBuf>, device_key: &Option<String>| {
+            host_key
+                .as_deref()
+                .map(|h| SessionKeys::load(h, device_key.as_deref()).map(Arc::new))
+                .transpose()
+        };
+        Ok(match &self.method {
+            MethodConfig::Dongle { transport, vid, pid, serial, host_key, device_key } => {
+                let keys = keys(host_key, device_key)?;
+                let connector: Box<dyn Connector> = match transport.strip_prefix("unix:") {
+                    Some(path) => {
+                        Box::new(SocketConnector::new(SocketTarget::Unix(path.into()), keys))
+                    }
+                    None => Box::new(UsbConnector::new(*vid, *pid, serial.clone(), keys)),
+                };
+                Box::new(DongleMethod::new("dongle", connector))
             }
-            MethodConfig::Lan { address } => Box::new(DongleMethod::new(
-                "lan",
-                Box::new(SocketConnector(SocketTarget::Tcp(*address))),
-            )),
+            MethodConfig::Lan { address, host_key, device_key } => {
+                let keys = keys(&Some(host_key.clone()), &Some(device_key.clone()))?;
+                Box::new(DongleMethod::new(
+                    "lan",
+                    Box::new(SocketConnector::new(SocketTarget::Tcp(*address), keys)),
+                ))
+            }
             MethodConfig::Passphrase { descriptor, idle_lock_secs } => Box::new(SoftMethod::new(
                 Source::Passphrase(descriptor.clone()),
                 Duration::from_secs(*idle_lock_secs),
@@ -219,7 +239,7 @@ impl Config {
                 Source::KeyFile(path.clone()),
                 Duration::from_secs(*idle_lock_secs),
             )),
-        }
+        })
     }
 }
 

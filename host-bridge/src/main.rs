@@ -91,7 +91,7 @@ async fn serve(mut config: Config) -> Result<(), String> {
             None
         }
     };
-    let method: Arc<dyn KeyMethod> = Arc::from(config.key_method());
+    let method: Arc<dyn KeyMethod> = Arc::from(config.key_method()?);
     let app = http::router(config.http(), Arc::clone(&method));
     println!(
         "vbzkey-bridge listening on http://127.0.0.1:{} (method {})",

@@ -31,6 +31,8 @@ extern crate alloc;
 mod hpke;
 pub mod keys;
 pub mod record;
+#[cfg(feature = "session")]
+pub mod session;
 pub mod share;
 pub mod split;
 #[cfg(feature = "std")]

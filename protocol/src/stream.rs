@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
-use crate::wire::{self, FRAME_HEADER_LEN, WireError};
+use crate::wire::{self, FRAME_HEADER_LEN, FrameKind, WireError};
 
 /// Why a frame could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -20,9 +20,22 @@ pub enum FrameError {
     Wire(#[from] WireError),
 }
 
-/// Read one frame's payload. `Ok(None)` on a clean end of stream before a header.
-/// The buffer is zeroized on drop: payloads carry PINs one way and plaintext the other.
+/// Read one plain frame's payload (a frame of another kind is an error). `Ok(None)` on a
+/// clean end of stream before a header.
 pub fn read_frame(r: &mut impl Read) -> Result<Option<Zeroizing<Vec<u8>>>, FrameError> {
+    match read_frame_kind(r)? {
+        None => Ok(None),
+        Some((FrameKind::Plain, p)) => Ok(Some(p)),
+        Some((kind, _)) => Err(FrameError::Wire(WireError::UnknownFrameKind(kind as u8))),
+    }
+}
+
+/// A received frame: its kind and its payload (wiped on drop).
+pub type Frame = (FrameKind, Zeroizing<Vec<u8>>);
+
+/// Read one frame: its kind and payload. `Ok(None)` on a clean end of stream before a header.
+/// The buffer is zeroized on drop: payloads carry PINs one way and plaintext the other.
+pub fn read_frame_kind(r: &mut impl Read) -> Result<Option<Frame>, FrameError> {
     let mut header = [0u8; FRAME_HEADER_LEN];
     let mut got = 0;
     while got < FRAME_HEADER_LEN {
@@ -35,9 +48,10 @@ pub fn read_frame(r: &mut impl Read) -> Result<Option<Zeroizing<Vec<u8>>>, Frame
         }
     }
     let len = wire::parse_header(&header)?;
+    let kind = wire::frame_kind(&header)?;
     let mut payload = Zeroizing::new(vec![0u8; len]);
     r.read_exact(&mut payload)?;
-    Ok(Some(payload))
+    Ok(Some((kind, payload)))
 }
 
 /// Write a full frame (header ‖ payload) and flush.

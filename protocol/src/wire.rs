@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! frame   = header (8 bytes) ‖ payload (len bytes, len ≤ MAX_FRAME_PAYLOAD)
-//! header  = "VZ" ‖ FRAME_VERSION (1) ‖ 0x00 ‖ len as u32 big-endian
+//! header  = "VZ" ‖ FRAME_VERSION (1) ‖ kind (1) ‖ len as u32 big-endian
+//! kind    = 0 plain message, 1 session handshake, 2 session-sealed message
 //! payload = postcard( protocol_version: u16, request_id: u32, body: Request | Response )
 //! ```
 //!
@@ -38,6 +39,17 @@ pub const MAX_PIN_LEN: usize = 128;
 /// Shortest PIN accepted when one is set.
 pub const MIN_PIN_LEN: usize = 4;
 
+/// What a frame carries (byte 3 of the header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    /// A plain postcard message.
+    Plain = 0,
+    /// A Noise handshake message (`session`).
+    Handshake = 1,
+    /// A postcard message sealed in an established session.
+    Sealed = 2,
+}
+
 /// Why bytes are not a valid frame or message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
@@ -56,6 +68,9 @@ pub enum WireError {
     /// The payload is not a valid message.
     #[error("malformed message")]
     Malformed,
+    /// Header byte 3 names no known frame kind.
+    #[error("unknown frame kind {0}")]
+    UnknownFrameKind(u8),
 }
 
 /// Parse a frame header; returns the payload length that follows.
@@ -73,13 +88,43 @@ pub fn parse_header(header: &[u8; FRAME_HEADER_LEN]) -> Result<usize, WireError>
     Ok(len)
 }
 
-/// The header for a payload of `len` bytes.
+/// The frame kind of a header that passed [`parse_header`].
+pub fn frame_kind(header: &[u8; FRAME_HEADER_LEN]) -> Result<FrameKind, WireError> {
+    match header[3] {
+        0 => Ok(FrameKind::Plain),
+        1 => Ok(FrameKind::Handshake),
+        2 => Ok(FrameKind::Sealed),
+        k => Err(WireError::UnknownFrameKind(k)),
+    }
+}
+
+/// The header for a plain payload of `len` bytes.
 pub fn header_for(len: usize) -> [u8; FRAME_HEADER_LEN] {
+    header_for_kind(len, FrameKind::Plain)
+}
+
+/// The header for a payload of `len` bytes of `kind`.
+pub fn header_for_kind(len: usize, kind: FrameKind) -> [u8; FRAME_HEADER_LEN] {
     let mut h = [0u8; FRAME_HEADER_LEN];
     h[..2].copy_from_slice(&FRAME_MAGIC);
     h[2] = FRAME_VERSION;
+    h[3] = kind as u8;
     h[4..].copy_from_slice(&(len as u32).to_be_bytes());
     h
+}
+
+/// A whole frame of `kind` around `payload`.
+pub fn frame(kind: FrameKind, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(FRAME_HEADER_LEN + payload.len());
+    f.extend_from_slice(&header_for_kind(payload.len(), kind));
+    f.extend_from_slice(payload);
+    f
+}
+
+/// The postcard payload of a message (no frame header): what a session seals.
+pub fn encode_payload<T: Serialize>(id: u32, body: &T) -> Vec<u8> {
+    postcard::to_allocvec(&EnvelopeRef { version: PROTOCOL_VERSION, id, body })
+        .expect("wire messages always serialize")
 }
 
 /// A PIN or passphrase: zeroized on drop, never printed.
@@ -184,6 +229,23 @@ pub enum Request {
         /// The target's transfer public key.
         to: [u8; 32],
     },
+    /// The dongle's device public key (for hosts to pair with and open sessions to).
+    DeviceKey,
+    /// Pair a host: from then on, only paired hosts are served (in an encrypted session).
+    /// Requires unlocked.
+    Pair {
+        /// The host's static X25519 public key.
+        host_key: [u8; 32],
+        /// A name for the host (shown by `Pairings`), at most 64 bytes.
+        label: String,
+    },
+    /// Remove a pairing. Requires unlocked.
+    Unpair {
+        /// The host's public key.
+        host_key: [u8; 32],
+    },
+    /// The paired hosts.
+    Pairings,
     /// On the target: open the blob with its transfer key and store the keys under a PIN.
     CloneImport {
         /// The sealed key set from `CloneExport`.
@@ -259,6 +321,19 @@ pub struct HelloInfo {
     pub limits: Limits,
     /// Whether the audit log's hash chain verified.
     pub audit_intact: bool,
+    /// Hosts paired (0: any host on USB or the local socket is served; TCP needs a pairing).
+    pub paired_hosts: u16,
+}
+
+/// A paired host.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PairingInfo {
+    /// The host's static public key.
+    pub host_key: [u8; 32],
+    /// Its name.
+    pub label: String,
+    /// When it was paired (Unix seconds, by the dongle's clock).
+    pub paired_at: u64,
 }
 
 /// One audit log entry.
@@ -391,6 +466,15 @@ pub enum DongleError {
     /// The clone blob does not open with this dongle's transfer key.
     #[error("the clone blob is not for this dongle, or it was altered")]
     BadCloneBlob,
+    /// The dongle serves only paired hosts, in an encrypted session.
+    #[error("this dongle serves paired hosts only: open a session with a paired host key")]
+    PairingRequired,
+    /// The host's key is not paired with this dongle.
+    #[error("this host is not paired with the dongle")]
+    NotPaired,
+    /// No such pairing (unpair), or a bad label.
+    #[error("no such paired host, or a label longer than 64 bytes")]
+    BadPairing,
 }
 
 /// What the dongle answers.
@@ -421,6 +505,10 @@ pub enum Response {
     CloneKey([u8; 32]),
     /// Answer to `CloneExport`: the sealed key set.
     CloneBlob(Vec<u8>),
+    /// Answer to `DeviceKey`.
+    DeviceKey([u8; 32]),
+    /// Answer to `Pairings`.
+    Pairings(Vec<PairingInfo>),
     /// The request failed as a whole.
     Error(DongleError),
 }
@@ -442,12 +530,7 @@ struct Envelope<T> {
 
 /// Encode a message into a full frame (header ‖ payload).
 pub fn encode<T: Serialize>(id: u32, body: &T) -> Vec<u8> {
-    let payload = postcard::to_allocvec(&EnvelopeRef { version: PROTOCOL_VERSION, id, body })
-        .expect("wire messages always serialize");
-    let mut frame = Vec::with_capacity(FRAME_HEADER_LEN + payload.len());
-    frame.extend_from_slice(&header_for(payload.len()));
-    frame.extend_from_slice(&payload);
-    frame
+    frame(FrameKind::Plain, &encode_payload(id, body))
 }
 
 /// Decode a payload. On a version mismatch the request id is still returned when readable,

@@ -2,27 +2,41 @@
 
 use std::path::Path;
 
+use std::sync::Arc;
 use vbzkey_host_bridge::link::socket::{SocketConnector, SocketTarget};
 use vbzkey_host_bridge::link::usb::{DEFAULT_PID, DEFAULT_VID, UsbConnector};
-use vbzkey_host_bridge::link::{Connector, Link};
+
+use vbzkey_host_bridge::link::{Connector, Link, SessionKeys};
 use vbzkey_protocol::PublicKey;
 use vbzkey_protocol::wire::{DongleError, HelloInfo, KeyInfo, Pin, Request, Response};
 
 use crate::input::read_secret_line;
 
-/// A connector for `usb`, `unix:PATH` or `tcp:ADDR:PORT`.
-pub(crate) fn connector(spec: &str, serial: Option<String>) -> Result<Box<dyn Connector>, String> {
+/// A connector for `usb`, `unix:PATH` or `tcp:ADDR:PORT`, in a session when `keys` are given.
+pub(crate) fn connector(
+    spec: &str,
+    serial: Option<String>,
+    keys: Option<Arc<SessionKeys>>,
+) -> Result<Box<dyn Connector>, String> {
     if spec == "usb" {
-        return Ok(Box::new(UsbConnector::new(DEFAULT_VID, DEFAULT_PID, serial)));
+        return Ok(Box::new(UsbConnector::new(DEFAULT_VID, DEFAULT_PID, serial, keys)));
     }
     if let Some(p) = spec.strip_prefix("unix:") {
-        return Ok(Box::new(SocketConnector(SocketTarget::Unix(p.into()))));
+        return Ok(Box::new(SocketConnector::new(SocketTarget::Unix(p.into()), keys)));
     }
     if let Some(a) = spec.strip_prefix("tcp:") {
         let addr = a.parse().map_err(|_| format!("{a:?} is not ADDR:PORT"))?;
-        return Ok(Box::new(SocketConnector(SocketTarget::Tcp(addr))));
+        return Ok(Box::new(SocketConnector::new(SocketTarget::Tcp(addr), keys)));
     }
     Err(format!("a dongle is usb, unix:PATH or tcp:ADDR:PORT, not {spec:?}"))
+}
+
+/// Where and as whom to reach a dongle.
+#[derive(Clone)]
+pub(crate) struct Target {
+    pub(crate) spec: String,
+    pub(crate) serial: Option<String>,
+    pub(crate) keys: Option<Arc<SessionKeys>>,
 }
 
 /// One open dongle.
@@ -31,8 +45,10 @@ pub(crate) struct Dongle {
 }
 
 impl Dongle {
-    pub(crate) fn open(spec: &str, serial: Option<String>) -> Result<Self, String> {
-        let link = connector(spec, serial)?.connect().map_err(|e| e.to_string())?;
+    pub(crate) fn open(t: &Target) -> Result<Self, String> {
+        let link = connector(&t.spec, t.serial.clone(), t.keys.clone())?
+            .connect()
+            .map_err(|e| e.to_string())?;
         Ok(Dongle { link })
     }
 
@@ -92,6 +108,9 @@ fn explain(e: &DongleError) -> String {
             "the dongle has no key yet: `vbzkey-admin init` (or `restore`, `clone`)".into()
         }
         DongleError::Locked => "the dongle is locked: give --pin-file".into(),
+        DongleError::PairingRequired => {
+            "the dongle serves paired hosts only: give --host-key (a key paired with `vbzkey-admin pair`)".into()
+        }
         other => other.to_string(),
     }
 }

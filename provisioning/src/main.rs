@@ -16,7 +16,7 @@ use serde_json::json;
 use vbzkey_protocol::wire::{LockState, Pin, Request, Response};
 use vbzkey_protocol::{KeyId, PublicKey};
 
-use crate::device::{Dongle, describe_key, fingerprint, unexpected};
+use crate::device::{Dongle, Target, describe_key, fingerprint, unexpected};
 use crate::input::{read_secret_line, read_shares};
 
 #[derive(Parser)]
@@ -35,6 +35,12 @@ struct Cli {
     /// With several USB dongles plugged in: the one with this serial number.
     #[arg(long, global = true)]
     serial: Option<String>,
+    /// This computer's host key (`vksec1.` file), for a dongle that serves paired hosts only.
+    #[arg(long, global = true)]
+    host_key: Option<PathBuf>,
+    /// The dongle's device key (`vkpub1.`) to pin; without it, asked from the dongle.
+    #[arg(long, global = true)]
+    device_key: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -203,6 +209,39 @@ enum Command {
         #[arg(long, default_value_t = 256)]
         batch: usize,
     },
+    /// Pair a host (a workstation's bridge, or this admin tool): from then on the dongle
+    /// serves paired hosts only, in encrypted sessions.
+    #[command(
+        after_help = "Example:\n  vbzkey-admin pair --new-host-key /etc/vbzkey/host.key --label till-2 --pin-file pin.txt\n\
+                            Creates the host key file (0600) if it does not exist, pairs its public key \
+                            and prints the dongle's device key for the bridge's configuration. After the \
+                            first pairing, give --host-key to every vbzkey-admin command."
+    )]
+    Pair {
+        /// The host key file to pair (created if missing).
+        #[arg(long)]
+        new_host_key: PathBuf,
+        /// A name for the host, up to 64 characters.
+        #[arg(long, default_value = "")]
+        label: String,
+        /// The PIN.
+        #[arg(long)]
+        pin_file: Option<PathBuf>,
+    },
+    /// List the paired hosts.
+    #[command(after_help = "Example:\n  vbzkey-admin --host-key host.key pairings")]
+    Pairings,
+    /// Remove a paired host.
+    #[command(
+        after_help = "Example:\n  vbzkey-admin --host-key admin.key unpair vkpub1.… --pin-file pin.txt"
+    )]
+    Unpair {
+        /// The host's public key (`vkpub1.`).
+        host: String,
+        /// The PIN.
+        #[arg(long)]
+        pin_file: Option<PathBuf>,
+    },
     /// The dongle's audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -309,7 +348,16 @@ fn audit_lines(d: &mut Dongle) -> Result<(Vec<String>, String, u64), String> {
 }
 
 fn run(cli: Cli) -> Result<(), String> {
-    let open = || Dongle::open(&cli.dongle, cli.serial.clone());
+    let keys = cli
+        .host_key
+        .as_deref()
+        .map(|h| {
+            vbzkey_host_bridge::link::SessionKeys::load(h, cli.device_key.as_deref())
+                .map(std::sync::Arc::new)
+        })
+        .transpose()?;
+    let target = Target { spec: cli.dongle.clone(), serial: cli.serial.clone(), keys };
+    let open = || Dongle::open(&target);
     match cli.command {
         Command::Info { json } => print_info(&mut open()?, json)?,
         Command::Init { pin_file, dangerous_no_pin: _ } => {
@@ -441,12 +489,13 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Clone { from, from_serial, to, to_serial, pin_file, new_pin_file } => {
             let new_pin = Some(pin(&new_pin_file)?);
-            let mut target = Dongle::open(&to, to_serial)?;
+            let mut target =
+                Dongle::open(&Target { spec: to, serial: to_serial, keys: target.keys.clone() })?;
             let transfer = match target.ask(&Request::CloneBegin)? {
                 Response::CloneKey(k) => k,
                 other => return Err(unexpected(&other)),
             };
-            let mut source = Dongle::open(&from, from_serial)?;
+            let mut source = Dongle::open(&Target { spec: from, serial: from_serial, keys: None })?;
             source.unlock(pin_file.as_deref())?;
             let blob = match source.ask(&Request::CloneExport { to: transfer })? {
                 Response::CloneBlob(b) => b,
@@ -481,6 +530,58 @@ fn run(cli: Cli) -> Result<(), String> {
                 s.seconds,
                 (s.rewrapped + s.already) as f64 / s.seconds.max(1e-3)
             );
+        }
+        Command::Pair { new_host_key, label, pin_file } => {
+            if !new_host_key.exists() {
+                let key = vbzkey_protocol::SecretKey::generate()
+                    .map_err(|e| format!("random number generator: {e}"))?;
+                let text = format!("# vbzkey host key: keep private\n{}\n", key.to_text().as_str());
+                vbzkey_os::durable::write(
+                    &new_host_key,
+                    text.as_bytes(),
+                    0o600,
+                    vbzkey_os::durable::Mode::CreateNew,
+                )
+                .map_err(|e| format!("cannot write {}: {e}", new_host_key.display()))?;
+            }
+            let host =
+                vbzkey_host_bridge::link::SessionKeys::load(&new_host_key, None)?.host_public();
+            let mut d = open()?;
+            d.unlock(pin_file.as_deref())?;
+            expect_ok(d.ask(&Request::Pair { host_key: host, label })?)?;
+            let device = match d.ask(&Request::DeviceKey)? {
+                Response::DeviceKey(k) => PublicKey::from_bytes(k),
+                other => return Err(unexpected(&other)),
+            };
+            eprintln!("Paired host {} ({}).", PublicKey::from_bytes(host), new_host_key.display());
+            eprintln!(
+                "In the bridge's [method] section: host_key = \"{}\" and:",
+                new_host_key.display()
+            );
+            println!("device_key = \"{device}\"");
+        }
+        Command::Pairings => match open()?.ask(&Request::Pairings)? {
+            Response::Pairings(hosts) => {
+                if hosts.is_empty() {
+                    println!("no host is paired: any host on USB or the local socket is served");
+                }
+                for h in hosts {
+                    println!(
+                        "{}  {}  paired at {}",
+                        PublicKey::from_bytes(h.host_key),
+                        h.label,
+                        h.paired_at
+                    );
+                }
+            }
+            other => return Err(unexpected(&other)),
+        },
+        Command::Unpair { host, pin_file } => {
+            let host = PublicKey::from_text(&host).map_err(|e| format!("host: {e}"))?;
+            let mut d = open()?;
+            d.unlock(pin_file.as_deref())?;
+            expect_ok(d.ask(&Request::Unpair { host_key: *host.as_bytes() })?)?;
+            eprintln!("Host {host} unpaired.");
         }
         Command::Audit(AuditCommand::Export { output }) => {
             let (lines, _, _) = audit_lines(&mut open()?)?;

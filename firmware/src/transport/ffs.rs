@@ -20,7 +20,7 @@ use std::time::Duration;
 use vbzkey_protocol::wire::{self, DongleError, FRAME_HEADER_LEN, Response};
 use zeroize::Zeroizing;
 
-use super::Shared;
+use super::{Connection, Reply, Shared};
 use crate::dongle::Platform;
 use crate::storage::Storage;
 
@@ -209,12 +209,15 @@ fn write_frame_usb(ep: &mut File, frame: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// Serve frames on the open endpoints until an I/O error (host gone, reset, disable).
+/// Serve frames on the open endpoints until an I/O error (host gone, reset, disable). A new
+/// host connection (after a reset or replug) starts a new [`Connection`], so a session never
+/// outlives the link it was made on.
 fn serve_endpoints<S: Storage, P: Platform>(
     ep_in: &mut File,
     ep_out: &mut File,
     shared: &Shared<S, P>,
 ) -> io::Error {
+    let mut conn = Connection::new("usb", false);
     // A header transfer is a short packet; read it with a full packet's room so a host that
     // sends more is noticed instead of overflowing.
     let mut header = Zeroizing::new([0u8; HS_MAX_PACKET as usize]);
@@ -223,26 +226,39 @@ fn serve_endpoints<S: Storage, P: Platform>(
             Ok(n) => n,
             Err(e) => return e,
         };
-        let answer = if n != FRAME_HEADER_LEN {
-            tracing::warn!("usb: a {n}-byte transfer where a frame header was expected");
-            wire::encode(0, &Response::Error(DongleError::Malformed))
+        let parsed = if n == FRAME_HEADER_LEN {
+            let h: &[u8; FRAME_HEADER_LEN] =
+                header[..FRAME_HEADER_LEN].try_into().expect("8 bytes");
+            wire::parse_header(h).and_then(|len| wire::frame_kind(h).map(|k| (len, k)))
         } else {
-            match wire::parse_header(header[..FRAME_HEADER_LEN].try_into().expect("8 bytes")) {
-                Ok(len) => {
-                    let mut payload = Zeroizing::new(vec![0u8; len]);
-                    if let Err(e) = read_payload(ep_out, &mut payload) {
-                        return e;
-                    }
-                    shared.handle(&payload, "usb")
+            Err(wire::WireError::Malformed)
+        };
+        let reply = match parsed {
+            Ok((len, kind)) => {
+                let mut payload = Zeroizing::new(vec![0u8; len]);
+                if let Err(e) = read_payload(ep_out, &mut payload) {
+                    return e;
                 }
-                Err(e) => {
-                    tracing::warn!("usb: {e}");
-                    wire::encode(0, &Response::Error(DongleError::Malformed))
-                }
+                shared.on_frame(&mut conn, kind, &payload)
+            }
+            Err(e) => {
+                tracing::warn!("usb: {e} ({n}-byte transfer where a frame header was expected)");
+                Reply::Send(wire::encode(0, &Response::Error(DongleError::Malformed)))
             }
         };
-        if let Err(e) = write_frame_usb(ep_in, &answer) {
+        let (answer, close) = match reply {
+            Reply::Send(a) => (Some(a), false),
+            Reply::SendAndClose(a) => (Some(a), true),
+            Reply::Close => (None, true),
+        };
+        if let Some(a) = answer
+            && let Err(e) = write_frame_usb(ep_in, &a)
+        {
             return e;
+        }
+        if close {
+            // USB has no "close": drop the session and wait for the host to start again.
+            conn = Connection::new("usb", false);
         }
     }
 }

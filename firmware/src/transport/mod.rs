@@ -8,8 +8,42 @@ pub mod socket;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use vbzkey_protocol::KeyId;
+use vbzkey_protocol::session::{Responder, Transport};
+use vbzkey_protocol::wire::{self, DongleError, FrameKind, Request, Response};
+
 use crate::dongle::{Dongle, Now, Platform};
 use crate::storage::Storage;
+
+/// Session randomness comes from the OS, like the transports themselves.
+fn os_fill(b: &mut [u8]) -> bool {
+    getrandom::fill(b).is_ok()
+}
+
+/// One connection's session state: plain until a paired host completes a handshake.
+pub struct Connection {
+    label: String,
+    require_session: bool,
+    session: Option<(Transport, [u8; 32])>,
+}
+
+impl Connection {
+    /// A connection from `label` (transport name); `require_session` for TCP, where plain
+    /// requests (other than `Hello` and `DeviceKey`) are never served.
+    pub fn new(label: impl Into<String>, require_session: bool) -> Self {
+        Connection { label: label.into(), require_session, session: None }
+    }
+}
+
+/// What to send back for a frame.
+pub enum Reply {
+    /// Send this frame and keep going.
+    Send(Vec<u8>),
+    /// Send this frame, then close the connection.
+    SendAndClose(Vec<u8>),
+    /// Close without a word (a failed handshake or session message).
+    Close,
+}
 
 /// The real clock: monotonic since start, plus wall-clock seconds for the audit log.
 #[derive(Debug, Clone, Copy)]
@@ -55,6 +89,79 @@ impl<S: Storage, P: Platform> Shared<S, P> {
     pub fn handle(&self, payload: &[u8], host: &str) -> Vec<u8> {
         let now = self.clock.now();
         self.lock().handle_frame(payload, now, host)
+    }
+
+    /// Handle one frame of a connection: the session gate in front of the dongle.
+    pub fn on_frame(&self, conn: &mut Connection, kind: FrameKind, payload: &[u8]) -> Reply {
+        match kind {
+            FrameKind::Plain => {
+                if conn.session.is_some() {
+                    return Reply::Close;
+                }
+                let required = conn.require_session || self.lock().pairing_required();
+                if required {
+                    match wire::decode::<Request>(payload) {
+                        Ok((_, Request::Hello | Request::DeviceKey)) => {}
+                        Ok((id, _)) => {
+                            return Reply::Send(wire::encode(
+                                id,
+                                &Response::Error(DongleError::PairingRequired),
+                            ));
+                        }
+                        Err(_) => {}
+                    }
+                }
+                Reply::Send(self.handle(payload, &conn.label))
+            }
+            FrameKind::Handshake => {
+                if conn.session.is_some() {
+                    return Reply::Close;
+                }
+                let dongle = self.lock();
+                let Some(secret) = dongle.device_secret() else {
+                    return Reply::SendAndClose(wire::encode(
+                        0,
+                        &Response::Error(DongleError::Storage),
+                    ));
+                };
+                let Ok(responder) = Responder::read(secret, payload, os_fill) else {
+                    return Reply::Close;
+                };
+                match responder.host_key() {
+                    Some(host) if dongle.is_paired(&host) => match responder.accept() {
+                        Ok((msg, transport)) => {
+                            conn.label = format!("host:{}", KeyId::of(&host));
+                            conn.session = Some((transport, host));
+                            tracing::info!("session opened with paired {}", conn.label);
+                            Reply::Send(wire::frame(FrameKind::Handshake, &msg))
+                        }
+                        Err(_) => Reply::Close,
+                    },
+                    other => {
+                        let who = other.map_or_else(|| "?".into(), |k| KeyId::of(&k).to_string());
+                        tracing::warn!("refused a session from unpaired host {who}");
+                        Reply::SendAndClose(wire::encode(
+                            0,
+                            &Response::Error(DongleError::NotPaired),
+                        ))
+                    }
+                }
+            }
+            FrameKind::Sealed => {
+                let Some((transport, host)) = conn.session.as_mut() else { return Reply::Close };
+                // An unpaired host loses its open session at its next message.
+                if !self.lock().is_paired(host) {
+                    return Reply::Close;
+                }
+                let Ok(plain) = transport.open(payload) else { return Reply::Close };
+                let answer = self.handle(&plain, &conn.label);
+                match conn.session.as_mut().map(|(t, _)| t.seal(&answer[wire::FRAME_HEADER_LEN..]))
+                {
+                    Some(Ok(sealed)) => Reply::Send(wire::frame(FrameKind::Sealed, &sealed)),
+                    _ => Reply::Close,
+                }
+            }
+        }
     }
 
     /// Let the idle lock run.

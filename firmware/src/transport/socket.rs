@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use vbzkey_protocol::stream::{FrameError, read_frame, write_frame};
+use vbzkey_protocol::stream::{FrameError, read_frame_kind, write_frame};
 use vbzkey_protocol::wire::{self, DongleError, Response};
 
-use super::Shared;
+use super::{Connection, Reply, Shared};
 use crate::dongle::Platform;
 use crate::storage::Storage;
 
@@ -25,12 +25,6 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Why a listener could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ListenError {
-    /// TCP on anything but loopback, before host sessions are authenticated and encrypted.
-    #[error(
-        "refusing to listen on {0}: the LAN key server needs paired, encrypted host sessions, \
-         which this build does not have yet; use a loopback address"
-    )]
-    NotLoopback(SocketAddr),
     /// Binding failed.
     #[error("cannot listen on {what}: {source}")]
     Bind {
@@ -45,20 +39,26 @@ pub enum ListenError {
 pub fn serve_stream<S: Storage, P: Platform>(
     mut stream: impl Read + Write,
     shared: &Shared<S, P>,
-    host: &str,
+    mut conn: Connection,
 ) {
     loop {
-        match read_frame(&mut stream) {
+        match read_frame_kind(&mut stream) {
             Ok(None) => return,
-            Ok(Some(payload)) => {
-                let answer = shared.handle(&payload, host);
-                if write_frame(&mut stream, &answer).is_err() {
+            Ok(Some((kind, payload))) => match shared.on_frame(&mut conn, kind, &payload) {
+                Reply::Send(answer) => {
+                    if write_frame(&mut stream, &answer).is_err() {
+                        return;
+                    }
+                }
+                Reply::SendAndClose(answer) => {
+                    let _ = write_frame(&mut stream, &answer);
                     return;
                 }
-            }
+                Reply::Close => return,
+            },
             Err(FrameError::Wire(e)) => {
                 // The stream is out of sync: answer once, then hang up.
-                tracing::warn!("{host}: {e}; closing the connection");
+                tracing::warn!("{e}; closing the connection");
                 let _ = write_frame(
                     &mut stream,
                     &wire::encode(0, &Response::Error(DongleError::Malformed)),
@@ -67,7 +67,7 @@ pub fn serve_stream<S: Storage, P: Platform>(
             }
             Err(FrameError::Io(e)) => {
                 if e.kind() != io::ErrorKind::UnexpectedEof {
-                    tracing::debug!("{host}: {e}");
+                    tracing::debug!("{e}");
                 }
                 return;
             }
@@ -115,14 +115,17 @@ where
         let Ok(stream) = conn else { continue };
         let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
         let shared = Arc::clone(&shared);
-        if !spawn_bounded(&active, move || serve_stream(stream, &shared, "unix")) {
+        if !spawn_bounded(&active, move || {
+            serve_stream(stream, &shared, Connection::new("unix", false))
+        }) {
             tracing::warn!("too many connections; refusing one");
         }
     }
     Ok(())
 }
 
-/// Serve on TCP at `addr` (loopback only) until `stop` is set.
+/// Serve on TCP at `addr` until `stop` is set: the LAN key server. Every TCP connection must
+/// open an encrypted session as a paired host before anything but `Hello` is answered.
 pub fn serve_tcp<S, P>(
     addr: SocketAddr,
     shared: Arc<Shared<S, P>>,
@@ -132,9 +135,6 @@ where
     S: Storage + Send + 'static,
     P: Platform + Send + 'static,
 {
-    if !addr.ip().is_loopback() {
-        return Err(ListenError::NotLoopback(addr));
-    }
     let listener = TcpListener::bind(addr)
         .map_err(|source| ListenError::Bind { what: addr.to_string(), source })?;
     tracing::info!("serving on tcp:{}", listener.local_addr().map_or(addr, |a| a));
@@ -148,7 +148,9 @@ where
         let _ = stream.set_nodelay(true);
         let host = stream.peer_addr().map_or_else(|_| "tcp".to_string(), |a| format!("tcp:{a}"));
         let shared = Arc::clone(&shared);
-        if !spawn_bounded(&active, move || serve_stream(stream, &shared, &host)) {
+        if !spawn_bounded(&active, move || {
+            serve_stream(stream, &shared, Connection::new(host, true))
+        }) {
             tracing::warn!("too many connections; refusing one");
         }
     }

@@ -1,11 +1,18 @@
 //! Links to a dongle: something that carries one wire-protocol request and brings back its
-//! answer. The same dongle code path uses USB (libusb) for the real key and a socket for the
-//! emulated dongle and the LAN key server.
+//! answer. The same code path serves USB (libusb) for the real key and sockets for the
+//! emulated dongle and the LAN key server: each transport only moves frames ([`FrameIo`]),
+//! and [`FramedLink`] adds the request ids and, with a paired host key, the encrypted session.
 
 pub mod socket;
 pub mod usb;
 
-use vbzkey_protocol::wire::{Request, Response};
+use std::path::Path;
+
+use vbzkey_protocol::session::{self, Transport};
+use vbzkey_protocol::stream::Frame;
+use vbzkey_protocol::wire::{self, FrameKind, Request, Response};
+use vbzkey_protocol::{PublicKey, SecretKey};
+use zeroize::Zeroizing;
 
 /// Why a link failed. Any of these means "drop the link and reconnect".
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +26,9 @@ pub enum LinkError {
     /// The dongle answered something that is not a valid answer.
     #[error("the dongle's answer is invalid: {0}")]
     Protocol(String),
+    /// The dongle refused this host's session.
+    #[error("the dongle refused this host: {0}")]
+    Refused(String),
 }
 
 /// One open connection to one dongle.
@@ -42,5 +52,141 @@ pub trait Connector: Send + Sync {
     /// older value is dropped before use. Transports without events keep it at 0.
     fn generation(&self) -> u64 {
         0
+    }
+}
+
+/// Moves whole frames to and from one dongle.
+pub trait FrameIo: Send {
+    /// Send one frame (header and payload).
+    fn send(&mut self, frame: &[u8]) -> Result<(), LinkError>;
+    /// Receive one frame.
+    fn recv(&mut self) -> Result<Frame, LinkError>;
+    /// Where it goes.
+    fn describe(&self) -> String;
+}
+
+/// This host's identity for encrypted sessions with paired dongles.
+pub struct SessionKeys {
+    host_secret: Zeroizing<[u8; 32]>,
+    /// The dongle's device key; `None` asks the dongle for it (trust on first use, for local
+    /// links the admin can see; the bridge's LAN method always pins it).
+    device_public: Option<[u8; 32]>,
+}
+
+impl SessionKeys {
+    /// From a host key file (`vksec1.` line, as `vbzkey keygen` writes) and the dongle's
+    /// device key (`vkpub1.`), if pinned.
+    pub fn load(host_key_file: &Path, device_key: Option<&str>) -> Result<Self, String> {
+        let text = Zeroizing::new(
+            std::fs::read_to_string(host_key_file)
+                .map_err(|e| format!("cannot read {}: {e}", host_key_file.display()))?,
+        );
+        let line = text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with('#'))
+            .unwrap_or_default();
+        let key =
+            SecretKey::from_text(line).map_err(|e| format!("{}: {e}", host_key_file.display()))?;
+        let device_public = device_key
+            .map(|d| {
+                PublicKey::from_text(d)
+                    .map(|k| *k.as_bytes())
+                    .map_err(|e| format!("device key: {e}"))
+            })
+            .transpose()?;
+        Ok(SessionKeys { host_secret: key.to_bytes(), device_public })
+    }
+
+    /// The host's public key (what the dongle pairs).
+    pub fn host_public(&self) -> [u8; 32] {
+        session::public_of(&self.host_secret)
+    }
+}
+
+fn os_fill(b: &mut [u8]) -> bool {
+    getrandom::fill(b).is_ok()
+}
+
+/// A link over any frame channel, plain or in a session.
+pub struct FramedLink {
+    io: Box<dyn FrameIo>,
+    session: Option<Transport>,
+    next_id: u32,
+}
+
+impl FramedLink {
+    /// A plain link, or a session when `keys` are given.
+    pub fn open(io: Box<dyn FrameIo>, keys: Option<&SessionKeys>) -> Result<Self, LinkError> {
+        let mut link = FramedLink { io, session: None, next_id: 0 };
+        if let Some(keys) = keys {
+            let device = match keys.device_public {
+                Some(d) => d,
+                None => match link.call(&Request::DeviceKey)? {
+                    Response::DeviceKey(d) => d,
+                    other => return Err(LinkError::Protocol(format!("no device key: {other:?}"))),
+                },
+            };
+            let (m1, init) = session::initiate(&keys.host_secret, &device, os_fill)
+                .map_err(|e| LinkError::Protocol(e.to_string()))?;
+            link.io.send(&wire::frame(FrameKind::Handshake, &m1))?;
+            match link.io.recv()? {
+                (FrameKind::Handshake, m2) => {
+                    link.session =
+                        Some(init.finish(&m2).map_err(|e| LinkError::Refused(e.to_string()))?);
+                }
+                (FrameKind::Plain, p) => {
+                    let refusal = wire::decode::<Response>(&p).map(|(_, r)| r);
+                    return Err(match refusal {
+                        Ok(Response::Error(e)) => LinkError::Refused(e.to_string()),
+                        _ => LinkError::Protocol(
+                            "the dongle answered the handshake with nonsense".into(),
+                        ),
+                    });
+                }
+                (FrameKind::Sealed, _) => {
+                    return Err(LinkError::Protocol("sealed frame during the handshake".into()));
+                }
+            }
+        }
+        Ok(link)
+    }
+}
+
+impl Link for FramedLink {
+    fn call(&mut self, req: &Request) -> Result<Response, LinkError> {
+        self.next_id = self.next_id.wrapping_add(1);
+        let id = self.next_id;
+        let payload = match self.session.as_mut() {
+            Some(t) => {
+                let sealed = t
+                    .seal(&wire::encode_payload(id, req))
+                    .map_err(|e| LinkError::Protocol(e.to_string()))?;
+                self.io.send(&wire::frame(FrameKind::Sealed, &sealed))?;
+                match self.io.recv()? {
+                    (FrameKind::Sealed, p) => {
+                        t.open(&p).map_err(|e| LinkError::Protocol(e.to_string()))?
+                    }
+                    _ => return Err(LinkError::Protocol("a plain answer inside a session".into())),
+                }
+            }
+            None => {
+                self.io.send(&wire::encode(id, req))?;
+                match self.io.recv()? {
+                    (FrameKind::Plain, p) => p,
+                    _ => return Err(LinkError::Protocol("an unexpected frame kind".into())),
+                }
+            }
+        };
+        let (got, resp) = wire::decode::<Response>(&payload)
+            .map_err(|(_, e)| LinkError::Protocol(e.to_string()))?;
+        if got != id {
+            return Err(LinkError::Protocol(format!("answer to request {got}, expected {id}")));
+        }
+        Ok(resp)
+    }
+
+    fn describe(&self) -> String {
+        self.io.describe() + if self.session.is_some() { " (session)" } else { "" }
     }
 }

@@ -1,14 +1,16 @@
 //! A link over a stream socket: the emulated dongle (Unix socket) or the LAN key server (TCP).
 
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use vbzkey_protocol::stream::{self, CallError};
-use vbzkey_protocol::wire::{Request, Response};
+use vbzkey_protocol::stream::Frame;
+use vbzkey_protocol::stream::{FrameError, read_frame_kind, write_frame};
 
-use super::{Connector, Link, LinkError};
+use super::{Connector, FrameIo, FramedLink, Link, LinkError, SessionKeys};
 
 /// How long one exchange may take: a batch may wait up to 15 s for the dongle's button.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -22,20 +24,23 @@ pub enum SocketTarget {
     Tcp(SocketAddr),
 }
 
-struct SocketLink<S> {
+struct SocketIo<S> {
     stream: S,
     what: String,
-    next_id: u32,
 }
 
-impl<S: std::io::Read + std::io::Write + Send> Link for SocketLink<S> {
-    fn call(&mut self, req: &Request) -> Result<Response, LinkError> {
-        self.next_id = self.next_id.wrapping_add(1);
-        stream::call(&mut self.stream, self.next_id, req).map_err(|e| match e {
-            CallError::Frame(e) => LinkError::Io(e.to_string()),
-            CallError::Closed => LinkError::Io("the dongle closed the connection".into()),
-            e => LinkError::Protocol(e.to_string()),
-        })
+impl<S: Read + Write + Send> FrameIo for SocketIo<S> {
+    fn send(&mut self, frame: &[u8]) -> Result<(), LinkError> {
+        write_frame(&mut self.stream, frame).map_err(|e| LinkError::Io(e.to_string()))
+    }
+
+    fn recv(&mut self) -> Result<Frame, LinkError> {
+        match read_frame_kind(&mut self.stream) {
+            Ok(Some(f)) => Ok(f),
+            Ok(None) => Err(LinkError::Io("the dongle closed the connection".into())),
+            Err(FrameError::Io(e)) => Err(LinkError::Io(e.to_string())),
+            Err(FrameError::Wire(e)) => Err(LinkError::Protocol(e.to_string())),
+        }
     }
 
     fn describe(&self) -> String {
@@ -43,21 +48,30 @@ impl<S: std::io::Read + std::io::Write + Send> Link for SocketLink<S> {
     }
 }
 
-/// Connects to a socket dongle.
-#[derive(Debug, Clone)]
-pub struct SocketConnector(pub SocketTarget);
+/// Connects to a socket dongle, in a session when host keys are given.
+pub struct SocketConnector {
+    target: SocketTarget,
+    keys: Option<Arc<SessionKeys>>,
+}
+
+impl SocketConnector {
+    /// A connector to `target`.
+    pub fn new(target: SocketTarget, keys: Option<Arc<SessionKeys>>) -> Self {
+        SocketConnector { target, keys }
+    }
+}
 
 impl Connector for SocketConnector {
     fn connect(&self) -> Result<Box<dyn Link>, LinkError> {
         let not_found =
             |what: String| move |e: std::io::Error| LinkError::NotFound(format!("{what}: {e}"));
-        match &self.0 {
+        let io: Box<dyn FrameIo> = match &self.target {
             SocketTarget::Unix(path) => {
                 let what = format!("unix:{}", path.display());
                 let stream = UnixStream::connect(path).map_err(not_found(what.clone()))?;
                 stream.set_read_timeout(Some(CALL_TIMEOUT)).map_err(not_found(what.clone()))?;
                 stream.set_write_timeout(Some(CALL_TIMEOUT)).map_err(not_found(what.clone()))?;
-                Ok(Box::new(SocketLink { stream, what, next_id: 0 }))
+                Box::new(SocketIo { stream, what })
             }
             SocketTarget::Tcp(addr) => {
                 let what = format!("tcp:{addr}");
@@ -66,8 +80,9 @@ impl Connector for SocketConnector {
                 stream.set_read_timeout(Some(CALL_TIMEOUT)).map_err(not_found(what.clone()))?;
                 stream.set_write_timeout(Some(CALL_TIMEOUT)).map_err(not_found(what.clone()))?;
                 let _ = stream.set_nodelay(true);
-                Ok(Box::new(SocketLink { stream, what, next_id: 0 }))
+                Box::new(SocketIo { stream, what })
             }
-        }
+        };
+        Ok(Box::new(FramedLink::open(io, self.keys.as_deref())?))
     }
 }

@@ -11,11 +11,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rusb::{Context, Device, DeviceHandle, Direction, TransferType, UsbContext};
-use vbzkey_protocol::wire::{self, FRAME_HEADER_LEN, Request, Response};
+use vbzkey_protocol::stream::Frame;
+use vbzkey_protocol::wire::{self, FRAME_HEADER_LEN};
 use zeroize::Zeroizing;
 
 use super::socket::CALL_TIMEOUT;
-use super::{Connector, Link, LinkError};
+use super::{Connector, FrameIo, FramedLink, Link, LinkError, SessionKeys};
 
 /// pid.codes test VID:PID, the default of `hardware/pi/vbzkey-gadget.sh`.
 pub const DEFAULT_VID: u16 = 0x1209;
@@ -34,25 +35,26 @@ fn io(e: rusb::Error) -> LinkError {
     }
 }
 
-struct UsbLink {
+struct UsbIo {
     handle: DeviceHandle<Context>,
     iface: u8,
     ep_in: u8,
     ep_out: u8,
     serial: String,
-    next_id: u32,
 }
 
-impl Link for UsbLink {
-    fn call(&mut self, req: &Request) -> Result<Response, LinkError> {
-        self.next_id = self.next_id.wrapping_add(1);
-        let frame = wire::encode(self.next_id, req);
+impl FrameIo for UsbIo {
+    fn send(&mut self, frame: &[u8]) -> Result<(), LinkError> {
         let (header, payload) = frame.split_at(FRAME_HEADER_LEN);
         self.handle.write_bulk(self.ep_out, header, CALL_TIMEOUT).map_err(io)?;
         let sent = self.handle.write_bulk(self.ep_out, payload, CALL_TIMEOUT).map_err(io)?;
         if sent != payload.len() {
             return Err(LinkError::Io(format!("short write: {sent} of {} bytes", payload.len())));
         }
+        Ok(())
+    }
+
+    fn recv(&mut self) -> Result<Frame, LinkError> {
         let mut head = [0u8; HEADER_READ];
         let n = self.handle.read_bulk(self.ep_in, &mut head, CALL_TIMEOUT).map_err(io)?;
         if n != FRAME_HEADER_LEN {
@@ -60,8 +62,9 @@ impl Link for UsbLink {
                 "a {n}-byte transfer where a frame header was expected"
             )));
         }
-        let len = wire::parse_header(head[..FRAME_HEADER_LEN].try_into().expect("8 bytes"))
-            .map_err(|e| LinkError::Protocol(e.to_string()))?;
+        let h: &[u8; FRAME_HEADER_LEN] = head[..FRAME_HEADER_LEN].try_into().expect("8 bytes");
+        let len = wire::parse_header(h).map_err(|e| LinkError::Protocol(e.to_string()))?;
+        let kind = wire::frame_kind(h).map_err(|e| LinkError::Protocol(e.to_string()))?;
         let mut body = Zeroizing::new(vec![0u8; len]);
         let mut got = 0;
         while got < len {
@@ -70,15 +73,7 @@ impl Link for UsbLink {
                 n => got += n,
             }
         }
-        let (id, resp) =
-            wire::decode::<Response>(&body).map_err(|(_, e)| LinkError::Protocol(e.to_string()))?;
-        if id != self.next_id {
-            return Err(LinkError::Protocol(format!(
-                "answer to request {id}, expected {}",
-                self.next_id
-            )));
-        }
-        Ok(resp)
+        Ok((kind, body))
     }
 
     fn describe(&self) -> String {
@@ -86,7 +81,7 @@ impl Link for UsbLink {
     }
 }
 
-impl Drop for UsbLink {
+impl Drop for UsbIo {
     fn drop(&mut self) {
         let _ = self.handle.release_interface(self.iface);
     }
@@ -123,17 +118,20 @@ pub struct UsbConnector {
     // configured for another method must not need it.
     context: Mutex<Option<Context>>,
     generation: Arc<AtomicU64>,
+    keys: Option<Arc<SessionKeys>>,
 }
 
 impl UsbConnector {
-    /// Look for `vid:pid`, and if `serial` is set, only that dongle.
-    pub fn new(vid: u16, pid: u16, serial: Option<String>) -> Self {
+    /// Look for `vid:pid`, and if `serial` is set, only that dongle; open sessions with
+    /// `keys` when given.
+    pub fn new(vid: u16, pid: u16, serial: Option<String>, keys: Option<Arc<SessionKeys>>) -> Self {
         UsbConnector {
             vid,
             pid,
             serial,
             context: Mutex::new(None),
             generation: Arc::new(AtomicU64::new(0)),
+            keys,
         }
     }
 
@@ -202,7 +200,8 @@ impl Connector for UsbConnector {
         tracing::info!(
             "opened dongle {serial} (interface {iface}, IN {ep_in:#04x}, OUT {ep_out:#04x})"
         );
-        Ok(Box::new(UsbLink { handle, iface, ep_in, ep_out, serial, next_id: 0 }))
+        let io = Box::new(UsbIo { handle, iface, ep_in, ep_out, serial });
+        Ok(Box::new(FramedLink::open(io, self.keys.as_deref())?))
     }
 
     fn present(&self) -> Vec<String> {

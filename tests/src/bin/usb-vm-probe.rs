@@ -155,7 +155,7 @@ fn run(a: &Args, out: &mut serde_json::Map<String, Value>) -> Result<(), String>
     out.insert("records".into(), json!(records.len()));
 
     // 1. Hello through the bridge's own USB link code.
-    let connector = UsbConnector::new(DEFAULT_VID, DEFAULT_PID, None);
+    let connector = UsbConnector::new(DEFAULT_VID, DEFAULT_PID, None, None);
     let mut link = wait_for("the dongle to enumerate", 30, || connector.connect().ok())?;
     out.insert("link".into(), json!(link.describe()));
     let hello = link.call(&Request::Hello).map_err(|e| e.to_string())?;

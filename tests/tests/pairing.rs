@@ -1,0 +1,162 @@
+//! Pairing end to end: once a host is paired, the dongle serves paired hosts only, in an
+//! encrypted session (Noise IK); an unpaired host is refused on the local socket and on the
+//! LAN key server (TCP), and the bridge works through either as a paired host.
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use vbzkey_e2e::{Bridge, Firmware, TempDir, bin, cli};
+use vbzkey_protocol::stream::call;
+use vbzkey_protocol::wire::{DongleError, Request, Response};
+
+const STORE: &str = "http://127.0.0.1:8080";
+
+fn admin(target: &str, host_key: Option<&Path>, args: &[&str]) -> Output {
+    let mut c = Command::new(bin("vbzkey-admin"));
+    c.args(["--dongle", target]);
+    if let Some(h) = host_key {
+        c.arg("--host-key").arg(h);
+    }
+    c.args(args).stdin(Stdio::null()).output().expect("vbzkey-admin")
+}
+
+fn ok(out: Output) -> String {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn refused(out: Output, says: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains(says),
+        "expected a refusal saying {says:?}, got: {err}"
+    );
+}
+
+fn unseal_status(bridge: &Bridge, rec: &str) -> (u16, String) {
+    let body =
+        json!({ "items": [{ "record": rec, "context": "cust_cards/1/card_number" }] }).to_string();
+    let r = bridge.post("/v1/unseal", STORE, &body);
+    (r.status, r.json()["results"][0]["value"].as_str().unwrap_or_default().to_string())
+}
+
+#[test]
+fn only_paired_hosts_are_served_locally_and_over_the_lan() {
+    let dir = TempDir::new("pairing");
+    let pin = dir.path("pin.txt");
+    std::fs::write(&pin, "97531\n").unwrap();
+    let pin = pin.to_str().unwrap();
+    let mut fw = Firmware::start(&dir.path("state"), &dir.path("d.sock"), &[]);
+    let unix = format!("unix:{}", fw.socket.display());
+    let pk = ok(admin(&unix, None, &["init", "--pin-file", pin])).trim().to_string();
+    let rec =
+        cli(&["seal", "--to", &pk, "--context", "cust_cards/1/card_number"], b"4111111111111111")
+            .trim()
+            .to_string();
+
+    // Before any pairing, the local socket serves any host (as a USB port serves its computer).
+    ok(admin(&unix, None, &["pubkey"]));
+    let h1 = dir.path("h1.key");
+    let device_key = ok(admin(
+        &unix,
+        None,
+        &["pair", "--new-host-key", h1.to_str().unwrap(), "--label", "till-1", "--pin-file", pin],
+    ));
+    let device_key =
+        device_key.trim().strip_prefix("device_key = ").unwrap().trim_matches('"').to_string();
+    assert!(device_key.starts_with("vkpub1."));
+    let h2 = dir.path("h2.key");
+    cli(&["keygen", "-o", h2.to_str().unwrap()], b"");
+
+    // Now: Hello (info) still answers everyone; anything else needs a paired session.
+    ok(admin(&unix, None, &["info"]));
+    refused(admin(&unix, None, &["pubkey"]), "paired hosts only");
+    assert_eq!(ok(admin(&unix, Some(&h1), &["pubkey"])).trim(), pk);
+    refused(admin(&unix, Some(&h2), &["pubkey"]), "not paired");
+    assert!(ok(admin(&unix, Some(&h1), &["pairings"])).contains("till-1"));
+
+    // The bridge, as the paired host, unlocks and unseals; as an unpaired one it gets nothing.
+    let bridge_cfg = |method: &str, h: &Path| {
+        format!(
+            "allowed_origins = [\"{STORE}\"]\n[method]\n{method}\nhost_key = \"{}\"\ndevice_key = \"{device_key}\"\n",
+            h.display()
+        )
+    };
+    let unix_method = format!("kind = \"dongle\"\ntransport = \"unix:{}\"", fw.socket.display());
+    let paired = Bridge::start(&dir, &bridge_cfg(&unix_method, &h1));
+    assert_eq!(paired.post("/v1/unlock", STORE, "{\"pin\":\"97531\"}").status, 200);
+    assert_eq!(unseal_status(&paired, &rec), (200, "4111111111111111".into()));
+    let stranger = Bridge::start(&TempDir::new("pairing-b2"), &bridge_cfg(&unix_method, &h2));
+    let st = stranger.status();
+    assert_eq!(st["state"], "absent");
+    assert!(st["detail"].as_str().unwrap().contains("not paired"), "{st}");
+    assert_eq!(unseal_status(&stranger, &rec).0, 503);
+    drop((paired, stranger));
+
+    // The LAN key server: the same state on TCP. Plain requests are refused there always.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    fw.kill();
+    let mut lan = Command::new(bin("vbzkey-firmware"))
+        .args([
+            "serve",
+            "--identity",
+            "dangerous-fixed:E2E00001",
+            "--dangerous-weak-kdf",
+            "--state-dir",
+        ])
+        .arg(dir.path("state"))
+        .arg("--transport")
+        .arg(format!("tcp:127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut plain = loop {
+        if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the LAN key server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    plain.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let r: Response = call(&mut plain, 1, &Request::PublicKeys).unwrap();
+    assert_eq!(r, Response::Error(DongleError::PairingRequired));
+    let lan_method = format!("kind = \"lan\"\naddress = \"127.0.0.1:{port}\"");
+    let paired = Bridge::start(&TempDir::new("pairing-b3"), &bridge_cfg(&lan_method, &h1));
+    assert_eq!(paired.status()["method"], "lan");
+    assert_eq!(paired.post("/v1/unlock", STORE, "{\"pin\":\"97531\"}").status, 200);
+    assert_eq!(unseal_status(&paired, &rec), (200, "4111111111111111".into()));
+    let stranger = Bridge::start(&TempDir::new("pairing-b4"), &bridge_cfg(&lan_method, &h2));
+    assert_eq!(unseal_status(&stranger, &rec).0, 503);
+    // A wrong pinned device key fails the handshake: no man in the middle.
+    let wrong_device = bridge_cfg(&lan_method, &h1).replace(&device_key, &pk);
+    let mitm = Bridge::start(&TempDir::new("pairing-b5"), &wrong_device);
+    assert_eq!(unseal_status(&mitm, &rec).0, 503);
+
+    // Unpairing takes effect: the host loses access.
+    let tcp = format!("tcp:127.0.0.1:{port}");
+    let h1_pub = vbzkey_protocol::SecretKey::from_text(
+        std::fs::read_to_string(&h1).unwrap().lines().last().unwrap(),
+    )
+    .unwrap()
+    .public_key()
+    .to_text();
+    ok(admin(
+        &tcp,
+        Some(&h1),
+        &["pair", "--new-host-key", h2.to_str().unwrap(), "--label", "till-2", "--pin-file", pin],
+    ));
+    assert_eq!(
+        unseal_status(&stranger, &rec),
+        (200, "4111111111111111".into()),
+        "h2 is paired now"
+    );
+    ok(admin(&tcp, Some(&h2), &["unpair", &h1_pub, "--pin-file", pin]));
+    assert_eq!(unseal_status(&paired, &rec).0, 503, "h1 was unpaired");
+    assert!(ok(admin(&tcp, Some(&h2), &["audit", "export"])).contains(" unpair "));
+    let _ = lan.kill();
+    let _ = lan.wait();
+}
