@@ -44,6 +44,8 @@ pub enum Event {
     CloneImport,
     Pair,
     Unpair,
+    AdminAuth,
+    AdminAuthFailed,
 }
 
 impl Event {
@@ -68,6 +70,8 @@ impl Event {
             Event::CloneImport => "clone-import",
             Event::Pair => "pair",
             Event::Unpair => "unpair",
+            Event::AdminAuth => "admin-auth",
+            Event::AdminAuthFailed => "admin-auth-failed",
         }
     }
 }

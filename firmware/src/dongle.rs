@@ -111,6 +111,10 @@ pub struct Dongle<S: Storage, P: Platform> {
     device_key: Option<Zeroizing<[u8; 32]>>,
     /// Paired hosts; `Err` when the file is damaged (then no host is served until re-paired).
     pairings: Result<Vec<PairingInfo>, ()>,
+    /// Whether an admin PIN is set (its verifier file exists).
+    admin_pin_set: bool,
+    /// Admin requests are allowed until this monotonic time.
+    admin_until_ms: Option<u64>,
 }
 
 fn storage_failed(e: StorageError) -> DongleError {
@@ -158,7 +162,10 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             clone_key: None,
             device_key: None,
             pairings: Ok(Vec::new()),
+            admin_pin_set: false,
+            admin_until_ms: None,
         };
+        d.admin_pin_set = d.storage.load(File::AdminPin)?.is_some();
         let platform = &mut d.platform;
         let mut fill = |b: &mut [u8]| platform.fill_random(b).is_ok();
         d.device_key = crate::pairing::device_key(&mut d.storage, &d.binding, &mut fill)?;
@@ -283,6 +290,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         let idle = now.mono_ms.saturating_sub(self.last_activity_ms) >= self.cfg.idle_lock_ms;
         if pin_set && idle && self.unlocked.is_some() {
             self.unlocked = None;
+            self.admin_until_ms = None;
             self.platform.show(false);
             let _ = self.log(now, Event::IdleLock, "-", 0, 0, "firmware");
         }
@@ -311,7 +319,8 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         self.tick(now);
         let result = match req {
             Request::Hello => Ok(Response::Hello(self.hello())),
-            Request::Init { pin } => self.init(pin, now, host),
+            Request::Init { pin, admin_pin } => self.init(pin, admin_pin, now, host),
+            Request::AdminAuth { admin_pin } => self.admin_auth(&admin_pin, now, host),
             Request::Unlock { pin } => self.unlock(&pin, now, host),
             Request::Lock => self.lock(now, host),
             Request::PublicKeys => {
@@ -367,6 +376,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             },
             audit_intact: self.audit.intact(),
             paired_hosts: self.pairings.as_ref().map_or(0, |p| p.len() as u16),
+            admin_pin_set: self.admin_pin_set,
         }
     }
 
@@ -415,12 +425,25 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         Ok(SecretKey::from_bytes(*self.random::<32>()?))
     }
 
-    fn init(&mut self, pin: Option<Pin>, now: Now, host: &str) -> Result<Response, DongleError> {
+    fn init(
+        &mut self,
+        pin: Option<Pin>,
+        admin_pin: Option<Pin>,
+        now: Now,
+        host: &str,
+    ) -> Result<Response, DongleError> {
         if self.store.is_some() || self.store_damaged {
             return Err(DongleError::AlreadyInitialised);
         }
         if let Some(p) = &pin {
             check_pin(p)?;
+        }
+        if let Some(a) = &admin_pin {
+            check_pin(a)?;
+            let salt = *self.random::<16>()?;
+            let file = crate::admin_pin::make(&a.0, salt, self.cfg.kdf);
+            self.storage.store(File::AdminPin, &file).map_err(storage_failed)?;
+            self.admin_pin_set = true;
         }
         let key = self.new_key()?;
         let key_id = key.key_id().to_string();
@@ -476,6 +499,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
     }
 
     fn lock(&mut self, now: Now, host: &str) -> Result<Response, DongleError> {
+        self.admin_until_ms = None;
         if self.unlocked.take().is_some() {
             self.log(now, Event::Lock, "-", 0, 0, host)?;
         }
@@ -612,6 +636,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
     }
 
     fn rotate(&mut self, now: Now, host: &str) -> Result<Response, DongleError> {
+        self.require_admin(now)?;
         self.require_unlocked()?;
         let mut keys = self.take_keys()?;
         let version = keys.keys.iter().map(|(v, _)| *v).max().unwrap_or(0) + 1;
@@ -624,6 +649,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
     }
 
     fn retire(&mut self, key_id: KeyId, now: Now, host: &str) -> Result<Response, DongleError> {
+        self.require_admin(now)?;
         self.require_unlocked()?;
         let entry = self
             .require_store()?
@@ -651,8 +677,15 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         if !allowed {
             return Err(DongleError::NotAllowed);
         }
+        // A locked-out dongle can always be reset: it is the only way back (from a backup).
+        if self.state() == LockState::Unlocked {
+            self.require_admin(now)?;
+        }
         self.storage.remove(File::KeyStore).map_err(storage_failed)?;
         self.storage.remove(File::PinCounter).map_err(storage_failed)?;
+        self.storage.remove(File::AdminPin).map_err(storage_failed)?;
+        self.admin_pin_set = false;
+        self.admin_until_ms = None;
         self.unlocked = None;
         self.store = None;
         self.store_damaged = false;
@@ -695,6 +728,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         now: Now,
         host: &str,
     ) -> Result<Response, DongleError> {
+        self.require_admin(now)?;
         if threshold < 2 || count < threshold || count > MAX_SHARES {
             return Err(DongleError::BadBackupParameters);
         }
@@ -751,6 +785,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         now: Now,
         host: &str,
     ) -> Result<Response, DongleError> {
+        self.require_admin(now)?;
         let set = self.key_set()?;
         // Record values are UTF-8: the key set travels as base64url text inside the record.
         let text = Zeroizing::new(base64url(&set.to_bytes()));
@@ -782,6 +817,60 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
 }
 
 impl<S: Storage, P: Platform> Dongle<S, P> {
+    /// Admin requests need a recent `AdminAuth` when an admin PIN is set.
+    fn require_admin(&self, now: Now) -> Result<(), DongleError> {
+        if self.admin_pin_set && self.admin_until_ms.is_none_or(|t| now.mono_ms >= t) {
+            return Err(DongleError::AdminRequired);
+        }
+        Ok(())
+    }
+
+    fn admin_auth(
+        &mut self,
+        admin_pin: &Pin,
+        now: Now,
+        host: &str,
+    ) -> Result<Response, DongleError> {
+        self.require_store()?;
+        if !self.admin_pin_set {
+            return Ok(Response::Ok);
+        }
+        if self.state() == LockState::LockedOut {
+            return Err(DongleError::LockedOut);
+        }
+        check_pin(admin_pin)?;
+        let file = self
+            .storage
+            .load(File::AdminPin)
+            .map_err(storage_failed)?
+            .ok_or(DongleError::Storage)?;
+        let before = self.failures;
+        // Counted before the comparison, like a staff PIN.
+        self.set_failures(before.saturating_add(1))?;
+        match crate::admin_pin::verify(&file, &admin_pin.0) {
+            Some(true) => {
+                self.set_failures(0)?;
+                self.admin_until_ms = Some(now.mono_ms + wire::ADMIN_WINDOW_SECS * 1000);
+                self.log(now, Event::AdminAuth, "-", 0, 0, host)?;
+                Ok(Response::Ok)
+            }
+            Some(false) => {
+                let left = self.cfg.max_pin_tries.saturating_sub(self.failures);
+                self.log(now, Event::AdminAuthFailed, "-", 0, 1, host)?;
+                if left == 0 {
+                    self.unlocked = None;
+                    Err(DongleError::LockedOut)
+                } else {
+                    Err(DongleError::WrongPin { tries_left: left })
+                }
+            }
+            None => {
+                self.set_failures(before)?;
+                Err(DongleError::KeyStoreDamaged)
+            }
+        }
+    }
+
     /// The device key's public half.
     pub fn device_public(&self) -> Option<[u8; 32]> {
         self.device_key.as_ref().map(|k| vbzkey_protocol::session::public_of(k))
@@ -809,6 +898,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         now: Now,
         host: &str,
     ) -> Result<Response, DongleError> {
+        self.require_admin(now)?;
         self.require_unlocked()?;
         if label.len() > crate::pairing::MAX_LABEL || label.chars().any(char::is_control) {
             return Err(DongleError::BadPairing);
@@ -828,6 +918,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         now: Now,
         host: &str,
     ) -> Result<Response, DongleError> {
+        self.require_admin(now)?;
         self.require_unlocked()?;
         let mut hosts = self.pairings.clone().unwrap_or_default();
         let before = hosts.len();

@@ -22,6 +22,8 @@ pub enum File {
     DeviceKey,
     /// The paired hosts.
     Pairings,
+    /// The admin PIN's verifier.
+    AdminPin,
 }
 
 impl File {
@@ -32,6 +34,7 @@ impl File {
             File::AuditLog => "audit.log",
             File::DeviceKey => "device-key.v1",
             File::Pairings => "pairings.v1",
+            File::AdminPin => "admin-pin.v1",
         }
     }
 }

@@ -80,7 +80,7 @@ fn req(s: &mut UnixStream, r: Request) -> Response {
 }
 
 fn init(s: &mut UnixStream) -> PublicKey {
-    match req(s, Request::Init { pin: Some(Pin::new(PIN)) }) {
+    match req(s, Request::Init { pin: Some(Pin::new(PIN)), admin_pin: None }) {
         Response::PublicKeys(k) => PublicKey::from_bytes(k[0].public_key),
         other => panic!("{other:?}"),
     }
@@ -280,7 +280,7 @@ fn tcp_serves_only_sessions_of_paired_hosts() {
     assert!(matches!(r, Response::Hello(h) if h.serial == "T" && h.paired_hosts == 0));
     let r: Response = call(&mut s, 6, &Request::DeviceKey).unwrap();
     assert!(matches!(r, Response::DeviceKey(_)));
-    let r: Response = call(&mut s, 7, &Request::Init { pin: None }).unwrap();
+    let r: Response = call(&mut s, 7, &Request::Init { pin: None, admin_pin: None }).unwrap();
     assert_eq!(r, Response::Error(DongleError::PairingRequired));
     let mut byte = [0u8; 1];
     s.write_all(b"not a frame at all").unwrap();

@@ -38,6 +38,9 @@ pub const MAX_FRAME_PAYLOAD: usize = 2 * 1024 * 1024;
 pub const MAX_PIN_LEN: usize = 128;
 /// Shortest PIN accepted when one is set.
 pub const MIN_PIN_LEN: usize = 4;
+/// How long an `AdminAuth` lasts: long enough for a backup or a rotation, short enough that a
+/// walked-away admin session closes itself.
+pub const ADMIN_WINDOW_SECS: u64 = 600;
 
 /// What a frame carries (byte 3 of the header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,6 +166,15 @@ pub enum Request {
     Init {
         /// The staff PIN to set, if any.
         pin: Option<Pin>,
+        /// An admin PIN, separate from the staff PIN: when set, admin requests (pair, unpair,
+        /// backup, clone export, rotate, retire, reset) also need `AdminAuth`.
+        admin_pin: Option<Pin>,
+    },
+    /// Prove the admin PIN: admin requests are allowed for `ADMIN_WINDOW_SECS`, or until
+    /// `Lock`. Wrong admin PINs count toward the same lock-out as staff PINs.
+    AdminAuth {
+        /// The admin PIN.
+        admin_pin: Pin,
     },
     /// Unlock with the PIN. Wrong PINs are counted, persistently.
     Unlock {
@@ -323,6 +335,8 @@ pub struct HelloInfo {
     pub audit_intact: bool,
     /// Hosts paired (0: any host on USB or the local socket is served; TCP needs a pairing).
     pub paired_hosts: u16,
+    /// Whether an admin PIN is set.
+    pub admin_pin_set: bool,
 }
 
 /// A paired host.
@@ -466,6 +480,9 @@ pub enum DongleError {
     /// The clone blob does not open with this dongle's transfer key.
     #[error("the clone blob is not for this dongle, or it was altered")]
     BadCloneBlob,
+    /// The request needs the admin PIN (`AdminAuth`) first.
+    #[error("this needs the admin PIN: authenticate as admin first")]
+    AdminRequired,
     /// The dongle serves only paired hosts, in an encrypted session.
     #[error("this dongle serves paired hosts only: open a session with a paired host key")]
     PairingRequired,

@@ -37,11 +37,14 @@ pub(crate) struct Target {
     pub(crate) spec: String,
     pub(crate) serial: Option<String>,
     pub(crate) keys: Option<Arc<SessionKeys>>,
+    /// The admin PIN file, sent (`AdminAuth`) after unlocking, for admin requests.
+    pub(crate) admin_pin: Option<std::path::PathBuf>,
 }
 
 /// One open dongle.
 pub(crate) struct Dongle {
     link: Box<dyn Link>,
+    admin_pin: Option<std::path::PathBuf>,
 }
 
 impl Dongle {
@@ -49,7 +52,7 @@ impl Dongle {
         let link = connector(&t.spec, t.serial.clone(), t.keys.clone())?
             .connect()
             .map_err(|e| e.to_string())?;
-        Ok(Dongle { link })
+        Ok(Dongle { link, admin_pin: t.admin_pin.clone() })
     }
 
     /// Ask; a dongle error becomes a message saying what to do.
@@ -67,16 +70,24 @@ impl Dongle {
         }
     }
 
-    /// Unlock with the PIN in `pin_file`, unless the dongle has no PIN.
+    /// Unlock with the PIN in `pin_file` (unless the dongle has no PIN), then, if the
+    /// dongle has an admin PIN, authenticate as admin with `--admin-pin-file`.
     pub(crate) fn unlock(&mut self, pin_file: Option<&Path>) -> Result<(), String> {
-        if !self.hello()?.pin_set {
-            return Ok(());
+        let h = self.hello()?;
+        if h.pin_set {
+            let file = pin_file.ok_or("the dongle has a PIN: give --pin-file")?;
+            match self.ask(&Request::Unlock { pin: Pin(read_secret_line(file)?) })? {
+                Response::Ok => {}
+                other => return Err(unexpected(&other)),
+            }
         }
-        let file = pin_file.ok_or("the dongle has a PIN: give --pin-file")?;
-        match self.ask(&Request::Unlock { pin: Pin(read_secret_line(file)?) })? {
-            Response::Ok => Ok(()),
-            other => Err(unexpected(&other)),
+        if let (true, Some(file)) = (h.admin_pin_set, self.admin_pin.clone()) {
+            match self.ask(&Request::AdminAuth { admin_pin: Pin(read_secret_line(&file)?) })? {
+                Response::Ok => {}
+                other => return Err(unexpected(&other)),
+            }
         }
+        Ok(())
     }
 
     pub(crate) fn public_keys(&mut self) -> Result<Vec<KeyInfo>, String> {
@@ -108,6 +119,7 @@ fn explain(e: &DongleError) -> String {
             "the dongle has no key yet: `vbzkey-admin init` (or `restore`, `clone`)".into()
         }
         DongleError::Locked => "the dongle is locked: give --pin-file".into(),
+        DongleError::AdminRequired => "this needs the dongle's admin PIN: give --admin-pin-file".into(),
         DongleError::PairingRequired => {
             "the dongle serves paired hosts only: give --host-key (a key paired with `vbzkey-admin pair`)".into()
         }

@@ -41,6 +41,10 @@ struct Cli {
     /// The dongle's device key (`vkpub1.`) to pin; without it, asked from the dongle.
     #[arg(long, global = true)]
     device_key: Option<String>,
+    /// The admin PIN file, for dongles with an admin PIN (pair, backup, clone, rotate, retire,
+    /// reset need it).
+    #[arg(long, global = true)]
+    admin_pin_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -65,6 +69,10 @@ enum Command {
         /// Set no PIN at all.
         #[arg(long, conflicts_with = "pin_file")]
         dangerous_no_pin: bool,
+        /// Also set an admin PIN (first line of this file), separate from the staff PIN: admin
+        /// commands then need --admin-pin-file as well.
+        #[arg(long = "new-admin-pin-file")]
+        new_admin_pin_file: Option<PathBuf>,
     },
     /// Print the active public key (what the store seals to) and its fingerprint.
     #[command(after_help = "Example:\n  vbzkey-admin pubkey -o store-public-key.txt")]
@@ -356,14 +364,20 @@ fn run(cli: Cli) -> Result<(), String> {
                 .map(std::sync::Arc::new)
         })
         .transpose()?;
-    let target = Target { spec: cli.dongle.clone(), serial: cli.serial.clone(), keys };
+    let target = Target {
+        spec: cli.dongle.clone(),
+        serial: cli.serial.clone(),
+        keys,
+        admin_pin: cli.admin_pin_file.clone(),
+    };
     let open = || Dongle::open(&target);
     match cli.command {
         Command::Info { json } => print_info(&mut open()?, json)?,
-        Command::Init { pin_file, dangerous_no_pin: _ } => {
+        Command::Init { pin_file, dangerous_no_pin: _, new_admin_pin_file } => {
             let pin = pin_file.as_deref().map(pin).transpose()?;
+            let admin_pin = new_admin_pin_file.as_deref().map(self::pin).transpose()?;
             let mut d = open()?;
-            match d.ask(&Request::Init { pin })? {
+            match d.ask(&Request::Init { pin, admin_pin })? {
                 Response::PublicKeys(keys) => {
                     let k = keys
                         .iter()
@@ -489,19 +503,28 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Clone { from, from_serial, to, to_serial, pin_file, new_pin_file } => {
             let new_pin = Some(pin(&new_pin_file)?);
-            let mut target =
-                Dongle::open(&Target { spec: to, serial: to_serial, keys: target.keys.clone() })?;
-            let transfer = match target.ask(&Request::CloneBegin)? {
+            let mut dst = Dongle::open(&Target {
+                spec: to,
+                serial: to_serial,
+                keys: target.keys.clone(),
+                admin_pin: None,
+            })?;
+            let transfer = match dst.ask(&Request::CloneBegin)? {
                 Response::CloneKey(k) => k,
                 other => return Err(unexpected(&other)),
             };
-            let mut source = Dongle::open(&Target { spec: from, serial: from_serial, keys: None })?;
-            source.unlock(pin_file.as_deref())?;
-            let blob = match source.ask(&Request::CloneExport { to: transfer })? {
+            let mut src = Dongle::open(&Target {
+                spec: from,
+                serial: from_serial,
+                keys: None,
+                admin_pin: target.admin_pin.clone(),
+            })?;
+            src.unlock(pin_file.as_deref())?;
+            let blob = match src.ask(&Request::CloneExport { to: transfer })? {
                 Response::CloneBlob(b) => b,
                 other => return Err(unexpected(&other)),
             };
-            match target.ask(&Request::CloneImport { blob, pin: new_pin })? {
+            match dst.ask(&Request::CloneImport { blob, pin: new_pin })? {
                 Response::PublicKeys(keys) => {
                     for k in &keys {
                         println!("{}", describe_key(k));

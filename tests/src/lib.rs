@@ -128,7 +128,7 @@ impl Firmware {
 
     /// Initialise with a PIN; returns the public key.
     pub fn init(&self, pin: &[u8]) -> PublicKey {
-        match self.request(&Request::Init { pin: Some(Pin::new(pin)) }) {
+        match self.request(&Request::Init { pin: Some(Pin::new(pin)), admin_pin: None }) {
             Response::PublicKeys(keys) => PublicKey::from_bytes(keys[0].public_key),
             other => panic!("init failed: {other:?}"),
         }

@@ -61,7 +61,8 @@ fn start(storage: MemStorage) -> Dongle<MemStorage, TestPlatform> {
 
 fn initialised(pin: Option<&[u8]>) -> (Dongle<MemStorage, TestPlatform>, PublicKey) {
     let mut d = start(MemStorage::default());
-    let pk = match d.handle(Request::Init { pin: pin.map(Pin::new) }, at(0), HOST) {
+    let pk = match d.handle(Request::Init { pin: pin.map(Pin::new), admin_pin: None }, at(0), HOST)
+    {
         Response::PublicKeys(keys) => PublicKey::from_bytes(keys[0].public_key),
         other => panic!("{other:?}"),
     };
@@ -126,7 +127,7 @@ fn init_generates_a_key_once_and_hello_reports_it() {
     assert_eq!(hello(&mut d, at(0)).state, LockState::Uninitialised);
     assert_eq!(err(d.handle(Request::PublicKeys, at(0), HOST)), DongleError::NotInitialised);
     assert_eq!(
-        err(d.handle(Request::Init { pin: Some(Pin::new(b"12")) }, at(0), HOST)),
+        err(d.handle(Request::Init { pin: Some(Pin::new(b"12")), admin_pin: None }, at(0), HOST)),
         DongleError::BadPin
     );
     let (mut d, pk) = initialised(Some(PIN));
@@ -137,7 +138,7 @@ fn init_generates_a_key_once_and_hello_reports_it() {
     assert_eq!(h.keys.len(), 1);
     assert_eq!(h.keys[0].key_id, pk.key_id());
     assert_eq!(
-        err(d.handle(Request::Init { pin: None }, at(2), HOST)),
+        err(d.handle(Request::Init { pin: None, admin_pin: None }, at(2), HOST)),
         DongleError::AlreadyInitialised
     );
     // Public keys are readable while locked, after a restart.
@@ -428,7 +429,7 @@ fn a_damaged_key_store_is_reported_and_never_replaced() {
     assert_eq!(err(unlock(&mut d, PIN, at(1))), DongleError::KeyStoreDamaged);
     assert_eq!(hello(&mut d, at(1)).pin_tries_left, 8, "damage does not burn PIN tries");
     assert_eq!(
-        err(d.handle(Request::Init { pin: None }, at(2), HOST)),
+        err(d.handle(Request::Init { pin: None, admin_pin: None }, at(2), HOST)),
         DongleError::AlreadyInitialised
     );
     assert_eq!(d.into_storage().files[&File::KeyStore], damaged);
@@ -621,4 +622,48 @@ fn clone_moves_the_keys_wrapped_to_the_target() {
     assert_eq!(unseal(&mut a, items, at(7)).unwrap(), vec![Ok("4111111111111111".into())]);
     assert!(audit_lines(&mut a).iter().any(|l| l.contains(" clone-export ")));
     assert!(audit_lines(&mut b).iter().any(|l| l.contains(" clone-import ")));
+}
+
+#[test]
+fn an_admin_pin_gates_admin_requests() {
+    let mut d = start(MemStorage::default());
+    let init = Request::Init { pin: Some(Pin::new(PIN)), admin_pin: Some(Pin::new(b"admin-9753")) };
+    assert!(matches!(d.handle(init, at(0), HOST), Response::PublicKeys(_)));
+    assert!(hello(&mut d, at(1)).admin_pin_set);
+    // Unlocked with the staff PIN: records open, admin requests do not.
+    assert!(unseal(&mut d, vec![], at(1)).is_err());
+    for req in [Request::Rotate, Request::Backup { threshold: 2, count: 3 }, Request::FactoryReset]
+    {
+        assert_eq!(err(d.handle(req, at(2), HOST)), DongleError::AdminRequired);
+    }
+    // A wrong admin PIN counts toward the lock-out, like a staff PIN.
+    let auth = |p: &[u8]| Request::AdminAuth { admin_pin: Pin::new(p) };
+    assert_eq!(
+        err(d.handle(auth(b"admin-0000"), at(3), HOST)),
+        DongleError::WrongPin { tries_left: 7 }
+    );
+    assert_eq!(d.handle(auth(b"admin-9753"), at(4), HOST), Response::Ok);
+    assert_eq!(hello(&mut d, at(5)).pin_tries_left, 8);
+    assert!(matches!(d.handle(Request::Rotate, at(5), HOST), Response::PublicKeys(_)));
+    // The admin window closes by itself, and on Lock.
+    let late = at(5 + wire::ADMIN_WINDOW_SECS * 1000);
+    d.handle(Request::Hello, late, HOST);
+    assert_eq!(
+        err(d.handle(Request::Backup { threshold: 2, count: 3 }, late, HOST)),
+        DongleError::AdminRequired
+    );
+    assert_eq!(d.handle(auth(b"admin-9753"), late, HOST), Response::Ok);
+    d.handle(Request::Lock, late, HOST);
+    unlock(&mut d, PIN, late);
+    assert_eq!(
+        err(d.handle(Request::Backup { threshold: 2, count: 3 }, late, HOST)),
+        DongleError::AdminRequired
+    );
+    // The admin PIN survives a restart; a reset removes it.
+    let mut d = restart(d);
+    assert!(hello(&mut d, at(0)).admin_pin_set);
+    unlock(&mut d, PIN, at(1));
+    d.handle(auth(b"admin-9753"), at(1), HOST);
+    assert_eq!(d.handle(Request::FactoryReset, at(2), HOST), Response::Ok);
+    assert!(!hello(&mut d, at(3)).admin_pin_set);
 }
