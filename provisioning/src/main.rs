@@ -6,6 +6,7 @@
 mod device;
 mod input;
 mod rewrap;
+mod rewrap_db;
 
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
@@ -133,9 +134,15 @@ enum Command {
         /// The PIN.
         #[arg(long)]
         pin_file: Option<PathBuf>,
-        /// Files of sealed records to check (JSON lines), at least one.
-        #[arg(long = "records", required = true)]
+        /// Files of sealed records to check (JSON lines).
+        #[arg(long = "records")]
         records: Vec<PathBuf>,
+        /// The store's database to check (`sqlite:PATH`), with --column.
+        #[arg(long, requires = "columns")]
+        db: Option<String>,
+        /// A sealed column to check, as TABLE.COLUMN (repeat for every one).
+        #[arg(long = "column", requires = "db")]
+        columns: Vec<String>,
     },
     /// Split every key version into M-of-N recovery shares (printed as text).
     #[command(
@@ -197,22 +204,38 @@ enum Command {
         #[arg(long)]
         new_pin_file: PathBuf,
     },
-    /// Re-seal a file of records to the active key inside the dongle; resumable.
+    /// Re-seal records to the active key inside the dongle (a JSON-lines file, or a table of
+    /// the store's SQLite database in place); resumable.
     #[command(
-        after_help = "Example:\n  vbzkey-admin rewrap --pin-file pin.txt --in cards.jsonl --out cards-new.jsonl\n\
-                            Lines are JSON objects with \"record\" and \"context\"; other fields are \
-                            kept. Interrupted? Run the same command again: it resumes."
+        after_help = "Examples:\n  vbzkey-admin rewrap --pin-file pin.txt --in cards.jsonl --out cards-new.jsonl\n  \
+                            vbzkey-admin rewrap --pin-file pin.txt --db sqlite:/var/lib/shop/store.db \
+                            --table cust_cards --column card_number\n\
+                            JSON lines are objects with \"record\" and \"context\"; other fields are \
+                            kept. A table is updated in place, one transaction per batch; contexts are \
+                            <table>/<id>/<column>. Interrupted? Run the same command again: it resumes."
     )]
     Rewrap {
         /// The PIN.
         #[arg(long)]
         pin_file: Option<PathBuf>,
         /// Input JSON lines.
-        #[arg(long = "in")]
-        input: PathBuf,
+        #[arg(long = "in", requires = "output", conflicts_with = "db")]
+        input: Option<PathBuf>,
         /// Output JSON lines (appended to when resuming).
-        #[arg(long = "out")]
-        output: PathBuf,
+        #[arg(long = "out", requires = "input")]
+        output: Option<PathBuf>,
+        /// The store's database: `sqlite:PATH`.
+        #[arg(long, requires_all = ["table", "column"], required_unless_present = "input")]
+        db: Option<String>,
+        /// The table (with --db).
+        #[arg(long)]
+        table: Option<String>,
+        /// The sealed column (with --db).
+        #[arg(long)]
+        column: Option<String>,
+        /// The table's primary key column (with --db).
+        #[arg(long, default_value = "id")]
+        id_column: String,
         /// Records per request (1 to 256).
         #[arg(long, default_value_t = 256)]
         batch: usize,
@@ -437,9 +460,19 @@ fn run(cli: Cli) -> Result<(), String> {
                 other => return Err(unexpected(&other)),
             }
         }
-        Command::Retire { key_id, pin_file, records } => {
+        Command::Retire { key_id, pin_file, records, db, columns } => {
             let id = parse_key_id(&key_id)?;
-            let using = rewrap::count_using(&records, id)?;
+            if records.is_empty() && db.is_none() {
+                return Err("give the records to check: --records FILE or --db sqlite:PATH --column TABLE.COLUMN".into());
+            }
+            let mut using = rewrap::count_using(&records, id)?;
+            if let Some(db) = &db {
+                for c in &columns {
+                    let (table, column) =
+                        c.split_once('.').ok_or_else(|| format!("{c:?}: write TABLE.COLUMN"))?;
+                    using += rewrap_db::count_using(db, table, column, id)?;
+                }
+            }
             if using > 0 {
                 return Err(format!(
                     "{using} record(s) in the given files are still sealed to key {id}: re-wrap them first"
@@ -534,10 +567,31 @@ fn run(cli: Cli) -> Result<(), String> {
                 other => return Err(unexpected(&other)),
             }
         }
-        Command::Rewrap { pin_file, input, output, batch } => {
+        Command::Rewrap { pin_file, input, output, db, table, column, id_column, batch } => {
             let mut d = open()?;
             d.unlock(pin_file.as_deref())?;
             let target = d.active_key()?;
+            if let Some(db) = db {
+                let (table, column) = (table.unwrap_or_default(), column.unwrap_or_default());
+                let s = rewrap_db::run(&mut d, &target, &db, &table, &column, &id_column, batch)?;
+                eprintln!(
+                    "{table}.{column}: {} rows, {} re-wrapped to key {}{}",
+                    s.rows,
+                    s.rewrapped,
+                    target.key_id,
+                    if s.changed_meanwhile > 0 {
+                        format!(
+                            ", {} changed by the store meanwhile (run again to re-wrap them)",
+                            s.changed_meanwhile
+                        )
+                    } else {
+                        String::new()
+                    }
+                );
+                return Ok(());
+            }
+            let (input, output) =
+                (input.expect("clap requires --in"), output.expect("clap requires --out"));
             let s = rewrap::run(&mut d, &target, &input, &output, batch)?;
             eprintln!(
                 "{} records: {} re-wrapped to key {} and {} already on it{}, in {:.1} s ({:.0} records/s)",

@@ -359,3 +359,172 @@ impl TornWrite for std::fs::File {
         self.write_all(b"{\"id\": 99999, \"context\": \"cust_ca").unwrap();
     }
 }
+
+fn sqlite(db: &Path, script: &str, stdin: &str) -> String {
+    use std::io::Write;
+    let mut py = Command::new("python3")
+        .args(["-c", script, db.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    py.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = py.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn rewrap_a_sqlite_table_in_place_and_retire_checked_against_it() {
+    let dir = TempDir::new("sqlite-rewrap");
+    let pin = dir.path("pin.txt");
+    std::fs::write(&pin, "2468\n").unwrap();
+    let pin = pin.to_str().unwrap();
+    let fw = Firmware::start(&dir.path("state"), &dir.path("d.sock"), FAST);
+    let pk = PublicKey::from_text(&ok(admin(&fw.socket, &["init", "--pin-file", pin]))).unwrap();
+    let db = dir.path("store.db");
+    let rows: Vec<Value> = (0..500)
+        .map(|i| {
+            let (id, value) = (format!("c{i:04}"), format!("5555{i:012}"));
+            let ctx = format!("cust_cards/{id}/card_number");
+            json!([
+                id,
+                record::to_text(&record::seal(&pk, ctx.as_bytes(), value.as_bytes()).unwrap()),
+                value
+            ])
+        })
+        .collect();
+    let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema/sqlite.sql");
+    sqlite(
+        &db,
+        &format!(
+            "import json, sqlite3, sys\ndb = sqlite3.connect(sys.argv[1]); db.executescript(open({schema:?}).read())\n\
+             for id, rec, _ in json.load(sys.stdin):\n    db.execute(\"INSERT INTO cust_cards (id, customer_id, card_brand, card_last4, card_expiry, card_number, key_id) VALUES (?,1,'mastercard','0000','2030-01',?,?)\", (id, rec, {:?}))\n\
+             db.commit()",
+            pk.key_id().to_string()
+        ),
+        &Value::from(rows.clone()).to_string(),
+    );
+    let new_pk =
+        PublicKey::from_text(&ok(admin(&fw.socket, &["rotate", "--pin-file", pin]))).unwrap();
+    let db_arg = format!("sqlite:{}", db.display());
+    let rewrap = |batch: &str| {
+        admin(
+            &fw.socket,
+            &[
+                "rewrap",
+                "--pin-file",
+                pin,
+                "--db",
+                &db_arg,
+                "--table",
+                "cust_cards",
+                "--column",
+                "card_number",
+                "--batch",
+                batch,
+            ],
+        )
+    };
+    let first = rewrap("64");
+    assert!(
+        String::from_utf8_lossy(&first.stderr).contains("500 rows, 500 re-wrapped"),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    // Running it again (as after an interruption) re-wraps nothing twice.
+    let again = rewrap("64");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("500 rows, 0 re-wrapped"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let stored: Vec<Value> = serde_json::from_str(&sqlite(
+        &db,
+        "import json, sqlite3, sys\ndb = sqlite3.connect(sys.argv[1])\n\
+         print(json.dumps([{'id': r[0], 'record': r[1], 'key_id': r[2]} for r in db.execute('SELECT id, card_number, key_id FROM cust_cards ORDER BY id')]))",
+        "",
+    ))
+    .unwrap();
+    assert_eq!(stored.len(), 500);
+    let lines: Vec<Value> = stored
+        .iter()
+        .zip(&rows)
+        .map(|(s, r)| {
+            assert_eq!(s["key_id"], new_pk.key_id().to_string());
+            assert_eq!(key_id_of(s["record"].as_str().unwrap()), new_pk.key_id());
+            json!({ "context": format!("cust_cards/{}/card_number", s["id"].as_str().unwrap()), "record": s["record"], "value": r[2] })
+        })
+        .collect();
+    assert_eq!(open_all(&fw, &lines), (500, vec![]));
+    let old = pk.key_id().to_string();
+    ok(admin(
+        &fw.socket,
+        &["retire", &old, "--pin-file", pin, "--db", &db_arg, "--column", "cust_cards.card_number"],
+    ));
+    refused(
+        admin(
+            &fw.socket,
+            &["rewrap", "--pin-file", pin, "--db", "mysql://shop", "--table", "t", "--column", "c"],
+        ),
+        "JSON",
+    );
+    refused(
+        admin(
+            &fw.socket,
+            &[
+                "rewrap",
+                "--pin-file",
+                pin,
+                "--db",
+                &db_arg,
+                "--table",
+                "cust_cards; DROP TABLE x",
+                "--column",
+                "c",
+            ],
+        ),
+        "not a plain",
+    );
+}
+
+#[test]
+fn an_admin_pin_is_needed_for_admin_commands() {
+    let dir = TempDir::new("admin-pin");
+    let fw = Firmware::start(&dir.path("state"), &dir.path("d.sock"), &[]);
+    let (pin, admin_pin) = (dir.path("pin.txt"), dir.path("admin.txt"));
+    std::fs::write(&pin, "5678\n").unwrap();
+    std::fs::write(&admin_pin, "admin-13579\n").unwrap();
+    let (pin, admin_pin) = (pin.to_str().unwrap(), admin_pin.to_str().unwrap());
+    ok(admin(&fw.socket, &["init", "--pin-file", pin, "--new-admin-pin-file", admin_pin]));
+    refused(
+        admin(&fw.socket, &["backup", "--threshold", "2", "--shares", "3", "--pin-file", pin]),
+        "admin PIN",
+    );
+    refused(admin(&fw.socket, &["rotate", "--pin-file", pin]), "admin PIN");
+    let wrong = dir.path("wrong.txt");
+    std::fs::write(&wrong, "admin-00000\n").unwrap();
+    refused(
+        admin(
+            &fw.socket,
+            &["--admin-pin-file", wrong.to_str().unwrap(), "rotate", "--pin-file", pin],
+        ),
+        "wrong PIN",
+    );
+    let shares = ok(admin(
+        &fw.socket,
+        &[
+            "--admin-pin-file",
+            admin_pin,
+            "backup",
+            "--threshold",
+            "2",
+            "--shares",
+            "3",
+            "--pin-file",
+            pin,
+        ],
+    ));
+    assert_eq!(shares.lines().count(), 3);
+}
