@@ -344,6 +344,23 @@ fn every_admin_command_has_an_example_and_refuses_bad_input() {
     refused(admin(&fw.socket, &["init", "--pin-file", pin.to_str().unwrap()]), "already has a key");
     refused(admin(&fw.socket, &["reset", "--pin-file", pin.to_str().unwrap()]), "--force");
     refused(admin(Path::new("/nonexistent/dongle.sock"), &["info"]), "no dongle found");
+    // A public key of the wrong form is refused with what is wrong with it.
+    refused(
+        admin(&fw.socket, &["unpair", "vkpub1.short", "--pin-file", pin.to_str().unwrap()]),
+        "damaged",
+    );
+    refused(
+        admin(&fw.socket, &["unpair", "ssh-ed25519 AAAA", "--pin-file", pin.to_str().unwrap()]),
+        "vkpub1.",
+    );
+    let host_key = dir.path("host.key");
+    std::fs::write(
+        &host_key,
+        "not a key
+",
+    )
+    .unwrap();
+    refused(admin(&fw.socket, &["--host-key", host_key.to_str().unwrap(), "info"]), "vksec1.");
     let out =
         Command::new(bin("vbzkey-admin")).args(["--dongle", "serial:1", "info"]).output().unwrap();
     refused(out, "usb, unix:PATH or tcp:ADDR:PORT");
