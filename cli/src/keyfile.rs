@@ -26,7 +26,12 @@ pub(crate) fn render(key: &SecretKey) -> Zeroizing<String> {
 
 /// Write a new key file; refuses to overwrite an existing file.
 pub(crate) fn write_new(path: &Path, key: &SecretKey) -> Result<(), CliError> {
-    durable::write(path, render(key).as_bytes(), 0o600, durable::Mode::CreateNew).map_err(|e| {
+    write_new_file(path, render(key).as_bytes())
+}
+
+/// Write `contents` to a new file (0600), crash-safely; an existing file is never replaced.
+pub(crate) fn write_new_file(path: &Path, contents: &[u8]) -> Result<(), CliError> {
+    durable::write(path, contents, 0o600, durable::Mode::CreateNew).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             CliError::Usage(format!(
                 "{} already exists; refusing to overwrite a key",

@@ -212,20 +212,6 @@ fn soft_err(e: vbzkey_softkey::SoftKeyError) -> CliError {
     CliError::BadInput(e.to_string())
 }
 
-fn write_public_file(path: &std::path::Path, text: &str) -> Result<(), CliError> {
-    vbzkey_os::durable::write(path, text.as_bytes(), 0o600, vbzkey_os::durable::Mode::CreateNew)
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                CliError::Usage(format!(
-                    "{} already exists; refusing to overwrite a key",
-                    path.display()
-                ))
-            } else {
-                CliError::io(format!("cannot write {}", path.display()), e)
-            }
-        })
-}
-
 fn keygen_encrypted(
     output: Option<PathBuf>,
     passphrase_file: &std::path::Path,
@@ -236,7 +222,7 @@ fn keygen_encrypted(
     let key = SecretKey::generate().map_err(|_| CliError::Record(record::RecordError::Rng))?;
     let file = vbzkey_softkey::KeyFile::seal(&key, &passphrase, vbzkey_softkey::Kdf::WORKSTATION)
         .map_err(soft_err)?;
-    write_public_file(&output, &file.to_json())?;
+    keyfile::write_new_file(&output, file.to_json().as_bytes())?;
     eprintln!("Public key: {}", key.public_key());
     Ok(())
 }
@@ -250,7 +236,7 @@ fn passphrase_key(
     let (descriptor, key) =
         vbzkey_softkey::PassphraseKey::create(&passphrase, vbzkey_softkey::Kdf::WORKSTATION)
             .map_err(soft_err)?;
-    write_public_file(output, &descriptor.to_json())?;
+    keyfile::write_new_file(output, descriptor.to_json().as_bytes())?;
     eprintln!("Public key: {}", key.public_key());
     Ok(())
 }
