@@ -2,9 +2,9 @@
 //! and TCP (the LAN key server, loopback only until host sessions are authenticated).
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -107,20 +107,10 @@ where
     let listener = UnixListener::bind(path).map_err(bind_err)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(bind_err)?;
     tracing::info!("serving on unix:{}", path.display());
-    let active = Arc::new(AtomicUsize::new(0));
-    for conn in listener.incoming() {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        let Ok(stream) = conn else { continue };
+    accept(listener.incoming(), shared, stop, |stream: &UnixStream| {
         let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
-        let shared = Arc::clone(&shared);
-        if !spawn_bounded(&active, move || {
-            serve_stream(stream, &shared, Connection::new("unix", false))
-        }) {
-            tracing::warn!("too many connections; refusing one");
-        }
-    }
+        Connection::new("unix", false)
+    });
     Ok(())
 }
 
@@ -138,21 +128,37 @@ where
     let listener = TcpListener::bind(addr)
         .map_err(|source| ListenError::Bind { what: addr.to_string(), source })?;
     tracing::info!("serving on tcp:{}", listener.local_addr().map_or(addr, |a| a));
+    accept(listener.incoming(), shared, stop, |stream: &TcpStream| {
+        let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
+        let _ = stream.set_nodelay(true);
+        let host = stream.peer_addr().map_or_else(|_| "tcp".to_string(), |a| format!("tcp:{a}"));
+        Connection::new(host, true)
+    });
+    Ok(())
+}
+
+/// Accept connections until `stop` is set, each served on its own thread (at most
+/// `MAX_CONNECTIONS` at once); `setup` prepares the stream and says what kind of connection it is.
+fn accept<T, S, P>(
+    incoming: impl Iterator<Item = io::Result<T>>,
+    shared: Arc<Shared<S, P>>,
+    stop: Arc<AtomicBool>,
+    setup: impl Fn(&T) -> Connection,
+) where
+    T: Read + Write + Send + 'static,
+    S: Storage + Send + 'static,
+    P: Platform + Send + 'static,
+{
     let active = Arc::new(AtomicUsize::new(0));
-    for conn in listener.incoming() {
+    for conn in incoming {
         if stop.load(Ordering::Relaxed) {
             break;
         }
         let Ok(stream) = conn else { continue };
-        let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
-        let _ = stream.set_nodelay(true);
-        let host = stream.peer_addr().map_or_else(|_| "tcp".to_string(), |a| format!("tcp:{a}"));
+        let connection = setup(&stream);
         let shared = Arc::clone(&shared);
-        if !spawn_bounded(&active, move || {
-            serve_stream(stream, &shared, Connection::new(host, true))
-        }) {
+        if !spawn_bounded(&active, move || serve_stream(stream, &shared, connection)) {
             tracing::warn!("too many connections; refusing one");
         }
     }
-    Ok(())
 }
