@@ -190,6 +190,16 @@ fn bad_frames_get_an_error_or_a_closed_connection_never_a_hang() {
             assert!(answer(&mut s).is_none(), "{name}: connection closed after a framing error");
         }
     }
+    // Session frames that are not a session: a garbage handshake, or a sealed frame before any
+    // handshake, close the connection without an answer.
+    for (name, kind) in [
+        ("garbage handshake", wire::FrameKind::Handshake),
+        ("sealed without a session", wire::FrameKind::Sealed),
+    ] {
+        let mut s = fw.connect();
+        s.write_all(&wire::frame(kind, &[0x42; 96])).unwrap();
+        assert!(answer(&mut s).is_none(), "{name}: closed without an answer");
+    }
     // A truncated frame followed by a hang-up costs nothing, and the firmware still serves.
     let mut s = fw.connect();
     s.write_all(&hello_frame[..hello_frame.len() - 1]).unwrap();

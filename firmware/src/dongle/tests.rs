@@ -631,7 +631,11 @@ fn an_admin_pin_gates_admin_requests() {
     assert!(matches!(d.handle(init, at(0), HOST), Response::PublicKeys(_)));
     assert!(hello(&mut d, at(1)).admin_pin_set);
     // Unlocked with the staff PIN: records open, admin requests do not.
-    assert!(unseal(&mut d, vec![], at(1)).is_err());
+    let pk = match d.handle(Request::PublicKeys, at(1), HOST) {
+        Response::PublicKeys(k) => PublicKey::from_bytes(k[0].public_key),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(unseal(&mut d, vec![item(&pk, "c", "v")], at(1)).unwrap(), vec![Ok("v".into())]);
     for req in [Request::Rotate, Request::Backup { threshold: 2, count: 3 }, Request::FactoryReset]
     {
         assert_eq!(err(d.handle(req, at(2), HOST)), DongleError::AdminRequired);
@@ -666,4 +670,39 @@ fn an_admin_pin_gates_admin_requests() {
     d.handle(auth(b"admin-9753"), at(1), HOST);
     assert_eq!(d.handle(Request::FactoryReset, at(2), HOST), Response::Ok);
     assert!(!hello(&mut d, at(3)).admin_pin_set);
+}
+
+#[test]
+fn a_damaged_pairings_file_serves_no_host_until_hosts_are_paired_again() {
+    let (mut d, _) = initialised(None);
+    assert!(!d.pairing_required(), "no pairing yet: local hosts are served");
+    let host = [7u8; 32];
+    assert_eq!(
+        d.handle(Request::Pair { host_key: host, label: "till".into() }, at(1), HOST),
+        Response::Ok
+    );
+    assert!(d.pairing_required() && d.is_paired(&host));
+    let d = restart(d);
+    assert!(d.is_paired(&host), "pairings survive a restart");
+    let mut storage = d.into_storage();
+    let f = storage.files.get_mut(&File::Pairings).unwrap();
+    let last = f.len() - 1;
+    f[last] ^= 1;
+    let mut d = start(storage);
+    assert!(d.pairing_required(), "fail closed: not back to serving everyone");
+    assert!(!d.is_paired(&host));
+    // Pairing again (from a local link, unlocked) repairs it.
+    assert_eq!(
+        d.handle(Request::Pair { host_key: host, label: "till".into() }, at(2), HOST),
+        Response::Ok
+    );
+    assert!(d.is_paired(&host));
+    assert_eq!(
+        err(d.handle(Request::Pair { host_key: host, label: "x".repeat(65) }, at(3), HOST)),
+        DongleError::BadPairing
+    );
+    assert_eq!(
+        err(d.handle(Request::Unpair { host_key: [8; 32] }, at(3), HOST)),
+        DongleError::BadPairing
+    );
 }
