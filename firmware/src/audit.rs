@@ -33,7 +33,6 @@ pub enum Event {
     IdleLock,
     Unseal,
     Rewrap,
-    PinChanged,
     Rotate,
     Retire,
     FactoryReset,
@@ -46,6 +45,12 @@ pub enum Event {
     Unpair,
     AdminAuth,
     AdminAuthFailed,
+    AdminLockedOut,
+    AdminEnd,
+    StaffPinSet,
+    StaffPinRemoved,
+    AdminPinChanged,
+    PresenceMissing,
 }
 
 impl Event {
@@ -59,7 +64,6 @@ impl Event {
             Event::IdleLock => "idle-lock",
             Event::Unseal => "unseal",
             Event::Rewrap => "rewrap",
-            Event::PinChanged => "pin-changed",
             Event::Rotate => "rotate",
             Event::Retire => "retire",
             Event::FactoryReset => "factory-reset",
@@ -72,6 +76,12 @@ impl Event {
             Event::Unpair => "unpair",
             Event::AdminAuth => "admin-auth",
             Event::AdminAuthFailed => "admin-auth-failed",
+            Event::AdminLockedOut => "admin-locked-out",
+            Event::AdminEnd => "admin-end",
+            Event::StaffPinSet => "staff-pin-set",
+            Event::StaffPinRemoved => "staff-pin-removed",
+            Event::AdminPinChanged => "admin-pin-changed",
+            Event::PresenceMissing => "presence-missing",
         }
     }
 }

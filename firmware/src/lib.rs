@@ -29,7 +29,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod admin_pin;
 pub mod audit;
 pub mod backup;
 pub mod dongle;

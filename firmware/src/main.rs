@@ -8,18 +8,18 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use vbzkey_firmware::dongle::{Config, Dongle};
 use vbzkey_firmware::keystore::{self, Binding, KdfParams};
-use vbzkey_firmware::platform::OsPlatform;
+use vbzkey_firmware::platform::{OsPlatform, PresenceGate};
 use vbzkey_firmware::selftest;
 use vbzkey_firmware::storage::DirStorage;
 use vbzkey_firmware::transport::{self, Clock, Shared, ffs, socket};
 use vbzkey_hardware::gpio::CdevPin;
 use vbzkey_hardware::identity::{DeviceIdentity, FixedIdentity, PiIdentity};
-use vbzkey_hardware::presence::Presence;
+use vbzkey_hardware::presence::{ButtonInput, FifoInput, Indicator, PresenceInput};
 use vbzkey_protocol::{SecretKey, record};
 
 /// Exit code when the self-test fails (EX_SOFTWARE).
@@ -79,15 +79,26 @@ struct ServeArgs {
     /// Status LED as CHIP:LINE, e.g. /dev/gpiochip0:17.
     #[arg(long)]
     led: Option<String>,
-    /// Confirm button (to ground, pull-up) as CHIP:LINE.
+    /// Confirm button (to ground, pull-up) as CHIP:LINE: the physical presence that backup,
+    /// clone, pairing, PIN resets and factory reset need.
     #[arg(long)]
     button: Option<String>,
-    /// Wrong PINs before lock-out.
+    /// An emulated dongle's button: a FIFO (made with mkfifo) to which a line is written for
+    /// each press. Whoever can write it can press: keep it as private as --state-dir.
+    #[arg(long, conflicts_with = "button")]
+    presence_fifo: Option<PathBuf>,
+    /// Wrong staff PINs before the staff lock-out.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(1..=32))]
     max_pin_tries: u8,
-    /// Idle seconds before the keys are forgotten.
+    /// Wrong admin PINs before the admin lock-out.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(1..=32))]
+    max_admin_tries: u8,
+    /// Seconds without key use before the staff unlock ends.
     #[arg(long, default_value_t = 900)]
     idle_lock_secs: u64,
+    /// Seconds without an admin request before an admin window closes.
+    #[arg(long, default_value_t = 300)]
+    admin_idle_secs: u64,
     /// Records per minute (token bucket refill).
     #[arg(long, default_value_t = 600)]
     records_per_minute: u32,
@@ -98,6 +109,10 @@ struct ServeArgs {
     /// fall to PIN guessing at full speed.
     #[arg(long)]
     dangerous_weak_kdf: bool,
+    /// Serve even if memory cannot be locked while swap is active (keys and PINs may then be
+    /// written to the swap device). For development machines only.
+    #[arg(long)]
+    dangerous_allow_swap: bool,
 }
 
 fn main() -> ExitCode {
@@ -143,7 +158,7 @@ fn self_test(loops: u32, kdf_timing: bool) -> ExitCode {
         black_box(secret.diffie_hellman(black_box(&peer)));
     }
     let dh = t.elapsed();
-    let mut open = std::time::Duration::ZERO;
+    let mut open = Duration::ZERO;
     for i in 0..loops {
         let rec = match record::seal(key.public_key(), ctx, &value) {
             Ok(r) => r,
@@ -166,10 +181,18 @@ fn self_test(loops: u32, kdf_timing: bool) -> ExitCode {
     );
     println!("open rate / bare X25519 rate: {ratio:.3} (dh {:?}, open {:?} for {loops})", dh, open);
     if kdf_timing {
-        let b = Binding { serial: "timing".into(), device_secret: None };
+        let kdf = KdfParams::PI_ZERO;
         let t = Instant::now();
-        black_box(keystore::derive_kek(KdfParams::PI_ZERO, &[0; 16], &b, Some(b"123456")));
-        println!("argon2id at Pi Zero parameters (32 MiB, t=2): {:?}", t.elapsed());
+        if keystore::stretch(kdf, &[0; 16], black_box(b"123456")).is_err() {
+            eprintln!("vbzkey-firmware: self-test failed: Argon2id at the Pi parameters");
+            return ExitCode::from(EXIT_SELF_TEST);
+        }
+        println!(
+            "argon2id at the Pi Zero parameters ({} MiB, t={}): {:?} (one PIN check)",
+            kdf.m_kib / 1024,
+            kdf.t,
+            t.elapsed()
+        );
     }
     if let Some(kb) = peak_memory_kib() {
         println!("peak memory (VmHWM): {kb} KiB");
@@ -194,12 +217,34 @@ fn gpio(
     make(std::path::Path::new(chip), line).map(Some).map_err(|e| e.to_string())
 }
 
+/// Keep keys, PINs and plaintexts out of swap: lock all memory, or refuse to serve while swap
+/// is active (unless told otherwise). With no swap, an unlockable process is only warned about.
+fn lock_memory(allow_swap: bool) -> Result<(), String> {
+    let Err(e) = vbzkey_os::harden::lock_all_memory() else { return Ok(()) };
+    match vbzkey_os::harden::swap_active() {
+        Ok(false) => {
+            tracing::warn!("cannot lock memory ({e}); no swap is active, so secrets stay in RAM");
+            Ok(())
+        }
+        _ if allow_swap => {
+            tracing::warn!("cannot lock memory ({e}) and swap may be active: secrets may be swapped out");
+            Ok(())
+        }
+        _ => Err(format!(
+            "cannot lock memory ({e}) while swap is active: keys and PINs could be written to disk. \
+             Raise the memlock limit (LimitMEMLOCK=infinity in the unit), switch swap off \
+             (docs: hardware/pi/INSTALL.md), or pass --dangerous-allow-swap on a development machine"
+        )),
+    }
+}
+
 fn serve(args: ServeArgs) -> Result<(), (u8, String)> {
     let cfg_err = |m: String| (EXIT_CONFIG, m);
     selftest::run().map_err(|e| (EXIT_SELF_TEST, format!("{e}; refusing to serve")))?;
     if let Err(e) = vbzkey_os::harden::no_core_dumps() {
         tracing::warn!("could not disable core dumps: {e}");
     }
+    lock_memory(args.dangerous_allow_swap).map_err(cfg_err)?;
 
     let identity: Box<dyn DeviceIdentity> = match args.identity.as_str() {
         "pi" => Box::new(PiIdentity { root: "/".into(), otp_dump: args.otp_dump.clone() }),
@@ -225,18 +270,38 @@ fn serve(args: ServeArgs) -> Result<(), (u8, String)> {
         tracing::warn!("no OTP device secret: a copied SD card is protected by the PIN alone");
     }
 
-    let led = gpio(&args.led, CdevPin::output).map_err(cfg_err)?;
-    let button = gpio(&args.button, CdevPin::button).map_err(cfg_err)?;
-    if args.confirm_batch_over.is_some() && button.is_none() {
+    let indicator = Indicator::spawn(gpio(&args.led, CdevPin::output).map_err(cfg_err)?);
+    let input: Option<Box<dyn PresenceInput>> = match (&args.button, &args.presence_fifo) {
+        (Some(_), _) => gpio(&args.button, CdevPin::button)
+            .map_err(cfg_err)?
+            .map(|b| Box::new(ButtonInput::new(b)) as Box<dyn PresenceInput>),
+        (None, Some(fifo)) => {
+            tracing::warn!(
+                "presence from the FIFO {}: whoever can write it can press the button",
+                fifo.display()
+            );
+            Some(Box::new(FifoInput::open(fifo).map_err(|e| cfg_err(e.to_string()))?))
+        }
+        (None, None) => {
+            tracing::warn!(
+                "no --button: backup, clone, pairing, PIN resets and factory reset are refused"
+            );
+            None
+        }
+    };
+    if args.confirm_batch_over.is_some() && input.is_none() {
         return Err(cfg_err("--confirm-batch-over needs --button".into()));
     }
-    let platform = OsPlatform::new(Presence::new(led, button));
+    let platform = OsPlatform::new(indicator.clone());
     let storage = DirStorage::open(&args.state_dir).map_err(|e| {
         cfg_err(format!("cannot use state directory {}: {e}", args.state_dir.display()))
     })?;
     let config = Config {
         max_pin_tries: args.max_pin_tries,
+        max_admin_tries: args.max_admin_tries,
         idle_lock_ms: args.idle_lock_secs.saturating_mul(1000),
+        admin_idle_ms: args.admin_idle_secs.saturating_mul(1000),
+        presence_input: input.is_some(),
         records_per_minute: args.records_per_minute,
         confirm_batch_over: args.confirm_batch_over,
         kdf: if args.dangerous_weak_kdf { KdfParams::TEST_ONLY_WEAK } else { KdfParams::PI_ZERO },
@@ -245,7 +310,12 @@ fn serve(args: ServeArgs) -> Result<(), (u8, String)> {
     let clock = Clock::default();
     let dongle = Dongle::start(config, storage, platform, binding, clock.now())
         .map_err(|e| cfg_err(e.to_string()))?;
-    let shared = Shared::new(dongle, clock);
+    let presence = PresenceGate::new(
+        input,
+        indicator,
+        Duration::from_secs(vbzkey_protocol::wire::PRESENCE_TIMEOUT_SECS),
+    );
+    let shared = Shared::new(dongle, clock, presence);
     let stop = Arc::new(AtomicBool::new(false));
     let _ticker = transport::spawn_ticker(Arc::clone(&shared), Arc::clone(&stop));
 

@@ -14,7 +14,7 @@ use vbzkey_protocol::SecretKey;
 use vbzkey_protocol::wire::PairingInfo;
 use zeroize::Zeroizing;
 
-use crate::keystore::{self, Binding, KdfParams, KeyStore, NewStore};
+use crate::keystore::{self, Binding, Credential, KdfParams, KeyStore, NewStore, Slot, SlotKind};
 use crate::storage::{File, Storage, StorageError};
 
 /// Longest host label.
@@ -53,33 +53,53 @@ pub fn store(storage: &mut dyn Storage, hosts: &[PairingInfo]) -> Result<(), Sto
     storage.store(File::Pairings, &bytes)
 }
 
-/// The device key: loaded, or made with `random` and stored on first start.
+/// The device key: loaded, or made with `random` and stored on first start. Its file is a
+/// one-key key store whose only slot is bound to the board (no PIN: sessions open before the
+/// PIN is typed).
 pub fn device_key(
     storage: &mut dyn Storage,
     binding: &Binding,
     random: &mut dyn FnMut(&mut [u8]) -> bool,
 ) -> Result<Option<Zeroizing<[u8; 32]>>, StorageError> {
     if let Some(bytes) = storage.load(File::DeviceKey)? {
-        let opened = KeyStore::parse(&bytes).ok().and_then(|(store, sealed)| {
-            let kek = store.kek(binding, None).ok()?;
-            sealed.open(&kek, store.public()).ok()
+        let opened = KeyStore::parse(&bytes).ok().and_then(|store| {
+            let mk = store.unwrap(Credential::Staff, binding, b"").ok()?;
+            store.open(&mk).ok()
         });
         return Ok(opened.and_then(|keys| keys.keys.first().map(|(_, k)| k.to_bytes())));
     }
     let mut secret = Zeroizing::new([0u8; 32]);
-    let (mut salt, mut nonce) = ([0u8; 16], [0u8; 12]);
-    if !(random(&mut secret[..]) && random(&mut salt) && random(&mut nonce)) {
+    let mut mk = Zeroizing::new([0u8; 32]);
+    let (mut salt, mut nonce, mut slot_nonce) = ([0u8; 16], [0u8; 12], [0u8; 12]);
+    if !(random(&mut secret[..])
+        && random(&mut mk[..])
+        && random(&mut salt)
+        && random(&mut nonce)
+        && random(&mut slot_nonce))
+    {
         return Ok(None);
     }
-    // No PIN is part of this KEK, so the Argon2 cost plays no part; record the minimum.
-    let kdf = KdfParams::TEST_ONLY_WEAK;
-    let kek = keystore::derive_kek(kdf, &salt, binding, None);
+    // No PIN is part of this slot, so the Argon2 cost plays no part; record the minimum.
+    let Ok(slot) = Slot::wrap(
+        SlotKind::StaffOpen,
+        KdfParams::TEST_ONLY_WEAK,
+        salt,
+        slot_nonce,
+        binding,
+        b"",
+        &mk,
+    ) else {
+        return Ok(None);
+    };
     let keys = [(0, SecretKey::from_bytes(*secret))];
-    let otp_used = binding.device_secret.is_some();
-    let bytes = keystore::seal(
-        &NewStore { kdf, salt, pin_set: false, otp_used, nonce, keys: &keys, active: 0 },
-        &kek,
-    );
+    let store = NewStore {
+        keys: &keys,
+        active: 0,
+        slots: &[slot],
+        otp_used: binding.device_secret.is_some(),
+        nonce,
+    };
+    let Ok(bytes) = keystore::seal(&store, &mk) else { return Ok(None) };
     storage.store(File::DeviceKey, &bytes)?;
     Ok(Some(secret))
 }

@@ -1,38 +1,59 @@
-//! The platform of a real board (or of the emulated dongle): the OS RNG, the LED and the
-//! button from `vbzkey-hardware`.
+//! The platform of a real board (or of the emulated dongle): the OS RNG, the LED indicator,
+//! and the presence gate the transports wait on for a press of the button.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
-use embedded_hal::digital::{InputPin, OutputPin};
-use vbzkey_hardware::presence::{Presence, Status};
+use vbzkey_hardware::presence::{Indicator, PresenceInput, wait_for_press};
 
 use crate::dongle::{Platform, RngFailed};
 
-/// How long the user has to press the button for a large batch.
-pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// The OS RNG plus the board's LED and button.
-pub struct OsPlatform<L, B> {
-    presence: Presence<L, B>,
+/// The OS RNG plus the board's LED.
+pub struct OsPlatform {
+    indicator: Indicator,
 }
 
-impl<L: OutputPin, B: InputPin> OsPlatform<L, B> {
-    /// A platform with these presence devices.
-    pub fn new(presence: Presence<L, B>) -> Self {
-        OsPlatform { presence }
+impl OsPlatform {
+    /// A platform showing its state on `indicator`.
+    pub fn new(indicator: Indicator) -> Self {
+        OsPlatform { indicator }
     }
 }
 
-impl<L: OutputPin, B: InputPin> Platform for OsPlatform<L, B> {
+impl Platform for OsPlatform {
     fn fill_random(&mut self, buf: &mut [u8]) -> Result<(), RngFailed> {
         getrandom::fill(buf).map_err(|_| RngFailed)
     }
 
-    fn confirm(&mut self) -> bool {
-        self.presence.wait_for_press(CONFIRM_TIMEOUT)
+    fn show(&mut self, unlocked: bool) {
+        self.indicator.show_unlocked(unlocked);
+    }
+}
+
+/// Where the transports wait for a press: one wait at a time (a press answers exactly one
+/// request), never while holding the core's lock, so other hosts and the idle-lock ticker
+/// go on meanwhile.
+pub struct PresenceGate {
+    input: Mutex<Option<Box<dyn PresenceInput>>>,
+    indicator: Indicator,
+    timeout: Duration,
+}
+
+impl PresenceGate {
+    /// A gate over `input` (`None`: the board has no button, nothing is ever confirmed).
+    pub fn new(input: Option<Box<dyn PresenceInput>>, indicator: Indicator, timeout: Duration) -> Self {
+        PresenceGate { input: Mutex::new(input), indicator, timeout }
     }
 
-    fn show(&mut self, unlocked: bool) {
-        self.presence.show(if unlocked { Status::Unlocked } else { Status::Locked });
+    /// Arm the input, run `asking` (tell the host to press), then wait for the press.
+    pub fn wait(&self, asking: impl FnOnce()) -> bool {
+        let mut input = self.input.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(input) = input.as_mut() else {
+            asking();
+            return false;
+        };
+        input.arm();
+        asking();
+        wait_for_press(input.as_mut(), &self.indicator, self.timeout)
     }
 }

@@ -26,8 +26,10 @@ pub const FRAME_MAGIC: [u8; 2] = *b"VZ";
 pub const FRAME_VERSION: u8 = 1;
 /// Length of the frame header.
 pub const FRAME_HEADER_LEN: usize = 8;
-/// Version of the message schema inside the payload.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// Version of the message schema inside the payload. Version 2: the custody model (a
+/// mandatory admin credential with its own counter, physical presence, per-connection admin
+/// windows); version 1 dongles and hosts are refused (docs/DECISIONS.md).
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Most records in one `UnsealBatch` or `Rewrap`. A staff page shows at most a few hundred
 /// sealed fields; larger jobs (rotation) stream batches.
 pub const MAX_BATCH: usize = 256;
@@ -36,11 +38,19 @@ pub const MAX_BATCH: usize = 256;
 pub const MAX_FRAME_PAYLOAD: usize = 2 * 1024 * 1024;
 /// Longest PIN or passphrase accepted (bytes of UTF-8).
 pub const MAX_PIN_LEN: usize = 128;
-/// Shortest PIN accepted when one is set.
-pub const MIN_PIN_LEN: usize = 4;
-/// How long an `AdminAuth` lasts: long enough for a backup or a rotation, short enough that a
-/// walked-away admin session closes itself.
-pub const ADMIN_WINDOW_SECS: u64 = 600;
+/// Shortest staff PIN accepted when one is set: six characters. With the key store's
+/// Argon2id cost, a 6-digit PIN costs a card thief about a day of one CPU core to exhaust
+/// offline (docs/THREAT-MODEL.md, "stolen dongle"); longer or non-numeric PINs cost more.
+pub const MIN_PIN_LEN: usize = 6;
+/// Shortest admin credential: eight characters. It guards key export, so it is longer than
+/// the PIN staff type every day.
+pub const MIN_ADMIN_PIN_LEN: usize = 8;
+/// An admin window closes after this long without an admin request (and at once when its
+/// connection ends or `EndAdmin` is sent): long enough between the steps of a rotation, short
+/// enough that a walked-away admin session closes itself.
+pub const ADMIN_IDLE_SECS: u64 = 300;
+/// How long the dongle waits for a press of its button before refusing the request.
+pub const PRESENCE_TIMEOUT_SECS: u64 = 30;
 
 /// What a frame carries (byte 3 of the header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,42 +166,46 @@ pub struct SealedItem {
     pub context: Vec<u8>,
 }
 
-/// What the bridge asks of the dongle.
+/// What the bridge asks of the dongle. Which request needs what (a session, the staff
+/// unlock, the admin credential, a press of the button) is the firmware's custody policy
+/// (`firmware/src/dongle/policy.rs`, docs/PROTOCOL.md); the notes below only summarise it.
+/// Variants are encoded by index: new ones are appended, never inserted (golden test).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Request {
-    /// Who are you and what state are you in? Needs no PIN.
+    /// Who are you and what state are you in? Needs nothing.
     Hello,
-    /// Generate the first key on the device and set the PIN (none: no PIN). Refused once
+    /// Generate the first key on the device and set both credentials. Refused once
     /// initialised.
     Init {
-        /// The staff PIN to set, if any.
+        /// The staff PIN to set; `None` leaves the keys openable by whoever holds the dongle.
         pin: Option<Pin>,
-        /// An admin PIN, separate from the staff PIN: when set, admin requests (pair, unpair,
-        /// backup, clone export, rotate, retire, reset) also need `AdminAuth`.
-        admin_pin: Option<Pin>,
-    },
-    /// Prove the admin PIN: admin requests are allowed for `ADMIN_WINDOW_SECS`, or until
-    /// `Lock`. Wrong admin PINs count toward the same lock-out as staff PINs.
-    AdminAuth {
-        /// The admin PIN.
+        /// The admin credential (mandatory, different from the staff PIN): key export, PIN
+        /// resets, pairing, rotation and reset need it.
         admin_pin: Pin,
     },
-    /// Unlock with the PIN. Wrong PINs are counted, persistently.
+    /// Prove the admin credential: opens an admin window for this connection only, closed by
+    /// `EndAdmin`, `Lock`, the end of the connection, or `ADMIN_IDLE_SECS` without use. Wrong
+    /// admin PINs count in their own persistent counter.
+    AdminAuth {
+        /// The admin credential.
+        admin_pin: Pin,
+    },
+    /// Unlock with the staff PIN (for `UnsealBatch`). Wrong PINs are counted, persistently.
     Unlock {
         /// The PIN.
         pin: Pin,
     },
-    /// Forget the unlocked keys now.
+    /// Forget the unlocked keys now, and close this connection's admin window.
     Lock,
     /// The public keys (all versions).
     PublicKeys,
-    /// Open many records; each gets its own result.
+    /// Open many records; each gets its own result. Needs the staff unlock.
     UnsealBatch {
         /// The records.
         items: Vec<SealedItem>,
     },
-    /// Open each record and seal its value to `new_public_key` under the same context, inside
-    /// the device: plaintext never leaves it.
+    /// Open each record and seal its value to `new_public_key` (one of the dongle's own keys)
+    /// under the same context, inside the device: plaintext never leaves it. Admin.
     Rewrap {
         /// The records.
         items: Vec<SealedItem>,
@@ -203,40 +217,45 @@ pub enum Request {
         /// At most this many entries.
         max: u16,
     },
-    /// Change (or set, or remove) the PIN; the current PIN is checked like `Unlock`.
-    ChangePin {
-        /// Current PIN (None when no PIN is set).
-        old: Option<Pin>,
-        /// New PIN (None removes the PIN).
+    /// Set a new staff PIN without the old one, or remove it (`None`): for a forgotten PIN or
+    /// a staff lock-out. Admin and a press of the button; resets the staff counter.
+    SetStaffPin {
+        /// The new staff PIN; `None` removes it.
         new: Option<Pin>,
     },
     /// Generate a new key version on the device and make it the one new records use; older
-    /// versions stay for opening. Requires the dongle unlocked.
+    /// versions stay for opening. Admin.
     Rotate,
-    /// Delete an old key version. Requires unlocked; the active key cannot be retired.
+    /// Delete an old key version; the active key cannot be retired. Admin.
     Retire {
         /// The key to delete.
         key_id: KeyId,
     },
-    /// Wipe the key store. Allowed when unlocked, or when locked out (the only way back).
+    /// Wipe the key store, the counters and the pairings (the audit log and the device key
+    /// stay). Admin and a press; without the admin credential only when it cannot be given
+    /// (admin locked out, key store damaged, uninitialised).
     FactoryReset,
-    /// Deal M-of-N recovery shares of every key version. Requires unlocked.
+    /// Deal M-of-N recovery shares of every key version. Admin and a press.
     Backup {
         /// Shares needed to restore (M, at least 2).
         threshold: u8,
         /// Shares to make (N, at most 16).
         count: u8,
     },
-    /// Rebuild the keys from recovery shares into an uninitialised dongle, with a new PIN.
+    /// Rebuild the keys from recovery shares into an uninitialised dongle, with new
+    /// credentials.
     Restore {
         /// Share lines (`vkshare1.…`).
         shares: Vec<String>,
-        /// The PIN to set.
+        /// The staff PIN to set.
         pin: Option<Pin>,
+        /// The admin credential to set.
+        admin_pin: Pin,
     },
     /// On the clone's target (uninitialised): make a transfer key, kept in RAM only.
     CloneBegin,
-    /// On the clone's source (unlocked): seal every key version to the target's transfer key.
+    /// On the clone's source: seal every key version to the target's transfer key. Admin and
+    /// a press.
     CloneExport {
         /// The target's transfer public key.
         to: [u8; 32],
@@ -244,27 +263,37 @@ pub enum Request {
     /// The dongle's device public key (for hosts to pair with and open sessions to).
     DeviceKey,
     /// Pair a host: from then on, only paired hosts are served (in an encrypted session).
-    /// Requires unlocked.
+    /// Admin and a press.
     Pair {
         /// The host's static X25519 public key.
         host_key: [u8; 32],
         /// A name for the host (shown by `Pairings`), at most 64 bytes.
         label: String,
     },
-    /// Remove a pairing. Requires unlocked.
+    /// Remove a pairing. Admin and a press.
     Unpair {
         /// The host's public key.
         host_key: [u8; 32],
     },
     /// The paired hosts.
     Pairings,
-    /// On the target: open the blob with its transfer key and store the keys under a PIN.
+    /// On the target: open the blob with its transfer key and store the keys under new
+    /// credentials.
     CloneImport {
         /// The sealed key set from `CloneExport`.
         blob: Vec<u8>,
-        /// The PIN to set.
+        /// The staff PIN to set.
         pin: Option<Pin>,
+        /// The admin credential to set.
+        admin_pin: Pin,
     },
+    /// Change the admin credential. Admin and a press; resets the admin counter.
+    ChangeAdminPin {
+        /// The new admin credential.
+        new: Pin,
+    },
+    /// Close this connection's admin window now (the admin tool sends it when it finishes).
+    EndAdmin,
 }
 
 /// Lock state reported by `Hello`.
@@ -276,7 +305,8 @@ pub enum LockState {
     Locked,
     /// Records can be opened.
     Unlocked,
-    /// Too many wrong PINs: only `FactoryReset` (and restore from backup) helps.
+    /// Too many wrong staff PINs: unsealing is refused until an admin sets a new staff PIN
+    /// (`SetStaffPin`).
     LockedOut,
 }
 
@@ -304,12 +334,16 @@ pub struct Limits {
     pub records_per_minute: u32,
     /// Token bucket size (burst).
     pub burst: u32,
-    /// Wrong PINs before lock-out.
+    /// Wrong staff PINs before the staff lock-out.
     pub max_pin_tries: u8,
-    /// Idle seconds before auto-lock.
+    /// Wrong admin credentials before the admin lock-out.
+    pub max_admin_tries: u8,
+    /// Seconds without key use before auto-lock.
     pub idle_lock_secs: u32,
     /// Batches larger than this need the button (None: never).
     pub confirm_batch_over: Option<u16>,
+    /// Seconds without an admin request before an admin window closes.
+    pub admin_idle_secs: u32,
 }
 
 /// The answer to `Hello`.
@@ -323,10 +357,13 @@ pub struct HelloInfo {
     pub serial: String,
     /// Lock state.
     pub state: LockState,
-    /// Whether a PIN is set.
+    /// Whether a staff PIN is set.
     pub pin_set: bool,
-    /// Wrong PINs left before lock-out.
+    /// Wrong staff PINs left before the staff lock-out.
     pub pin_tries_left: u8,
+    /// Wrong admin credentials left before the admin lock-out (0: admin requests are refused
+    /// until a factory reset).
+    pub admin_tries_left: u8,
     /// Keys held (present even when locked: public keys are stored in clear).
     pub keys: Vec<KeyInfo>,
     /// Limits.
@@ -335,8 +372,10 @@ pub struct HelloInfo {
     pub audit_intact: bool,
     /// Hosts paired (0: any host on USB or the local socket is served; TCP needs a pairing).
     pub paired_hosts: u16,
-    /// Whether an admin PIN is set.
-    pub admin_pin_set: bool,
+    /// Whether the dongle has a presence input (a button) to confirm requests with.
+    pub presence_input: bool,
+    /// Whether the asking connection holds an open admin window.
+    pub admin_window: bool,
 }
 
 /// A paired host.
@@ -398,19 +437,21 @@ pub enum DongleError {
     /// The request needs the PIN first.
     #[error("the dongle is locked: unlock it with the PIN")]
     Locked,
-    /// The PIN was wrong.
+    /// The staff PIN was wrong.
     #[error("wrong PIN: {tries_left} tries left before the dongle locks itself")]
     WrongPin {
         /// Tries left.
         tries_left: u8,
     },
-    /// Too many wrong PINs.
+    /// Too many wrong staff PINs.
     #[error(
-        "too many wrong PINs: the dongle is locked out; restore it from a backup after a factory reset"
+        "too many wrong PINs: the dongle is locked out; an admin can set a new PIN (vbzkey-admin set-pin)"
     )]
     LockedOut,
-    /// The PIN does not meet the length rules.
-    #[error("a PIN must be {MIN_PIN_LEN} to {MAX_PIN_LEN} bytes")]
+    /// A PIN does not meet the length rules.
+    #[error(
+        "a staff PIN must be {MIN_PIN_LEN} to {MAX_PIN_LEN} bytes, an admin PIN {MIN_ADMIN_PIN_LEN} to {MAX_PIN_LEN}"
+    )]
     BadPin,
     /// The rate limit is exhausted.
     #[error("rate limit reached: try again in {retry_after_ms} ms")]
@@ -421,8 +462,9 @@ pub enum DongleError {
     /// The batch is empty or larger than `MAX_BATCH`.
     #[error("a batch must hold 1 to {MAX_BATCH} items")]
     BadBatchSize,
-    /// The button was not pressed in time.
-    #[error("the batch needs confirmation on the dongle's button, and none came")]
+    /// The request needs a press of the dongle's button, and none came in time (or the
+    /// dongle has no button).
+    #[error("this needs a press of the dongle's button, and none came in time")]
     NotConfirmed,
     /// No such key version (retire).
     #[error("the dongle holds no key with that id")]
@@ -480,7 +522,7 @@ pub enum DongleError {
     /// The clone blob does not open with this dongle's transfer key.
     #[error("the clone blob is not for this dongle, or it was altered")]
     BadCloneBlob,
-    /// The request needs the admin PIN (`AdminAuth`) first.
+    /// The request needs an admin window of this connection (`AdminAuth`) first.
     #[error("this needs the admin PIN: authenticate as admin first")]
     AdminRequired,
     /// The dongle serves only paired hosts, in an encrypted session.
@@ -492,6 +534,20 @@ pub enum DongleError {
     /// No such pairing (unpair), or a bad label.
     #[error("no such paired host, or a label longer than 64 bytes")]
     BadPairing,
+    /// The admin credential was wrong.
+    #[error("wrong admin PIN: {tries_left} tries left before admin requests are refused for good")]
+    WrongAdminPin {
+        /// Tries left.
+        tries_left: u8,
+    },
+    /// Too many wrong admin credentials: admin requests are refused until a factory reset.
+    #[error(
+        "too many wrong admin PINs: admin requests are refused until a factory reset (unsealing still works)"
+    )]
+    AdminLockedOut,
+    /// The admin credential may not equal the staff PIN.
+    #[error("the admin PIN must differ from the staff PIN")]
+    SamePin,
 }
 
 /// What the dongle answers.
@@ -528,6 +584,12 @@ pub enum Response {
     Pairings(Vec<PairingInfo>),
     /// The request failed as a whole.
     Error(DongleError),
+    /// Not an answer yet: the dongle waits for a press of its button (its LED blinks) before
+    /// it answers this request; the final answer follows with the same request id.
+    PresenceNeeded {
+        /// How long it waits.
+        timeout_secs: u16,
+    },
 }
 
 #[derive(Serialize)]

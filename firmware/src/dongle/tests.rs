@@ -4,10 +4,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use vbzkey_protocol::record;
-use vbzkey_protocol::wire::{
-    DongleError, LockState, MAX_BATCH, Pin, Request, Response, SealedItem,
-};
+use vbzkey_protocol::record::{self, Record};
+use vbzkey_protocol::wire::{DongleError, LockState, MAX_BATCH, Pin, Request, Response, SealedItem};
 use vbzkey_protocol::{KeyId, PublicKey, SecretKey};
 
 use super::*;
@@ -16,7 +14,6 @@ use crate::storage::{File, MemStorage, Storage, StorageError};
 
 #[derive(Clone, Default)]
 struct TestPlatform {
-    button: Arc<AtomicBool>,
     led: Arc<AtomicBool>,
 }
 
@@ -24,16 +21,15 @@ impl Platform for TestPlatform {
     fn fill_random(&mut self, buf: &mut [u8]) -> Result<(), RngFailed> {
         getrandom::fill(buf).map_err(|_| RngFailed)
     }
-    fn confirm(&mut self) -> bool {
-        self.button.load(Ordering::SeqCst)
-    }
     fn show(&mut self, unlocked: bool) {
         self.led.store(unlocked, Ordering::SeqCst);
     }
 }
 
 const PIN: &[u8] = b"123456";
-const HOST: &str = "test";
+const ADMIN: &[u8] = b"admin-2468";
+
+type TestDongle = Dongle<MemStorage, TestPlatform>;
 
 fn cfg() -> Config {
     Config { kdf: KdfParams::TEST_ONLY_WEAK, ..Config::default() }
@@ -47,22 +43,49 @@ fn binding() -> Binding {
     Binding { serial: "00000000a1b2c3d4".into(), device_secret: None }
 }
 
-fn start_with<S: Storage>(
-    storage: S,
-    cfg: Config,
-    platform: TestPlatform,
-) -> Dongle<S, TestPlatform> {
+/// A local connection (USB or the Unix socket) with this id.
+fn conn(id: u64) -> Peer {
+    Peer { id, label: format!("test{id}"), session: None, network: false }
+}
+
+fn start_with<S: Storage>(storage: S, cfg: Config, platform: TestPlatform) -> Dongle<S, TestPlatform> {
     Dongle::start(cfg, storage, platform, binding(), at(0)).unwrap()
 }
 
-fn start(storage: MemStorage) -> Dongle<MemStorage, TestPlatform> {
+fn start(storage: MemStorage) -> TestDongle {
     start_with(storage, cfg(), TestPlatform::default())
 }
 
-fn initialised(pin: Option<&[u8]>) -> (Dongle<MemStorage, TestPlatform>, PublicKey) {
+/// Ask as connection 1, without the button.
+fn ask(d: &mut Dongle<impl Storage, TestPlatform>, req: Request, now: Now) -> Response {
+    ask_as(d, &conn(1), req, now, Press::NotAsked)
+}
+
+fn ask_as(
+    d: &mut Dongle<impl Storage, TestPlatform>,
+    peer: &Peer,
+    req: Request,
+    now: Now,
+    press: Press,
+) -> Response {
+    match d.handle(req, now, peer, press) {
+        Outcome::Answer(r) => r,
+        Outcome::NeedsPresence => Response::PresenceNeeded { timeout_secs: 0 },
+    }
+}
+
+/// Ask as connection 1 with the button pressed.
+fn pressed(d: &mut Dongle<impl Storage, TestPlatform>, req: Request, now: Now) -> Response {
+    ask_as(d, &conn(1), req, now, Press::Pressed)
+}
+
+fn init(pin: Option<&[u8]>, admin: &[u8]) -> Request {
+    Request::Init { pin: pin.map(Pin::new), admin_pin: Pin::new(admin) }
+}
+
+fn initialised(pin: Option<&[u8]>) -> (TestDongle, PublicKey) {
     let mut d = start(MemStorage::default());
-    let pk = match d.handle(Request::Init { pin: pin.map(Pin::new), admin_pin: None }, at(0), HOST)
-    {
+    let pk = match ask(&mut d, init(pin, ADMIN), at(0)) {
         Response::PublicKeys(keys) => PublicKey::from_bytes(keys[0].public_key),
         other => panic!("{other:?}"),
     };
@@ -70,12 +93,12 @@ fn initialised(pin: Option<&[u8]>) -> (Dongle<MemStorage, TestPlatform>, PublicK
 }
 
 /// Restart: drop the dongle, keep its storage.
-fn restart(d: Dongle<MemStorage, TestPlatform>) -> Dongle<MemStorage, TestPlatform> {
+fn restart(d: TestDongle) -> TestDongle {
     start(d.into_storage())
 }
 
 fn hello(d: &mut Dongle<impl Storage, TestPlatform>, now: Now) -> HelloInfo {
-    match d.handle(Request::Hello, now, HOST) {
+    match ask(d, Request::Hello, now) {
         Response::Hello(h) => h,
         other => panic!("{other:?}"),
     }
@@ -88,12 +111,10 @@ fn item(pk: &PublicKey, ctx: &str, value: &str) -> SealedItem {
     }
 }
 
-fn unseal(
-    d: &mut Dongle<impl Storage, TestPlatform>,
-    items: Vec<SealedItem>,
-    now: Now,
-) -> Result<Vec<Result<String, &'static str>>, DongleError> {
-    match d.handle(Request::UnsealBatch { items }, now, HOST) {
+type Opened = Result<Vec<Result<String, &'static str>>, DongleError>;
+
+fn unseal(d: &mut Dongle<impl Storage, TestPlatform>, items: Vec<SealedItem>, now: Now) -> Opened {
+    match ask(d, Request::UnsealBatch { items }, now) {
         Response::Unsealed(r) => Ok(r
             .into_iter()
             .map(|r| r.map(|p| String::from_utf8(p.0.to_vec()).unwrap()).map_err(|e| e.code()))
@@ -111,41 +132,43 @@ fn err(r: Response) -> DongleError {
 }
 
 fn unlock(d: &mut Dongle<impl Storage, TestPlatform>, pin: &[u8], now: Now) -> Response {
-    d.handle(Request::Unlock { pin: Pin::new(pin) }, now, HOST)
+    ask(d, Request::Unlock { pin: Pin::new(pin) }, now)
+}
+
+fn admin(d: &mut Dongle<impl Storage, TestPlatform>, now: Now) {
+    assert_eq!(ask(d, Request::AdminAuth { admin_pin: Pin::new(ADMIN) }, now), Response::Ok);
 }
 
 fn audit_lines(d: &mut Dongle<impl Storage, TestPlatform>) -> Vec<String> {
-    match d.handle(Request::AuditTail { max: 1000 }, at(0), HOST) {
+    match ask(d, Request::AuditTail { max: 1000 }, at(0)) {
         Response::AuditTail { entries, .. } => entries.into_iter().map(|e| e.line).collect(),
         other => panic!("{other:?}"),
     }
 }
 
 #[test]
-fn init_generates_a_key_once_and_hello_reports_it() {
+fn init_needs_both_credentials_generates_a_key_once_and_leaves_the_dongle_locked() {
     let mut d = start(MemStorage::default());
     assert_eq!(hello(&mut d, at(0)).state, LockState::Uninitialised);
-    assert_eq!(err(d.handle(Request::PublicKeys, at(0), HOST)), DongleError::NotInitialised);
-    assert_eq!(
-        err(d.handle(Request::Init { pin: Some(Pin::new(b"12")), admin_pin: None }, at(0), HOST)),
-        DongleError::BadPin
-    );
+    assert_eq!(err(ask(&mut d, Request::PublicKeys, at(0))), DongleError::NotInitialised);
+    assert_eq!(err(ask(&mut d, init(Some(b"12"), ADMIN), at(0))), DongleError::BadPin);
+    assert_eq!(err(ask(&mut d, init(Some(PIN), b"short"), at(0))), DongleError::BadPin);
+    assert_eq!(err(ask(&mut d, init(Some(ADMIN), ADMIN), at(0))), DongleError::SamePin);
+    assert_eq!(hello(&mut d, at(0)).state, LockState::Uninitialised, "nothing half-made");
     let (mut d, pk) = initialised(Some(PIN));
     let h = hello(&mut d, at(1));
     assert_eq!(h.serial, "00000000a1b2c3d4");
-    assert!(h.pin_set && h.audit_intact);
-    assert_eq!(h.pin_tries_left, 8);
+    assert!(h.pin_set && h.audit_intact && !h.admin_window);
+    assert_eq!((h.pin_tries_left, h.admin_tries_left), (8, 8));
+    assert_eq!(h.state, LockState::Locked, "init does not unlock for staff");
     assert_eq!(h.keys.len(), 1);
     assert_eq!(h.keys[0].key_id, pk.key_id());
-    assert_eq!(
-        err(d.handle(Request::Init { pin: None, admin_pin: None }, at(2), HOST)),
-        DongleError::AlreadyInitialised
-    );
+    assert_eq!(err(ask(&mut d, init(None, ADMIN), at(2))), DongleError::AlreadyInitialised);
     // Public keys are readable while locked, after a restart.
     let mut d = restart(d);
     assert_eq!(hello(&mut d, at(0)).state, LockState::Locked);
     assert!(
-        matches!(d.handle(Request::PublicKeys, at(0), HOST), Response::PublicKeys(k) if k[0].key_id == pk.key_id())
+        matches!(ask(&mut d, Request::PublicKeys, at(0)), Response::PublicKeys(k) if k[0].key_id == pk.key_id())
     );
 }
 
@@ -179,22 +202,22 @@ fn pin_is_required_before_any_unseal_and_batches_answer_per_item() {
         ]
     );
     assert!(
-        audit_lines(&mut d).last().unwrap().contains(&format!(" unseal {} 2 3 test ", pk.key_id()))
+        audit_lines(&mut d).last().unwrap().contains(&format!(" unseal {} 2 3 test1 ", pk.key_id()))
     );
-    assert_eq!(d.handle(Request::Lock, at(4), HOST), Response::Ok);
+    // Another connection is served by the same staff unlock; Lock ends it for everyone.
+    let from_2 = ask_as(&mut d, &conn(2), Request::UnsealBatch { items: batch() }, at(4), Press::NotAsked);
+    assert!(matches!(from_2, Response::Unsealed(_)));
+    assert_eq!(ask(&mut d, Request::Lock, at(4)), Response::Ok);
     assert_eq!(unseal(&mut d, batch(), at(5)), Err(DongleError::Locked));
     assert!(!d.platform.led.load(Ordering::SeqCst));
 }
 
 #[test]
-fn wrong_pin_counter_survives_restart_and_locks_out() {
+fn wrong_staff_pins_survive_restarts_lock_out_and_an_admin_sets_a_new_pin() {
     let (d, pk) = initialised(Some(PIN));
     let mut d = restart(d);
     for left in (1..8u8).rev() {
-        assert_eq!(
-            err(unlock(&mut d, b"000000", at(1))),
-            DongleError::WrongPin { tries_left: left }
-        );
+        assert_eq!(err(unlock(&mut d, b"000000", at(1))), DongleError::WrongPin { tries_left: left });
         // A restart (power cut) after each wrong try gives nothing back.
         d = restart(d);
         assert_eq!(hello(&mut d, at(0)).pin_tries_left, left);
@@ -206,20 +229,64 @@ fn wrong_pin_counter_survives_restart_and_locks_out() {
     assert_eq!(err(unlock(&mut d, PIN, at(1))), DongleError::LockedOut);
     assert_eq!(unseal(&mut d, vec![item(&pk, "c", "v")], at(2)), Err(DongleError::LockedOut));
     assert!(audit_lines(&mut d).iter().any(|l| l.contains(" locked-out ")));
-    // A factory reset is the way out (restore from a backup afterwards).
-    assert_eq!(d.handle(Request::FactoryReset, at(3), HOST), Response::Ok);
-    assert_eq!(hello(&mut d, at(4)).state, LockState::Uninitialised);
+    // The admin credential is unaffected: an admin sets a new staff PIN, with the button.
+    admin(&mut d, at(3));
+    let set = || Request::SetStaffPin { new: Some(Pin::new(b"654321")) };
+    assert!(matches!(ask(&mut d, set(), at(3)), Response::PresenceNeeded { .. }));
+    assert_eq!(
+        err(ask_as(&mut d, &conn(1), set(), at(3), Press::NotPressed)),
+        DongleError::NotConfirmed
+    );
+    assert!(audit_lines(&mut d).iter().any(|l| l.contains(" presence-missing ")));
+    assert_eq!(pressed(&mut d, set(), at(4)), Response::Ok);
+    let mut d = restart(d);
+    assert_eq!(hello(&mut d, at(0)).pin_tries_left, 8);
+    assert_eq!(err(unlock(&mut d, PIN, at(1))), DongleError::WrongPin { tries_left: 7 });
+    assert_eq!(unlock(&mut d, b"654321", at(2)), Response::Ok);
+    assert_eq!(unseal(&mut d, vec![item(&pk, "c", "v")], at(3)).unwrap(), vec![Ok("v".into())]);
+    assert!(audit_lines(&mut d).iter().any(|l| l.contains(" staff-pin-set ")));
 }
 
 #[test]
-fn a_right_pin_resets_the_counter() {
+fn a_right_pin_resets_only_its_own_counter() {
     let (mut d, _) = initialised(Some(PIN));
-    d.handle(Request::Lock, at(0), HOST);
     err(unlock(&mut d, b"999999", at(1)));
     err(unlock(&mut d, b"999999", at(1)));
-    assert_eq!(hello(&mut d, at(1)).pin_tries_left, 6);
+    let wrong_admin = Request::AdminAuth { admin_pin: Pin::new(b"admin-0000") };
+    assert_eq!(err(ask(&mut d, wrong_admin.clone(), at(1))), DongleError::WrongAdminPin { tries_left: 7 });
+    let h = hello(&mut d, at(1));
+    assert_eq!((h.pin_tries_left, h.admin_tries_left), (6, 7));
+    // A right staff PIN does not give admin guesses back (7 wrong, 1 right, repeat: no).
     assert_eq!(unlock(&mut d, PIN, at(2)), Response::Ok);
-    assert_eq!(hello(&mut d, at(3)).pin_tries_left, 8);
+    let h = hello(&mut d, at(3));
+    assert_eq!((h.pin_tries_left, h.admin_tries_left), (8, 7));
+    // Nor the reverse.
+    err(unlock(&mut d, b"999999", at(4)));
+    admin(&mut d, at(5));
+    let h = hello(&mut d, at(6));
+    assert_eq!((h.pin_tries_left, h.admin_tries_left), (7, 8));
+}
+
+#[test]
+fn admin_lock_out_refuses_admin_requests_but_unsealing_goes_on_and_a_pressed_reset_recovers() {
+    let (mut d, pk) = initialised(Some(PIN));
+    for left in (1..8u8).rev() {
+        let r = ask(&mut d, Request::AdminAuth { admin_pin: Pin::new(b"admin-0000") }, at(1));
+        assert_eq!(err(r), DongleError::WrongAdminPin { tries_left: left });
+    }
+    let r = ask(&mut d, Request::AdminAuth { admin_pin: Pin::new(b"admin-0000") }, at(1));
+    assert_eq!(err(r), DongleError::AdminLockedOut);
+    let mut d = restart(d);
+    assert_eq!(hello(&mut d, at(0)).admin_tries_left, 0);
+    assert_eq!(err(ask(&mut d, Request::AdminAuth { admin_pin: Pin::new(ADMIN) }, at(1))), DongleError::AdminLockedOut);
+    assert_eq!(err(pressed(&mut d, Request::Backup { threshold: 2, count: 3 }, at(1))), DongleError::AdminLockedOut);
+    unlock(&mut d, PIN, at(2));
+    assert_eq!(unseal(&mut d, vec![item(&pk, "c", "v")], at(3)).unwrap(), vec![Ok("v".into())]);
+    assert!(audit_lines(&mut d).iter().any(|l| l.contains(" admin-locked-out ")));
+    // Nobody can administer it: a factory reset needs only the button now.
+    assert!(matches!(ask(&mut d, Request::FactoryReset, at(4)), Response::PresenceNeeded { .. }));
+    assert_eq!(pressed(&mut d, Request::FactoryReset, at(4)), Response::Ok);
+    assert_eq!(hello(&mut d, at(5)).state, LockState::Uninitialised);
 }
 
 /// Storage whose counter writes fail: proves the counter is written before the PIN is
@@ -248,32 +315,43 @@ impl Storage for CounterWriteFails {
 }
 
 #[test]
-fn counter_is_written_before_the_pin_is_compared() {
+fn counters_are_written_before_either_credential_is_compared() {
     let (d, _) = initialised(Some(PIN));
     let storage = CounterWriteFails(d.into_storage());
     let mut d = start_with(storage, cfg(), TestPlatform::default());
     assert_eq!(err(unlock(&mut d, PIN, at(1))), DongleError::Storage);
-    assert_eq!(hello(&mut d, at(2)).state, LockState::Locked);
+    assert_eq!(err(ask(&mut d, Request::AdminAuth { admin_pin: Pin::new(ADMIN) }, at(1))), DongleError::Storage);
+    let h = hello(&mut d, at(2));
+    assert_eq!(h.state, LockState::Locked);
+    assert!(!h.admin_window);
 }
 
 #[test]
-fn idle_lock_forgets_the_keys() {
+fn idle_lock_counts_key_use_only() {
     let (mut d, pk) = initialised(Some(PIN));
     let idle = cfg().idle_lock_ms;
+    unlock(&mut d, PIN, at(1000));
     assert!(unseal(&mut d, vec![item(&pk, "c", "v")], at(1000)).is_ok());
-    // Activity keeps it open...
+    // Key use keeps it open...
     assert!(unseal(&mut d, vec![item(&pk, "c", "v")], at(1000 + idle - 1)).is_ok());
-    // ...silence does not, whether a request or the transport's tick comes first.
-    d.tick(at(1000 + 2 * idle));
+    // ...status reads do not, however often they come.
+    for t in (1000 + idle..1000 + 2 * idle).step_by(1000) {
+        hello(&mut d, at(t));
+        ask(&mut d, Request::PublicKeys, at(t));
+        ask(&mut d, Request::AuditTail { max: 1 }, at(t));
+    }
     assert_eq!(hello(&mut d, at(1000 + 2 * idle)).state, LockState::Locked);
     assert!(audit_lines(&mut d).iter().any(|l| l.contains(" idle-lock ")));
+    // The transport's tick alone locks it too.
     unlock(&mut d, PIN, at(5 * idle));
-    assert_eq!(unseal(&mut d, vec![item(&pk, "c", "v")], at(7 * idle)), Err(DongleError::Locked));
+    d.tick(at(6 * idle));
+    assert_eq!(unseal(&mut d, vec![item(&pk, "c", "v")], at(6 * idle)), Err(DongleError::Locked));
 }
 
 #[test]
 fn rate_limit_bounds_records_per_minute() {
     let (mut d, pk) = initialised(Some(PIN));
+    unlock(&mut d, PIN, at(0));
     let cfg = cfg();
     let batch = |n: usize| (0..n).map(|i| item(&pk, &format!("t/{i}/f"), "v")).collect::<Vec<_>>();
     assert!(unseal(&mut d, batch(MAX_BATCH), at(0)).is_ok());
@@ -292,14 +370,14 @@ fn rate_limit_bounds_records_per_minute() {
 #[test]
 fn large_batches_need_the_button() {
     let (d, pk) = initialised(None);
-    let platform = TestPlatform::default();
     let config = Config { confirm_batch_over: Some(5), ..cfg() };
-    let mut d = start_with(d.into_storage(), config, platform.clone());
+    let mut d = start_with(d.into_storage(), config, TestPlatform::default());
     let batch = |n: usize| (0..n).map(|_| item(&pk, "c", "v")).collect::<Vec<_>>();
     assert!(unseal(&mut d, batch(5), at(1)).is_ok(), "small batches need no press");
-    assert_eq!(unseal(&mut d, batch(6), at(2)), Err(DongleError::NotConfirmed));
-    platform.button.store(true, Ordering::SeqCst);
-    assert!(unseal(&mut d, batch(6), at(3)).is_ok());
+    let big = || Request::UnsealBatch { items: batch(6) };
+    assert!(matches!(ask(&mut d, big(), at(2)), Response::PresenceNeeded { .. }));
+    assert_eq!(err(ask_as(&mut d, &conn(1), big(), at(2), Press::NotPressed)), DongleError::NotConfirmed);
+    assert!(matches!(pressed(&mut d, big(), at(3)), Response::Unsealed(_)));
 }
 
 #[test]
@@ -312,8 +390,8 @@ fn a_dongle_without_pin_serves_after_restart_without_unlock() {
     assert_eq!(unseal(&mut d, vec![item(&pk, "c", "v")], at(1)).unwrap(), vec![Ok("v".into())]);
 }
 
-fn rotate(d: &mut Dongle<MemStorage, TestPlatform>, now: Now) -> PublicKey {
-    match d.handle(Request::Rotate, now, HOST) {
+fn rotate(d: &mut TestDongle, now: Now) -> PublicKey {
+    match ask(d, Request::Rotate, now) {
         Response::PublicKeys(keys) => {
             PublicKey::from_bytes(keys.iter().find(|k| k.active).unwrap().public_key)
         }
@@ -322,33 +400,32 @@ fn rotate(d: &mut Dongle<MemStorage, TestPlatform>, now: Now) -> PublicKey {
 }
 
 #[test]
-fn rotate_rewrap_retire() {
+fn rotate_rewrap_retire_need_the_admin_window() {
     let (mut d, old) = initialised(Some(PIN));
     let items: Vec<SealedItem> = (0..5)
-        .map(|i| {
-            item(&old, &format!("cust_cards/{i}/card_number"), &format!("41111111111111{i:02}"))
-        })
+        .map(|i| item(&old, &format!("cust_cards/{i}/card_number"), &format!("41111111111111{i:02}")))
         .collect();
+    unlock(&mut d, PIN, at(1));
+    assert_eq!(err(ask(&mut d, Request::Rotate, at(1))), DongleError::AdminRequired, "the staff PIN is not enough");
+    admin(&mut d, at(1));
     let new = rotate(&mut d, at(1));
     assert_ne!(new.key_id(), old.key_id());
     let h = hello(&mut d, at(2));
     assert_eq!(h.keys.len(), 2);
     assert!(h.keys.iter().any(|k| k.active && k.version == 2));
+    // The staff unlock sees the new version at once.
+    assert_eq!(unseal(&mut d, vec![item(&new, "c", "v")], at(2)).unwrap(), vec![Ok("v".into())]);
 
     // Re-wrap to a foreign key is refused: it would be exfiltration past the rate limit.
     let foreign = SecretKey::derive(b"an attacker's key, not the dongle");
-    let refused = d.handle(
+    let refused = ask(
+        &mut d,
         Request::Rewrap { items: items.clone(), new_public_key: *foreign.public_key().as_bytes() },
         at(3),
-        HOST,
     );
     assert_eq!(err(refused), DongleError::NotAllowed);
 
-    let out = match d.handle(
-        Request::Rewrap { items: items.clone(), new_public_key: *new.as_bytes() },
-        at(4),
-        HOST,
-    ) {
+    let out = match ask(&mut d, Request::Rewrap { items: items.clone(), new_public_key: *new.as_bytes() }, at(4)) {
         Response::Rewrapped(r) => r,
         other => panic!("{other:?}"),
     };
@@ -362,58 +439,110 @@ fn rotate_rewrap_retire() {
         assert_ne!(r.record, i.record);
     }
     // Retiring the active key is refused; retiring the old one works...
-    assert_eq!(
-        err(d.handle(Request::Retire { key_id: new.key_id() }, at(5), HOST)),
-        DongleError::KeyIsActive
-    );
-    assert_eq!(
-        err(d.handle(Request::Retire { key_id: KeyId([0; 8]) }, at(5), HOST)),
-        DongleError::NoSuchKey
-    );
-    assert_eq!(d.handle(Request::Retire { key_id: old.key_id() }, at(6), HOST), Response::Ok);
+    assert_eq!(err(ask(&mut d, Request::Retire { key_id: new.key_id() }, at(5))), DongleError::KeyIsActive);
+    assert_eq!(err(ask(&mut d, Request::Retire { key_id: KeyId([0; 8]) }, at(5))), DongleError::NoSuchKey);
+    assert_eq!(ask(&mut d, Request::Retire { key_id: old.key_id() }, at(6)), Response::Ok);
     // ...after which the re-wrapped records open, across a restart, and the old ones do not.
     let mut d = restart(d);
     unlock(&mut d, PIN, at(7));
     let got = unseal(&mut d, rewrapped, at(8)).unwrap();
-    assert!(
-        got.iter()
-            .enumerate()
-            .all(|(i, r)| r.as_deref() == Ok(format!("41111111111111{i:02}").as_str()))
-    );
+    assert!(got.iter().enumerate().all(|(i, r)| r.as_deref() == Ok(format!("41111111111111{i:02}").as_str())));
     assert!(unseal(&mut d, items, at(9)).unwrap().iter().all(|r| *r == Err("no_such_key")));
 }
 
 #[test]
-fn change_pin_needs_the_old_pin_and_counts_wrong_ones() {
-    let (mut d, pk) = initialised(Some(PIN));
-    let change = |old: &[u8], new: Option<&[u8]>| Request::ChangePin {
-        old: Some(Pin::new(old)),
-        new: new.map(Pin::new),
-    };
-    assert_eq!(
-        err(d.handle(change(b"000000", Some(b"2468")), at(1), HOST)),
-        DongleError::WrongPin { tries_left: 7 }
-    );
-    assert_eq!(d.handle(change(PIN, Some(b"2468")), at(2), HOST), Response::Ok);
-    let mut d = restart(d);
-    assert_eq!(err(unlock(&mut d, PIN, at(3))), DongleError::WrongPin { tries_left: 7 });
-    assert_eq!(unlock(&mut d, b"2468", at(4)), Response::Ok);
-    assert_eq!(unseal(&mut d, vec![item(&pk, "c", "v")], at(5)).unwrap(), vec![Ok("v".into())]);
-    // Removing the PIN makes it a no-PIN dongle.
-    assert_eq!(d.handle(change(b"2468", None), at(6), HOST), Response::Ok);
+fn staff_pin_removal_and_admin_pin_changes_need_admin_and_the_button() {
+    let (mut d, _) = initialised(Some(PIN));
+    unlock(&mut d, PIN, at(1));
+    for req in [
+        Request::SetStaffPin { new: None },
+        Request::SetStaffPin { new: Some(Pin::new(b"13572468")) },
+        Request::ChangeAdminPin { new: Pin::new(b"admin-1357") },
+    ] {
+        assert_eq!(err(pressed(&mut d, req, at(1))), DongleError::AdminRequired);
+    }
+    admin(&mut d, at(2));
+    // A staff PIN equal to the admin credential, or the reverse, is refused.
+    assert_eq!(err(pressed(&mut d, Request::SetStaffPin { new: Some(Pin::new(ADMIN)) }, at(2))), DongleError::SamePin);
+    assert_eq!(err(pressed(&mut d, Request::ChangeAdminPin { new: Pin::new(b"123456") }, at(2))), DongleError::BadPin);
+    let same = Request::SetStaffPin { new: Some(Pin::new(b"admin-9999")) };
+    assert_eq!(pressed(&mut d, same, at(2)), Response::Ok);
+    assert_eq!(err(pressed(&mut d, Request::ChangeAdminPin { new: Pin::new(b"admin-9999") }, at(2))), DongleError::SamePin);
+    assert_eq!(pressed(&mut d, Request::ChangeAdminPin { new: Pin::new(b"admin-1357") }, at(3)), Response::Ok);
+    assert_eq!(hello(&mut d, at(3)).state, LockState::Locked, "a new staff PIN ends the old unlock");
+    // Removing the staff PIN makes it a no-PIN dongle.
+    assert_eq!(pressed(&mut d, Request::SetStaffPin { new: None }, at(4)), Response::Ok);
     let mut d = restart(d);
     assert_eq!(hello(&mut d, at(0)).state, LockState::Unlocked);
+    assert_eq!(err(ask(&mut d, Request::AdminAuth { admin_pin: Pin::new(ADMIN) }, at(1))), DongleError::WrongAdminPin { tries_left: 7 });
+    assert_eq!(ask(&mut d, Request::AdminAuth { admin_pin: Pin::new(b"admin-1357") }, at(1)), Response::Ok);
+    let lines = audit_lines(&mut d);
+    for event in [" staff-pin-set ", " staff-pin-removed ", " admin-pin-changed "] {
+        assert!(lines.iter().any(|l| l.contains(event)), "{event}");
+    }
 }
 
 #[test]
-fn factory_reset_is_refused_while_locked_with_a_pin() {
+fn an_admin_window_belongs_to_one_connection_and_closes() {
+    let (mut d, _) = initialised(Some(PIN));
+    let backup = || Request::Backup { threshold: 2, count: 3 };
+    admin(&mut d, at(1));
+    assert!(hello(&mut d, at(1)).admin_window);
+    // Another connection, even one that knows the staff PIN, gets nothing from it.
+    let other = conn(2);
+    ask_as(&mut d, &other, Request::Unlock { pin: Pin::new(PIN) }, at(1), Press::NotAsked);
+    assert_eq!(err(ask_as(&mut d, &other, backup(), at(1), Press::Pressed)), DongleError::AdminRequired);
+    assert!(matches!(ask_as(&mut d, &other, Request::Hello, at(1), Press::NotAsked), Response::Hello(h) if !h.admin_window));
+    assert!(matches!(pressed(&mut d, backup(), at(1)), Response::Shares(_)));
+    // EndAdmin closes it (the admin tool sends it when it finishes)...
+    assert_eq!(ask(&mut d, Request::EndAdmin, at(2)), Response::Ok);
+    assert_eq!(err(pressed(&mut d, backup(), at(2))), DongleError::AdminRequired);
+    // ...so do Lock, the end of the connection, and idleness.
+    admin(&mut d, at(3));
+    ask(&mut d, Request::Lock, at(3));
+    assert_eq!(err(pressed(&mut d, backup(), at(3))), DongleError::AdminRequired);
+    admin(&mut d, at(4));
+    d.disconnect(1, at(4));
+    assert_eq!(err(pressed(&mut d, backup(), at(4))), DongleError::AdminRequired);
+    admin(&mut d, at(5));
+    let idle = cfg().admin_idle_ms;
+    assert!(matches!(ask(&mut d, Request::Rotate, at(5 + idle - 1)), Response::PublicKeys(_)), "use keeps it open");
+    hello(&mut d, at(5 + 2 * idle - 2));
+    assert_eq!(err(pressed(&mut d, backup(), at(5 + 2 * idle))), DongleError::AdminRequired);
+    assert!(audit_lines(&mut d).iter().filter(|l| l.contains(" admin-end ")).count() >= 4);
+}
+
+#[test]
+fn admin_commands_never_unlock_records_for_staff() {
+    let (mut d, pk) = initialised(Some(PIN));
+    admin(&mut d, at(1));
+    rotate(&mut d, at(1));
+    pressed(&mut d, Request::Backup { threshold: 2, count: 2 }, at(1));
+    assert_eq!(hello(&mut d, at(2)).state, LockState::Locked);
+    assert_eq!(unseal(&mut d, vec![item(&pk, "c", "v")], at(2)), Err(DongleError::Locked));
+    let staff_page = conn(7);
+    let r = ask_as(&mut d, &staff_page, Request::UnsealBatch { items: vec![item(&pk, "c", "v")] }, at(2), Press::NotAsked);
+    assert_eq!(err(r), DongleError::Locked);
+}
+
+#[test]
+fn factory_reset_needs_admin_and_the_button_and_wipes_pairings() {
     let (d, _) = initialised(Some(PIN));
     let mut d = restart(d);
-    assert_eq!(err(d.handle(Request::FactoryReset, at(1), HOST)), DongleError::NotAllowed);
-    unlock(&mut d, PIN, at(2));
-    assert_eq!(d.handle(Request::FactoryReset, at(3), HOST), Response::Ok);
+    unlock(&mut d, PIN, at(1));
+    assert_eq!(err(pressed(&mut d, Request::FactoryReset, at(1))), DongleError::AdminRequired);
+    admin(&mut d, at(2));
+    assert_eq!(pressed(&mut d, Request::Pair { host_key: [7; 32], label: "till".into() }, at(2)), Response::Ok);
+    // Paired now: the admin works from the paired host's session.
+    let till = Peer { id: 9, label: "till".into(), session: Some([7; 32]), network: false };
+    let auth = Request::AdminAuth { admin_pin: Pin::new(ADMIN) };
+    assert_eq!(ask_as(&mut d, &till, auth, at(3), Press::NotAsked), Response::Ok);
+    let reset = ask_as(&mut d, &till, Request::FactoryReset, at(3), Press::NotAsked);
+    assert!(matches!(reset, Response::PresenceNeeded { .. }));
+    assert_eq!(ask_as(&mut d, &till, Request::FactoryReset, at(3), Press::Pressed), Response::Ok);
     let mut d = restart(d);
-    assert_eq!(hello(&mut d, at(0)).state, LockState::Uninitialised);
+    let h = hello(&mut d, at(0));
+    assert_eq!((h.state, h.paired_hosts), (LockState::Uninitialised, 0));
     // The audit log survives the reset.
     assert!(audit_lines(&mut d).iter().any(|l| l.contains(" factory-reset ")));
 }
@@ -428,33 +557,33 @@ fn a_damaged_key_store_is_reported_and_never_replaced() {
     let mut d = start(storage);
     assert_eq!(err(unlock(&mut d, PIN, at(1))), DongleError::KeyStoreDamaged);
     assert_eq!(hello(&mut d, at(1)).pin_tries_left, 8, "damage does not burn PIN tries");
-    assert_eq!(
-        err(d.handle(Request::Init { pin: None, admin_pin: None }, at(2), HOST)),
-        DongleError::AlreadyInitialised
-    );
+    assert_eq!(err(ask(&mut d, init(None, ADMIN), at(2))), DongleError::AlreadyInitialised);
+    // Recovery: a pressed factory reset, no credential (none can be checked).
     assert_eq!(d.into_storage().files[&File::KeyStore], damaged);
 }
 
 #[test]
-fn a_store_from_another_board_does_not_open() {
+fn a_copied_card_opens_neither_credential_on_another_board() {
     let (d, _) = initialised(Some(PIN));
     let other_board = Binding { serial: "00000000ffffffff".into(), device_secret: None };
-    let mut d = Dongle::start(cfg(), d.into_storage(), TestPlatform::default(), other_board, at(0))
-        .unwrap();
+    let mut d = Dongle::start(cfg(), d.into_storage(), TestPlatform::default(), other_board, at(0)).unwrap();
     assert_eq!(err(unlock(&mut d, PIN, at(1))), DongleError::WrongPin { tries_left: 7 });
+    let r = ask(&mut d, Request::AdminAuth { admin_pin: Pin::new(ADMIN) }, at(1));
+    assert_eq!(err(r), DongleError::WrongAdminPin { tries_left: 7 });
 }
 
 #[test]
-fn a_deleted_pin_counter_is_treated_as_lock_out() {
+fn a_deleted_pin_counter_is_treated_as_lock_out_of_both_credentials() {
     let (d, _) = initialised(Some(PIN));
     let mut storage = d.into_storage();
     storage.files.remove(&File::PinCounter);
     let mut d = start(storage);
-    assert_eq!(hello(&mut d, at(0)).state, LockState::LockedOut);
+    let h = hello(&mut d, at(0));
+    assert_eq!((h.state, h.admin_tries_left), (LockState::LockedOut, 0));
 }
 
 #[test]
-fn a_broken_audit_log_stops_unsealing() {
+fn a_broken_audit_log_refuses_key_use_and_custody_changes_but_answers_reads() {
     let (d, pk) = initialised(None);
     let mut storage = d.into_storage();
     let log = storage.files.get_mut(&File::AuditLog).unwrap();
@@ -462,15 +591,26 @@ fn a_broken_audit_log_stops_unsealing() {
     let mut d = start(storage);
     assert!(!hello(&mut d, at(0)).audit_intact);
     assert_eq!(unseal(&mut d, vec![item(&pk, "c", "v")], at(1)), Err(DongleError::AuditBroken));
+    for req in [
+        Request::Unlock { pin: Pin::new(PIN) },
+        Request::AdminAuth { admin_pin: Pin::new(ADMIN) },
+        Request::Backup { threshold: 2, count: 3 },
+        Request::Pair { host_key: [1; 32], label: String::new() },
+    ] {
+        assert_eq!(err(pressed(&mut d, req, at(1))), DongleError::AuditBroken);
+    }
+    assert!(matches!(ask(&mut d, Request::AuditTail { max: 5 }, at(1)), Response::AuditTail { .. }));
+    assert!(matches!(ask(&mut d, Request::PublicKeys, at(1)), Response::PublicKeys(_)));
 }
 
 #[test]
 fn audit_tail_returns_the_chain_head() {
     let (mut d, pk) = initialised(Some(PIN));
+    unlock(&mut d, PIN, at(1));
     unseal(&mut d, vec![item(&pk, "c", "v")], at(1)).unwrap();
-    match d.handle(Request::AuditTail { max: 1 }, at(2), HOST) {
+    match ask(&mut d, Request::AuditTail { max: 1 }, at(2)) {
         Response::AuditTail { entries, head, total } => {
-            assert_eq!(total, 2);
+            assert_eq!(total, 3);
             assert_eq!(entries.len(), 1);
             assert!(entries[0].line.ends_with(&head));
             assert!(audit::verify(&audit_lines(&mut d).join("\n")).is_ok());
@@ -479,29 +619,38 @@ fn audit_tail_returns_the_chain_head() {
     }
 }
 
+fn frame_answer(d: &mut TestDongle, payload: &[u8]) -> (u32, Response) {
+    match d.handle_frame(payload, at(1), &conn(1), Press::NotAsked) {
+        FrameOutcome::Answer(frame) => wire::decode(&frame[8..]).unwrap(),
+        FrameOutcome::NeedsPresence { .. } => panic!("no press expected"),
+    }
+}
+
 #[test]
 fn malformed_frames_get_an_error_answer() {
     let (mut d, _) = initialised(None);
     for payload in [&b""[..], b"\x01", b"\x01\x05\xff\xff", &[0xffu8; 64]] {
-        let frame = d.handle_frame(payload, at(1), HOST);
-        let (_, resp): (u32, Response) = wire::decode(&frame[8..]).unwrap();
+        let (_, resp) = frame_answer(&mut d, payload);
         assert!(
-            matches!(
-                resp,
-                Response::Error(DongleError::Malformed | DongleError::UnsupportedVersion)
-            ),
+            matches!(resp, Response::Error(DongleError::Malformed | DongleError::UnsupportedVersion)),
             "{resp:?}"
         );
     }
     let frame = wire::encode(42, &Request::Hello);
-    let answer = d.handle_frame(&frame[8..], at(1), HOST);
-    let (id, resp): (u32, Response) = wire::decode(&answer[8..]).unwrap();
+    let (id, resp) = frame_answer(&mut d, &frame[8..]);
     assert_eq!(id, 42);
     assert!(matches!(resp, Response::Hello(_)));
+    let frame = wire::encode(43, &Request::Backup { threshold: 2, count: 2 });
+    admin(&mut d, at(1));
+    assert!(matches!(
+        d.handle_frame(&frame[8..], at(1), &conn(1), Press::NotAsked),
+        FrameOutcome::NeedsPresence { request_id: 43 }
+    ));
 }
 
-fn shares(d: &mut Dongle<MemStorage, TestPlatform>, m: u8, n: u8) -> Vec<String> {
-    match d.handle(Request::Backup { threshold: m, count: n }, at(1), HOST) {
+fn shares(d: &mut TestDongle, m: u8, n: u8) -> Vec<String> {
+    admin(d, at(1));
+    match pressed(d, Request::Backup { threshold: m, count: n }, at(1)) {
         Response::Shares(s) => s,
         other => panic!("{other:?}"),
     }
@@ -510,43 +659,37 @@ fn shares(d: &mut Dongle<MemStorage, TestPlatform>, m: u8, n: u8) -> Vec<String>
 #[test]
 fn backup_three_of_five_restores_into_a_fresh_dongle() {
     let (mut d, pk) = initialised(Some(PIN));
+    admin(&mut d, at(1));
     let new = rotate(&mut d, at(1));
-    let items = vec![
-        item(&pk, "cust_cards/1/card_number", "old key"),
-        item(&new, "cust_cards/2/card_number", "new key"),
-    ];
+    let items = vec![item(&pk, "cust_cards/1/card_number", "old key"), item(&new, "cust_cards/2/card_number", "new key")];
+    // Admin alone is not enough: shares are dealt only after a press.
+    assert!(matches!(ask(&mut d, Request::Backup { threshold: 3, count: 5 }, at(1)), Response::PresenceNeeded { .. }));
     let s = shares(&mut d, 3, 5);
     assert_eq!(s.len(), 5);
     assert!(s.iter().all(|l| l.starts_with("vkshare1.")));
     assert!(audit_lines(&mut d).last().unwrap().contains(" backup - 5 3 "));
 
     let mut fresh = start(MemStorage::default());
-    let restore = |shares: Vec<String>| Request::Restore { shares, pin: Some(Pin::new(b"8642")) };
+    let restore = |shares: Vec<String>| Request::Restore {
+        shares,
+        pin: Some(Pin::new(b"864200")),
+        admin_pin: Pin::new(b"admin-8642"),
+    };
+    assert_eq!(err(ask(&mut fresh, restore(s[..2].to_vec()), at(2))), DongleError::TooFewShares { need: 3, got: 2 });
     assert_eq!(
-        err(fresh.handle(restore(s[..2].to_vec()), at(2), HOST)),
-        DongleError::TooFewShares { need: 3, got: 2 }
-    );
-    assert_eq!(
-        err(fresh.handle(restore(vec![s[0].clone(), s[0].clone(), s[1].clone()]), at(2), HOST)),
+        err(ask(&mut fresh, restore(vec![s[0].clone(), s[0].clone(), s[1].clone()]), at(2))),
         DongleError::TooFewShares { need: 3, got: 2 }
     );
     let mut typo = s[1].clone();
     typo.replace_range(20..21, if &typo[20..21] == "A" { "B" } else { "A" });
-    assert_eq!(
-        err(fresh.handle(restore(vec![s[0].clone(), typo, s[2].clone()]), at(2), HOST)),
-        DongleError::BadShareText
-    );
+    assert_eq!(err(ask(&mut fresh, restore(vec![s[0].clone(), typo, s[2].clone()]), at(2))), DongleError::BadShareText);
     let (mut other, _) = initialised(None);
     let foreign = shares(&mut other, 3, 5);
     assert_eq!(
-        err(fresh.handle(
-            restore(vec![s[0].clone(), s[1].clone(), foreign[2].clone()]),
-            at(2),
-            HOST
-        )),
+        err(ask(&mut fresh, restore(vec![s[0].clone(), s[1].clone(), foreign[2].clone()]), at(2))),
         DongleError::SharesMixed
     );
-    match fresh.handle(restore(vec![s[4].clone(), s[1].clone(), s[3].clone()]), at(3), HOST) {
+    match ask(&mut fresh, restore(vec![s[4].clone(), s[1].clone(), s[3].clone()]), at(3)) {
         Response::PublicKeys(k) => {
             assert_eq!(k.len(), 2);
             assert!(k.iter().any(|k| k.active && k.key_id == new.key_id()));
@@ -554,29 +697,20 @@ fn backup_three_of_five_restores_into_a_fresh_dongle() {
         other => panic!("{other:?}"),
     }
     let mut fresh = restart(fresh);
-    assert_eq!(unlock(&mut fresh, b"8642", at(4)), Response::Ok);
-    assert_eq!(
-        unseal(&mut fresh, items, at(5)).unwrap(),
-        vec![Ok("old key".into()), Ok("new key".into())]
-    );
-    // An initialised dongle refuses a restore; a locked one refuses a backup.
-    assert_eq!(
-        err(fresh.handle(restore(s[..3].to_vec()), at(6), HOST)),
-        DongleError::AlreadyInitialised
-    );
-    fresh.handle(Request::Lock, at(7), HOST);
-    assert_eq!(
-        err(fresh.handle(Request::Backup { threshold: 2, count: 3 }, at(8), HOST)),
-        DongleError::Locked
-    );
+    assert_eq!(unlock(&mut fresh, b"864200", at(4)), Response::Ok);
+    assert_eq!(unseal(&mut fresh, items, at(5)).unwrap(), vec![Ok("old key".into()), Ok("new key".into())]);
+    // An initialised dongle refuses a restore; the restored admin credential works.
+    assert_eq!(err(ask(&mut fresh, restore(s[..3].to_vec()), at(6))), DongleError::AlreadyInitialised);
+    assert_eq!(ask(&mut fresh, Request::AdminAuth { admin_pin: Pin::new(b"admin-8642") }, at(7)), Response::Ok);
 }
 
 #[test]
 fn backup_parameters_are_checked() {
     let (mut d, _) = initialised(None);
+    admin(&mut d, at(1));
     for (m, n) in [(1, 3), (4, 3), (2, 17), (0, 0)] {
         assert_eq!(
-            err(d.handle(Request::Backup { threshold: m, count: n }, at(1), HOST)),
+            err(pressed(&mut d, Request::Backup { threshold: m, count: n }, at(1))),
             DongleError::BadBackupParameters,
             "{m} of {n}"
         );
@@ -587,122 +721,91 @@ fn backup_parameters_are_checked() {
 fn clone_moves_the_keys_wrapped_to_the_target() {
     let (mut a, pk) = initialised(Some(PIN));
     let mut b = start(MemStorage::default());
-    let blob_for = |a: &mut Dongle<MemStorage, TestPlatform>, to: [u8; 32]| match a.handle(
-        Request::CloneExport { to },
-        at(2),
-        HOST,
-    ) {
+    let blob_for = |a: &mut TestDongle, to: [u8; 32]| match pressed(a, Request::CloneExport { to }, at(2)) {
         Response::CloneBlob(blob) => blob,
         other => panic!("{other:?}"),
     };
-    let import = |blob: Vec<u8>| Request::CloneImport { blob, pin: Some(Pin::new(b"1357")) };
-    assert_eq!(err(b.handle(import(vec![1, 2, 3]), at(1), HOST)), DongleError::NoCloneInProgress);
-    let to = match b.handle(Request::CloneBegin, at(1), HOST) {
+    let import = |blob: Vec<u8>| Request::CloneImport {
+        blob,
+        pin: Some(Pin::new(b"135700")),
+        admin_pin: Pin::new(b"admin-1357"),
+    };
+    assert_eq!(err(ask(&mut b, import(vec![1, 2, 3]), at(1))), DongleError::NoCloneInProgress);
+    let to = match ask(&mut b, Request::CloneBegin, at(1)) {
         Response::CloneKey(k) => k,
         other => panic!("{other:?}"),
     };
+    assert_eq!(err(pressed(&mut a, Request::CloneExport { to }, at(2))), DongleError::AdminRequired);
+    admin(&mut a, at(2));
+    // Sealed to one of the dongle's own keys, a clone blob would open as a record: refused.
+    assert_eq!(err(pressed(&mut a, Request::CloneExport { to: *pk.as_bytes() }, at(2))), DongleError::BadPublicKey);
     let blob = blob_for(&mut a, to);
     // The blob is sealed: the key bytes are not in it in clear, and an altered blob fails.
-    let key_bytes = a.unlocked.as_ref().unwrap().keys.keys[0].1.to_bytes();
+    let key_bytes = a.admin_keys().unwrap().0.keys[0].1.to_bytes();
     assert!(!blob.windows(32).any(|w| w == &key_bytes[..]));
     let mut altered = blob.clone();
     altered[50] ^= 1;
-    assert_eq!(err(b.handle(import(altered), at(3), HOST)), DongleError::BadCloneBlob);
+    assert_eq!(err(ask(&mut b, import(altered), at(3))), DongleError::BadCloneBlob);
     // A blob for another target does not open here.
     let stranger = SecretKey::derive(b"some other dongle's transfer key");
     let wrong = blob_for(&mut a, *stranger.public_key().as_bytes());
-    assert_eq!(err(b.handle(import(wrong), at(3), HOST)), DongleError::BadCloneBlob);
-    assert!(
-        matches!(b.handle(import(blob), at(4), HOST), Response::PublicKeys(k) if k[0].key_id == pk.key_id())
-    );
+    assert_eq!(err(ask(&mut b, import(wrong), at(3))), DongleError::BadCloneBlob);
+    assert!(matches!(ask(&mut b, import(blob), at(4)), Response::PublicKeys(k) if k[0].key_id == pk.key_id()));
     let mut b = restart(b);
-    unlock(&mut b, b"1357", at(5));
+    unlock(&mut b, b"135700", at(5));
     let items = vec![item(&pk, "cust_cards/9/card_number", "4111111111111111")];
     assert_eq!(unseal(&mut b, items.clone(), at(6)).unwrap(), vec![Ok("4111111111111111".into())]);
+    unlock(&mut a, PIN, at(7));
     assert_eq!(unseal(&mut a, items, at(7)).unwrap(), vec![Ok("4111111111111111".into())]);
     assert!(audit_lines(&mut a).iter().any(|l| l.contains(" clone-export ")));
     assert!(audit_lines(&mut b).iter().any(|l| l.contains(" clone-import ")));
 }
 
 #[test]
-fn an_admin_pin_gates_admin_requests() {
-    let mut d = start(MemStorage::default());
-    let init = Request::Init { pin: Some(Pin::new(PIN)), admin_pin: Some(Pin::new(b"admin-9753")) };
-    assert!(matches!(d.handle(init, at(0), HOST), Response::PublicKeys(_)));
-    assert!(hello(&mut d, at(1)).admin_pin_set);
-    // Unlocked with the staff PIN: records open, admin requests do not.
-    let pk = match d.handle(Request::PublicKeys, at(1), HOST) {
-        Response::PublicKeys(k) => PublicKey::from_bytes(k[0].public_key),
-        other => panic!("{other:?}"),
-    };
-    assert_eq!(unseal(&mut d, vec![item(&pk, "c", "v")], at(1)).unwrap(), vec![Ok("v".into())]);
-    for req in [Request::Rotate, Request::Backup { threshold: 2, count: 3 }, Request::FactoryReset]
-    {
-        assert_eq!(err(d.handle(req, at(2), HOST)), DongleError::AdminRequired);
+fn once_hosts_are_paired_only_their_sessions_are_served() {
+    let (mut d, _) = initialised(Some(PIN));
+    let host = [7u8; 32];
+    assert!(d.accepts_session(&[9; 32], false), "no pairing yet: any local host may open a session");
+    assert!(!d.accepts_session(&[9; 32], true), "but never over the network");
+    admin(&mut d, at(1));
+    assert_eq!(pressed(&mut d, Request::Pair { host_key: host, label: "till".into() }, at(1)), Response::Ok);
+    assert!(d.accepts_session(&host, true) && !d.accepts_session(&[9; 32], false));
+    // Plain requests other than identity questions are refused now, even Lock.
+    let plain = conn(3);
+    for req in [Request::Unlock { pin: Pin::new(PIN) }, Request::Lock, Request::PublicKeys] {
+        assert_eq!(err(ask_as(&mut d, &plain, req, at(2), Press::NotAsked)), DongleError::PairingRequired);
     }
-    // A wrong admin PIN counts toward the lock-out, like a staff PIN.
-    let auth = |p: &[u8]| Request::AdminAuth { admin_pin: Pin::new(p) };
-    assert_eq!(
-        err(d.handle(auth(b"admin-0000"), at(3), HOST)),
-        DongleError::WrongPin { tries_left: 7 }
-    );
-    assert_eq!(d.handle(auth(b"admin-9753"), at(4), HOST), Response::Ok);
-    assert_eq!(hello(&mut d, at(5)).pin_tries_left, 8);
-    assert!(matches!(d.handle(Request::Rotate, at(5), HOST), Response::PublicKeys(_)));
-    // The admin window closes by itself, and on Lock.
-    let late = at(5 + wire::ADMIN_WINDOW_SECS * 1000);
-    d.handle(Request::Hello, late, HOST);
-    assert_eq!(
-        err(d.handle(Request::Backup { threshold: 2, count: 3 }, late, HOST)),
-        DongleError::AdminRequired
-    );
-    assert_eq!(d.handle(auth(b"admin-9753"), late, HOST), Response::Ok);
-    d.handle(Request::Lock, late, HOST);
-    unlock(&mut d, PIN, late);
-    assert_eq!(
-        err(d.handle(Request::Backup { threshold: 2, count: 3 }, late, HOST)),
-        DongleError::AdminRequired
-    );
-    // The admin PIN survives a restart; a reset removes it.
-    let mut d = restart(d);
-    assert!(hello(&mut d, at(0)).admin_pin_set);
-    unlock(&mut d, PIN, at(1));
-    d.handle(auth(b"admin-9753"), at(1), HOST);
-    assert_eq!(d.handle(Request::FactoryReset, at(2), HOST), Response::Ok);
-    assert!(!hello(&mut d, at(3)).admin_pin_set);
+    assert!(matches!(ask_as(&mut d, &plain, Request::Hello, at(2), Press::NotAsked), Response::Hello(_)));
+    let session = Peer { id: 4, label: "host".into(), session: Some(host), network: true };
+    assert_eq!(ask_as(&mut d, &session, Request::Unlock { pin: Pin::new(PIN) }, at(2), Press::NotAsked), Response::Ok);
+    let d = restart(d);
+    assert!(d.accepts_session(&host, false), "pairings survive a restart");
 }
 
 #[test]
-fn a_damaged_pairings_file_serves_no_host_until_hosts_are_paired_again() {
-    let (mut d, _) = initialised(None);
-    assert!(!d.pairing_required(), "no pairing yet: local hosts are served");
+fn a_damaged_pairings_file_serves_no_staff_until_an_admin_pairs_again() {
+    let (mut d, _) = initialised(Some(PIN));
     let host = [7u8; 32];
-    assert_eq!(
-        d.handle(Request::Pair { host_key: host, label: "till".into() }, at(1), HOST),
-        Response::Ok
-    );
-    assert!(d.pairing_required() && d.is_paired(&host));
-    let d = restart(d);
-    assert!(d.is_paired(&host), "pairings survive a restart");
+    admin(&mut d, at(1));
+    pressed(&mut d, Request::Pair { host_key: host, label: "till".into() }, at(1));
     let mut storage = d.into_storage();
     let f = storage.files.get_mut(&File::Pairings).unwrap();
     let last = f.len() - 1;
     f[last] ^= 1;
     let mut d = start(storage);
-    assert!(d.pairing_required(), "fail closed: not back to serving everyone");
-    assert!(!d.is_paired(&host));
-    // Pairing again (from a local link, unlocked) repairs it.
-    assert_eq!(
-        d.handle(Request::Pair { host_key: host, label: "till".into() }, at(2), HOST),
-        Response::Ok
-    );
-    assert!(d.is_paired(&host));
-    assert_eq!(
-        err(d.handle(Request::Pair { host_key: host, label: "x".repeat(65) }, at(3), HOST)),
-        DongleError::BadPairing
-    );
-    assert_eq!(
-        err(d.handle(Request::Unpair { host_key: [8; 32] }, at(3), HOST)),
-        DongleError::BadPairing
-    );
+    // Fail closed: not back to serving everyone, and the paired host is no longer known...
+    let session = |id| Peer { id, label: "host".into(), session: Some(host), network: false };
+    let r = ask_as(&mut d, &session(5), Request::Unlock { pin: Pin::new(PIN) }, at(2), Press::NotAsked);
+    assert_eq!(err(r), DongleError::PairingRequired);
+    assert_eq!(err(ask(&mut d, Request::AdminAuth { admin_pin: Pin::new(ADMIN) }, at(2))), DongleError::PairingRequired);
+    assert!(!d.accepts_session(&host, true));
+    // ...but a local session can still present the admin credential and pair again.
+    assert!(d.accepts_session(&host, false));
+    assert_eq!(ask_as(&mut d, &session(5), Request::AdminAuth { admin_pin: Pin::new(ADMIN) }, at(3), Press::NotAsked), Response::Ok);
+    let pair = |label: String| Request::Pair { host_key: host, label };
+    assert_eq!(ask_as(&mut d, &session(5), pair("till".into()), at(3), Press::Pressed), Response::Ok);
+    assert_eq!(ask_as(&mut d, &session(5), Request::Unlock { pin: Pin::new(PIN) }, at(4), Press::NotAsked), Response::Ok);
+    assert_eq!(err(ask_as(&mut d, &session(5), pair("x".repeat(65)), at(5), Press::Pressed)), DongleError::BadPairing);
+    let unpair = Request::Unpair { host_key: [8; 32] };
+    assert_eq!(err(ask_as(&mut d, &session(5), unpair, at(5), Press::Pressed)), DongleError::BadPairing);
 }

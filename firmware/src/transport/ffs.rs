@@ -217,7 +217,18 @@ fn serve_endpoints<S: Storage, P: Platform>(
     ep_out: &mut File,
     shared: &Shared<S, P>,
 ) -> io::Error {
-    let mut conn = Connection::new("usb", false);
+    let mut conn = shared.connect("usb", false);
+    let e = serve_usb_frames(ep_in, ep_out, shared, &mut conn);
+    shared.disconnect(&conn);
+    e
+}
+
+fn serve_usb_frames<S: Storage, P: Platform>(
+    ep_in: &mut File,
+    ep_out: &mut File,
+    shared: &Shared<S, P>,
+    conn: &mut Connection,
+) -> io::Error {
     // A header transfer is a short packet; read it with a full packet's room so a host that
     // sends more is noticed instead of overflowing.
     let mut header = Zeroizing::new([0u8; HS_MAX_PACKET as usize]);
@@ -239,7 +250,16 @@ fn serve_endpoints<S: Storage, P: Platform>(
                 if let Err(e) = read_payload(ep_out, &mut payload) {
                     return e;
                 }
-                shared.on_frame(&mut conn, kind, &payload)
+                let mut interim: Option<io::Error> = None;
+                let reply = shared.on_frame(conn, kind, &payload, &mut |frame| {
+                    if interim.is_none() {
+                        interim = write_frame_usb(ep_in, frame).err();
+                    }
+                });
+                if let Some(e) = interim {
+                    return e;
+                }
+                reply
             }
             Err(e) => {
                 tracing::warn!("usb: {e} ({n}-byte transfer where a frame header was expected)");
@@ -258,7 +278,8 @@ fn serve_endpoints<S: Storage, P: Platform>(
         }
         if close {
             // USB has no "close": drop the session and wait for the host to start again.
-            conn = Connection::new("usb", false);
+            shared.disconnect(conn);
+            *conn = shared.connect("usb", false);
         }
     }
 }

@@ -5,14 +5,16 @@
 pub mod ffs;
 pub mod socket;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use vbzkey_protocol::KeyId;
 use vbzkey_protocol::session::{Responder, Transport};
-use vbzkey_protocol::wire::{self, DongleError, FrameKind, Request, Response};
+use vbzkey_protocol::wire::{self, DongleError, FrameKind, Response};
 
-use crate::dongle::{Dongle, Now, Platform};
+use crate::dongle::{Dongle, FrameOutcome, Now, Peer, Platform, Press};
+use crate::platform::PresenceGate;
 use crate::storage::Storage;
 
 /// Session randomness comes from the OS, like the transports themselves.
@@ -20,19 +22,11 @@ fn os_fill(b: &mut [u8]) -> bool {
     getrandom::fill(b).is_ok()
 }
 
-/// One connection's session state: plain until a paired host completes a handshake.
+/// One connection's state: who it is to the core, and its session once a host completes a
+/// handshake.
 pub struct Connection {
-    label: String,
-    require_session: bool,
-    session: Option<(Transport, [u8; 32])>,
-}
-
-impl Connection {
-    /// A connection from `label` (transport name); `require_session` for TCP, where plain
-    /// requests (other than `Hello` and `DeviceKey`) are never served.
-    pub fn new(label: impl Into<String>, require_session: bool) -> Self {
-        Connection { label: label.into(), require_session, session: None }
-    }
+    peer: Peer,
+    session: Option<Transport>,
 }
 
 /// What to send back for a frame.
@@ -67,16 +61,19 @@ impl Clock {
     }
 }
 
-/// A dongle shared by the connections of a transport (one request at a time).
+/// A dongle shared by the connections of a transport (one request at a time), and the one
+/// button they wait on.
 pub struct Shared<S: Storage, P: Platform> {
     dongle: Mutex<Dongle<S, P>>,
     clock: Clock,
+    presence: PresenceGate,
+    next_peer: AtomicU64,
 }
 
 impl<S: Storage, P: Platform> Shared<S, P> {
-    /// Share `dongle`.
-    pub fn new(dongle: Dongle<S, P>, clock: Clock) -> Arc<Self> {
-        Arc::new(Shared { dongle: Mutex::new(dongle), clock })
+    /// Share `dongle`; requests that need the button wait on `presence`.
+    pub fn new(dongle: Dongle<S, P>, clock: Clock, presence: PresenceGate) -> Arc<Self> {
+        Arc::new(Shared { dongle: Mutex::new(dongle), clock, presence, next_peer: AtomicU64::new(1) })
     }
 
     fn lock(&self) -> MutexGuard<'_, Dongle<S, P>> {
@@ -85,33 +82,60 @@ impl<S: Storage, P: Platform> Shared<S, P> {
         self.dongle.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Handle one frame payload; returns the full answer frame.
-    pub fn handle(&self, payload: &[u8], host: &str) -> Vec<u8> {
-        let now = self.clock.now();
-        self.lock().handle_frame(payload, now, host)
+    fn peer(&self, label: String, session: Option<[u8; 32]>, network: bool) -> Peer {
+        Peer { id: self.next_peer.fetch_add(1, Ordering::Relaxed), label, session, network }
     }
 
-    /// Handle one frame of a connection: the session gate in front of the dongle.
-    pub fn on_frame(&self, conn: &mut Connection, kind: FrameKind, payload: &[u8]) -> Reply {
+    /// A new connection from `label` (transport name); `network` for TCP, where only paired
+    /// hosts' sessions are served.
+    pub fn connect(&self, label: impl Into<String>, network: bool) -> Connection {
+        Connection { peer: self.peer(label.into(), None, network), session: None }
+    }
+
+    /// The connection ended: its admin window closes.
+    pub fn disconnect(&self, conn: &Connection) {
+        let now = self.clock.now();
+        self.lock().disconnect(conn.peer.id, now);
+    }
+
+    /// Handle one request payload of `peer`: if the policy asks for the button, `asking` is
+    /// given the interim `PresenceNeeded` frame payload to send, the press is awaited outside
+    /// the core's lock, and the request is handled again with its outcome. Returns the
+    /// answer's payload (no frame header).
+    fn run(&self, payload: &[u8], peer: &Peer, asking: impl FnOnce(Vec<u8>)) -> Vec<u8> {
+        let first = { let now = self.clock.now(); self.lock().handle_frame(payload, now, peer, Press::NotAsked) };
+        let request_id = match first {
+            FrameOutcome::Answer(frame) => return strip_header(frame),
+            FrameOutcome::NeedsPresence { request_id } => request_id,
+        };
+        let waiting = Response::PresenceNeeded { timeout_secs: wire::PRESENCE_TIMEOUT_SECS as u16 };
+        let pressed = self.presence.wait(|| asking(wire::encode_payload(request_id, &waiting)));
+        let press = if pressed { Press::Pressed } else { Press::NotPressed };
+        let now = self.clock.now();
+        match self.lock().handle_frame(payload, now, peer, press) {
+            FrameOutcome::Answer(frame) => strip_header(frame),
+            FrameOutcome::NeedsPresence { request_id } => {
+                wire::encode_payload(request_id, &Response::Error(DongleError::NotConfirmed))
+            }
+        }
+    }
+
+    /// Handle one frame of a connection. `send` writes an interim frame (the request for a
+    /// press) before the final answer comes back as the [`Reply`].
+    pub fn on_frame(
+        &self,
+        conn: &mut Connection,
+        kind: FrameKind,
+        payload: &[u8],
+        send: &mut dyn FnMut(&[u8]),
+    ) -> Reply {
         match kind {
             FrameKind::Plain => {
                 if conn.session.is_some() {
                     return Reply::Close;
                 }
-                let required = conn.require_session || self.lock().pairing_required();
-                if required {
-                    match wire::decode::<Request>(payload) {
-                        Ok((_, Request::Hello | Request::DeviceKey)) => {}
-                        Ok((id, _)) => {
-                            return Reply::Send(wire::encode(
-                                id,
-                                &Response::Error(DongleError::PairingRequired),
-                            ));
-                        }
-                        Err(_) => {}
-                    }
-                }
-                Reply::Send(self.handle(payload, &conn.label))
+                let answer = self.run(payload, &conn.peer, |p| send(&wire::frame(FrameKind::Plain, &p)));
+                Reply::Send(wire::frame(FrameKind::Plain, &answer))
             }
             FrameKind::Handshake => {
                 if conn.session.is_some() {
@@ -128,15 +152,22 @@ impl<S: Storage, P: Platform> Shared<S, P> {
                     return Reply::Close;
                 };
                 match responder.host_key() {
-                    Some(host) if dongle.is_paired(&host) => match responder.accept() {
-                        Ok((msg, transport)) => {
-                            conn.label = format!("host:{}", KeyId::of(&host));
-                            conn.session = Some((transport, host));
-                            tracing::info!("session opened with paired {}", conn.label);
-                            Reply::Send(wire::frame(FrameKind::Handshake, &msg))
+                    Some(host) if dongle.accepts_session(&host, conn.peer.network) => {
+                        match responder.accept() {
+                            Ok((msg, transport)) => {
+                                drop(dongle);
+                                // A session is a new peer: an admin window of the plain link
+                                // (or an earlier session on USB) does not carry over.
+                                self.disconnect(conn);
+                                let label = format!("host:{}", KeyId::of(&host));
+                                tracing::info!("session opened with {label}");
+                                conn.peer = self.peer(label, Some(host), conn.peer.network);
+                                conn.session = Some(transport);
+                                Reply::Send(wire::frame(FrameKind::Handshake, &msg))
+                            }
+                            Err(_) => Reply::Close,
                         }
-                        Err(_) => Reply::Close,
-                    },
+                    }
                     other => {
                         let who = other.map_or_else(|| "?".into(), |k| KeyId::of(&k).to_string());
                         tracing::warn!("refused a session from unpaired host {who}");
@@ -148,27 +179,38 @@ impl<S: Storage, P: Platform> Shared<S, P> {
                 }
             }
             FrameKind::Sealed => {
-                let Some((transport, host)) = conn.session.as_mut() else { return Reply::Close };
+                let (Some(transport), Some(host)) = (conn.session.as_mut(), conn.peer.session)
+                else {
+                    return Reply::Close;
+                };
                 // An unpaired host loses its open session at its next message.
-                if !self.lock().is_paired(host) {
+                if !self.lock().accepts_session(&host, conn.peer.network) {
                     return Reply::Close;
                 }
                 let Ok(plain) = transport.open(payload) else { return Reply::Close };
-                let answer = self.handle(&plain, &conn.label);
-                match conn.session.as_mut().map(|(t, _)| t.seal(&answer[wire::FRAME_HEADER_LEN..]))
-                {
-                    Some(Ok(sealed)) => Reply::Send(wire::frame(FrameKind::Sealed, &sealed)),
+                let mut seal_failed = false;
+                let answer = self.run(&plain, &conn.peer, |p| match transport.seal(&p) {
+                    Ok(sealed) => send(&wire::frame(FrameKind::Sealed, &sealed)),
+                    Err(_) => seal_failed = true,
+                });
+                match transport.seal(&answer) {
+                    Ok(sealed) if !seal_failed => Reply::Send(wire::frame(FrameKind::Sealed, &sealed)),
                     _ => Reply::Close,
                 }
             }
         }
     }
 
-    /// Let the idle lock run.
+    /// Let the idle locks run.
     pub fn tick(&self) {
         let now = self.clock.now();
         self.lock().tick(now);
     }
+}
+
+fn strip_header(mut frame: Vec<u8>) -> Vec<u8> {
+    frame.drain(..wire::FRAME_HEADER_LEN);
+    frame
 }
 
 /// Call `tick` every second until `stop` is set, so keys are forgotten on time even when no
@@ -182,7 +224,7 @@ where
     P: Platform + Send + 'static,
 {
     std::thread::spawn(move || {
-        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        while !stop.load(Ordering::Relaxed) {
             shared.tick();
             std::thread::sleep(std::time::Duration::from_secs(1));
         }

@@ -35,32 +35,47 @@ pub enum ListenError {
     },
 }
 
-/// Serve one connection until it closes, errs or idles out.
+/// Serve one connection until it closes, errs or idles out; then its admin window closes.
 pub fn serve_stream<S: Storage, P: Platform>(
     mut stream: impl Read + Write,
     shared: &Shared<S, P>,
     mut conn: Connection,
 ) {
+    serve_frames(&mut stream, shared, &mut conn);
+    shared.disconnect(&conn);
+}
+
+fn serve_frames<S: Storage, P: Platform>(
+    stream: &mut (impl Read + Write),
+    shared: &Shared<S, P>,
+    conn: &mut Connection,
+) {
     loop {
-        match read_frame_kind(&mut stream) {
+        match read_frame_kind(stream) {
             Ok(None) => return,
-            Ok(Some((kind, payload))) => match shared.on_frame(&mut conn, kind, &payload) {
-                Reply::Send(answer) => {
-                    if write_frame(&mut stream, &answer).is_err() {
+            Ok(Some((kind, payload))) => {
+                let mut interim_failed = false;
+                let reply = shared.on_frame(conn, kind, &payload, &mut |frame| {
+                    interim_failed |= write_frame(stream, frame).is_err();
+                });
+                match reply {
+                    Reply::Send(answer) if !interim_failed => {
+                        if write_frame(stream, &answer).is_err() {
+                            return;
+                        }
+                    }
+                    Reply::SendAndClose(answer) => {
+                        let _ = write_frame(stream, &answer);
                         return;
                     }
+                    Reply::Send(_) | Reply::Close => return,
                 }
-                Reply::SendAndClose(answer) => {
-                    let _ = write_frame(&mut stream, &answer);
-                    return;
-                }
-                Reply::Close => return,
-            },
+            }
             Err(FrameError::Wire(e)) => {
                 // The stream is out of sync: answer once, then hang up.
                 tracing::warn!("{e}; closing the connection");
                 let _ = write_frame(
-                    &mut stream,
+                    stream,
                     &wire::encode(0, &Response::Error(DongleError::Malformed)),
                 );
                 return;
@@ -107,9 +122,9 @@ where
     let listener = UnixListener::bind(path).map_err(bind_err)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(bind_err)?;
     tracing::info!("serving on unix:{}", path.display());
-    accept(listener.incoming(), shared, stop, |stream: &UnixStream| {
+    accept(listener.incoming(), shared, stop, |shared, stream: &UnixStream| {
         let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
-        Connection::new("unix", false)
+        shared.connect("unix", false)
     });
     Ok(())
 }
@@ -128,11 +143,11 @@ where
     let listener = TcpListener::bind(addr)
         .map_err(|source| ListenError::Bind { what: addr.to_string(), source })?;
     tracing::info!("serving on tcp:{}", listener.local_addr().map_or(addr, |a| a));
-    accept(listener.incoming(), shared, stop, |stream: &TcpStream| {
+    accept(listener.incoming(), shared, stop, |shared, stream: &TcpStream| {
         let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
         let _ = stream.set_nodelay(true);
         let host = stream.peer_addr().map_or_else(|_| "tcp".to_string(), |a| format!("tcp:{a}"));
-        Connection::new(host, true)
+        shared.connect(host, true)
     });
     Ok(())
 }
@@ -143,7 +158,7 @@ fn accept<T, S, P>(
     incoming: impl Iterator<Item = io::Result<T>>,
     shared: Arc<Shared<S, P>>,
     stop: Arc<AtomicBool>,
-    setup: impl Fn(&T) -> Connection,
+    setup: impl Fn(&Shared<S, P>, &T) -> Connection,
 ) where
     T: Read + Write + Send + 'static,
     S: Storage + Send + 'static,
@@ -155,7 +170,7 @@ fn accept<T, S, P>(
             break;
         }
         let Ok(stream) = conn else { continue };
-        let connection = setup(&stream);
+        let connection = setup(&shared, &stream);
         let shared = Arc::clone(&shared);
         if !spawn_bounded(&active, move || serve_stream(stream, &shared, connection)) {
             tracing::warn!("too many connections; refusing one");

@@ -1,0 +1,156 @@
+//! Using the keys: opening records for staff, re-wrapping, rotating and retiring versions.
+
+use vbzkey_protocol::record::{self, Record};
+use vbzkey_protocol::wire::{DongleError, ItemError, Plaintext, Response, SealedItem};
+use vbzkey_protocol::{KeyId, PublicKey, SecretKey};
+use zeroize::Zeroizing;
+
+use super::{Dongle, Now, Peer, Platform, Store, key_infos};
+use crate::audit::Event;
+use crate::keystore::Keys;
+use crate::storage::Storage;
+use vbzkey_protocol::wire::MAX_BATCH;
+
+/// Open one item with whichever held key its key id names.
+fn open_item(keys: &Keys, item: &SealedItem) -> Result<(KeyId, Zeroizing<Vec<u8>>), ItemError> {
+    let rec = Record::parse(&item.record).map_err(|e| ItemError::Record((&e).into()))?;
+    let key = keys.by_id(rec.key_id()).ok_or(ItemError::NoSuchKey)?;
+    let pt = rec.open(key, &item.context).map_err(|e| ItemError::Record((&e).into()))?;
+    Ok((rec.key_id(), pt))
+}
+
+fn check_batch(n: usize) -> Result<(), DongleError> {
+    if n == 0 || n > MAX_BATCH { Err(DongleError::BadBatchSize) } else { Ok(()) }
+}
+
+/// The distinct key ids a batch used, for its audit line.
+#[derive(Default)]
+struct KeyIds(Vec<KeyId>);
+
+impl KeyIds {
+    fn add(&mut self, id: KeyId) {
+        if !self.0.contains(&id) {
+            self.0.push(id);
+        }
+    }
+
+    fn text(&self) -> String {
+        if self.0.is_empty() {
+            return "-".into();
+        }
+        self.0.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+    }
+}
+
+impl<S: Storage, P: Platform> Dongle<S, P> {
+    fn staff_keys(&self) -> Result<&Keys, DongleError> {
+        let s = self.ready()?.staff.as_ref().ok_or(DongleError::Locked)?;
+        Ok(&s.opened.keys)
+    }
+
+    pub(super) fn unseal(
+        &mut self,
+        items: &[SealedItem],
+        now: Now,
+        peer: &Peer,
+    ) -> Result<Response, DongleError> {
+        check_batch(items.len())?;
+        self.bucket
+            .take(items.len() as u32, now.mono_ms)
+            .map_err(|retry_after_ms| DongleError::RateLimited { retry_after_ms })?;
+        let keys = self.staff_keys()?;
+        let mut used = KeyIds::default();
+        let results: Vec<Result<Plaintext, ItemError>> = items
+            .iter()
+            .map(|item| {
+                open_item(keys, item).map(|(id, pt)| {
+                    used.add(id);
+                    Plaintext(pt)
+                })
+            })
+            .collect();
+        let ok = results.iter().filter(|r| r.is_ok()).count() as u32;
+        // Logged before anything is answered: no plaintext leaves without its audit line.
+        self.log(now, Event::Unseal, &used.text(), ok, items.len() as u32 - ok, &peer.label)?;
+        Ok(Response::Unsealed(results))
+    }
+
+    pub(super) fn rewrap(
+        &mut self,
+        items: &[SealedItem],
+        to: [u8; 32],
+        now: Now,
+        peer: &Peer,
+    ) -> Result<Response, DongleError> {
+        check_batch(items.len())?;
+        // Re-wrapping to a foreign key would be exfiltration without the rate limit; the
+        // target must be one of this dongle's own keys (normally the one just rotated to).
+        if !self.ready()?.file.public().iter().any(|p| p.public_key == to) {
+            return Err(DongleError::NotAllowed);
+        }
+        let target = PublicKey::from_bytes(to);
+        let mut used = KeyIds::default();
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            let opened = open_item(self.admin_keys()?.0, item);
+            let result = match opened {
+                Ok((id, pt)) => {
+                    used.add(id);
+                    let eph = self.random::<32>()?;
+                    record::seal_with_ephemeral(&target, &item.context, &pt, eph)
+                        .map_err(|e| ItemError::Record((&e).into()))
+                }
+                Err(e) => Err(e),
+            };
+            results.push(result);
+        }
+        let ok = results.iter().filter(|r| r.is_ok()).count() as u32;
+        self.log(now, Event::Rewrap, &used.text(), ok, items.len() as u32 - ok, &peer.label)?;
+        Ok(Response::Rewrapped(results))
+    }
+
+    pub(super) fn rotate(&mut self, now: Now, peer: &Peer) -> Result<Response, DongleError> {
+        let (keys, mk) = self.admin_keys()?;
+        let (mut keys, mk) = (keys.duplicate(), mk.clone());
+        let version = keys.keys.iter().map(|(v, _)| *v).max().unwrap_or(0) + 1;
+        let key = SecretKey::from_bytes(*self.random::<32>()?);
+        let key_id = key.key_id().to_string();
+        keys.keys.push((version, key));
+        let slots = self.ready()?.file.slots().to_vec();
+        self.write_store(&keys, version, &slots, &mk)?;
+        self.log(now, Event::Rotate, &key_id, 0, 0, &peer.label)?;
+        Ok(Response::PublicKeys(key_infos(self.ready()?.file.public())))
+    }
+
+    pub(super) fn retire(
+        &mut self,
+        key_id: KeyId,
+        now: Now,
+        peer: &Peer,
+    ) -> Result<Response, DongleError> {
+        let entry = self
+            .ready()?
+            .file
+            .public()
+            .iter()
+            .find(|p| p.key_id() == key_id)
+            .cloned()
+            .ok_or(DongleError::NoSuchKey)?;
+        if entry.active {
+            return Err(DongleError::KeyIsActive);
+        }
+        let (keys, mk) = self.admin_keys()?;
+        let (mut keys, mk) = (keys.duplicate(), mk.clone());
+        keys.keys.retain(|(v, _)| *v != entry.version);
+        let active = self.active_version();
+        let slots = self.ready()?.file.slots().to_vec();
+        self.write_store(&keys, active, &slots, &mk)?;
+        self.log(now, Event::Retire, &key_id.to_string(), 0, 0, &peer.label)?;
+        Ok(Response::Ok)
+    }
+
+    /// Whether the dongle's own keys include `public` (clone and re-wrap targets).
+    pub(super) fn holds_public(&self, public: &[u8; 32]) -> bool {
+        matches!(&self.store, Store::Ready(r) if r.file.public().iter().any(|p| &p.public_key == public))
+    }
+}
