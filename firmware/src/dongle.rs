@@ -257,21 +257,25 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
                 Ok(file) => {
                     // The counters are written before the key store at init, so a store
                     // without them means the card was edited: fail closed.
-                    let counters =
-                        match storage.load(File::PinCounter)?.as_deref().map(Counters::decode) {
-                            Some(Some(c)) => c,
-                            _ => {
-                                tracing::error!(
-                                    "the PIN counters are missing or damaged; treating both credentials as locked out"
-                                );
-                                Counters::exhausted(cfg.max_pin_tries, cfg.max_admin_tries)
-                            }
-                        };
+                    let counters = match storage
+                        .load(File::PinCounter)?
+                        .as_deref()
+                        .map(Counters::decode)
+                    {
+                        Some(Some(c)) => c,
+                        _ => {
+                            tracing::error!(
+                                "the PIN counters are missing or damaged; treating both credentials as locked out"
+                            );
+                            Counters::exhausted(cfg.max_pin_tries, cfg.max_admin_tries)
+                        }
+                    };
                     Store::Ready(Box::new(Ready { file, counters, staff: None, admin: None }))
                 }
             },
         };
-        let mut d = Dongle { cfg, storage, platform, binding, store, bucket, audit, device_key, pairings };
+        let mut d =
+            Dongle { cfg, storage, platform, binding, store, bucket, audit, device_key, pairings };
         d.open_without_pin(now);
         let unlocked = d.staff_unlocked();
         d.platform.show(unlocked);
@@ -281,6 +285,11 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
     /// The storage (tests use it to simulate a restart).
     pub fn into_storage(self) -> S {
         self.storage
+    }
+
+    /// The storage, read-only (tests compare files before and after a request).
+    pub fn storage(&self) -> &S {
+        &self.storage
     }
 
     fn ready(&self) -> Result<&Ready, DongleError> {
@@ -313,7 +322,15 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         }
     }
 
-    fn log(&mut self, now: Now, event: Event, keys: &str, ok: u32, failed: u32, host: &str) -> Result<(), DongleError> {
+    fn log(
+        &mut self,
+        now: Now,
+        event: Event,
+        keys: &str,
+        ok: u32,
+        failed: u32,
+        host: &str,
+    ) -> Result<(), DongleError> {
         let rec = audit::Record { event, keys, ok, failed, host };
         self.audit.append(&mut self.storage, now.unix_secs, &rec).map_err(storage_failed)
     }
@@ -334,7 +351,8 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         match r.file.unwrap(crate::keystore::Credential::Staff, &self.binding, b"") {
             Ok(mk) => match r.file.open(&mk) {
                 Ok(keys) => {
-                    r.staff = Some(StaffUnlock { opened: Opened { keys, mk }, last_use_ms: now.mono_ms });
+                    r.staff =
+                        Some(StaffUnlock { opened: Opened { keys, mk }, last_use_ms: now.mono_ms });
                 }
                 Err(e) => tracing::error!("{e}"),
             },
@@ -405,7 +423,13 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
 
     /// Decode one frame payload, handle it, and encode the answer as a full frame. Malformed
     /// input gets an error response, never a panic.
-    pub fn handle_frame(&mut self, payload: &[u8], now: Now, peer: &Peer, press: Press) -> FrameOutcome {
+    pub fn handle_frame(
+        &mut self,
+        payload: &[u8],
+        now: Now,
+        peer: &Peer,
+        press: Press,
+    ) -> FrameOutcome {
         match wire::decode::<Request>(payload) {
             Ok((id, req)) => match self.handle(req, now, peer, press) {
                 Outcome::Answer(r) => FrameOutcome::Answer(wire::encode(id, &r)),
@@ -456,7 +480,9 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             w.last_use_ms = now.mono_ms;
         }
         let result = self.dispatch(req, now, peer);
-        if rule.key_use && result.is_ok() && rule.needs != Needs::Admin
+        if rule.key_use
+            && result.is_ok()
+            && rule.needs != Needs::Admin
             && let Store::Ready(r) = &mut self.store
             && let Some(s) = &mut r.staff
         {
@@ -547,16 +573,22 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             Request::ChangeAdminPin { new } => self.change_admin_pin(&new, now, peer),
             Request::PublicKeys => Ok(Response::PublicKeys(key_infos(self.ready()?.file.public()))),
             Request::UnsealBatch { items } => self.unseal(&items, now, peer),
-            Request::Rewrap { items, new_public_key } => self.rewrap(&items, new_public_key, now, peer),
+            Request::Rewrap { items, new_public_key } => {
+                self.rewrap(&items, new_public_key, now, peer)
+            }
             Request::Rotate => self.rotate(now, peer),
             Request::Retire { key_id } => self.retire(key_id, now, peer),
             Request::AuditTail { max } => self.audit_tail(max),
             Request::FactoryReset => self.factory_reset(now, peer),
             Request::Backup { threshold, count } => self.backup(threshold, count, now, peer),
-            Request::Restore { shares, pin, admin_pin } => self.restore(&shares, pin, admin_pin, now, peer),
+            Request::Restore { shares, pin, admin_pin } => {
+                self.restore(&shares, pin, admin_pin, now, peer)
+            }
             Request::CloneBegin => self.clone_begin(),
             Request::CloneExport { to } => self.clone_export(to, now, peer),
-            Request::CloneImport { blob, pin, admin_pin } => self.clone_import(&blob, pin, admin_pin, now, peer),
+            Request::CloneImport { blob, pin, admin_pin } => {
+                self.clone_import(&blob, pin, admin_pin, now, peer)
+            }
             Request::Pair { host_key, label } => self.pair(host_key, label, now, peer),
             Request::Unpair { host_key } => self.unpair(host_key, now, peer),
             Request::Pairings => Ok(Response::Pairings(match &self.pairings {

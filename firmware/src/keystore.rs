@@ -467,9 +467,10 @@ impl KeyStore {
             entries.iter().map(|e| (e.version, SecretKey::from_bytes(e.secret))).collect();
         // The public part must describe exactly these keys.
         let consistent = keys.len() == self.public.len()
-            && keys.iter().zip(&self.public).all(|((v, k), p)| {
-                *v == p.version && k.public_key().as_bytes() == &p.public_key
-            });
+            && keys
+                .iter()
+                .zip(&self.public)
+                .all(|((v, k), p)| *v == p.version && k.public_key().as_bytes() == &p.public_key);
         if !consistent {
             return Err(KeyStoreError::Damaged("public and secret parts disagree"));
         }
@@ -515,9 +516,8 @@ pub fn seal(store: &NewStore<'_>, mk: &MasterKey) -> Result<Vec<u8>, KeyStoreErr
     drop(entries);
     let count = u8::try_from(store.slots.len()).map_err(|_| KeyStoreError::Damaged("slots"))?;
 
-    let mut out = Vec::with_capacity(
-        FIXED_LEN + public_bytes.len() + 1 + store.slots.len() * SLOT_LEN + 256,
-    );
+    let mut out =
+        Vec::with_capacity(FIXED_LEN + public_bytes.len() + 1 + store.slots.len() * SLOT_LEN + 256);
     out.extend_from_slice(&file_head(store.otp_used));
     out.extend_from_slice(&(public_bytes.len() as u32).to_be_bytes());
     out.extend_from_slice(&public_bytes);
@@ -685,8 +685,12 @@ mod tests {
             store.unwrap(Credential::Staff, &binding("x"), b"").err(),
             Some(KeyStoreError::MissingDeviceSecret)
         );
-        let other_otp = Binding { serial: "x".into(), device_secret: Some(Zeroizing::new([8; 32])) };
-        assert_eq!(store.unwrap(Credential::Admin, &other_otp, b"admin-2468").err(), Some(KeyStoreError::WrongKey));
+        let other_otp =
+            Binding { serial: "x".into(), device_secret: Some(Zeroizing::new([8; 32])) };
+        assert_eq!(
+            store.unwrap(Credential::Admin, &other_otp, b"admin-2468").err(),
+            Some(KeyStoreError::WrongKey)
+        );
         let mk = store.unwrap(Credential::Staff, &with_otp, b"").unwrap();
         assert!(store.open(&mk).is_ok());
     }

@@ -227,7 +227,9 @@ fn lock_memory(allow_swap: bool) -> Result<(), String> {
             Ok(())
         }
         _ if allow_swap => {
-            tracing::warn!("cannot lock memory ({e}) and swap may be active: secrets may be swapped out");
+            tracing::warn!(
+                "cannot lock memory ({e}) and swap may be active: secrets may be swapped out"
+            );
             Ok(())
         }
         _ => Err(format!(

@@ -41,7 +41,11 @@ pub struct PresenceGate {
 
 impl PresenceGate {
     /// A gate over `input` (`None`: the board has no button, nothing is ever confirmed).
-    pub fn new(input: Option<Box<dyn PresenceInput>>, indicator: Indicator, timeout: Duration) -> Self {
+    pub fn new(
+        input: Option<Box<dyn PresenceInput>>,
+        indicator: Indicator,
+        timeout: Duration,
+    ) -> Self {
         PresenceGate { input: Mutex::new(input), indicator, timeout }
     }
 

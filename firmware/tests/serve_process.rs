@@ -14,6 +14,7 @@ use vbzkey_protocol::stream::call;
 use vbzkey_protocol::wire::{self, DongleError, LockState, Pin, Request, Response, SealedItem};
 
 const PIN: &[u8] = b"246810";
+const ADMIN: &[u8] = b"admin-13579";
 
 struct Firmware {
     child: Child,
@@ -29,6 +30,10 @@ fn temp_dir(name: &str) -> PathBuf {
 
 impl Firmware {
     fn start(dir: &Path, crash_at: Option<&str>) -> Self {
+        Self::start_with(dir, crash_at, &[])
+    }
+
+    fn start_with(dir: &Path, crash_at: Option<&str>, extra: &[&str]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_vbzkey-firmware"));
         cmd.args([
             "serve",
@@ -40,6 +45,7 @@ impl Firmware {
         .arg(dir.join("state"))
         .arg("--transport")
         .arg(format!("unix:{}", dir.join("dongle.sock").display()))
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -79,11 +85,14 @@ fn req(s: &mut UnixStream, r: Request) -> Response {
     call(s, 1, &r).unwrap()
 }
 
+/// Init with both credentials, then unlock for staff (init leaves the dongle locked).
 fn init(s: &mut UnixStream) -> PublicKey {
-    match req(s, Request::Init { pin: Some(Pin::new(PIN)), admin_pin: None }) {
+    let pk = match req(s, Request::Init { pin: Some(Pin::new(PIN)), admin_pin: Pin::new(ADMIN) }) {
         Response::PublicKeys(k) => PublicKey::from_bytes(k[0].public_key),
         other => panic!("{other:?}"),
-    }
+    };
+    assert_eq!(req(s, Request::Unlock { pin: Pin::new(PIN) }), Response::Ok);
+    pk
 }
 
 fn batch(pk: &PublicKey, n: usize) -> Vec<SealedItem> {
@@ -221,7 +230,7 @@ fn sigkill_at_every_step_of_a_key_store_write_leaves_old_or_new() {
     for step in vbzkey_os::durable::CRASH_STEPS {
         let fw = Firmware::start(&dir, Some(&format!("keystore.v1:{step}")));
         let mut s = fw.connect();
-        assert_eq!(req(&mut s, Request::Unlock { pin: Pin::new(PIN) }), Response::Ok);
+        assert_eq!(req(&mut s, Request::AdminAuth { admin_pin: Pin::new(ADMIN) }), Response::Ok);
         // The rotation writes the key store; the firmware dies at `step` of that write.
         s.write_all(&wire::encode(2, &Request::Rotate)).unwrap();
         assert!(answer(&mut s).is_none(), "{step}: the firmware died before answering");
@@ -290,12 +299,78 @@ fn tcp_serves_only_sessions_of_paired_hosts() {
     assert!(matches!(r, Response::Hello(h) if h.serial == "T" && h.paired_hosts == 0));
     let r: Response = call(&mut s, 6, &Request::DeviceKey).unwrap();
     assert!(matches!(r, Response::DeviceKey(_)));
-    let r: Response = call(&mut s, 7, &Request::Init { pin: None, admin_pin: None }).unwrap();
+    let init = Request::Init { pin: None, admin_pin: Pin::new(ADMIN) };
+    let r: Response = call(&mut s, 7, &init).unwrap();
     assert_eq!(r, Response::Error(DongleError::PairingRequired));
     let mut byte = [0u8; 1];
     s.write_all(b"not a frame at all").unwrap();
     let _ = s.read(&mut byte);
     child.kill().unwrap();
     child.wait().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Send `r` without waiting for the answer.
+fn send(s: &mut UnixStream, id: u32, r: &Request) {
+    s.write_all(&wire::encode(id, r)).unwrap();
+}
+
+#[test]
+fn a_button_wait_neither_blocks_other_connections_nor_confirms_without_a_press() {
+    let dir = temp_dir("presence");
+    let fifo = dir.join("button");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let fifo_arg = fifo.display().to_string();
+    let fw = Firmware::start_with(&dir, None, &["--presence-fifo", &fifo_arg]);
+    let mut admin = fw.connect();
+    init(&mut admin);
+    assert_eq!(req(&mut admin, Request::AdminAuth { admin_pin: Pin::new(ADMIN) }), Response::Ok);
+    send(&mut admin, 2, &Request::Backup { threshold: 2, count: 3 });
+    // The dongle asks for the button first, under the same request id...
+    assert!(matches!(answer(&mut admin), Some(Response::PresenceNeeded { timeout_secs: 30 })));
+    // ...and, while it waits, another connection is served: the core is not held.
+    let mut other = fw.connect();
+    let t = Instant::now();
+    assert!(
+        matches!(req(&mut other, Request::Hello), Response::Hello(h) if h.presence_input && !h.admin_window)
+    );
+    assert!(t.elapsed() < Duration::from_secs(5), "Hello waited for the button");
+    // The other connection has no admin window: it cannot ride on the admin's.
+    assert_eq!(
+        req(&mut other, Request::CloneExport { to: [9; 32] }),
+        Response::Error(DongleError::AdminRequired)
+    );
+    // A press (a line on the FIFO, as the real button is a GPIO edge) deals the shares.
+    std::fs::write(&fifo, b"press\n").unwrap();
+    match answer(&mut admin) {
+        Some(Response::Shares(s)) => assert_eq!(s.len(), 3),
+        other => panic!("{other:?}"),
+    }
+    // Closing the connection closes its admin window: a new one starts without it.
+    drop(admin);
+    let mut again = fw.connect();
+    assert!(matches!(req(&mut again, Request::Hello), Response::Hello(h) if !h.admin_window));
+    assert_eq!(req(&mut again, Request::Rotate), Response::Error(DongleError::AdminRequired));
+    fw.stop();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn without_a_button_nothing_that_needs_one_is_confirmed() {
+    let dir = temp_dir("nobutton");
+    let fw = Firmware::start(&dir, None);
+    let mut s = fw.connect();
+    init(&mut s);
+    assert_eq!(req(&mut s, Request::AdminAuth { admin_pin: Pin::new(ADMIN) }), Response::Ok);
+    send(&mut s, 3, &Request::Backup { threshold: 2, count: 3 });
+    assert!(matches!(answer(&mut s), Some(Response::PresenceNeeded { .. })));
+    assert_eq!(answer(&mut s), Some(Response::Error(DongleError::NotConfirmed)));
+    match req(&mut s, Request::AuditTail { max: 5 }) {
+        Response::AuditTail { entries, .. } => {
+            assert!(entries.iter().any(|e| e.line.contains(" presence-missing ")))
+        }
+        other => panic!("{other:?}"),
+    }
+    fw.stop();
     std::fs::remove_dir_all(&dir).unwrap();
 }

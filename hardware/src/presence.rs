@@ -144,18 +144,18 @@ pub struct FifoInput {
 impl FifoInput {
     /// Listen on the FIFO at `path` (a thread reads it for the process's life).
     pub fn open(path: &Path) -> Result<Self, FifoError> {
-        let meta = std::fs::metadata(path).map_err(|source| FifoError::Open {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let meta = std::fs::metadata(path)
+            .map_err(|source| FifoError::Open { path: path.display().to_string(), source })?;
         if !meta.file_type().is_fifo() {
             return Err(FifoError::NotAFifo(path.display().to_string()));
         }
         // Read and write: the open does not wait for a writer, and reads never see an end of
         // file when one writer closes (the FIFO stays open for the next).
-        let file = OpenOptions::new().read(true).write(true).open(path).map_err(|source| {
-            FifoError::Open { path: path.display().to_string(), source }
-        })?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|source| FifoError::Open { path: path.display().to_string(), source })?;
         let presses = Arc::new(AtomicU64::new(0));
         let count = Arc::clone(&presses);
         std::thread::spawn(move || {
@@ -187,7 +187,11 @@ impl PresenceInput for FifoInput {
 
 /// Wait up to `timeout` for a press on an input armed by the caller, blinking `indicator`
 /// meanwhile.
-pub fn wait_for_press(input: &mut dyn PresenceInput, indicator: &Indicator, timeout: Duration) -> bool {
+pub fn wait_for_press(
+    input: &mut dyn PresenceInput,
+    indicator: &Indicator,
+    timeout: Duration,
+) -> bool {
     indicator.show_waiting(true);
     let start = Instant::now();
     let pressed = loop {
@@ -214,7 +218,10 @@ mod tests {
         let mut b = ButtonInput::new(pin.clone());
         pin.set_level(true);
         b.arm();
-        assert!(!b.pressed() && !b.pressed(), "a button held down since before arming confirms nothing");
+        assert!(
+            !b.pressed() && !b.pressed(),
+            "a button held down since before arming confirms nothing"
+        );
         pin.set_level(false);
         assert!(!b.pressed());
         pin.set_level(true);

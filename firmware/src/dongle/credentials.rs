@@ -3,14 +3,18 @@
 
 use subtle::ConstantTimeEq;
 use vbzkey_protocol::SecretKey;
-use vbzkey_protocol::wire::{DongleError, MAX_PIN_LEN, MIN_ADMIN_PIN_LEN, MIN_PIN_LEN, Pin, Response};
+use vbzkey_protocol::wire::{
+    DongleError, MAX_PIN_LEN, MIN_ADMIN_PIN_LEN, MIN_PIN_LEN, Pin, Response,
+};
 
 use super::{
     AdminWindow, Dongle, Now, Opened, Peer, Platform, Ready, StaffUnlock, Store, key_infos,
     storage_failed,
 };
 use crate::audit::Event;
-use crate::keystore::{self, Credential, KeyStore, KeyStoreError, Keys, MasterKey, NewStore, Slot, SlotKind};
+use crate::keystore::{
+    self, Credential, KeyStore, KeyStoreError, Keys, MasterKey, NewStore, Slot, SlotKind,
+};
 use crate::pin_counter::Counters;
 use crate::storage::{File, Storage};
 
@@ -100,12 +104,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         }
     }
 
-    fn slot(
-        &mut self,
-        kind: SlotKind,
-        secret: &[u8],
-        mk: &MasterKey,
-    ) -> Result<Slot, DongleError> {
+    fn slot(&mut self, kind: SlotKind, secret: &[u8], mk: &MasterKey) -> Result<Slot, DongleError> {
         let salt = *self.random::<16>()?;
         let nonce = *self.random::<12>()?;
         Slot::wrap(kind, self.cfg.kdf, salt, nonce, &self.binding, secret, mk)
@@ -146,9 +145,12 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         match &mut self.store {
             Store::Ready(r) => {
                 r.file = file;
-                for opened in [r.staff.as_mut().map(|s| &mut s.opened), r.admin.as_mut().map(|a| &mut a.opened)]
-                    .into_iter()
-                    .flatten()
+                for opened in [
+                    r.staff.as_mut().map(|s| &mut s.opened),
+                    r.admin.as_mut().map(|a| &mut a.opened),
+                ]
+                .into_iter()
+                .flatten()
                 {
                     opened.keys = keys.duplicate();
                 }
@@ -182,9 +184,12 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         }
         check_len(Credential::Admin, &admin_pin.0)?;
         let mk = self.random::<32>()?;
-        let slots = [self.staff_slot(pin.as_ref(), &mk)?, self.slot(SlotKind::Admin, &admin_pin.0, &mk)?];
+        let slots =
+            [self.staff_slot(pin.as_ref(), &mk)?, self.slot(SlotKind::Admin, &admin_pin.0, &mk)?];
         // Counters first: a key store without them is treated as tampered with.
-        self.storage.store(File::PinCounter, &Counters::default().encode()).map_err(storage_failed)?;
+        self.storage
+            .store(File::PinCounter, &Counters::default().encode())
+            .map_err(storage_failed)?;
         self.write_store(&keys, active, &slots, &mk)?;
         self.open_without_pin(now);
         Ok(Response::PublicKeys(key_infos(self.ready()?.file.public())))
@@ -204,7 +209,12 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         Ok(answer)
     }
 
-    pub(super) fn unlock(&mut self, pin: &Pin, now: Now, peer: &Peer) -> Result<Response, DongleError> {
+    pub(super) fn unlock(
+        &mut self,
+        pin: &Pin,
+        now: Now,
+        peer: &Peer,
+    ) -> Result<Response, DongleError> {
         if !self.ready()?.file.staff_pin_set() {
             self.open_without_pin(now);
             return Ok(Response::Ok);
@@ -217,11 +227,20 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         Ok(Response::Ok)
     }
 
-    pub(super) fn admin_auth(&mut self, admin_pin: &Pin, now: Now, peer: &Peer) -> Result<Response, DongleError> {
+    pub(super) fn admin_auth(
+        &mut self,
+        admin_pin: &Pin,
+        now: Now,
+        peer: &Peer,
+    ) -> Result<Response, DongleError> {
         let (mk, keys) = self.present(Credential::Admin, &admin_pin.0, now, peer)?;
         if let Store::Ready(r) = &mut self.store {
             // One admin window at a time: the newest authentication takes it.
-            r.admin = Some(AdminWindow { peer: peer.id, opened: Opened { keys, mk }, last_use_ms: now.mono_ms });
+            r.admin = Some(AdminWindow {
+                peer: peer.id,
+                opened: Opened { keys, mk },
+                last_use_ms: now.mono_ms,
+            });
         }
         self.log(now, Event::AdminAuth, "-", 0, 0, &peer.label)?;
         Ok(Response::Ok)
@@ -280,7 +299,12 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         }
     }
 
-    pub(super) fn set_staff_pin(&mut self, new: Option<Pin>, now: Now, peer: &Peer) -> Result<Response, DongleError> {
+    pub(super) fn set_staff_pin(
+        &mut self,
+        new: Option<Pin>,
+        now: Now,
+        peer: &Peer,
+    ) -> Result<Response, DongleError> {
         if let Some(p) = &new {
             check_len(Credential::Staff, &p.0)?;
             if self.opens(Credential::Admin, &p.0)? {
@@ -288,8 +312,14 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             }
         }
         let mk = self.admin_keys()?.1.clone();
-        let mut slots: Vec<Slot> =
-            self.ready()?.file.slots().iter().filter(|s| s.kind() == SlotKind::Admin).cloned().collect();
+        let mut slots: Vec<Slot> = self
+            .ready()?
+            .file
+            .slots()
+            .iter()
+            .filter(|s| s.kind() == SlotKind::Admin)
+            .cloned()
+            .collect();
         slots.insert(0, self.staff_slot(new.as_ref(), &mk)?);
         self.rewrite_slots(&slots)?;
         let counters = self.ready()?.counters;
@@ -304,14 +334,25 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         Ok(Response::Ok)
     }
 
-    pub(super) fn change_admin_pin(&mut self, new: &Pin, now: Now, peer: &Peer) -> Result<Response, DongleError> {
+    pub(super) fn change_admin_pin(
+        &mut self,
+        new: &Pin,
+        now: Now,
+        peer: &Peer,
+    ) -> Result<Response, DongleError> {
         check_len(Credential::Admin, &new.0)?;
         if self.ready()?.file.staff_pin_set() && self.opens(Credential::Staff, &new.0)? {
             return Err(DongleError::SamePin);
         }
         let mk = self.admin_keys()?.1.clone();
-        let mut slots: Vec<Slot> =
-            self.ready()?.file.slots().iter().filter(|s| s.kind() != SlotKind::Admin).cloned().collect();
+        let mut slots: Vec<Slot> = self
+            .ready()?
+            .file
+            .slots()
+            .iter()
+            .filter(|s| s.kind() != SlotKind::Admin)
+            .cloned()
+            .collect();
         slots.push(self.slot(SlotKind::Admin, &new.0, &mk)?);
         self.rewrite_slots(&slots)?;
         let counters = self.ready()?.counters;

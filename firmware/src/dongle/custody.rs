@@ -1,9 +1,9 @@
 //! Keys leaving or entering the dongle, wrapped: M-of-N recovery shares and clones.
 
+use vbzkey_protocol::PublicKey;
 use vbzkey_protocol::record;
 use vbzkey_protocol::share::Share;
 use vbzkey_protocol::wire::{DongleError, Pin, Response};
-use vbzkey_protocol::PublicKey;
 use zeroize::Zeroizing;
 
 use super::{Dongle, Now, Peer, Platform, Store};

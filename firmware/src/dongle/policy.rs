@@ -105,7 +105,9 @@ pub fn requirement(req: &Request) -> Requirement {
         Request::UnsealBatch { .. } => {
             Requirement { key_use: true, ..rule(Session, StaffUnlocked, LargeBatch, false) }
         }
-        Request::Rewrap { .. } => Requirement { key_use: true, ..rule(Session, Admin, Never, false) },
+        Request::Rewrap { .. } => {
+            Requirement { key_use: true, ..rule(Session, Admin, Never, false) }
+        }
         Request::Rotate | Request::Retire { .. } => rule(Session, Admin, Never, false),
         Request::Backup { .. }
         | Request::CloneExport { .. }
@@ -169,7 +171,8 @@ mod tests {
 
     #[test]
     fn status_reads_are_not_key_use() {
-        for req in [Request::Hello, Request::PublicKeys, Request::AuditTail { max: 1 }, Request::Pairings]
+        for req in
+            [Request::Hello, Request::PublicKeys, Request::AuditTail { max: 1 }, Request::Pairings]
         {
             assert!(!requirement(&req).key_use);
         }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use vbzkey_protocol::record::{self, Record};
-use vbzkey_protocol::wire::{DongleError, LockState, MAX_BATCH, Pin, Request, Response, SealedItem};
+use vbzkey_protocol::wire::{
+    DongleError, LockState, MAX_BATCH, Pin, Request, Response, SealedItem,
+};
 use vbzkey_protocol::{KeyId, PublicKey, SecretKey};
 
 use super::*;
@@ -48,7 +50,11 @@ fn conn(id: u64) -> Peer {
     Peer { id, label: format!("test{id}"), session: None, network: false }
 }
 
-fn start_with<S: Storage>(storage: S, cfg: Config, platform: TestPlatform) -> Dongle<S, TestPlatform> {
+fn start_with<S: Storage>(
+    storage: S,
+    cfg: Config,
+    platform: TestPlatform,
+) -> Dongle<S, TestPlatform> {
     Dongle::start(cfg, storage, platform, binding(), at(0)).unwrap()
 }
 
@@ -202,10 +208,14 @@ fn pin_is_required_before_any_unseal_and_batches_answer_per_item() {
         ]
     );
     assert!(
-        audit_lines(&mut d).last().unwrap().contains(&format!(" unseal {} 2 3 test1 ", pk.key_id()))
+        audit_lines(&mut d)
+            .last()
+            .unwrap()
+            .contains(&format!(" unseal {} 2 3 test1 ", pk.key_id()))
     );
     // Another connection is served by the same staff unlock; Lock ends it for everyone.
-    let from_2 = ask_as(&mut d, &conn(2), Request::UnsealBatch { items: batch() }, at(4), Press::NotAsked);
+    let from_2 =
+        ask_as(&mut d, &conn(2), Request::UnsealBatch { items: batch() }, at(4), Press::NotAsked);
     assert!(matches!(from_2, Response::Unsealed(_)));
     assert_eq!(ask(&mut d, Request::Lock, at(4)), Response::Ok);
     assert_eq!(unseal(&mut d, batch(), at(5)), Err(DongleError::Locked));
@@ -217,7 +227,10 @@ fn wrong_staff_pins_survive_restarts_lock_out_and_an_admin_sets_a_new_pin() {
     let (d, pk) = initialised(Some(PIN));
     let mut d = restart(d);
     for left in (1..8u8).rev() {
-        assert_eq!(err(unlock(&mut d, b"000000", at(1))), DongleError::WrongPin { tries_left: left });
+        assert_eq!(
+            err(unlock(&mut d, b"000000", at(1))),
+            DongleError::WrongPin { tries_left: left }
+        );
         // A restart (power cut) after each wrong try gives nothing back.
         d = restart(d);
         assert_eq!(hello(&mut d, at(0)).pin_tries_left, left);
@@ -253,7 +266,10 @@ fn a_right_pin_resets_only_its_own_counter() {
     err(unlock(&mut d, b"999999", at(1)));
     err(unlock(&mut d, b"999999", at(1)));
     let wrong_admin = Request::AdminAuth { admin_pin: Pin::new(b"admin-0000") };
-    assert_eq!(err(ask(&mut d, wrong_admin.clone(), at(1))), DongleError::WrongAdminPin { tries_left: 7 });
+    assert_eq!(
+        err(ask(&mut d, wrong_admin.clone(), at(1))),
+        DongleError::WrongAdminPin { tries_left: 7 }
+    );
     let h = hello(&mut d, at(1));
     assert_eq!((h.pin_tries_left, h.admin_tries_left), (6, 7));
     // A right staff PIN does not give admin guesses back (7 wrong, 1 right, repeat: no).
@@ -278,8 +294,14 @@ fn admin_lock_out_refuses_admin_requests_but_unsealing_goes_on_and_a_pressed_res
     assert_eq!(err(r), DongleError::AdminLockedOut);
     let mut d = restart(d);
     assert_eq!(hello(&mut d, at(0)).admin_tries_left, 0);
-    assert_eq!(err(ask(&mut d, Request::AdminAuth { admin_pin: Pin::new(ADMIN) }, at(1))), DongleError::AdminLockedOut);
-    assert_eq!(err(pressed(&mut d, Request::Backup { threshold: 2, count: 3 }, at(1))), DongleError::AdminLockedOut);
+    assert_eq!(
+        err(ask(&mut d, Request::AdminAuth { admin_pin: Pin::new(ADMIN) }, at(1))),
+        DongleError::AdminLockedOut
+    );
+    assert_eq!(
+        err(pressed(&mut d, Request::Backup { threshold: 2, count: 3 }, at(1))),
+        DongleError::AdminLockedOut
+    );
     unlock(&mut d, PIN, at(2));
     assert_eq!(unseal(&mut d, vec![item(&pk, "c", "v")], at(3)).unwrap(), vec![Ok("v".into())]);
     assert!(audit_lines(&mut d).iter().any(|l| l.contains(" admin-locked-out ")));
@@ -320,7 +342,10 @@ fn counters_are_written_before_either_credential_is_compared() {
     let storage = CounterWriteFails(d.into_storage());
     let mut d = start_with(storage, cfg(), TestPlatform::default());
     assert_eq!(err(unlock(&mut d, PIN, at(1))), DongleError::Storage);
-    assert_eq!(err(ask(&mut d, Request::AdminAuth { admin_pin: Pin::new(ADMIN) }, at(1))), DongleError::Storage);
+    assert_eq!(
+        err(ask(&mut d, Request::AdminAuth { admin_pin: Pin::new(ADMIN) }, at(1))),
+        DongleError::Storage
+    );
     let h = hello(&mut d, at(2));
     assert_eq!(h.state, LockState::Locked);
     assert!(!h.admin_window);
@@ -376,7 +401,10 @@ fn large_batches_need_the_button() {
     assert!(unseal(&mut d, batch(5), at(1)).is_ok(), "small batches need no press");
     let big = || Request::UnsealBatch { items: batch(6) };
     assert!(matches!(ask(&mut d, big(), at(2)), Response::PresenceNeeded { .. }));
-    assert_eq!(err(ask_as(&mut d, &conn(1), big(), at(2), Press::NotPressed)), DongleError::NotConfirmed);
+    assert_eq!(
+        err(ask_as(&mut d, &conn(1), big(), at(2), Press::NotPressed)),
+        DongleError::NotConfirmed
+    );
     assert!(matches!(pressed(&mut d, big(), at(3)), Response::Unsealed(_)));
 }
 
@@ -403,10 +431,16 @@ fn rotate(d: &mut TestDongle, now: Now) -> PublicKey {
 fn rotate_rewrap_retire_need_the_admin_window() {
     let (mut d, old) = initialised(Some(PIN));
     let items: Vec<SealedItem> = (0..5)
-        .map(|i| item(&old, &format!("cust_cards/{i}/card_number"), &format!("41111111111111{i:02}")))
+        .map(|i| {
+            item(&old, &format!("cust_cards/{i}/card_number"), &format!("41111111111111{i:02}"))
+        })
         .collect();
     unlock(&mut d, PIN, at(1));
-    assert_eq!(err(ask(&mut d, Request::Rotate, at(1))), DongleError::AdminRequired, "the staff PIN is not enough");
+    assert_eq!(
+        err(ask(&mut d, Request::Rotate, at(1))),
+        DongleError::AdminRequired,
+        "the staff PIN is not enough"
+    );
     admin(&mut d, at(1));
     let new = rotate(&mut d, at(1));
     assert_ne!(new.key_id(), old.key_id());
@@ -425,7 +459,11 @@ fn rotate_rewrap_retire_need_the_admin_window() {
     );
     assert_eq!(err(refused), DongleError::NotAllowed);
 
-    let out = match ask(&mut d, Request::Rewrap { items: items.clone(), new_public_key: *new.as_bytes() }, at(4)) {
+    let out = match ask(
+        &mut d,
+        Request::Rewrap { items: items.clone(), new_public_key: *new.as_bytes() },
+        at(4),
+    ) {
         Response::Rewrapped(r) => r,
         other => panic!("{other:?}"),
     };
@@ -439,14 +477,24 @@ fn rotate_rewrap_retire_need_the_admin_window() {
         assert_ne!(r.record, i.record);
     }
     // Retiring the active key is refused; retiring the old one works...
-    assert_eq!(err(ask(&mut d, Request::Retire { key_id: new.key_id() }, at(5))), DongleError::KeyIsActive);
-    assert_eq!(err(ask(&mut d, Request::Retire { key_id: KeyId([0; 8]) }, at(5))), DongleError::NoSuchKey);
+    assert_eq!(
+        err(ask(&mut d, Request::Retire { key_id: new.key_id() }, at(5))),
+        DongleError::KeyIsActive
+    );
+    assert_eq!(
+        err(ask(&mut d, Request::Retire { key_id: KeyId([0; 8]) }, at(5))),
+        DongleError::NoSuchKey
+    );
     assert_eq!(ask(&mut d, Request::Retire { key_id: old.key_id() }, at(6)), Response::Ok);
     // ...after which the re-wrapped records open, across a restart, and the old ones do not.
     let mut d = restart(d);
     unlock(&mut d, PIN, at(7));
     let got = unseal(&mut d, rewrapped, at(8)).unwrap();
-    assert!(got.iter().enumerate().all(|(i, r)| r.as_deref() == Ok(format!("41111111111111{i:02}").as_str())));
+    assert!(
+        got.iter()
+            .enumerate()
+            .all(|(i, r)| r.as_deref() == Ok(format!("41111111111111{i:02}").as_str()))
+    );
     assert!(unseal(&mut d, items, at(9)).unwrap().iter().all(|r| *r == Err("no_such_key")));
 }
 
@@ -463,19 +511,41 @@ fn staff_pin_removal_and_admin_pin_changes_need_admin_and_the_button() {
     }
     admin(&mut d, at(2));
     // A staff PIN equal to the admin credential, or the reverse, is refused.
-    assert_eq!(err(pressed(&mut d, Request::SetStaffPin { new: Some(Pin::new(ADMIN)) }, at(2))), DongleError::SamePin);
-    assert_eq!(err(pressed(&mut d, Request::ChangeAdminPin { new: Pin::new(b"123456") }, at(2))), DongleError::BadPin);
+    assert_eq!(
+        err(pressed(&mut d, Request::SetStaffPin { new: Some(Pin::new(ADMIN)) }, at(2))),
+        DongleError::SamePin
+    );
+    assert_eq!(
+        err(pressed(&mut d, Request::ChangeAdminPin { new: Pin::new(b"123456") }, at(2))),
+        DongleError::BadPin
+    );
     let same = Request::SetStaffPin { new: Some(Pin::new(b"admin-9999")) };
     assert_eq!(pressed(&mut d, same, at(2)), Response::Ok);
-    assert_eq!(err(pressed(&mut d, Request::ChangeAdminPin { new: Pin::new(b"admin-9999") }, at(2))), DongleError::SamePin);
-    assert_eq!(pressed(&mut d, Request::ChangeAdminPin { new: Pin::new(b"admin-1357") }, at(3)), Response::Ok);
-    assert_eq!(hello(&mut d, at(3)).state, LockState::Locked, "a new staff PIN ends the old unlock");
+    assert_eq!(
+        err(pressed(&mut d, Request::ChangeAdminPin { new: Pin::new(b"admin-9999") }, at(2))),
+        DongleError::SamePin
+    );
+    assert_eq!(
+        pressed(&mut d, Request::ChangeAdminPin { new: Pin::new(b"admin-1357") }, at(3)),
+        Response::Ok
+    );
+    assert_eq!(
+        hello(&mut d, at(3)).state,
+        LockState::Locked,
+        "a new staff PIN ends the old unlock"
+    );
     // Removing the staff PIN makes it a no-PIN dongle.
     assert_eq!(pressed(&mut d, Request::SetStaffPin { new: None }, at(4)), Response::Ok);
     let mut d = restart(d);
     assert_eq!(hello(&mut d, at(0)).state, LockState::Unlocked);
-    assert_eq!(err(ask(&mut d, Request::AdminAuth { admin_pin: Pin::new(ADMIN) }, at(1))), DongleError::WrongAdminPin { tries_left: 7 });
-    assert_eq!(ask(&mut d, Request::AdminAuth { admin_pin: Pin::new(b"admin-1357") }, at(1)), Response::Ok);
+    assert_eq!(
+        err(ask(&mut d, Request::AdminAuth { admin_pin: Pin::new(ADMIN) }, at(1))),
+        DongleError::WrongAdminPin { tries_left: 7 }
+    );
+    assert_eq!(
+        ask(&mut d, Request::AdminAuth { admin_pin: Pin::new(b"admin-1357") }, at(1)),
+        Response::Ok
+    );
     let lines = audit_lines(&mut d);
     for event in [" staff-pin-set ", " staff-pin-removed ", " admin-pin-changed "] {
         assert!(lines.iter().any(|l| l.contains(event)), "{event}");
@@ -491,8 +561,13 @@ fn an_admin_window_belongs_to_one_connection_and_closes() {
     // Another connection, even one that knows the staff PIN, gets nothing from it.
     let other = conn(2);
     ask_as(&mut d, &other, Request::Unlock { pin: Pin::new(PIN) }, at(1), Press::NotAsked);
-    assert_eq!(err(ask_as(&mut d, &other, backup(), at(1), Press::Pressed)), DongleError::AdminRequired);
-    assert!(matches!(ask_as(&mut d, &other, Request::Hello, at(1), Press::NotAsked), Response::Hello(h) if !h.admin_window));
+    assert_eq!(
+        err(ask_as(&mut d, &other, backup(), at(1), Press::Pressed)),
+        DongleError::AdminRequired
+    );
+    assert!(
+        matches!(ask_as(&mut d, &other, Request::Hello, at(1), Press::NotAsked), Response::Hello(h) if !h.admin_window)
+    );
     assert!(matches!(pressed(&mut d, backup(), at(1)), Response::Shares(_)));
     // EndAdmin closes it (the admin tool sends it when it finishes)...
     assert_eq!(ask(&mut d, Request::EndAdmin, at(2)), Response::Ok);
@@ -506,7 +581,10 @@ fn an_admin_window_belongs_to_one_connection_and_closes() {
     assert_eq!(err(pressed(&mut d, backup(), at(4))), DongleError::AdminRequired);
     admin(&mut d, at(5));
     let idle = cfg().admin_idle_ms;
-    assert!(matches!(ask(&mut d, Request::Rotate, at(5 + idle - 1)), Response::PublicKeys(_)), "use keeps it open");
+    assert!(
+        matches!(ask(&mut d, Request::Rotate, at(5 + idle - 1)), Response::PublicKeys(_)),
+        "use keeps it open"
+    );
     hello(&mut d, at(5 + 2 * idle - 2));
     assert_eq!(err(pressed(&mut d, backup(), at(5 + 2 * idle))), DongleError::AdminRequired);
     assert!(audit_lines(&mut d).iter().filter(|l| l.contains(" admin-end ")).count() >= 4);
@@ -521,7 +599,13 @@ fn admin_commands_never_unlock_records_for_staff() {
     assert_eq!(hello(&mut d, at(2)).state, LockState::Locked);
     assert_eq!(unseal(&mut d, vec![item(&pk, "c", "v")], at(2)), Err(DongleError::Locked));
     let staff_page = conn(7);
-    let r = ask_as(&mut d, &staff_page, Request::UnsealBatch { items: vec![item(&pk, "c", "v")] }, at(2), Press::NotAsked);
+    let r = ask_as(
+        &mut d,
+        &staff_page,
+        Request::UnsealBatch { items: vec![item(&pk, "c", "v")] },
+        at(2),
+        Press::NotAsked,
+    );
     assert_eq!(err(r), DongleError::Locked);
 }
 
@@ -532,7 +616,10 @@ fn factory_reset_needs_admin_and_the_button_and_wipes_pairings() {
     unlock(&mut d, PIN, at(1));
     assert_eq!(err(pressed(&mut d, Request::FactoryReset, at(1))), DongleError::AdminRequired);
     admin(&mut d, at(2));
-    assert_eq!(pressed(&mut d, Request::Pair { host_key: [7; 32], label: "till".into() }, at(2)), Response::Ok);
+    assert_eq!(
+        pressed(&mut d, Request::Pair { host_key: [7; 32], label: "till".into() }, at(2)),
+        Response::Ok
+    );
     // Paired now: the admin works from the paired host's session.
     let till = Peer { id: 9, label: "till".into(), session: Some([7; 32]), network: false };
     let auth = Request::AdminAuth { admin_pin: Pin::new(ADMIN) };
@@ -566,7 +653,8 @@ fn a_damaged_key_store_is_reported_and_never_replaced() {
 fn a_copied_card_opens_neither_credential_on_another_board() {
     let (d, _) = initialised(Some(PIN));
     let other_board = Binding { serial: "00000000ffffffff".into(), device_secret: None };
-    let mut d = Dongle::start(cfg(), d.into_storage(), TestPlatform::default(), other_board, at(0)).unwrap();
+    let mut d = Dongle::start(cfg(), d.into_storage(), TestPlatform::default(), other_board, at(0))
+        .unwrap();
     assert_eq!(err(unlock(&mut d, PIN, at(1))), DongleError::WrongPin { tries_left: 7 });
     let r = ask(&mut d, Request::AdminAuth { admin_pin: Pin::new(ADMIN) }, at(1));
     assert_eq!(err(r), DongleError::WrongAdminPin { tries_left: 7 });
@@ -599,7 +687,10 @@ fn a_broken_audit_log_refuses_key_use_and_custody_changes_but_answers_reads() {
     ] {
         assert_eq!(err(pressed(&mut d, req, at(1))), DongleError::AuditBroken);
     }
-    assert!(matches!(ask(&mut d, Request::AuditTail { max: 5 }, at(1)), Response::AuditTail { .. }));
+    assert!(matches!(
+        ask(&mut d, Request::AuditTail { max: 5 }, at(1)),
+        Response::AuditTail { .. }
+    ));
     assert!(matches!(ask(&mut d, Request::PublicKeys, at(1)), Response::PublicKeys(_)));
 }
 
@@ -632,7 +723,10 @@ fn malformed_frames_get_an_error_answer() {
     for payload in [&b""[..], b"\x01", b"\x01\x05\xff\xff", &[0xffu8; 64]] {
         let (_, resp) = frame_answer(&mut d, payload);
         assert!(
-            matches!(resp, Response::Error(DongleError::Malformed | DongleError::UnsupportedVersion)),
+            matches!(
+                resp,
+                Response::Error(DongleError::Malformed | DongleError::UnsupportedVersion)
+            ),
             "{resp:?}"
         );
     }
@@ -661,9 +755,15 @@ fn backup_three_of_five_restores_into_a_fresh_dongle() {
     let (mut d, pk) = initialised(Some(PIN));
     admin(&mut d, at(1));
     let new = rotate(&mut d, at(1));
-    let items = vec![item(&pk, "cust_cards/1/card_number", "old key"), item(&new, "cust_cards/2/card_number", "new key")];
+    let items = vec![
+        item(&pk, "cust_cards/1/card_number", "old key"),
+        item(&new, "cust_cards/2/card_number", "new key"),
+    ];
     // Admin alone is not enough: shares are dealt only after a press.
-    assert!(matches!(ask(&mut d, Request::Backup { threshold: 3, count: 5 }, at(1)), Response::PresenceNeeded { .. }));
+    assert!(matches!(
+        ask(&mut d, Request::Backup { threshold: 3, count: 5 }, at(1)),
+        Response::PresenceNeeded { .. }
+    ));
     let s = shares(&mut d, 3, 5);
     assert_eq!(s.len(), 5);
     assert!(s.iter().all(|l| l.starts_with("vkshare1.")));
@@ -675,14 +775,20 @@ fn backup_three_of_five_restores_into_a_fresh_dongle() {
         pin: Some(Pin::new(b"864200")),
         admin_pin: Pin::new(b"admin-8642"),
     };
-    assert_eq!(err(ask(&mut fresh, restore(s[..2].to_vec()), at(2))), DongleError::TooFewShares { need: 3, got: 2 });
+    assert_eq!(
+        err(ask(&mut fresh, restore(s[..2].to_vec()), at(2))),
+        DongleError::TooFewShares { need: 3, got: 2 }
+    );
     assert_eq!(
         err(ask(&mut fresh, restore(vec![s[0].clone(), s[0].clone(), s[1].clone()]), at(2))),
         DongleError::TooFewShares { need: 3, got: 2 }
     );
     let mut typo = s[1].clone();
     typo.replace_range(20..21, if &typo[20..21] == "A" { "B" } else { "A" });
-    assert_eq!(err(ask(&mut fresh, restore(vec![s[0].clone(), typo, s[2].clone()]), at(2))), DongleError::BadShareText);
+    assert_eq!(
+        err(ask(&mut fresh, restore(vec![s[0].clone(), typo, s[2].clone()]), at(2))),
+        DongleError::BadShareText
+    );
     let (mut other, _) = initialised(None);
     let foreign = shares(&mut other, 3, 5);
     assert_eq!(
@@ -698,10 +804,19 @@ fn backup_three_of_five_restores_into_a_fresh_dongle() {
     }
     let mut fresh = restart(fresh);
     assert_eq!(unlock(&mut fresh, b"864200", at(4)), Response::Ok);
-    assert_eq!(unseal(&mut fresh, items, at(5)).unwrap(), vec![Ok("old key".into()), Ok("new key".into())]);
+    assert_eq!(
+        unseal(&mut fresh, items, at(5)).unwrap(),
+        vec![Ok("old key".into()), Ok("new key".into())]
+    );
     // An initialised dongle refuses a restore; the restored admin credential works.
-    assert_eq!(err(ask(&mut fresh, restore(s[..3].to_vec()), at(6))), DongleError::AlreadyInitialised);
-    assert_eq!(ask(&mut fresh, Request::AdminAuth { admin_pin: Pin::new(b"admin-8642") }, at(7)), Response::Ok);
+    assert_eq!(
+        err(ask(&mut fresh, restore(s[..3].to_vec()), at(6))),
+        DongleError::AlreadyInitialised
+    );
+    assert_eq!(
+        ask(&mut fresh, Request::AdminAuth { admin_pin: Pin::new(b"admin-8642") }, at(7)),
+        Response::Ok
+    );
 }
 
 #[test]
@@ -721,10 +836,11 @@ fn backup_parameters_are_checked() {
 fn clone_moves_the_keys_wrapped_to_the_target() {
     let (mut a, pk) = initialised(Some(PIN));
     let mut b = start(MemStorage::default());
-    let blob_for = |a: &mut TestDongle, to: [u8; 32]| match pressed(a, Request::CloneExport { to }, at(2)) {
-        Response::CloneBlob(blob) => blob,
-        other => panic!("{other:?}"),
-    };
+    let blob_for =
+        |a: &mut TestDongle, to: [u8; 32]| match pressed(a, Request::CloneExport { to }, at(2)) {
+            Response::CloneBlob(blob) => blob,
+            other => panic!("{other:?}"),
+        };
     let import = |blob: Vec<u8>| Request::CloneImport {
         blob,
         pin: Some(Pin::new(b"135700")),
@@ -735,10 +851,16 @@ fn clone_moves_the_keys_wrapped_to_the_target() {
         Response::CloneKey(k) => k,
         other => panic!("{other:?}"),
     };
-    assert_eq!(err(pressed(&mut a, Request::CloneExport { to }, at(2))), DongleError::AdminRequired);
+    assert_eq!(
+        err(pressed(&mut a, Request::CloneExport { to }, at(2))),
+        DongleError::AdminRequired
+    );
     admin(&mut a, at(2));
     // Sealed to one of the dongle's own keys, a clone blob would open as a record: refused.
-    assert_eq!(err(pressed(&mut a, Request::CloneExport { to: *pk.as_bytes() }, at(2))), DongleError::BadPublicKey);
+    assert_eq!(
+        err(pressed(&mut a, Request::CloneExport { to: *pk.as_bytes() }, at(2))),
+        DongleError::BadPublicKey
+    );
     let blob = blob_for(&mut a, to);
     // The blob is sealed: the key bytes are not in it in clear, and an altered blob fails.
     let key_bytes = a.admin_keys().unwrap().0.keys[0].1.to_bytes();
@@ -750,7 +872,9 @@ fn clone_moves_the_keys_wrapped_to_the_target() {
     let stranger = SecretKey::derive(b"some other dongle's transfer key");
     let wrong = blob_for(&mut a, *stranger.public_key().as_bytes());
     assert_eq!(err(ask(&mut b, import(wrong), at(3))), DongleError::BadCloneBlob);
-    assert!(matches!(ask(&mut b, import(blob), at(4)), Response::PublicKeys(k) if k[0].key_id == pk.key_id()));
+    assert!(
+        matches!(ask(&mut b, import(blob), at(4)), Response::PublicKeys(k) if k[0].key_id == pk.key_id())
+    );
     let mut b = restart(b);
     unlock(&mut b, b"135700", at(5));
     let items = vec![item(&pk, "cust_cards/9/card_number", "4111111111111111")];
@@ -765,19 +889,34 @@ fn clone_moves_the_keys_wrapped_to_the_target() {
 fn once_hosts_are_paired_only_their_sessions_are_served() {
     let (mut d, _) = initialised(Some(PIN));
     let host = [7u8; 32];
-    assert!(d.accepts_session(&[9; 32], false), "no pairing yet: any local host may open a session");
+    assert!(
+        d.accepts_session(&[9; 32], false),
+        "no pairing yet: any local host may open a session"
+    );
     assert!(!d.accepts_session(&[9; 32], true), "but never over the network");
     admin(&mut d, at(1));
-    assert_eq!(pressed(&mut d, Request::Pair { host_key: host, label: "till".into() }, at(1)), Response::Ok);
+    assert_eq!(
+        pressed(&mut d, Request::Pair { host_key: host, label: "till".into() }, at(1)),
+        Response::Ok
+    );
     assert!(d.accepts_session(&host, true) && !d.accepts_session(&[9; 32], false));
     // Plain requests other than identity questions are refused now, even Lock.
     let plain = conn(3);
     for req in [Request::Unlock { pin: Pin::new(PIN) }, Request::Lock, Request::PublicKeys] {
-        assert_eq!(err(ask_as(&mut d, &plain, req, at(2), Press::NotAsked)), DongleError::PairingRequired);
+        assert_eq!(
+            err(ask_as(&mut d, &plain, req, at(2), Press::NotAsked)),
+            DongleError::PairingRequired
+        );
     }
-    assert!(matches!(ask_as(&mut d, &plain, Request::Hello, at(2), Press::NotAsked), Response::Hello(_)));
+    assert!(matches!(
+        ask_as(&mut d, &plain, Request::Hello, at(2), Press::NotAsked),
+        Response::Hello(_)
+    ));
     let session = Peer { id: 4, label: "host".into(), session: Some(host), network: true };
-    assert_eq!(ask_as(&mut d, &session, Request::Unlock { pin: Pin::new(PIN) }, at(2), Press::NotAsked), Response::Ok);
+    assert_eq!(
+        ask_as(&mut d, &session, Request::Unlock { pin: Pin::new(PIN) }, at(2), Press::NotAsked),
+        Response::Ok
+    );
     let d = restart(d);
     assert!(d.accepts_session(&host, false), "pairings survive a restart");
 }
@@ -795,17 +934,42 @@ fn a_damaged_pairings_file_serves_no_staff_until_an_admin_pairs_again() {
     let mut d = start(storage);
     // Fail closed: not back to serving everyone, and the paired host is no longer known...
     let session = |id| Peer { id, label: "host".into(), session: Some(host), network: false };
-    let r = ask_as(&mut d, &session(5), Request::Unlock { pin: Pin::new(PIN) }, at(2), Press::NotAsked);
+    let r =
+        ask_as(&mut d, &session(5), Request::Unlock { pin: Pin::new(PIN) }, at(2), Press::NotAsked);
     assert_eq!(err(r), DongleError::PairingRequired);
-    assert_eq!(err(ask(&mut d, Request::AdminAuth { admin_pin: Pin::new(ADMIN) }, at(2))), DongleError::PairingRequired);
+    assert_eq!(
+        err(ask(&mut d, Request::AdminAuth { admin_pin: Pin::new(ADMIN) }, at(2))),
+        DongleError::PairingRequired
+    );
     assert!(!d.accepts_session(&host, true));
     // ...but a local session can still present the admin credential and pair again.
     assert!(d.accepts_session(&host, false));
-    assert_eq!(ask_as(&mut d, &session(5), Request::AdminAuth { admin_pin: Pin::new(ADMIN) }, at(3), Press::NotAsked), Response::Ok);
+    assert_eq!(
+        ask_as(
+            &mut d,
+            &session(5),
+            Request::AdminAuth { admin_pin: Pin::new(ADMIN) },
+            at(3),
+            Press::NotAsked
+        ),
+        Response::Ok
+    );
     let pair = |label: String| Request::Pair { host_key: host, label };
-    assert_eq!(ask_as(&mut d, &session(5), pair("till".into()), at(3), Press::Pressed), Response::Ok);
-    assert_eq!(ask_as(&mut d, &session(5), Request::Unlock { pin: Pin::new(PIN) }, at(4), Press::NotAsked), Response::Ok);
-    assert_eq!(err(ask_as(&mut d, &session(5), pair("x".repeat(65)), at(5), Press::Pressed)), DongleError::BadPairing);
+    assert_eq!(
+        ask_as(&mut d, &session(5), pair("till".into()), at(3), Press::Pressed),
+        Response::Ok
+    );
+    assert_eq!(
+        ask_as(&mut d, &session(5), Request::Unlock { pin: Pin::new(PIN) }, at(4), Press::NotAsked),
+        Response::Ok
+    );
+    assert_eq!(
+        err(ask_as(&mut d, &session(5), pair("x".repeat(65)), at(5), Press::Pressed)),
+        DongleError::BadPairing
+    );
     let unpair = Request::Unpair { host_key: [8; 32] };
-    assert_eq!(err(ask_as(&mut d, &session(5), unpair, at(5), Press::Pressed)), DongleError::BadPairing);
+    assert_eq!(
+        err(ask_as(&mut d, &session(5), unpair, at(5), Press::Pressed)),
+        DongleError::BadPairing
+    );
 }

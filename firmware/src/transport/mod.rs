@@ -73,7 +73,12 @@ pub struct Shared<S: Storage, P: Platform> {
 impl<S: Storage, P: Platform> Shared<S, P> {
     /// Share `dongle`; requests that need the button wait on `presence`.
     pub fn new(dongle: Dongle<S, P>, clock: Clock, presence: PresenceGate) -> Arc<Self> {
-        Arc::new(Shared { dongle: Mutex::new(dongle), clock, presence, next_peer: AtomicU64::new(1) })
+        Arc::new(Shared {
+            dongle: Mutex::new(dongle),
+            clock,
+            presence,
+            next_peer: AtomicU64::new(1),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Dongle<S, P>> {
@@ -103,7 +108,10 @@ impl<S: Storage, P: Platform> Shared<S, P> {
     /// the core's lock, and the request is handled again with its outcome. Returns the
     /// answer's payload (no frame header).
     fn run(&self, payload: &[u8], peer: &Peer, asking: impl FnOnce(Vec<u8>)) -> Vec<u8> {
-        let first = { let now = self.clock.now(); self.lock().handle_frame(payload, now, peer, Press::NotAsked) };
+        let first = {
+            let now = self.clock.now();
+            self.lock().handle_frame(payload, now, peer, Press::NotAsked)
+        };
         let request_id = match first {
             FrameOutcome::Answer(frame) => return strip_header(frame),
             FrameOutcome::NeedsPresence { request_id } => request_id,
@@ -134,7 +142,8 @@ impl<S: Storage, P: Platform> Shared<S, P> {
                 if conn.session.is_some() {
                     return Reply::Close;
                 }
-                let answer = self.run(payload, &conn.peer, |p| send(&wire::frame(FrameKind::Plain, &p)));
+                let answer =
+                    self.run(payload, &conn.peer, |p| send(&wire::frame(FrameKind::Plain, &p)));
                 Reply::Send(wire::frame(FrameKind::Plain, &answer))
             }
             FrameKind::Handshake => {
@@ -194,7 +203,9 @@ impl<S: Storage, P: Platform> Shared<S, P> {
                     Err(_) => seal_failed = true,
                 });
                 match transport.seal(&answer) {
-                    Ok(sealed) if !seal_failed => Reply::Send(wire::frame(FrameKind::Sealed, &sealed)),
+                    Ok(sealed) if !seal_failed => {
+                        Reply::Send(wire::frame(FrameKind::Sealed, &sealed))
+                    }
                     _ => Reply::Close,
                 }
             }

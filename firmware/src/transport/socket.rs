@@ -74,10 +74,8 @@ fn serve_frames<S: Storage, P: Platform>(
             Err(FrameError::Wire(e)) => {
                 // The stream is out of sync: answer once, then hang up.
                 tracing::warn!("{e}; closing the connection");
-                let _ = write_frame(
-                    stream,
-                    &wire::encode(0, &Response::Error(DongleError::Malformed)),
-                );
+                let _ =
+                    write_frame(stream, &wire::encode(0, &Response::Error(DongleError::Malformed)));
                 return;
             }
             Err(FrameError::Io(e)) => {
