@@ -87,6 +87,10 @@ struct ServeArgs {
     /// each press. Whoever can write it can press: keep it as private as --state-dir.
     #[arg(long, conflicts_with = "button")]
     presence_fifo: Option<PathBuf>,
+    /// Seconds the dongle waits for a press before refusing the request.
+    #[arg(long, default_value_t = vbzkey_protocol::wire::PRESENCE_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(2..=120))]
+    presence_timeout_secs: u64,
     /// Wrong staff PINs before the staff lock-out.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(1..=32))]
     max_pin_tries: u8,
@@ -312,11 +316,8 @@ fn serve(args: ServeArgs) -> Result<(), (u8, String)> {
     let clock = Clock::default();
     let dongle = Dongle::start(config, storage, platform, binding, clock.now())
         .map_err(|e| cfg_err(e.to_string()))?;
-    let presence = PresenceGate::new(
-        input,
-        indicator,
-        Duration::from_secs(vbzkey_protocol::wire::PRESENCE_TIMEOUT_SECS),
-    );
+    let presence =
+        PresenceGate::new(input, indicator, Duration::from_secs(args.presence_timeout_secs));
     let shared = Shared::new(dongle, clock, presence);
     let stop = Arc::new(AtomicBool::new(false));
     let _ticker = transport::spawn_ticker(Arc::clone(&shared), Arc::clone(&stop));

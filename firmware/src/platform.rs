@@ -49,6 +49,11 @@ impl PresenceGate {
         PresenceGate { input: Mutex::new(input), indicator, timeout }
     }
 
+    /// How long a wait lasts.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Arm the input, run `asking` (tell the host to press), then wait for the press.
     pub fn wait(&self, asking: impl FnOnce()) -> bool {
         let mut input = self.input.lock().unwrap_or_else(|p| p.into_inner());

@@ -659,11 +659,13 @@ mod tests {
 
     #[test]
     fn wrong_protocol_version_keeps_the_request_id() {
-        let payload = postcard::to_allocvec(&(2u16, 99u32, 0u8)).unwrap();
-        let err = decode::<Request>(&payload).unwrap_err();
-        assert_eq!(err, (Some(99), WireError::UnsupportedProtocolVersion(2)));
+        for old_or_new in [1u16, PROTOCOL_VERSION + 1] {
+            let payload = postcard::to_allocvec(&(old_or_new, 99u32, 0u8)).unwrap();
+            let err = decode::<Request>(&payload).unwrap_err();
+            assert_eq!(err, (Some(99), WireError::UnsupportedProtocolVersion(old_or_new)));
+        }
         assert_eq!(decode::<Request>(&[]).unwrap_err(), (None, WireError::Malformed));
-        let junk = postcard::to_allocvec(&(1u16, 5u32, 250u8)).unwrap();
+        let junk = postcard::to_allocvec(&(PROTOCOL_VERSION, 5u32, 250u8)).unwrap();
         assert_eq!(decode::<Request>(&junk).unwrap_err(), (Some(5), WireError::Malformed));
     }
 

@@ -1,7 +1,5 @@
 //! Reaching a dongle and asking it things, with answers an admin can act on.
 
-use std::path::Path;
-
 use std::sync::Arc;
 use vbzkey_host_bridge::link::socket::{SocketConnector, SocketTarget};
 use vbzkey_host_bridge::link::usb::{DEFAULT_PID, DEFAULT_VID, UsbConnector};
@@ -41,18 +39,29 @@ pub(crate) struct Target {
     pub(crate) admin_pin: Option<std::path::PathBuf>,
 }
 
-/// One open dongle.
+/// One open dongle. An admin window opened on it is closed when it is dropped: on USB the
+/// link outlives this process, so the dongle cannot tell on its own.
 pub(crate) struct Dongle {
     link: Box<dyn Link>,
     admin_pin: Option<std::path::PathBuf>,
+    admin_open: bool,
+}
+
+impl Drop for Dongle {
+    fn drop(&mut self) {
+        self.end_admin();
+    }
 }
 
 impl Dongle {
     pub(crate) fn open(t: &Target) -> Result<Self, String> {
-        let link = connector(&t.spec, t.serial.clone(), t.keys.clone())?
+        let mut link = connector(&t.spec, t.serial.clone(), t.keys.clone())?
             .connect()
             .map_err(|e| e.to_string())?;
-        Ok(Dongle { link, admin_pin: t.admin_pin.clone() })
+        link.on_presence(Box::new(|secs| {
+            eprintln!("Press the dongle's button now (its LED blinks; {secs} s)...");
+        }));
+        Ok(Dongle { link, admin_pin: t.admin_pin.clone(), admin_open: false })
     }
 
     /// Ask; a dongle error becomes a message saying what to do.
@@ -70,24 +79,29 @@ impl Dongle {
         }
     }
 
-    /// Unlock with the PIN in `pin_file` (unless the dongle has no PIN), then, if the
-    /// dongle has an admin PIN, authenticate as admin with `--admin-pin-file`.
-    pub(crate) fn unlock(&mut self, pin_file: Option<&Path>) -> Result<(), String> {
-        let h = self.hello()?;
-        if h.pin_set {
-            let file = pin_file.ok_or("the dongle has a PIN: give --pin-file")?;
-            match self.ask(&Request::Unlock { pin: Pin(read_secret_line(file)?) })? {
-                Response::Ok => {}
-                other => return Err(unexpected(&other)),
+    /// Open an admin window with the admin credential (`--admin-pin-file`): for this
+    /// connection only, closed by [`Dongle::end_admin`] or when the connection ends. The staff
+    /// PIN plays no part: admin commands never unlock records for the staff page.
+    pub(crate) fn admin(&mut self) -> Result<(), String> {
+        let file = self.admin_pin.clone().ok_or(
+            "this needs the dongle's admin PIN: give --admin-pin-file (backup, clone, \
+                 pairing, PIN changes and reset also ask for a press of the dongle's button)",
+        )?;
+        match self.ask(&Request::AdminAuth { admin_pin: Pin(read_secret_line(&file)?) })? {
+            Response::Ok => {
+                self.admin_open = true;
+                Ok(())
             }
+            other => Err(unexpected(&other)),
         }
-        if let (true, Some(file)) = (h.admin_pin_set, self.admin_pin.clone()) {
-            match self.ask(&Request::AdminAuth { admin_pin: Pin(read_secret_line(&file)?) })? {
-                Response::Ok => {}
-                other => return Err(unexpected(&other)),
-            }
+    }
+
+    /// Close the admin window now, if open (best effort: the dongle also closes it when idle
+    /// and, on sockets, when the connection ends).
+    pub(crate) fn end_admin(&mut self) {
+        if std::mem::take(&mut self.admin_open) {
+            let _ = self.link.call(&Request::EndAdmin);
         }
-        Ok(())
     }
 
     pub(crate) fn public_keys(&mut self) -> Result<Vec<KeyInfo>, String> {
@@ -119,7 +133,16 @@ fn explain(e: &DongleError) -> String {
             "the dongle has no key yet: `vbzkey-admin init` (or `restore`, `clone`)".into()
         }
         DongleError::Locked => "the dongle is locked: give --pin-file".into(),
-        DongleError::AdminRequired => "this needs the dongle's admin PIN: give --admin-pin-file".into(),
+        DongleError::AdminRequired => "this needs the dongle's admin PIN: give --admin-pin-file (backup, clone, pairing, PIN changes and reset also ask for a press of the dongle's button)".into(),
+        DongleError::NotConfirmed => {
+            "this needs a press of the dongle's button, and none came in time: run the command again and press the button when asked (a dongle without a button cannot confirm)".into()
+        }
+        DongleError::AdminLockedOut => {
+            "too many wrong admin PINs: admin commands are refused for good; unsealing still works. Back the records up elsewhere, then `vbzkey-admin reset` (button) and restore from the recovery shares".into()
+        }
+        DongleError::WrongAdminPin { tries_left } => {
+            format!("wrong admin PIN: {tries_left} tries left before admin commands are refused for good")
+        }
         DongleError::PairingRequired => {
             "the dongle serves paired hosts only: give --host-key (a key paired with `vbzkey-admin pair`)".into()
         }

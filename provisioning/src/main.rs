@@ -42,12 +42,33 @@ struct Cli {
     /// The dongle's device key (`vkpub1.`) to pin; without it, asked from the dongle.
     #[arg(long, global = true)]
     device_key: Option<String>,
-    /// The admin PIN file, for dongles with an admin PIN (pair, backup, clone, rotate, retire,
-    /// reset need it).
+    /// The admin PIN file: pair, unpair, backup, clone, rotate, retire, rewrap, set-pin and
+    /// reset need it (and some a press of the dongle's button).
     #[arg(long, global = true)]
     admin_pin_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// What every admin command accepts about credentials: the admin PIN is global
+/// (`--admin-pin-file`); a staff PIN given here is refused with a message saying why.
+#[derive(clap::Args)]
+struct StaffPinRefused {
+    /// Not accepted: the staff PIN opens records and nothing else.
+    #[arg(long = "pin-file", hide = true)]
+    staff_pin_file: Option<PathBuf>,
+}
+
+impl StaffPinRefused {
+    fn check(&self, command: &str) -> Result<(), String> {
+        match self.staff_pin_file {
+            Some(_) => Err(format!(
+                "the staff PIN does not authorise `{command}`: it needs the admin PIN \
+                 (--admin-pin-file) and, for some commands, a press of the dongle's button"
+            )),
+            None => Ok(()),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -70,10 +91,10 @@ enum Command {
         /// Set no PIN at all.
         #[arg(long, conflicts_with = "pin_file")]
         dangerous_no_pin: bool,
-        /// Also set an admin PIN (first line of this file), separate from the staff PIN: admin
-        /// commands then need --admin-pin-file as well.
+        /// The admin PIN to set (first line of this file, 8 to 128 characters, different from
+        /// the staff PIN): admin commands need it as --admin-pin-file.
         #[arg(long = "new-admin-pin-file")]
-        new_admin_pin_file: Option<PathBuf>,
+        new_admin_pin_file: PathBuf,
     },
     /// Print the active public key (what the store seals to) and its fingerprint.
     #[command(after_help = "Example:\n  vbzkey-admin pubkey -o store-public-key.txt")]
@@ -82,21 +103,31 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
-    /// Change, set or remove the PIN.
+    /// Set a new staff PIN (a forgotten PIN, a staff lock-out), or remove it. Needs the admin
+    /// PIN and a press of the dongle's button.
     #[command(
-        after_help = "Example:\n  vbzkey-admin change-pin --pin-file old.txt --new-pin-file new.txt\n\
-                            A wrong current PIN counts toward the lock-out."
+        after_help = "Example:\n  vbzkey-admin set-pin --admin-pin-file admin.txt --new-pin-file new.txt"
     )]
-    ChangePin {
-        /// The current PIN (omit if none is set).
-        #[arg(long)]
-        pin_file: Option<PathBuf>,
-        /// The new PIN.
+    SetPin {
+        #[command(flatten)]
+        staff: StaffPinRefused,
+        /// The new staff PIN.
         #[arg(long, required_unless_present = "dangerous_remove_pin")]
         new_pin_file: Option<PathBuf>,
-        /// Remove the PIN.
+        /// Remove the staff PIN: whoever holds the dongle can then open records.
         #[arg(long, conflicts_with = "new_pin_file")]
         dangerous_remove_pin: bool,
+    },
+    /// Change the admin PIN. Needs the current admin PIN and a press of the dongle's button.
+    #[command(
+        after_help = "Example:\n  vbzkey-admin change-admin-pin --admin-pin-file old.txt --new-admin-pin-file new.txt"
+    )]
+    ChangeAdminPin {
+        #[command(flatten)]
+        staff: StaffPinRefused,
+        /// The new admin PIN.
+        #[arg(long)]
+        new_admin_pin_file: PathBuf,
     },
     /// Wipe the dongle's keys (factory reset). The audit log is kept.
     #[command(
@@ -106,9 +137,8 @@ enum Command {
                             a backup or a clone."
     )]
     Reset {
-        /// The PIN (not needed for a locked-out dongle).
-        #[arg(long)]
-        pin_file: Option<PathBuf>,
+        #[command(flatten)]
+        staff: StaffPinRefused,
         /// Do not ask for confirmation.
         #[arg(long)]
         force: bool,
@@ -118,9 +148,8 @@ enum Command {
                             Then give the store the new public key, re-wrap the old records \
                             (`rewrap`) and retire the old key (`retire`).")]
     Rotate {
-        /// The PIN.
-        #[arg(long)]
-        pin_file: Option<PathBuf>,
+        #[command(flatten)]
+        staff: StaffPinRefused,
     },
     /// Delete an old key version, after checking that no record uses it.
     #[command(
@@ -129,11 +158,10 @@ enum Command {
                             given: the retire is refused while any record is sealed to the key."
     )]
     Retire {
+        #[command(flatten)]
+        staff: StaffPinRefused,
         /// The key id (16 hex digits, from `info`).
         key_id: String,
-        /// The PIN.
-        #[arg(long)]
-        pin_file: Option<PathBuf>,
         /// Files of sealed records to check (JSON lines).
         #[arg(long = "records")]
         records: Vec<PathBuf>,
@@ -151,15 +179,14 @@ enum Command {
                             2 reveal nothing."
     )]
     Backup {
+        #[command(flatten)]
+        staff: StaffPinRefused,
         /// Shares needed to restore (M).
         #[arg(long)]
         threshold: u8,
         /// Shares to make (N, at most 16).
         #[arg(long)]
         shares: u8,
-        /// The PIN.
-        #[arg(long)]
-        pin_file: Option<PathBuf>,
         /// Write share-1.txt … share-N.txt here (created, must not hold shares already)
         /// instead of printing them.
         #[arg(long)]
@@ -174,9 +201,12 @@ enum Command {
         /// A file holding share lines (repeat; `-` reads stdin).
         #[arg(long = "share-file", required = true)]
         share_files: Vec<PathBuf>,
-        /// The PIN for the restored dongle.
+        /// The staff PIN for the restored dongle.
         #[arg(long)]
         new_pin_file: PathBuf,
+        /// The admin PIN for the restored dongle.
+        #[arg(long)]
+        new_admin_pin_file: PathBuf,
     },
     /// Copy the keys from one dongle to another, wrapped to the target's transfer key.
     #[command(
@@ -185,6 +215,8 @@ enum Command {
                             computer."
     )]
     Clone {
+        #[command(flatten)]
+        staff: StaffPinRefused,
         /// Source dongle (usb, unix:PATH, tcp:ADDR:PORT).
         #[arg(long)]
         from: String,
@@ -197,12 +229,12 @@ enum Command {
         /// Target serial (USB).
         #[arg(long)]
         to_serial: Option<String>,
-        /// The source's PIN.
-        #[arg(long)]
-        pin_file: Option<PathBuf>,
-        /// The PIN for the target.
+        /// The staff PIN for the target.
         #[arg(long)]
         new_pin_file: PathBuf,
+        /// The admin PIN for the target.
+        #[arg(long)]
+        new_admin_pin_file: PathBuf,
     },
     /// Re-seal records to the active key inside the dongle (a JSON-lines file, or a table of
     /// the store's SQLite database in place); resumable.
@@ -215,9 +247,8 @@ enum Command {
                             <table>/<id>/<column>. Interrupted? Run the same command again: it resumes."
     )]
     Rewrap {
-        /// The PIN.
-        #[arg(long)]
-        pin_file: Option<PathBuf>,
+        #[command(flatten)]
+        staff: StaffPinRefused,
         /// Input JSON lines.
         #[arg(long = "in", requires = "output", conflicts_with = "db")]
         input: Option<PathBuf>,
@@ -249,15 +280,14 @@ enum Command {
                             first pairing, give --host-key to every vbzkey-admin command."
     )]
     Pair {
+        #[command(flatten)]
+        staff: StaffPinRefused,
         /// The host key file to pair (created if missing).
         #[arg(long)]
         new_host_key: PathBuf,
         /// A name for the host, up to 64 characters.
         #[arg(long, default_value = "")]
         label: String,
-        /// The PIN.
-        #[arg(long)]
-        pin_file: Option<PathBuf>,
     },
     /// List the paired hosts.
     #[command(after_help = "Example:\n  vbzkey-admin --host-key host.key pairings")]
@@ -267,11 +297,10 @@ enum Command {
         after_help = "Example:\n  vbzkey-admin --host-key admin.key unpair vkpub1.… --pin-file pin.txt"
     )]
     Unpair {
+        #[command(flatten)]
+        staff: StaffPinRefused,
         /// The host's public key (`vkpub1.`).
         host: String,
-        /// The PIN.
-        #[arg(long)]
-        pin_file: Option<PathBuf>,
     },
     /// The dongle's audit log.
     #[command(subcommand)]
@@ -398,7 +427,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Info { json } => print_info(&mut open()?, json)?,
         Command::Init { pin_file, dangerous_no_pin: _, new_admin_pin_file } => {
             let pin = pin_file.as_deref().map(pin).transpose()?;
-            let admin_pin = new_admin_pin_file.as_deref().map(self::pin).transpose()?;
+            let admin_pin = self::pin(&new_admin_pin_file)?;
             let mut d = open()?;
             match d.ask(&Request::Init { pin, admin_pin })? {
                 Response::PublicKeys(keys) => {
@@ -427,17 +456,35 @@ fn run(cli: Cli) -> Result<(), String> {
             println!("{text}");
             eprintln!("Fingerprint (key id): {}", fingerprint(&k));
         }
-        Command::ChangePin { pin_file, new_pin_file, dangerous_remove_pin: _ } => {
-            let old = pin_file.as_deref().map(pin).transpose()?;
+        Command::SetPin { staff, new_pin_file, dangerous_remove_pin: _ } => {
+            staff.check("set-pin")?;
             let new = new_pin_file.as_deref().map(pin).transpose()?;
-            expect_ok(open()?.ask(&Request::ChangePin { old, new })?)?;
-            eprintln!("PIN changed.");
+            let mut d = open()?;
+            d.admin()?;
+            expect_ok(d.ask(&Request::SetStaffPin { new })?)?;
+            d.end_admin();
+            eprintln!("Staff PIN set.");
         }
-        Command::Reset { pin_file, force } => {
+        Command::ChangeAdminPin { staff, new_admin_pin_file } => {
+            staff.check("change-admin-pin")?;
+            let new = pin(&new_admin_pin_file)?;
+            let mut d = open()?;
+            d.admin()?;
+            expect_ok(d.ask(&Request::ChangeAdminPin { new })?)?;
+            d.end_admin();
+            eprintln!("Admin PIN changed.");
+        }
+        Command::Reset { staff, force } => {
+            staff.check("reset")?;
             let mut d = open()?;
             let h = d.hello()?;
-            if h.state != LockState::LockedOut && h.state != LockState::Uninitialised {
-                d.unlock(pin_file.as_deref())?;
+            // Without an admin window, the dongle resets only when nobody can administer it
+            // (admin locked out, damaged, blank); it says so if not.
+            if h.admin_tries_left > 0
+                && h.state != LockState::Uninitialised
+                && target.admin_pin.is_some()
+            {
+                d.admin()?;
             }
             confirm(&h.serial, force)?;
             expect_ok(d.ask(&Request::FactoryReset)?)?;
@@ -446,9 +493,10 @@ fn run(cli: Cli) -> Result<(), String> {
                 h.serial
             );
         }
-        Command::Rotate { pin_file } => {
+        Command::Rotate { staff } => {
+            staff.check("rotate")?;
             let mut d = open()?;
-            d.unlock(pin_file.as_deref())?;
+            d.admin()?;
             match d.ask(&Request::Rotate)? {
                 Response::PublicKeys(keys) => {
                     for k in &keys {
@@ -460,7 +508,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 other => return Err(unexpected(&other)),
             }
         }
-        Command::Retire { key_id, pin_file, records, db, columns } => {
+        Command::Retire { staff, key_id, records, db, columns } => {
+            staff.check("retire")?;
             let id = parse_key_id(&key_id)?;
             if records.is_empty() && db.is_none() {
                 return Err("give the records to check: --records FILE or --db sqlite:PATH --column TABLE.COLUMN".into());
@@ -479,13 +528,14 @@ fn run(cli: Cli) -> Result<(), String> {
                 ));
             }
             let mut d = open()?;
-            d.unlock(pin_file.as_deref())?;
+            d.admin()?;
             expect_ok(d.ask(&Request::Retire { key_id: id })?)?;
             eprintln!("Key {id} retired: the dongle no longer holds it.");
         }
-        Command::Backup { threshold, shares, pin_file, out_dir } => {
+        Command::Backup { staff, threshold, shares, out_dir } => {
+            staff.check("backup")?;
             let mut d = open()?;
-            d.unlock(pin_file.as_deref())?;
+            d.admin()?;
             let lines = match d.ask(&Request::Backup { threshold, count: shares })? {
                 Response::Shares(s) => s,
                 other => return Err(unexpected(&other)),
@@ -521,10 +571,11 @@ fn run(cli: Cli) -> Result<(), String> {
                 }
             }
         }
-        Command::Restore { share_files, new_pin_file } => {
+        Command::Restore { share_files, new_pin_file, new_admin_pin_file } => {
             let shares = read_shares(&share_files)?;
+            let admin_pin = pin(&new_admin_pin_file)?;
             let pin = Some(pin(&new_pin_file)?);
-            match open()?.ask(&Request::Restore { shares, pin })? {
+            match open()?.ask(&Request::Restore { shares, pin, admin_pin })? {
                 Response::PublicKeys(keys) => {
                     for k in &keys {
                         println!("{}", describe_key(k));
@@ -534,14 +585,22 @@ fn run(cli: Cli) -> Result<(), String> {
                 other => return Err(unexpected(&other)),
             }
         }
-        Command::Clone { from, from_serial, to, to_serial, pin_file, new_pin_file } => {
+        Command::Clone {
+            staff,
+            from,
+            from_serial,
+            to,
+            to_serial,
+            new_pin_file,
+            new_admin_pin_file,
+        } => {
+            staff.check("clone")?;
             let new_pin = Some(pin(&new_pin_file)?);
-            let mut dst = Dongle::open(&Target {
-                spec: to,
-                serial: to_serial,
-                keys: target.keys.clone(),
-                admin_pin: None,
-            })?;
+            let new_admin_pin = pin(&new_admin_pin_file)?;
+            // The target is new or reset (no pairings): a plain link. The source is this
+            // admin's paired dongle: the host key goes there.
+            let mut dst =
+                Dongle::open(&Target { spec: to, serial: to_serial, keys: None, admin_pin: None })?;
             let transfer = match dst.ask(&Request::CloneBegin)? {
                 Response::CloneKey(k) => k,
                 other => return Err(unexpected(&other)),
@@ -549,15 +608,16 @@ fn run(cli: Cli) -> Result<(), String> {
             let mut src = Dongle::open(&Target {
                 spec: from,
                 serial: from_serial,
-                keys: None,
+                keys: target.keys.clone(),
                 admin_pin: target.admin_pin.clone(),
             })?;
-            src.unlock(pin_file.as_deref())?;
+            src.admin()?;
             let blob = match src.ask(&Request::CloneExport { to: transfer })? {
                 Response::CloneBlob(b) => b,
                 other => return Err(unexpected(&other)),
             };
-            match dst.ask(&Request::CloneImport { blob, pin: new_pin })? {
+            src.end_admin();
+            match dst.ask(&Request::CloneImport { blob, pin: new_pin, admin_pin: new_admin_pin })? {
                 Response::PublicKeys(keys) => {
                     for k in &keys {
                         println!("{}", describe_key(k));
@@ -567,9 +627,10 @@ fn run(cli: Cli) -> Result<(), String> {
                 other => return Err(unexpected(&other)),
             }
         }
-        Command::Rewrap { pin_file, input, output, db, table, column, id_column, batch } => {
+        Command::Rewrap { staff, input, output, db, table, column, id_column, batch } => {
+            staff.check("rewrap")?;
             let mut d = open()?;
-            d.unlock(pin_file.as_deref())?;
+            d.admin()?;
             let target = d.active_key()?;
             if let Some(db) = db {
                 let (table, column) = (table.unwrap_or_default(), column.unwrap_or_default());
@@ -608,7 +669,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 (s.rewrapped + s.already) as f64 / s.seconds.max(1e-3)
             );
         }
-        Command::Pair { new_host_key, label, pin_file } => {
+        Command::Pair { staff, new_host_key, label } => {
+            staff.check("pair")?;
             if !new_host_key.exists() {
                 let key = vbzkey_protocol::SecretKey::generate()
                     .map_err(|e| format!("random number generator: {e}"))?;
@@ -624,7 +686,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let host =
                 vbzkey_host_bridge::link::SessionKeys::load(&new_host_key, None)?.host_public();
             let mut d = open()?;
-            d.unlock(pin_file.as_deref())?;
+            d.admin()?;
             expect_ok(d.ask(&Request::Pair { host_key: host, label })?)?;
             let device = match d.ask(&Request::DeviceKey)? {
                 Response::DeviceKey(k) => PublicKey::from_bytes(k),
@@ -653,10 +715,11 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             other => return Err(unexpected(&other)),
         },
-        Command::Unpair { host, pin_file } => {
+        Command::Unpair { staff, host } => {
+            staff.check("unpair")?;
             let host = PublicKey::from_text(&host).map_err(|e| format!("host: {e}"))?;
             let mut d = open()?;
-            d.unlock(pin_file.as_deref())?;
+            d.admin()?;
             expect_ok(d.ask(&Request::Unpair { host_key: *host.as_bytes() })?)?;
             eprintln!("Host {host} unpaired.");
         }

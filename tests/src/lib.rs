@@ -15,6 +15,9 @@ use vbzkey_protocol::PublicKey;
 use vbzkey_protocol::stream::call;
 use vbzkey_protocol::wire::{Pin, Request, Response};
 
+/// The admin credential the tests' dongles are initialised with.
+pub const ADMIN_PIN: &[u8] = b"admin-e2e-2468";
+
 /// The longest any test waits for a process to come up.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -66,26 +69,45 @@ fn wait_until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-/// The emulated dongle: the real firmware binary on a Unix socket.
+/// The emulated dongle: the real firmware binary on a Unix socket, with its button on a FIFO
+/// (`--presence-fifo`) that tests press the way a person presses the real one: after the
+/// dongle asks.
 pub struct Firmware {
     child: Child,
     state: PathBuf,
     /// The socket path.
     pub socket: PathBuf,
+    /// The button: a line written here is a press.
+    pub button: PathBuf,
     extra: Vec<String>,
 }
 
+/// Make a FIFO at `path` (the emulated dongle's button).
+pub fn make_fifo(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    let made = Command::new("mkfifo").arg(path).status().expect("run mkfifo");
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
 impl Firmware {
-    /// Start the firmware with its state in `state` and its socket at `socket`.
+    /// Start the firmware with its state in `state`, its socket at `socket` and its button
+    /// beside the socket.
     pub fn start(state: &Path, socket: &Path, extra: &[&str]) -> Self {
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let child = Self::spawn(state, socket, &extra);
-        let fw = Firmware { child, state: state.into(), socket: socket.into(), extra };
+        let button = socket.with_extension("button");
+        make_fifo(&button);
+        let child = Self::spawn(state, socket, &button, &extra);
+        let fw = Firmware { child, state: state.into(), socket: socket.into(), button, extra };
         wait_until("the firmware's socket", || UnixStream::connect(&fw.socket).ok());
         fw
     }
 
-    fn spawn(state: &Path, socket: &Path, extra: &[String]) -> Child {
+    /// `--dongle` for the admin tool.
+    pub fn target(&self) -> String {
+        format!("unix:{}", self.socket.display())
+    }
+
+    fn spawn(state: &Path, socket: &Path, button: &Path, extra: &[String]) -> Child {
         let _ = std::fs::remove_file(socket);
         Command::new(bin("vbzkey-firmware"))
             .args([
@@ -98,6 +120,10 @@ impl Firmware {
             .arg(state)
             .arg("--transport")
             .arg(format!("unix:{}", socket.display()))
+            .arg("--presence-fifo")
+            .arg(button)
+            // A test that does not press should not wait the real 30 s.
+            .args(["--presence-timeout-secs", "3"])
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -115,7 +141,7 @@ impl Firmware {
     /// Start it again on the same state and socket (plugging the dongle back in).
     pub fn restart(&mut self) {
         self.kill();
-        self.child = Self::spawn(&self.state, &self.socket, &self.extra);
+        self.child = Self::spawn(&self.state, &self.socket, &self.button, &self.extra);
         wait_until("the firmware's socket", || UnixStream::connect(&self.socket).ok());
     }
 
@@ -126,9 +152,11 @@ impl Firmware {
         call(&mut s, 1, req).expect("wire call")
     }
 
-    /// Initialise with a PIN; returns the public key.
+    /// Initialise with a staff PIN and [`ADMIN_PIN`]; returns the public key. The dongle is
+    /// left locked (unlock it through the bridge, as staff do).
     pub fn init(&self, pin: &[u8]) -> PublicKey {
-        match self.request(&Request::Init { pin: Some(Pin::new(pin)), admin_pin: None }) {
+        let init = Request::Init { pin: Some(Pin::new(pin)), admin_pin: Pin::new(ADMIN_PIN) };
+        match self.request(&init) {
             Response::PublicKeys(keys) => PublicKey::from_bytes(keys[0].public_key),
             other => panic!("init failed: {other:?}"),
         }
@@ -271,6 +299,43 @@ pub fn http(
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
     HttpResponse { status, headers, body: raw[split + 4..].to_vec() }
+}
+
+/// What `vbzkey-admin` prints when the dongle asks for its button.
+pub const PRESS_PROMPT: &str = "Press the dongle's button";
+
+/// Run `vbzkey-admin` with `args`; whenever it tells the user to press the dongle's button,
+/// press `button` (if given) the way a person would: after the prompt. Returns its output;
+/// `Output::stderr` holds everything it printed there.
+pub fn admin_pressing(args: &[&str], button: Option<&Path>) -> std::process::Output {
+    let mut child = Command::new(bin("vbzkey-admin"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run vbzkey-admin");
+    let stderr = child.stderr.take().expect("stderr");
+    let button = button.map(Path::to_path_buf);
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        for line in BufReader::new(stderr).split(b'\n') {
+            let Ok(line) = line else { break };
+            if let Some(b) = &button
+                && String::from_utf8_lossy(&line).contains(PRESS_PROMPT)
+            {
+                std::fs::write(b, b"press\n").expect("press the button");
+            }
+            all.extend_from_slice(&line);
+            all.push(b'\n');
+        }
+        all
+    });
+    let mut stdout = Vec::new();
+    child.stdout.take().expect("stdout").read_to_end(&mut stdout).expect("read stdout");
+    let status = child.wait().expect("wait for vbzkey-admin");
+    let stderr = reader.join().expect("stderr reader");
+    std::process::Output { status, stdout, stderr }
 }
 
 /// Run the `vbzkey` CLI with `stdin`; returns stdout, panicking on failure.

@@ -4,23 +4,24 @@
 
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use vbzkey_e2e::{Bridge, Firmware, TempDir, bin, cli};
+use vbzkey_e2e::{Bridge, Firmware, TempDir, admin_pressing, bin, cli, make_fifo};
 use vbzkey_protocol::stream::call;
 use vbzkey_protocol::wire::{DongleError, Request, Response};
 
 const STORE: &str = "http://127.0.0.1:8080";
 
-fn admin(target: &str, host_key: Option<&Path>, args: &[&str]) -> Output {
-    let mut c = Command::new(bin("vbzkey-admin"));
-    c.args(["--dongle", target]);
+/// `vbzkey-admin --dongle TARGET [--host-key H] ARGS`, pressing `button` when asked.
+fn admin_at(target: &str, host_key: Option<&Path>, button: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["--dongle", target];
     if let Some(h) = host_key {
-        c.arg("--host-key").arg(h);
+        all.extend(["--host-key", h.to_str().unwrap()]);
     }
-    c.args(args).stdin(Stdio::null()).output().expect("vbzkey-admin")
+    all.extend(args);
+    admin_pressing(&all, Some(button))
 }
 
 fn ok(out: Output) -> String {
@@ -46,12 +47,22 @@ fn unseal_status(bridge: &Bridge, rec: &str) -> (u16, String) {
 #[test]
 fn only_paired_hosts_are_served_locally_and_over_the_lan() {
     let dir = TempDir::new("pairing");
-    let pin = dir.path("pin.txt");
-    std::fs::write(&pin, "97531\n").unwrap();
-    let pin = pin.to_str().unwrap();
+    let (pin, admin_pin) = (dir.path("pin.txt"), dir.path("admin.txt"));
+    std::fs::write(&pin, "975310\n").unwrap();
+    std::fs::write(&admin_pin, "admin-975310\n").unwrap();
+    let (pin, admin_pin) = (pin.to_str().unwrap(), admin_pin.to_str().unwrap());
     let mut fw = Firmware::start(&dir.path("state"), &dir.path("d.sock"), &[]);
-    let unix = format!("unix:{}", fw.socket.display());
-    let pk = ok(admin(&unix, None, &["init", "--pin-file", pin])).trim().to_string();
+    let unix = fw.target();
+    let button = fw.button.clone();
+    let admin = |target: &str, host_key: Option<&Path>, args: &[&str]| {
+        let mut all = vec!["--admin-pin-file", admin_pin];
+        all.extend(args);
+        admin_at(target, host_key, &button, &all)
+    };
+    let pk =
+        ok(admin(&unix, None, &["init", "--pin-file", pin, "--new-admin-pin-file", admin_pin]))
+            .trim()
+            .to_string();
     let rec =
         cli(&["seal", "--to", &pk, "--context", "cust_cards/1/card_number"], b"4111111111111111")
             .trim()
@@ -63,7 +74,7 @@ fn only_paired_hosts_are_served_locally_and_over_the_lan() {
     let device_key = ok(admin(
         &unix,
         None,
-        &["pair", "--new-host-key", h1.to_str().unwrap(), "--label", "till-1", "--pin-file", pin],
+        &["pair", "--new-host-key", h1.to_str().unwrap(), "--label", "till-1"],
     ));
     let device_key =
         device_key.trim().strip_prefix("device_key = ").unwrap().trim_matches('"').to_string();
@@ -87,7 +98,7 @@ fn only_paired_hosts_are_served_locally_and_over_the_lan() {
     };
     let unix_method = format!("kind = \"dongle\"\ntransport = \"unix:{}\"", fw.socket.display());
     let paired = Bridge::start(&dir, &bridge_cfg(&unix_method, &h1));
-    assert_eq!(paired.post("/v1/unlock", STORE, "{\"pin\":\"97531\"}").status, 200);
+    assert_eq!(paired.post("/v1/unlock", STORE, "{\"pin\":\"975310\"}").status, 200);
     assert_eq!(unseal_status(&paired, &rec), (200, "4111111111111111".into()));
     let stranger = Bridge::start(&TempDir::new("pairing-b2"), &bridge_cfg(&unix_method, &h2));
     let st = stranger.status();
@@ -99,6 +110,7 @@ fn only_paired_hosts_are_served_locally_and_over_the_lan() {
     // The LAN key server: the same state on TCP. Plain requests are refused there always.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     fw.kill();
+    make_fifo(&button);
     let mut lan = Command::new(bin("vbzkey-firmware"))
         .args([
             "serve",
@@ -110,6 +122,8 @@ fn only_paired_hosts_are_served_locally_and_over_the_lan() {
         .arg(dir.path("state"))
         .arg("--transport")
         .arg(format!("tcp:127.0.0.1:{port}"))
+        .arg("--presence-fifo")
+        .arg(&button)
         .env("RUST_LOG", "warn")
         .spawn()
         .unwrap();
@@ -127,7 +141,7 @@ fn only_paired_hosts_are_served_locally_and_over_the_lan() {
     let lan_method = format!("kind = \"lan\"\naddress = \"127.0.0.1:{port}\"");
     let paired = Bridge::start(&TempDir::new("pairing-b3"), &bridge_cfg(&lan_method, &h1));
     assert_eq!(paired.status()["method"], "lan");
-    assert_eq!(paired.post("/v1/unlock", STORE, "{\"pin\":\"97531\"}").status, 200);
+    assert_eq!(paired.post("/v1/unlock", STORE, "{\"pin\":\"975310\"}").status, 200);
     assert_eq!(unseal_status(&paired, &rec), (200, "4111111111111111".into()));
     let stranger = Bridge::start(&TempDir::new("pairing-b4"), &bridge_cfg(&lan_method, &h2));
     assert_eq!(unseal_status(&stranger, &rec).0, 503);
@@ -147,14 +161,14 @@ fn only_paired_hosts_are_served_locally_and_over_the_lan() {
     ok(admin(
         &tcp,
         Some(&h1),
-        &["pair", "--new-host-key", h2.to_str().unwrap(), "--label", "till-2", "--pin-file", pin],
+        &["pair", "--new-host-key", h2.to_str().unwrap(), "--label", "till-2"],
     ));
     assert_eq!(
         unseal_status(&stranger, &rec),
         (200, "4111111111111111".into()),
         "h2 is paired now"
     );
-    ok(admin(&tcp, Some(&h2), &["unpair", &h1_pub, "--pin-file", pin]));
+    ok(admin(&tcp, Some(&h2), &["unpair", &h1_pub]));
     assert_eq!(unseal_status(&paired, &rec).0, 503, "h1 was unpaired");
     assert!(ok(admin(&tcp, Some(&h2), &["audit", "export"])).contains(" unpair "));
     let _ = lan.kill();

@@ -116,7 +116,8 @@ impl<S: Storage, P: Platform> Shared<S, P> {
             FrameOutcome::Answer(frame) => return strip_header(frame),
             FrameOutcome::NeedsPresence { request_id } => request_id,
         };
-        let waiting = Response::PresenceNeeded { timeout_secs: wire::PRESENCE_TIMEOUT_SECS as u16 };
+        let timeout_secs = u16::try_from(self.presence.timeout().as_secs()).unwrap_or(u16::MAX);
+        let waiting = Response::PresenceNeeded { timeout_secs };
         let pressed = self.presence.wait(|| asking(wire::encode_payload(request_id, &waiting)));
         let press = if pressed { Press::Pressed } else { Press::NotPressed };
         let now = self.clock.now();

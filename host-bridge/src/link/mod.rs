@@ -31,10 +31,16 @@ pub enum LinkError {
     Refused(String),
 }
 
+/// Told when the dongle waits for a press of its button (with its timeout in seconds).
+pub type PresenceNotice = Box<dyn FnMut(u16) + Send>;
+
 /// One open connection to one dongle.
 pub trait Link: Send {
-    /// Send a request and wait for its answer.
+    /// Send a request and wait for its final answer (interim `PresenceNeeded` frames go to
+    /// the presence notice, if one is set).
     fn call(&mut self, req: &Request) -> Result<Response, LinkError>;
+    /// Whom to tell when the dongle asks for its button.
+    fn on_presence(&mut self, _notice: PresenceNotice) {}
     /// Where this link goes, for status and logs ("usb:SERIAL", "unix:/path").
     fn describe(&self) -> String;
 }
@@ -113,12 +119,13 @@ pub struct FramedLink {
     io: Box<dyn FrameIo>,
     session: Option<Transport>,
     next_id: u32,
+    presence_notice: Option<PresenceNotice>,
 }
 
 impl FramedLink {
     /// A plain link, or a session when `keys` are given.
     pub fn open(io: Box<dyn FrameIo>, keys: Option<&SessionKeys>) -> Result<Self, LinkError> {
-        let mut link = FramedLink { io, session: None, next_id: 0 };
+        let mut link = FramedLink { io, session: None, next_id: 0, presence_notice: None };
         if let Some(keys) = keys {
             let device = match keys.device_public {
                 Some(d) => d,
@@ -153,37 +160,53 @@ impl FramedLink {
     }
 }
 
+impl FramedLink {
+    /// Receive one answer payload (opened, in a session).
+    fn receive(&mut self) -> Result<Zeroizing<Vec<u8>>, LinkError> {
+        match (self.session.as_mut(), self.io.recv()?) {
+            (Some(t), (FrameKind::Sealed, p)) => {
+                t.open(&p).map_err(|e| LinkError::Protocol(e.to_string()))
+            }
+            (Some(_), _) => Err(LinkError::Protocol("a plain answer inside a session".into())),
+            (None, (FrameKind::Plain, p)) => Ok(p),
+            (None, _) => Err(LinkError::Protocol("an unexpected frame kind".into())),
+        }
+    }
+}
+
 impl Link for FramedLink {
     fn call(&mut self, req: &Request) -> Result<Response, LinkError> {
         self.next_id = self.next_id.wrapping_add(1);
         let id = self.next_id;
-        let payload = match self.session.as_mut() {
+        match self.session.as_mut() {
             Some(t) => {
                 let sealed = t
                     .seal(&wire::encode_payload(id, req))
                     .map_err(|e| LinkError::Protocol(e.to_string()))?;
                 self.io.send(&wire::frame(FrameKind::Sealed, &sealed))?;
-                match self.io.recv()? {
-                    (FrameKind::Sealed, p) => {
-                        t.open(&p).map_err(|e| LinkError::Protocol(e.to_string()))?
-                    }
-                    _ => return Err(LinkError::Protocol("a plain answer inside a session".into())),
-                }
             }
-            None => {
-                self.io.send(&wire::encode(id, req))?;
-                match self.io.recv()? {
-                    (FrameKind::Plain, p) => p,
-                    _ => return Err(LinkError::Protocol("an unexpected frame kind".into())),
-                }
-            }
-        };
-        let (got, resp) = wire::decode::<Response>(&payload)
-            .map_err(|(_, e)| LinkError::Protocol(e.to_string()))?;
-        if got != id {
-            return Err(LinkError::Protocol(format!("answer to request {got}, expected {id}")));
+            None => self.io.send(&wire::encode(id, req))?,
         }
-        Ok(resp)
+        loop {
+            let payload = self.receive()?;
+            let (got, resp) = wire::decode::<Response>(&payload)
+                .map_err(|(_, e)| LinkError::Protocol(e.to_string()))?;
+            if got != id {
+                return Err(LinkError::Protocol(format!("answer to request {got}, expected {id}")));
+            }
+            match resp {
+                Response::PresenceNeeded { timeout_secs } => {
+                    if let Some(notice) = self.presence_notice.as_mut() {
+                        notice(timeout_secs);
+                    }
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+
+    fn on_presence(&mut self, notice: PresenceNotice) {
+        self.presence_notice = Some(notice);
     }
 
     fn describe(&self) -> String {
