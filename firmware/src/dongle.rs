@@ -626,6 +626,8 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
                 idle_lock_secs: (self.cfg.idle_lock_ms / 1000) as u32,
                 confirm_batch_over: self.cfg.confirm_batch_over,
                 admin_idle_secs: (self.cfg.admin_idle_ms / 1000) as u32,
+                kdf_m_kib: self.cfg.kdf.m_kib,
+                kdf_t: self.cfg.kdf.t,
             },
             audit_intact: self.audit.intact(),
             paired_hosts: match &self.pairings {

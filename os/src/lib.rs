@@ -6,6 +6,7 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod cputime;
 pub mod durable;
 pub mod harden;
 pub mod locked;

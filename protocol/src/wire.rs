@@ -344,6 +344,10 @@ pub struct Limits {
     pub confirm_batch_over: Option<u16>,
     /// Seconds without an admin request before an admin window closes.
     pub admin_idle_secs: u32,
+    /// Argon2id memory (KiB) of each PIN check: what one offline guess costs a thief.
+    pub kdf_m_kib: u32,
+    /// Argon2id passes of each PIN check.
+    pub kdf_t: u32,
 }
 
 /// The answer to `Hello`.

@@ -7,6 +7,7 @@ mod device;
 mod input;
 mod rewrap;
 mod rewrap_db;
+mod strength;
 
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
@@ -368,6 +369,19 @@ fn print_info(d: &mut Dongle, json: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// Tell the admin what the new staff PIN is worth against a thief holding the dongle.
+fn print_pin_strength(pin: Option<&Pin>, limits: &vbzkey_protocol::wire::Limits) {
+    let Some(pin) = pin else {
+        eprintln!("No staff PIN: whoever holds the dongle can open every record.");
+        return;
+    };
+    let kdf =
+        vbzkey_firmware::keystore::KdfParams { m_kib: limits.kdf_m_kib, t: limits.kdf_t, p: 1 };
+    if let Some(cost) = strength::guess_cost(kdf) {
+        eprintln!("{}", strength::describe(&pin.0, kdf, cost));
+    }
+}
+
 fn pin(path: &Path) -> Result<Pin, String> {
     Ok(Pin(read_secret_line(path)?))
 }
@@ -429,6 +443,8 @@ fn run(cli: Cli) -> Result<(), String> {
             let pin = pin_file.as_deref().map(pin).transpose()?;
             let admin_pin = self::pin(&new_admin_pin_file)?;
             let mut d = open()?;
+            let h = d.hello()?;
+            print_pin_strength(pin.as_ref(), &h.limits);
             match d.ask(&Request::Init { pin, admin_pin })? {
                 Response::PublicKeys(keys) => {
                     let k = keys
@@ -460,6 +476,8 @@ fn run(cli: Cli) -> Result<(), String> {
             staff.check("set-pin")?;
             let new = new_pin_file.as_deref().map(pin).transpose()?;
             let mut d = open()?;
+            let h = d.hello()?;
+            print_pin_strength(new.as_ref(), &h.limits);
             d.admin()?;
             expect_ok(d.ask(&Request::SetStaffPin { new })?)?;
             d.end_admin();
