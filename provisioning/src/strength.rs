@@ -30,8 +30,13 @@ pub(crate) fn possibilities(pin: &[u8]) -> f64 {
 
 /// A duration in words, to the nearest sensible unit.
 pub(crate) fn in_words(secs: f64) -> String {
-    const UNITS: [(f64, &str); 5] =
-        [(365.25 * 86400.0, "years"), (86400.0, "days"), (3600.0, "hours"), (60.0, "minutes"), (1.0, "seconds")];
+    const UNITS: [(f64, &str); 5] = [
+        (365.25 * 86400.0, "years"),
+        (86400.0, "days"),
+        (3600.0, "hours"),
+        (60.0, "minutes"),
+        (1.0, "seconds"),
+    ];
     if !secs.is_finite() || secs > 1e12 * UNITS[0].0 {
         return "more than a trillion years".into();
     }
@@ -73,7 +78,11 @@ mod tests {
         assert_eq!(possibilities(b"123456"), 1e6);
         assert_eq!(possibilities(b"abcdef"), 26f64.powi(6));
         assert_eq!(possibilities(b"aB3456"), 62f64.powi(6));
-        assert_eq!(possibilities("ü1234".as_bytes()), 43f64.powi(6), "non-ASCII bytes count as other");
+        assert_eq!(
+            possibilities("ü1234".as_bytes()),
+            43f64.powi(6),
+            "non-ASCII bytes count as other"
+        );
     }
 
     #[test]

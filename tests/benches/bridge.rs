@@ -97,5 +97,6 @@ fn main() {
     println!("  ratio                               {ratio:>8.3}  (goal <= 1.25)");
     println!("single record through HTTP            {:>8.2} ms", s.as_secs_f64() * 1e3);
     let host = format!("127.0.0.1:{}", bridge.port);
-    let _ = http(bridge.port, "GET", "/v1/status", &[("Host", &host)], b"");
+    let _ =
+        http(bridge.port, "GET", "/v1/status", &[("Host", &host), ("Sec-Fetch-Site", "none")], b"");
 }

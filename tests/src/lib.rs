@@ -222,7 +222,13 @@ impl Bridge {
     /// `GET /v1/status` as JSON.
     pub fn status(&self) -> serde_json::Value {
         let host = format!("127.0.0.1:{}", self.port);
-        let r = http(self.port, "GET", "/v1/status", &[("Host", &host)], b"");
+        let r = http(
+            self.port,
+            "GET",
+            "/v1/status",
+            &[("Host", &host), ("Sec-Fetch-Site", "none")],
+            b"",
+        );
         assert_eq!(r.status, 200, "{}", r.text());
         r.json()
     }

@@ -55,7 +55,7 @@ fn with_dongle(name: &str) -> (TempDir, Firmware, Bridge, String) {
 fn dongle_method_unseals_100_cli_sealed_records_over_http() {
     let (_dir, fw, bridge, pk) = with_dongle("dongle100");
     let records = seal_with_cli(&pk, 100);
-    // Init leaves the dongle unlocked; a restart locks it, as after plugging it in.
+    // Init leaves the dongle locked, and so does a restart, as after plugging it in.
     let mut fw = fw;
     fw.restart();
     let st = bridge.status();
@@ -318,7 +318,8 @@ fn hostile_requests_get_the_right_status_and_no_plaintext() {
     assert_eq!(bad.status, 403);
     assert_eq!(bad.header("access-control-allow-origin"), None);
     assert_eq!(bad.header("access-control-allow-private-network"), None);
-    // Status from a stranger's page is refused too; from no page (curl) it is allowed.
+    // Status from a stranger's page is refused too, with or without an Origin: an `<img>` or
+    // a no-cors fetch sends no Origin but says `Sec-Fetch-Site: cross-site`.
     let r = http(
         port,
         "GET",
@@ -327,6 +328,60 @@ fn hostile_requests_get_the_right_status_and_no_plaintext() {
         b"",
     );
     assert_eq!(r.status, 403);
+    for site in [Some("cross-site"), Some("same-site"), None] {
+        let mut h = vec![("Host", host.as_str())];
+        h.extend(site.map(|s| ("Sec-Fetch-Site", s)));
+        let r = http(port, "GET", "/v1/status", &h, b"");
+        assert_eq!(
+            (r.status, r.json()["error"].as_str()),
+            (403, Some("origin_required")),
+            "{site:?}"
+        );
+    }
+    // The bridge's own page and a typed address are answered; nothing may frame the bridge.
+    for site in ["same-origin", "none"] {
+        let r = http(port, "GET", "/v1/status", &[("Host", &host), ("Sec-Fetch-Site", site)], b"");
+        assert_eq!(r.status, 200, "{site}");
+    }
+    let page = http(port, "GET", "/unlock", &[("Host", &host)], b"");
+    assert_eq!(page.header("content-security-policy"), Some("frame-ancestors 'none'"));
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+}
+
+/// A page polling the status (allowed or not) is not key use: the dongle still locks itself
+/// after its idle time, and a foreign page's requests never reach it.
+#[test]
+fn polling_the_status_does_not_keep_the_dongle_unlocked() {
+    let dir = TempDir::new("idle-poll");
+    let fw =
+        Firmware::start(&dir.path("state"), &dir.path("dongle.sock"), &["--idle-lock-secs", "3"]);
+    let pk = fw.init(PIN.as_bytes()).to_text();
+    let bridge = Bridge::start(&dir, &dongle_config(&fw.socket));
+    let records = seal_with_cli(&pk, 2);
+    assert_eq!(bridge.post("/v1/unlock", STORE, &json!({ "pin": PIN }).to_string()).status, 200);
+    assert_all_open(&bridge, STORE, &records);
+    let host = format!("127.0.0.1:{}", bridge.port);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut polls = 0;
+    while std::time::Instant::now() < until {
+        // A foreign page's `<img src=…/v1/status>`: refused by the bridge.
+        let r = http(
+            bridge.port,
+            "GET",
+            "/v1/status",
+            &[("Host", &host), ("Sec-Fetch-Site", "cross-site")],
+            b"",
+        );
+        assert_eq!(r.status, 403);
+        // The store page's own polling: answered, and still not key use.
+        let r = http(bridge.port, "GET", "/v1/status", &[("Host", &host), ("Origin", STORE)], b"");
+        assert_eq!(r.status, 200);
+        polls += 1;
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(polls > 10);
+    assert_eq!(bridge.status()["state"], "locked", "the idle lock ran despite the polling");
+    assert_eq!(bridge.post("/v1/unseal", STORE, &unseal_body(&records)).status, 423);
 }
 
 #[test]

@@ -6,6 +6,10 @@
 //!   `null`), plus the bridge's own origins (its local unlock page).
 //! - **Content type**: state-changing requests must be `application/json`, which a page can
 //!   only send after a CORS preflight; form posts and `text/plain` are refused.
+//! - **Status without an Origin**: only the bridge's own page (`Sec-Fetch-Site: same-origin`)
+//!   or an address the user typed (`none`). A foreign page's `<img>` or no-cors fetch sends
+//!   `cross-site` (or `same-site`) and is refused, so no page can learn the dongle's state or
+//!   poll it; command-line clients send `Sec-Fetch-Site: none` themselves.
 
 /// Whether a `Host` header names the bridge itself.
 pub fn host_ok(host: Option<&str>, port: u16) -> bool {
@@ -52,6 +56,11 @@ pub fn check_origin_entry(entry: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether a `GET /v1/status` without an `Origin` may be answered (see the module docs).
+pub fn status_without_origin_ok(sec_fetch_site: Option<&str>) -> bool {
+    matches!(sec_fetch_site, Some("same-origin" | "none"))
+}
+
 /// Whether a `Content-Type` is JSON (`application/json`, optionally with parameters).
 pub fn is_json(content_type: Option<&str>) -> bool {
     content_type.is_some_and(|ct| {
@@ -62,6 +71,15 @@ pub fn is_json(content_type: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_without_origin_only_for_the_bridge_page_or_a_typed_address() {
+        assert!(status_without_origin_ok(Some("same-origin")));
+        assert!(status_without_origin_ok(Some("none")));
+        for bad in [None, Some("cross-site"), Some("same-site"), Some(""), Some("NONE")] {
+            assert!(!status_without_origin_ok(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn host_header() {

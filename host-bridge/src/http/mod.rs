@@ -192,6 +192,20 @@ async fn guard(State(app): State<Arc<App>>, req: Request, next: Next) -> Respons
                     "requests that change state must come from an allowed page",
                 );
             }
+            (None, _)
+                if path == "/v1/status"
+                    && !guard::status_without_origin_ok(header_str(
+                        req.headers(),
+                        header::HeaderName::from_static("sec-fetch-site"),
+                    )) =>
+            {
+                break 'answer error(
+                    StatusCode::FORBIDDEN,
+                    "origin_required",
+                    "the status is for allowed pages, the bridge's own page, or an address typed \
+                     by hand (command-line clients: send Sec-Fetch-Site: none)",
+                );
+            }
             _ => {}
         }
         if state_changing && !guard::is_json(header_str(req.headers(), header::CONTENT_TYPE)) {
@@ -223,6 +237,9 @@ async fn guard(State(app): State<Arc<App>>, req: Request, next: Next) -> Respons
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    // No page may frame the bridge (the unlock page above all: clickjacking a passphrase).
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("frame-ancestors 'none'"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     if let Some(o) =
         origin.as_deref().filter(|o| guard::origin_allowed(o, &app.cfg.allowed_origins, port))
     {

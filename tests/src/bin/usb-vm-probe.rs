@@ -132,8 +132,10 @@ fn post(path: &str, body: &Value) -> (u16, Value) {
 
 fn status() -> Value {
     let host = format!("127.0.0.1:{PORT}");
-    serde_json::from_slice(&http(PORT, "GET", "/v1/status", &[("Host", &host)], b"").body)
-        .unwrap_or(Value::Null)
+    serde_json::from_slice(
+        &http(PORT, "GET", "/v1/status", &[("Host", &host), ("Sec-Fetch-Site", "none")], b"").body,
+    )
+    .unwrap_or(Value::Null)
 }
 
 fn unseal_ok(records: &[Value]) -> usize {
