@@ -33,9 +33,9 @@ use zeroize::Zeroizing;
 use crate::audit::{self, AuditLog, Event};
 use crate::keystore::{Binding, KdfParams, KeyStore, Keys, MasterKey, PublicEntry};
 use crate::pin_counter::Counters;
-use crate::ratelimit::TokenBucket;
 use crate::storage::{File, Storage, StorageError};
 use policy::{Access, Button, Needs, Requirement};
+use vbzkey_protocol::ratelimit::TokenBucket;
 
 /// The time, as the caller knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -36,7 +36,6 @@ pub mod keystore;
 pub mod pairing;
 pub mod pin_counter;
 pub mod platform;
-pub mod ratelimit;
 pub mod selftest;
 pub mod storage;
 pub mod transport;

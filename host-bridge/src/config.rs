@@ -30,7 +30,7 @@ use crate::link::usb::{DEFAULT_PID, DEFAULT_VID, UsbConnector};
 use crate::link::{Connector, SessionKeys};
 use crate::method::KeyMethod;
 use crate::method::dongle::DongleMethod;
-use crate::method::soft::{SoftMethod, Source};
+use crate::method::soft::{RateLimit, SoftMethod, Source};
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -93,6 +93,12 @@ pub enum MethodConfig {
         /// Idle seconds before the bridge forgets the key.
         #[serde(default = "default_idle")]
         idle_lock_secs: u64,
+        /// Records per minute (as the dongle's token bucket).
+        #[serde(default = "default_rate")]
+        records_per_minute: u32,
+        /// Burst size.
+        #[serde(default = "default_burst")]
+        burst: u32,
     },
     /// An encrypted key file (from `vbzkey keygen --encrypt`).
     Keyfile {
@@ -101,6 +107,12 @@ pub enum MethodConfig {
         /// Idle seconds before the bridge forgets the key.
         #[serde(default = "default_idle")]
         idle_lock_secs: u64,
+        /// Records per minute (as the dongle's token bucket).
+        #[serde(default = "default_rate")]
+        records_per_minute: u32,
+        /// Burst size.
+        #[serde(default = "default_burst")]
+        burst: u32,
     },
 }
 
@@ -115,6 +127,12 @@ fn default_pid() -> u16 {
 }
 fn default_idle() -> u64 {
     900
+}
+fn default_rate() -> u32 {
+    RateLimit::default().records_per_minute
+}
+fn default_burst() -> u32 {
+    RateLimit::default().burst
 }
 
 /// Request limits; the defaults suit one staff member's browser.
@@ -231,14 +249,20 @@ impl Config {
                     Box::new(SocketConnector::new(SocketTarget::Tcp(*address), keys)),
                 ))
             }
-            MethodConfig::Passphrase { descriptor, idle_lock_secs } => Box::new(SoftMethod::new(
-                Source::Passphrase(descriptor.clone()),
-                Duration::from_secs(*idle_lock_secs),
-            )),
-            MethodConfig::Keyfile { path, idle_lock_secs } => Box::new(SoftMethod::new(
-                Source::KeyFile(path.clone()),
-                Duration::from_secs(*idle_lock_secs),
-            )),
+            MethodConfig::Passphrase { descriptor, idle_lock_secs, records_per_minute, burst } => {
+                Box::new(SoftMethod::new(
+                    Source::Passphrase(descriptor.clone()),
+                    Duration::from_secs(*idle_lock_secs),
+                    RateLimit { records_per_minute: *records_per_minute, burst: *burst },
+                ))
+            }
+            MethodConfig::Keyfile { path, idle_lock_secs, records_per_minute, burst } => {
+                Box::new(SoftMethod::new(
+                    Source::KeyFile(path.clone()),
+                    Duration::from_secs(*idle_lock_secs),
+                    RateLimit { records_per_minute: *records_per_minute, burst: *burst },
+                ))
+            }
         })
     }
 }

@@ -30,6 +30,7 @@ extern crate alloc;
 
 mod hpke;
 pub mod keys;
+pub mod ratelimit;
 pub mod record;
 #[cfg(feature = "session")]
 pub mod session;

@@ -147,6 +147,14 @@ fn keyfile_method_unseals_100_records() {
         200
     );
     assert_all_open(&bridge, STORE, &records);
+    // The key-file method has the dongle's rate limit: pages of 100 records fit the default
+    // burst of 300 three times; the fourth is refused (10 records a second come back).
+    assert_all_open(&bridge, STORE, &records);
+    assert_all_open(&bridge, STORE, &records);
+    let r = bridge.post("/v1/unseal", STORE, &unseal_body(&records));
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert_eq!(r.json()["error"], "rate_limited");
+    assert!(r.header("retry-after").is_some());
 }
 
 #[test]

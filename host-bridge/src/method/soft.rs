@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use vbzkey_os::locked::LockedBox;
+use vbzkey_protocol::ratelimit::TokenBucket;
 use vbzkey_protocol::record::Record;
 use vbzkey_protocol::wire::{Plaintext, SealedItem};
 use vbzkey_protocol::{PublicKey, SecretKey};
@@ -32,18 +33,45 @@ struct Held {
     last_used: Instant,
 }
 
+/// How fast records may be opened, as on the dongle: a compromised workstation gets at most
+/// this much plaintext per minute out of a software key too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Sustained records per minute.
+    pub records_per_minute: u32,
+    /// Burst size.
+    pub burst: u32,
+}
+
+impl Default for RateLimit {
+    /// The dongle's defaults: 600 records a minute, a burst of 300.
+    fn default() -> Self {
+        RateLimit { records_per_minute: 600, burst: 300 }
+    }
+}
+
 /// A software key method.
 pub struct SoftMethod {
     source: Source,
     idle_lock: Duration,
     held: Mutex<Option<Held>>,
     failures: Mutex<u32>,
+    bucket: Mutex<TokenBucket>,
+    started: Instant,
 }
 
 impl SoftMethod {
-    /// A method over `source`, locking after `idle_lock` without use.
-    pub fn new(source: Source, idle_lock: Duration) -> Self {
-        SoftMethod { source, idle_lock, held: Mutex::new(None), failures: Mutex::new(0) }
+    /// A method over `source`, locking after `idle_lock` without use, opening at most
+    /// `limit` records.
+    pub fn new(source: Source, idle_lock: Duration, limit: RateLimit) -> Self {
+        SoftMethod {
+            source,
+            idle_lock,
+            held: Mutex::new(None),
+            failures: Mutex::new(0),
+            bucket: Mutex::new(TokenBucket::new(limit.burst, limit.records_per_minute, 0)),
+            started: Instant::now(),
+        }
     }
 
     fn path(&self) -> &PathBuf {
@@ -154,6 +182,13 @@ impl KeyMethod for SoftMethod {
     fn unseal(&self, items: Vec<SealedItem>) -> Result<Vec<ItemResult>, MethodError> {
         let mut held = self.lock_held();
         let h = held.as_mut().ok_or(MethodError::Locked)?;
+        let now_ms = self.started.elapsed().as_millis() as u64;
+        let n = u32::try_from(items.len()).unwrap_or(u32::MAX);
+        self.bucket
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(n, now_ms)
+            .map_err(|retry_after_ms| MethodError::RateLimited { retry_after_ms })?;
         h.last_used = Instant::now();
         let key: &SecretKey = &h.key;
         Ok(items

@@ -1,5 +1,6 @@
 //! A token bucket on the number of records opened: bounds how fast a compromised workstation
-//! can pull plaintext out of an unlocked dongle.
+//! can pull plaintext out of an unlocked key, whichever method holds it (the dongle, or the
+//! bridge for the passphrase and key-file methods). Time is passed in, so it stays `no_std`.
 
 /// Tokens are kept in thousandths so the refill is exact with integer arithmetic.
 const MILLI: u64 = 1000;
