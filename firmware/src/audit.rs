@@ -51,6 +51,7 @@ pub enum Event {
     StaffPinRemoved,
     AdminPinChanged,
     PresenceMissing,
+    HostNotTrusted,
 }
 
 impl Event {
@@ -82,6 +83,7 @@ impl Event {
             Event::StaffPinRemoved => "staff-pin-removed",
             Event::AdminPinChanged => "admin-pin-changed",
             Event::PresenceMissing => "presence-missing",
+            Event::HostNotTrusted => "host-not-trusted",
         }
     }
 }

@@ -31,7 +31,7 @@ use vbzkey_protocol::wire::{
 use zeroize::Zeroizing;
 
 use crate::audit::{self, AuditLog, Event};
-use crate::keystore::{Binding, KdfParams, KeyStore, Keys, MasterKey, PublicEntry};
+use crate::keystore::{Binding, Credential, Halves, KdfParams, KeyStore, Keys, PublicEntry};
 use crate::pin_counter::Counters;
 use crate::storage::{File, Storage, StorageError};
 use policy::{Access, Button, Needs, Requirement};
@@ -151,10 +151,22 @@ pub enum FrameOutcome {
     },
 }
 
-/// Keys opened with a credential, and the master key to re-seal them.
+/// Which secrets a dongle holds in memory (keys, halves, master key, a clone's transfer key).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SecretsHeld {
+    /// The staff unlock: keys and both halves.
+    pub staff_unlock: bool,
+    /// An admin window: its copy of the keys and halves.
+    pub admin_window: bool,
+    /// A clone target's transfer key.
+    pub clone_key: bool,
+}
+
+/// Keys opened with a credential (and, in split custody, a host's secret), and the two
+/// halves of the master key to re-seal them. Everything here is wiped when dropped.
 struct Opened {
     keys: Keys,
-    mk: MasterKey,
+    halves: Halves,
 }
 
 /// The staff unlock: records can be opened, by every host the dongle serves.
@@ -195,7 +207,7 @@ enum Pairings {
     Damaged,
 }
 
-/// The dongle.
+/// The dongle. Its `Debug` shows the state and which secrets are held, never a secret.
 pub struct Dongle<S: Storage, P: Platform> {
     cfg: Config,
     storage: S,
@@ -207,6 +219,17 @@ pub struct Dongle<S: Storage, P: Platform> {
     /// The key host sessions are made with (`None` only if the RNG failed at first start).
     device_key: Option<Zeroizing<[u8; 32]>>,
     pairings: Pairings,
+}
+
+impl<S: Storage, P: Platform> std::fmt::Debug for Dongle<S, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dongle")
+            .field("serial", &self.binding.serial)
+            .field("state", &self.state())
+            .field("secrets_held", &self.secrets_held())
+            .field("audit_intact", &self.audit.intact())
+            .finish_non_exhaustive()
+    }
 }
 
 fn storage_failed(e: StorageError) -> DongleError {
@@ -341,22 +364,38 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         Ok(b)
     }
 
-    /// A store without a staff PIN is open to whoever the dongle serves: open it now (start,
-    /// after an idle lock) so `Hello` says so.
+    /// A store without a staff PIN (and not in split custody) is open to whoever the dongle
+    /// serves: open it now (start, after an idle lock) so `Hello` says so.
     fn open_without_pin(&mut self, now: Now) {
         let Store::Ready(r) = &mut self.store else { return };
-        if r.staff.is_some() || r.file.staff_pin_set() {
+        if r.staff.is_some() || r.file.staff_pin_set() || r.file.split_custody() {
             return;
         }
-        match r.file.unwrap(crate::keystore::Credential::Staff, &self.binding, b"") {
-            Ok(mk) => match r.file.open(&mk) {
-                Ok(keys) => {
-                    r.staff =
-                        Some(StaffUnlock { opened: Opened { keys, mk }, last_use_ms: now.mono_ms });
-                }
-                Err(e) => tracing::error!("{e}"),
-            },
+        let opened = r.file.device_half(Credential::Staff, &self.binding, b"").and_then(|device| {
+            let halves = Halves::new(device, r.file.host_half(&self.binding, None)?);
+            Ok(Opened { keys: r.file.open(&halves.master_key())?, halves })
+        });
+        match opened {
+            Ok(opened) => r.staff = Some(StaffUnlock { opened, last_use_ms: now.mono_ms }),
             Err(e) => tracing::error!("{e}"),
+        }
+    }
+
+    /// Which secrets the dongle holds in memory right now (for tests and `Debug`): none once
+    /// it is locked and no admin window is open.
+    pub fn secrets_held(&self) -> SecretsHeld {
+        match &self.store {
+            Store::Ready(r) => SecretsHeld {
+                staff_unlock: r.staff.is_some(),
+                admin_window: r.admin.is_some(),
+                clone_key: false,
+            },
+            Store::Empty { clone_key } => SecretsHeld {
+                staff_unlock: false,
+                admin_window: false,
+                clone_key: clone_key.is_some(),
+            },
+            Store::Damaged => SecretsHeld::default(),
         }
     }
 
@@ -565,8 +604,12 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
                 self.device_public().map(Response::DeviceKey).ok_or(DongleError::Storage)
             }
             Request::Init { pin, admin_pin } => self.init(pin, admin_pin, now, peer),
-            Request::AdminAuth { admin_pin } => self.admin_auth(&admin_pin, now, peer),
-            Request::Unlock { pin } => self.unlock(&pin, now, peer),
+            Request::AdminAuth { admin_pin, unlock_secret } => {
+                self.admin_auth(&admin_pin, unlock_secret.as_ref(), now, peer)
+            }
+            Request::Unlock { pin, unlock_secret } => {
+                self.unlock(&pin, unlock_secret.as_ref(), now, peer)
+            }
             Request::Lock => self.lock(now, peer),
             Request::EndAdmin => self.end_admin(now, peer),
             Request::SetStaffPin { new } => self.set_staff_pin(new, now, peer),
@@ -589,7 +632,9 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             Request::CloneImport { blob, pin, admin_pin } => {
                 self.clone_import(&blob, pin, admin_pin, now, peer)
             }
-            Request::Pair { host_key, label } => self.pair(host_key, label, now, peer),
+            Request::Pair { host_key, label, unlock_secret } => {
+                self.pair(host_key, label, &unlock_secret, now, peer)
+            }
             Request::Unpair { host_key } => self.unpair(host_key, now, peer),
             Request::Pairings => Ok(Response::Pairings(match &self.pairings {
                 Pairings::Hosts(h) => h.clone(),
@@ -599,13 +644,14 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
     }
 
     fn hello(&self, peer: &Peer) -> HelloInfo {
-        let (pin_set, counters, admin_window) = match &self.store {
+        let (pin_set, counters, admin_window, split_custody) = match &self.store {
             Store::Ready(r) => (
                 r.file.staff_pin_set(),
                 r.counters,
                 r.admin.as_ref().is_some_and(|w| w.peer == peer.id),
+                r.file.split_custody(),
             ),
-            _ => (false, Counters::default(), false),
+            _ => (false, Counters::default(), false, false),
         };
         HelloInfo {
             firmware_version: self.cfg.firmware_version.clone(),
@@ -636,6 +682,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             },
             presence_input: self.cfg.presence_input,
             admin_window,
+            split_custody,
         }
     }
 

@@ -1,31 +1,36 @@
-//! The key store file: every private key version of the dongle, encrypted under a random
-//! master key that only the file's credential *slots* unwrap (like LUKS key slots).
+//! The key store file: every private key version of the dongle, encrypted under a master key
+//! made of two halves that only the file's credential *slots* unwrap (like LUKS key slots, but
+//! split between the dongle and the workstations it knows).
 //!
 //! ```text
 //! 0       "VZKS"    magic
 //! 4       2         version
-//! 5       flags     bit 1: the OTP device secret is part of every slot key
-//! 6       0 0       reserved
+//! 5       0 0 0     reserved
 //! 8       N         public part length (u32 BE)
 //! 12      public part: postcard(Vec<PublicEntry>)
 //! 12+N    S         slot count (u8), then S slots of SLOT_LEN bytes:
-//!                     kind (1) ‖ Argon2id m KiB, t, p (u32 BE each) ‖ salt (16) ‖ nonce (12)
-//!                     ‖ ChaCha20Poly1305(slot key, master key) (32 + 16)
+//!                     kind (1) ‖ flags (1; bit 0: the OTP secret is in the slot key)
+//!                     ‖ Argon2id m KiB, t, p (u32 BE each) ‖ salt (16) ‖ nonce (12)
+//!                     ‖ host key (32; zeros unless a host slot)
+//!                     ‖ ChaCha20Poly1305(slot key, half) (32 + 16)
 //! …       nonce (12) ‖ ChaCha20Poly1305(master key, postcard(Vec<SecretEntry>)) ‖ tag (16)
 //! end-32  SHA-256 of everything before it
 //! ```
 //!
+//! **Two halves.** `master key = HKDF-SHA256("vbzkey master key v2", device half ‖ host half)`.
+//! The *device half* is wrapped by the credential slots: the staff PIN's and the admin PIN's,
 //! `slot key = HKDF-SHA256(salt, "vbzkey slot v2" ‖ kind ‖ len ‖ serial ‖ len ‖ otp ‖
-//! Argon2id(secret, salt))`, where the Argon2id part is absent for a staff slot without a PIN.
-//! A slot's associated data is its own header and the file's first 8 bytes, so a slot cannot
-//! be moved to another kind or have its cost lowered; the keys' associated data is the file
-//! up to the slot count, so the public part cannot be swapped.
+//! Argon2id(PIN, salt))`. The *host half* is wrapped once per paired host, under a slot key
+//! from that host's 256-bit unlock secret (no Argon2: the secret is not guessable); while no
+//! host is paired it lies in an open slot, in clear, and the store is protected by the PIN
+//! alone. So once hosts are paired, the card, the board and the PIN together open nothing:
+//! one of the paired workstations' secrets is needed too (split custody).
 //!
-//! Two credentials, two slots (the PIV PIN/PUK model): the **staff** slot (the PIN staff
-//! type to open records) and the **admin** slot (the credential that export, resets and
-//! pairing need). Both are bound to the board (serial, OTP secret), so a copied card verifies
-//! neither PIN on another board. The trailing SHA-256 tells accidental damage (a torn sector)
-//! apart from a wrong PIN, so damage never burns a PIN try; it is not a MAC (the AEAD tags are).
+//! Each slot's associated data is its own header (kind, flags, cost, salt, nonce, host key), so
+//! a slot cannot be moved to another kind, host or cost; the keys' associated data is the file
+//! up to the slot count, so the public part cannot be swapped. The trailing SHA-256 tells
+//! accidental damage (a torn sector) apart from a wrong PIN, so damage never burns a PIN try;
+//! it is not a MAC (the AEAD tags are).
 
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
@@ -38,14 +43,15 @@ use zeroize::{Zeroize, Zeroizing};
 
 const MAGIC: &[u8; 4] = b"VZKS";
 const VERSION: u8 = 2;
-const FLAG_OTP: u8 = 2;
 const SALT_LEN: usize = 16;
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 const FIXED_LEN: usize = 12;
 const CHECKSUM_LEN: usize = 32;
-/// kind ‖ m, t, p ‖ salt ‖ nonce ‖ wrapped master key ‖ tag
-const SLOT_LEN: usize = 1 + 12 + SALT_LEN + NONCE_LEN + 32 + TAG_LEN;
+const SLOT_FLAG_OTP: u8 = 1;
+/// kind ‖ flags ‖ m, t, p ‖ salt ‖ nonce ‖ host key
+const SLOT_HEADER_LEN: usize = 1 + 1 + 12 + SALT_LEN + NONCE_LEN + 32;
+const SLOT_LEN: usize = SLOT_HEADER_LEN + 32 + TAG_LEN;
 /// The public part of a store with many rotations is still small; a bound keeps parsing cheap.
 const MAX_PUBLIC_PART: usize = 64 * 1024;
 /// A slot asking for more Argon2 memory than this was edited: refuse it rather than let a
@@ -54,8 +60,10 @@ const MAX_KDF_MEMORY_KIB: u32 = 256 * 1024;
 /// Likewise for passes.
 const MAX_KDF_PASSES: u32 = 16;
 
-/// The random key that encrypts the key versions; what every slot wraps.
-pub type MasterKey = Zeroizing<[u8; 32]>;
+/// A 32-byte secret that is wiped when dropped: a half, a master key, an unlock secret.
+pub type Secret32 = Zeroizing<[u8; 32]>;
+/// The key that encrypts the key versions.
+pub type MasterKey = Secret32;
 
 /// Argon2id cost, stored in each slot so it can be re-tuned without breaking old stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +84,8 @@ impl KdfParams {
     pub const PI_ZERO: KdfParams = KdfParams { m_kib: 64 * 1024, t: 3, p: 1 };
     /// For tests only: the minimum Argon2 allows.
     pub const TEST_ONLY_WEAK: KdfParams = KdfParams { m_kib: 64, t: 1, p: 1 };
+    /// Recorded in slots that do not stretch (the cost plays no part there).
+    const NONE: KdfParams = KdfParams { m_kib: 0, t: 0, p: 0 };
 
     fn argon2(self) -> Option<argon2::Argon2<'static>> {
         if self.m_kib > MAX_KDF_MEMORY_KIB || self.t > MAX_KDF_PASSES {
@@ -117,13 +127,14 @@ pub enum KeyStoreError {
     /// Not a key store, wrong version, bad checksum or a structure that does not parse.
     #[error("the key store file is damaged ({0})")]
     Damaged(&'static str),
-    /// The file was sealed with a device secret this board does not provide.
+    /// A slot was sealed with a device secret this board does not provide.
     #[error("the key store was sealed with a device secret (OTP) that this board does not have")]
     MissingDeviceSecret,
-    /// The slot does not open: wrong PIN, or another device's serial / secret.
+    /// The slot does not open: wrong PIN, wrong host secret, or another device's serial /
+    /// secret.
     #[error("the PIN is wrong, or the key store belongs to another device")]
     WrongKey,
-    /// The store has no slot for this credential.
+    /// The store has no slot for this credential (or this host).
     #[error("the key store has no slot for this credential")]
     NoSlot,
 }
@@ -139,12 +150,16 @@ pub struct Binding {
 /// What a slot is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlotKind {
-    /// The staff PIN.
+    /// The device half under the staff PIN.
     StaffPin = 1,
-    /// Staff without a PIN: the slot key comes from the board alone.
+    /// The device half for staff without a PIN: the slot key comes from the board alone.
     StaffOpen = 2,
-    /// The admin credential.
+    /// The device half under the admin credential.
     Admin = 3,
+    /// The host half under one paired host's unlock secret.
+    Host = 4,
+    /// The host half in clear: no host is paired, the PIN alone protects the store.
+    HostOpen = 5,
 }
 
 impl SlotKind {
@@ -153,16 +168,18 @@ impl SlotKind {
             1 => Some(SlotKind::StaffPin),
             2 => Some(SlotKind::StaffOpen),
             3 => Some(SlotKind::Admin),
+            4 => Some(SlotKind::Host),
+            5 => Some(SlotKind::HostOpen),
             _ => None,
         }
     }
 
     fn stretches(self) -> bool {
-        self != SlotKind::StaffOpen
+        matches!(self, SlotKind::StaffPin | SlotKind::Admin)
     }
 }
 
-/// Which credential a caller presents.
+/// Which credential a caller presents for the device half.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Credential {
     /// The staff PIN (or none, when the store has no staff PIN).
@@ -180,39 +197,141 @@ impl Credential {
     }
 }
 
-/// One credential slot: the master key wrapped under a key from the board and a secret.
+/// The two halves of the master key, as held while the keys are open. Wiped on drop.
+pub struct Halves {
+    /// From the staff or admin slot.
+    pub device: Secret32,
+    /// From the asking host's slot (or the open one).
+    pub host: Secret32,
+}
+
+impl Halves {
+    /// Two fresh halves from the caller's RNG.
+    pub fn new(device: Secret32, host: Secret32) -> Self {
+        Halves { device, host }
+    }
+
+    /// The master key.
+    pub fn master_key(&self) -> MasterKey {
+        let mut ikm = Zeroizing::new([0u8; 64]);
+        ikm[..32].copy_from_slice(&self.device[..]);
+        ikm[32..].copy_from_slice(&self.host[..]);
+        let mut mk = Zeroizing::new([0u8; 32]);
+        // 32 bytes is always a valid HKDF-SHA256 output length.
+        let _ = Hkdf::<Sha256>::new(None, &ikm[..]).expand(b"vbzkey master key v2", &mut mk[..]);
+        mk
+    }
+
+    /// A copy (wiped on drop like the original).
+    pub fn duplicate(&self) -> Halves {
+        Halves { device: self.device.clone(), host: self.host.clone() }
+    }
+}
+
+/// One slot: a half wrapped under a key from the board and a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Slot {
     kind: SlotKind,
+    otp: bool,
     kdf: KdfParams,
     salt: [u8; SALT_LEN],
     nonce: [u8; NONCE_LEN],
+    host: [u8; 32],
     wrapped: [u8; 32 + TAG_LEN],
 }
 
+/// Fresh randomness for one slot.
+#[derive(Debug, Clone, Copy)]
+pub struct SlotNonce {
+    /// Salt of the slot key.
+    pub salt: [u8; SALT_LEN],
+    /// AEAD nonce.
+    pub nonce: [u8; NONCE_LEN],
+}
+
 impl Slot {
-    /// Wrap `mk` for `kind` under the board and `secret` (ignored for `StaffOpen`), with a
-    /// fresh `salt` and `nonce` from the caller's RNG.
-    pub fn wrap(
+    /// Wrap the device half for a credential slot (`StaffPin`, `StaffOpen` or `Admin`) under
+    /// the board and `secret` (the PIN; ignored for `StaffOpen`).
+    pub fn device(
         kind: SlotKind,
         kdf: KdfParams,
-        salt: [u8; SALT_LEN],
-        nonce: [u8; NONCE_LEN],
+        fresh: SlotNonce,
         binding: &Binding,
         secret: &[u8],
-        mk: &MasterKey,
+        device_half: &Secret32,
     ) -> Result<Self, KeyStoreError> {
-        let otp = binding.device_secret.is_some();
-        let key = slot_key(kind, kdf, &salt, binding, secret)?;
+        if !matches!(kind, SlotKind::StaffPin | SlotKind::StaffOpen | SlotKind::Admin) {
+            return Err(KeyStoreError::NoSlot);
+        }
+        let kdf = if kind.stretches() { kdf } else { KdfParams::NONE };
+        Self::seal(kind, kdf, fresh, [0; 32], binding, secret, device_half)
+    }
+
+    /// Wrap the host half for the paired host `host_key` under its unlock secret.
+    pub fn host(
+        host_key: [u8; 32],
+        fresh: SlotNonce,
+        binding: &Binding,
+        unlock_secret: &Secret32,
+        host_half: &Secret32,
+    ) -> Result<Self, KeyStoreError> {
+        Self::seal(
+            SlotKind::Host,
+            KdfParams::NONE,
+            fresh,
+            host_key,
+            binding,
+            &unlock_secret[..],
+            host_half,
+        )
+    }
+
+    /// The host half in clear: no host is paired.
+    pub fn host_open(host_half: &Secret32) -> Self {
         let mut wrapped = [0u8; 32 + TAG_LEN];
-        wrapped[..32].copy_from_slice(&mk[..]);
-        let mut slot = Slot { kind, kdf, salt, nonce, wrapped: [0; 32 + TAG_LEN] };
-        let aad = slot.aad(otp);
+        wrapped[..32].copy_from_slice(&host_half[..]);
+        Slot {
+            kind: SlotKind::HostOpen,
+            otp: false,
+            kdf: KdfParams::NONE,
+            salt: [0; SALT_LEN],
+            nonce: [0; NONCE_LEN],
+            host: [0; 32],
+            wrapped,
+        }
+    }
+
+    fn seal(
+        kind: SlotKind,
+        kdf: KdfParams,
+        fresh: SlotNonce,
+        host: [u8; 32],
+        binding: &Binding,
+        secret: &[u8],
+        half: &Secret32,
+    ) -> Result<Self, KeyStoreError> {
+        let mut slot = Slot {
+            kind,
+            otp: binding.device_secret.is_some(),
+            kdf,
+            salt: fresh.salt,
+            nonce: fresh.nonce,
+            host,
+            wrapped: [0; 32 + TAG_LEN],
+        };
+        let key = slot.key(binding, secret)?;
+        let mut wrapped = [0u8; 32 + TAG_LEN];
+        wrapped[..32].copy_from_slice(&half[..]);
         let tag = ChaCha20Poly1305::new(&Key::from(*key))
-            .encrypt_inout_detached(&Nonce::from(nonce), &aad, (&mut wrapped[..32]).into())
+            .encrypt_inout_detached(
+                &Nonce::from(slot.nonce),
+                &slot.header(),
+                (&mut wrapped[..32]).into(),
+            )
             .map_err(|_| KeyStoreError::Damaged("slot does not encrypt"))?;
         wrapped[32..].copy_from_slice(&tag);
         slot.wrapped = wrapped;
+        wrapped.zeroize();
         Ok(slot)
     }
 
@@ -221,58 +340,92 @@ impl Slot {
         self.kind
     }
 
-    fn header(&self) -> [u8; 1 + 12 + SALT_LEN + NONCE_LEN] {
-        let mut h = [0u8; 1 + 12 + SALT_LEN + NONCE_LEN];
-        h[0] = self.kind as u8;
-        for (i, v) in [self.kdf.m_kib, self.kdf.t, self.kdf.p].into_iter().enumerate() {
-            h[1 + 4 * i..5 + 4 * i].copy_from_slice(&v.to_be_bytes());
-        }
-        h[13..29].copy_from_slice(&self.salt);
-        h[29..41].copy_from_slice(&self.nonce);
-        h
+    /// The paired host a host slot belongs to.
+    pub fn host_key(&self) -> Option<&[u8; 32]> {
+        (self.kind == SlotKind::Host).then_some(&self.host)
     }
 
-    fn aad(&self, otp_used: bool) -> Vec<u8> {
-        let mut aad = Vec::with_capacity(8 + 41);
-        aad.extend_from_slice(&file_head(otp_used));
-        aad.extend_from_slice(&self.header());
-        aad
+    fn header(&self) -> [u8; SLOT_HEADER_LEN] {
+        let mut h = [0u8; SLOT_HEADER_LEN];
+        h[0] = self.kind as u8;
+        h[1] = if self.otp { SLOT_FLAG_OTP } else { 0 };
+        for (i, v) in [self.kdf.m_kib, self.kdf.t, self.kdf.p].into_iter().enumerate() {
+            h[2 + 4 * i..6 + 4 * i].copy_from_slice(&v.to_be_bytes());
+        }
+        h[14..30].copy_from_slice(&self.salt);
+        h[30..42].copy_from_slice(&self.nonce);
+        h[42..74].copy_from_slice(&self.host);
+        h
     }
 
     fn parse(b: &[u8; SLOT_LEN]) -> Result<Self, KeyStoreError> {
         let kind = SlotKind::from_byte(b[0]).ok_or(KeyStoreError::Damaged("unknown slot kind"))?;
-        let kdf = KdfParams { m_kib: u32_at(b, 1), t: u32_at(b, 5), p: u32_at(b, 9) };
+        if b[1] & !SLOT_FLAG_OTP != 0 {
+            return Err(KeyStoreError::Damaged("unknown slot flags"));
+        }
+        let kdf = KdfParams { m_kib: u32_at(b, 2), t: u32_at(b, 6), p: u32_at(b, 10) };
         if kind.stretches() && kdf.argon2().is_none() {
             return Err(KeyStoreError::Damaged("invalid Argon2 parameters"));
         }
         let mut salt = [0u8; SALT_LEN];
-        salt.copy_from_slice(&b[13..29]);
+        salt.copy_from_slice(&b[14..30]);
         let mut nonce = [0u8; NONCE_LEN];
-        nonce.copy_from_slice(&b[29..41]);
+        nonce.copy_from_slice(&b[30..42]);
+        let mut host = [0u8; 32];
+        host.copy_from_slice(&b[42..74]);
         let mut wrapped = [0u8; 32 + TAG_LEN];
-        wrapped.copy_from_slice(&b[41..]);
-        Ok(Slot { kind, kdf, salt, nonce, wrapped })
+        wrapped.copy_from_slice(&b[SLOT_HEADER_LEN..]);
+        Ok(Slot { kind, otp: b[1] & SLOT_FLAG_OTP != 0, kdf, salt, nonce, host, wrapped })
     }
 
-    fn unwrap(
-        &self,
-        otp_used: bool,
-        binding: &Binding,
-        secret: &[u8],
-    ) -> Result<MasterKey, KeyStoreError> {
-        let key = slot_key(self.kind, self.kdf, &self.salt, binding, secret)?;
-        let mut mk = Zeroizing::new([0u8; 32]);
-        mk.copy_from_slice(&self.wrapped[..32]);
+    /// The slot key: the board, the slot's own header facts, and the secret (stretched for
+    /// PINs, as is for a host's 256-bit unlock secret, absent for a staff slot without PIN).
+    fn key(&self, binding: &Binding, secret: &[u8]) -> Result<Secret32, KeyStoreError> {
+        let mut ikm = Zeroizing::new(Vec::with_capacity(192));
+        ikm.extend_from_slice(b"vbzkey slot v2");
+        ikm.push(self.kind as u8);
+        ikm.extend_from_slice(&(binding.serial.len() as u32).to_be_bytes());
+        ikm.extend_from_slice(binding.serial.as_bytes());
+        match (self.otp, &binding.device_secret) {
+            (true, Some(s)) => {
+                ikm.extend_from_slice(&32u32.to_be_bytes());
+                ikm.extend_from_slice(&s[..]);
+            }
+            (true, None) => return Err(KeyStoreError::MissingDeviceSecret),
+            // Sealed before an OTP secret was programmed: it keeps opening without it.
+            (false, _) => ikm.extend_from_slice(&0u32.to_be_bytes()),
+        }
+        match self.kind {
+            SlotKind::StaffPin | SlotKind::Admin => {
+                ikm.extend_from_slice(&stretch(self.kdf, &self.salt, secret)?[..]);
+            }
+            SlotKind::Host => ikm.extend_from_slice(secret),
+            SlotKind::StaffOpen | SlotKind::HostOpen => {}
+        }
+        let mut key = Zeroizing::new([0u8; 32]);
+        Hkdf::<Sha256>::new(Some(&self.salt), &ikm)
+            .expand(b"slot key", &mut key[..])
+            .map_err(|_| KeyStoreError::Damaged("slot key"))?;
+        Ok(key)
+    }
+
+    fn open(&self, binding: &Binding, secret: &[u8]) -> Result<Secret32, KeyStoreError> {
+        let mut half = Zeroizing::new([0u8; 32]);
+        half.copy_from_slice(&self.wrapped[..32]);
+        if self.kind == SlotKind::HostOpen {
+            return Ok(half);
+        }
+        let key = self.key(binding, secret)?;
         let tag = Tag::try_from(&self.wrapped[32..]).map_err(|_| KeyStoreError::WrongKey)?;
         ChaCha20Poly1305::new(&Key::from(*key))
             .decrypt_inout_detached(
                 &Nonce::from(self.nonce),
-                &self.aad(otp_used),
-                (&mut mk[..]).into(),
+                &self.header(),
+                (&mut half[..]).into(),
                 &tag,
             )
             .map_err(|_| KeyStoreError::WrongKey)?;
-        Ok(mk)
+        Ok(half)
     }
 }
 
@@ -300,11 +453,10 @@ fn u32_at(b: &[u8], i: usize) -> u32 {
     u32::from_be_bytes(w)
 }
 
-fn file_head(otp_used: bool) -> [u8; 8] {
+fn file_head() -> [u8; 8] {
     let mut h = [0u8; 8];
     h[..4].copy_from_slice(MAGIC);
     h[4] = VERSION;
-    h[5] = if otp_used { FLAG_OTP } else { 0 };
     h
 }
 
@@ -313,7 +465,7 @@ pub fn stretch(
     kdf: KdfParams,
     salt: &[u8; SALT_LEN],
     secret: &[u8],
-) -> Result<Zeroizing<[u8; 32]>, KeyStoreError> {
+) -> Result<Secret32, KeyStoreError> {
     let argon = kdf.argon2().ok_or(KeyStoreError::Damaged("invalid Argon2 parameters"))?;
     let mut out = Zeroizing::new([0u8; 32]);
     argon
@@ -322,39 +474,9 @@ pub fn stretch(
     Ok(out)
 }
 
-fn slot_key(
-    kind: SlotKind,
-    kdf: KdfParams,
-    salt: &[u8; SALT_LEN],
-    binding: &Binding,
-    secret: &[u8],
-) -> Result<Zeroizing<[u8; 32]>, KeyStoreError> {
-    let mut ikm = Zeroizing::new(Vec::with_capacity(160));
-    ikm.extend_from_slice(b"vbzkey slot v2");
-    ikm.push(kind as u8);
-    ikm.extend_from_slice(&(binding.serial.len() as u32).to_be_bytes());
-    ikm.extend_from_slice(binding.serial.as_bytes());
-    match &binding.device_secret {
-        Some(s) => {
-            ikm.extend_from_slice(&32u32.to_be_bytes());
-            ikm.extend_from_slice(&s[..]);
-        }
-        None => ikm.extend_from_slice(&0u32.to_be_bytes()),
-    }
-    if kind.stretches() {
-        ikm.extend_from_slice(&stretch(kdf, salt, secret)?[..]);
-    }
-    let mut key = Zeroizing::new([0u8; 32]);
-    Hkdf::<Sha256>::new(Some(salt), &ikm)
-        .expand(b"slot key", &mut key[..])
-        .map_err(|_| KeyStoreError::Damaged("slot key"))?;
-    Ok(key)
-}
-
 /// A parsed key store file: public facts, slots, and the still-encrypted keys.
 #[derive(Debug, Clone)]
 pub struct KeyStore {
-    otp_used: bool,
     public: Vec<PublicEntry>,
     slots: Vec<Slot>,
     /// File bytes up to the slot count: the keys' associated data.
@@ -382,7 +504,7 @@ impl KeyStore {
         if body[4] != VERSION {
             return Err(damaged("unknown key store version"));
         }
-        if body[5] & !FLAG_OTP != 0 || body[6..8] != [0, 0] {
+        if body[5..8] != [0, 0, 0] {
             return Err(damaged("unknown flags"));
         }
         let n = u32_at(body, 8) as usize;
@@ -408,7 +530,6 @@ impl KeyStore {
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&body[keys_start..keys_start + NONCE_LEN]);
         Ok(KeyStore {
-            otp_used: body[5] & FLAG_OTP != 0,
             public,
             slots,
             aad: body[..FIXED_LEN + n].to_vec(),
@@ -422,6 +543,16 @@ impl KeyStore {
         self.slots.iter().any(|s| s.kind == SlotKind::StaffPin)
     }
 
+    /// Whether the host half is held by paired hosts only (split custody), not in clear.
+    pub fn split_custody(&self) -> bool {
+        !self.slots.iter().any(|s| s.kind == SlotKind::HostOpen)
+    }
+
+    /// Whether any slot needs the OTP device secret.
+    pub fn otp_used(&self) -> bool {
+        self.slots.iter().any(|s| s.otp)
+    }
+
     /// The public entries (readable while locked).
     pub fn public(&self) -> &[PublicEntry] {
         &self.public
@@ -432,19 +563,32 @@ impl KeyStore {
         &self.slots
     }
 
-    /// Unwrap the master key through `who`'s slot with `secret` (the PIN; ignored by a staff
-    /// slot without PIN). This is where a PIN is checked: one Argon2id.
-    pub fn unwrap(
+    /// Unwrap the device half through `who`'s slot with `secret` (the PIN; ignored by a
+    /// staff slot without PIN). This is where a PIN is checked: one Argon2id.
+    pub fn device_half(
         &self,
         who: Credential,
         binding: &Binding,
         secret: &[u8],
-    ) -> Result<MasterKey, KeyStoreError> {
-        if self.otp_used && binding.device_secret.is_none() {
-            return Err(KeyStoreError::MissingDeviceSecret);
-        }
+    ) -> Result<Secret32, KeyStoreError> {
         let slot = self.slots.iter().find(|s| who.matches(s.kind)).ok_or(KeyStoreError::NoSlot)?;
-        slot.unwrap(self.otp_used, binding, secret)
+        slot.open(binding, secret)
+    }
+
+    /// The host half: from the open slot while no host is paired, else from `host`'s slot with
+    /// its unlock secret (`NoSlot` if that host holds none).
+    pub fn host_half(
+        &self,
+        binding: &Binding,
+        host: Option<(&[u8; 32], &Secret32)>,
+    ) -> Result<Secret32, KeyStoreError> {
+        if let Some(open) = self.slots.iter().find(|s| s.kind == SlotKind::HostOpen) {
+            return open.open(binding, b"");
+        }
+        let (key, secret) = host.ok_or(KeyStoreError::NoSlot)?;
+        let slot =
+            self.slots.iter().find(|s| s.host_key() == Some(key)).ok_or(KeyStoreError::NoSlot)?;
+        slot.open(binding, &secret[..])
     }
 
     /// Decrypt the key versions with the master key.
@@ -484,10 +628,8 @@ pub struct NewStore<'a> {
     pub keys: &'a [(u32, SecretKey)],
     /// Version of the active key.
     pub active: u32,
-    /// The credential slots (each wrapping the same master key).
+    /// The slots.
     pub slots: &'a [Slot],
-    /// Whether the device secret is part of the slot keys.
-    pub otp_used: bool,
     /// AEAD nonce for the keys (fresh for every write).
     pub nonce: [u8; NONCE_LEN],
 }
@@ -518,7 +660,7 @@ pub fn seal(store: &NewStore<'_>, mk: &MasterKey) -> Result<Vec<u8>, KeyStoreErr
 
     let mut out =
         Vec::with_capacity(FIXED_LEN + public_bytes.len() + 1 + store.slots.len() * SLOT_LEN + 256);
-    out.extend_from_slice(&file_head(store.otp_used));
+    out.extend_from_slice(&file_head());
     out.extend_from_slice(&(public_bytes.len() as u32).to_be_bytes());
     out.extend_from_slice(&public_bytes);
     let tag = ChaCha20Poly1305::new(&Key::from(**mk))
@@ -538,160 +680,4 @@ pub fn seal(store: &NewStore<'_>, mk: &MasterKey) -> Result<Vec<u8>, KeyStoreErr
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn binding(serial: &str) -> Binding {
-        Binding { serial: serial.into(), device_secret: None }
-    }
-
-    const MK: [u8; 32] = [0x5a; 32];
-
-    fn slots(b: &Binding, staff: Option<&[u8]>) -> Vec<Slot> {
-        let kdf = KdfParams::TEST_ONLY_WEAK;
-        let mk = Zeroizing::new(MK);
-        let staff = match staff {
-            Some(pin) => Slot::wrap(SlotKind::StaffPin, kdf, [3; 16], [1; 12], b, pin, &mk),
-            None => Slot::wrap(SlotKind::StaffOpen, kdf, [3; 16], [1; 12], b, b"", &mk),
-        };
-        let admin = Slot::wrap(SlotKind::Admin, kdf, [4; 16], [2; 12], b, b"admin-2468", &mk);
-        vec![staff.unwrap(), admin.unwrap()]
-    }
-
-    fn sample(b: &Binding, staff: Option<&[u8]>) -> (Vec<u8>, Vec<(u32, SecretKey)>) {
-        let keys = vec![
-            (1, SecretKey::derive(b"key one seed for the store tests")),
-            (2, SecretKey::derive(b"key two seed for the store tests")),
-        ];
-        let slots = slots(b, staff);
-        let store = NewStore {
-            keys: &keys,
-            active: 2,
-            slots: &slots,
-            otp_used: b.device_secret.is_some(),
-            nonce: [4; 12],
-        };
-        (seal(&store, &Zeroizing::new(MK)).unwrap(), keys)
-    }
-
-    #[test]
-    fn both_credentials_open_the_same_keys() {
-        for pin in [None, Some(&b"123456"[..])] {
-            let b = binding("0000abcd");
-            let (bytes, keys) = sample(&b, pin);
-            let store = KeyStore::parse(&bytes).unwrap();
-            assert_eq!(store.staff_pin_set(), pin.is_some());
-            assert_eq!(store.public().len(), 2);
-            assert!(store.public()[1].active && !store.public()[0].active);
-            let staff = store.unwrap(Credential::Staff, &b, pin.unwrap_or(b"ignored")).unwrap();
-            let admin = store.unwrap(Credential::Admin, &b, b"admin-2468").unwrap();
-            assert_eq!(*staff, *admin);
-            let opened = store.open(&admin).unwrap();
-            assert_eq!(opened.keys.len(), 2);
-            assert_eq!(opened.keys[1].1, keys[1].1);
-        }
-    }
-
-    #[test]
-    fn the_staff_pin_does_not_open_the_admin_slot_nor_the_reverse() {
-        let b = binding("0000abcd");
-        let (bytes, _) = sample(&b, Some(b"123456"));
-        let store = KeyStore::parse(&bytes).unwrap();
-        assert_eq!(store.unwrap(Credential::Admin, &b, b"123456"), Err(KeyStoreError::WrongKey));
-        assert_eq!(
-            store.unwrap(Credential::Staff, &b, b"admin-2468"),
-            Err(KeyStoreError::WrongKey)
-        );
-    }
-
-    #[test]
-    fn wrong_pin_or_other_board_is_wrong_key_not_damage() {
-        let (bytes, _) = sample(&binding("0000abcd"), Some(b"123456"));
-        let store = KeyStore::parse(&bytes).unwrap();
-        let other = binding("0000abce");
-        for (who, pin, b) in [
-            (Credential::Staff, &b"654321"[..], binding("0000abcd")),
-            (Credential::Staff, b"123456", binding("0000abce")),
-            (Credential::Admin, b"admin-2468", other),
-        ] {
-            assert_eq!(store.unwrap(who, &b, pin), Err(KeyStoreError::WrongKey));
-        }
-    }
-
-    #[test]
-    fn any_flipped_byte_is_detected_as_damage() {
-        let (bytes, _) = sample(&binding("0000abcd"), None);
-        for i in 0..bytes.len() {
-            let mut b = bytes.clone();
-            b[i] ^= 0x10;
-            assert!(matches!(KeyStore::parse(&b), Err(KeyStoreError::Damaged(_))), "byte {i}");
-        }
-        for len in [0, 10, FIXED_LEN, bytes.len() - 1] {
-            assert!(KeyStore::parse(&bytes[..len]).is_err());
-        }
-    }
-
-    fn recompute_checksum(bytes: &mut [u8]) {
-        let n = bytes.len();
-        let sum = Sha256::digest(&bytes[..n - CHECKSUM_LEN]);
-        bytes[n - CHECKSUM_LEN..].copy_from_slice(&sum);
-    }
-
-    #[test]
-    fn tampering_with_a_valid_checksum_fails_an_aead() {
-        // An attacker who edits any byte after the header and recomputes the checksum: the
-        // edit fails to parse, or fails the AEAD of whatever it touched (a slot: that
-        // credential; the public part or the keys: both). Nothing opens to different keys.
-        let b = binding("0000abcd");
-        let (bytes, keys) = sample(&b, Some(b"123456"));
-        for i in 8..bytes.len() - CHECKSUM_LEN {
-            let mut t = bytes.clone();
-            t[i] ^= 1;
-            recompute_checksum(&mut t);
-            let Ok(store) = KeyStore::parse(&t) else { continue };
-            let mut failed = 0;
-            for (who, pin) in
-                [(Credential::Staff, &b"123456"[..]), (Credential::Admin, b"admin-2468")]
-            {
-                match store.unwrap(who, &b, pin).and_then(|mk| store.open(&mk)) {
-                    Ok(opened) => assert!(
-                        opened.keys.iter().zip(&keys).all(|(a, b)| a == b),
-                        "byte {i}: {who:?} opens other keys"
-                    ),
-                    Err(_) => failed += 1,
-                }
-            }
-            assert!(failed > 0, "byte {i} edited and every credential still opens");
-        }
-    }
-
-    #[test]
-    fn a_doctored_argon2_cost_is_damage_not_an_out_of_memory() {
-        let b = binding("0000abcd");
-        let (mut bytes, _) = sample(&b, Some(b"123456"));
-        let first_slot = KeyStore::parse(&bytes).unwrap().aad.len() + 1;
-        // The first slot's memory field: 4 GiB.
-        bytes[first_slot + 1..first_slot + 5].copy_from_slice(&u32::MAX.to_be_bytes());
-        recompute_checksum(&mut bytes);
-        assert!(matches!(KeyStore::parse(&bytes), Err(KeyStoreError::Damaged(_))));
-    }
-
-    #[test]
-    fn device_secret_is_required_when_used() {
-        let with_otp = Binding { serial: "x".into(), device_secret: Some(Zeroizing::new([9; 32])) };
-        let (bytes, _) = sample(&with_otp, None);
-        let store = KeyStore::parse(&bytes).unwrap();
-        assert_eq!(
-            store.unwrap(Credential::Staff, &binding("x"), b"").err(),
-            Some(KeyStoreError::MissingDeviceSecret)
-        );
-        let other_otp =
-            Binding { serial: "x".into(), device_secret: Some(Zeroizing::new([8; 32])) };
-        assert_eq!(
-            store.unwrap(Credential::Admin, &other_otp, b"admin-2468").err(),
-            Some(KeyStoreError::WrongKey)
-        );
-        let mk = store.unwrap(Credential::Staff, &with_otp, b"").unwrap();
-        assert!(store.open(&mk).is_ok());
-    }
-}
+mod tests;

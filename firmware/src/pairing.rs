@@ -14,7 +14,9 @@ use vbzkey_protocol::SecretKey;
 use vbzkey_protocol::wire::PairingInfo;
 use zeroize::Zeroizing;
 
-use crate::keystore::{self, Binding, Credential, KdfParams, KeyStore, NewStore, Slot, SlotKind};
+use crate::keystore::{
+    self, Binding, Credential, Halves, KdfParams, KeyStore, NewStore, Slot, SlotKind, SlotNonce,
+};
 use crate::storage::{File, Storage, StorageError};
 
 /// Longest host label.
@@ -54,8 +56,9 @@ pub fn store(storage: &mut dyn Storage, hosts: &[PairingInfo]) -> Result<(), Sto
 }
 
 /// The device key: loaded, or made with `random` and stored on first start. Its file is a
-/// one-key key store whose only slot is bound to the board (no PIN: sessions open before the
-/// PIN is typed).
+/// one-key key store whose slots are bound to the board alone (no PIN: sessions open before the
+/// PIN is typed; no host half: a host needs the device key to open a session in the first
+/// place).
 pub fn device_key(
     storage: &mut dyn Storage,
     binding: &Binding,
@@ -63,43 +66,42 @@ pub fn device_key(
 ) -> Result<Option<Zeroizing<[u8; 32]>>, StorageError> {
     if let Some(bytes) = storage.load(File::DeviceKey)? {
         let opened = KeyStore::parse(&bytes).ok().and_then(|store| {
-            let mk = store.unwrap(Credential::Staff, binding, b"").ok()?;
-            store.open(&mk).ok()
+            let device = store.device_half(Credential::Staff, binding, b"").ok()?;
+            let host = store.host_half(binding, None).ok()?;
+            store.open(&Halves::new(device, host).master_key()).ok()
         });
         return Ok(opened.and_then(|keys| keys.keys.first().map(|(_, k)| k.to_bytes())));
     }
     let mut secret = Zeroizing::new([0u8; 32]);
-    let mut mk = Zeroizing::new([0u8; 32]);
-    let (mut salt, mut nonce, mut slot_nonce) = ([0u8; 16], [0u8; 12], [0u8; 12]);
+    let halves = Halves::new(Zeroizing::new([0u8; 32]), Zeroizing::new([0u8; 32]));
+    let (mut device, mut host) = (halves.device.clone(), halves.host.clone());
+    let mut fresh = SlotNonce { salt: [0; 16], nonce: [0; 12] };
+    let mut nonce = [0u8; 12];
     if !(random(&mut secret[..])
-        && random(&mut mk[..])
-        && random(&mut salt)
-        && random(&mut nonce)
-        && random(&mut slot_nonce))
+        && random(&mut device[..])
+        && random(&mut host[..])
+        && random(&mut fresh.salt)
+        && random(&mut fresh.nonce)
+        && random(&mut nonce))
     {
         return Ok(None);
     }
-    // No PIN is part of this slot, so the Argon2 cost plays no part; record the minimum.
-    let Ok(slot) = Slot::wrap(
+    let halves = Halves::new(device, host);
+    // No PIN is part of this slot, so the Argon2 cost plays no part.
+    let Ok(slot) = Slot::device(
         SlotKind::StaffOpen,
         KdfParams::TEST_ONLY_WEAK,
-        salt,
-        slot_nonce,
+        fresh,
         binding,
         b"",
-        &mk,
+        &halves.device,
     ) else {
         return Ok(None);
     };
     let keys = [(0, SecretKey::from_bytes(*secret))];
-    let store = NewStore {
-        keys: &keys,
-        active: 0,
-        slots: &[slot],
-        otp_used: binding.device_secret.is_some(),
-        nonce,
-    };
-    let Ok(bytes) = keystore::seal(&store, &mk) else { return Ok(None) };
+    let slots = [slot, Slot::host_open(&halves.host)];
+    let store = NewStore { keys: &keys, active: 0, slots: &slots, nonce };
+    let Ok(bytes) = keystore::seal(&store, &halves.master_key()) else { return Ok(None) };
     storage.store(File::DeviceKey, &bytes)?;
     Ok(Some(secret))
 }

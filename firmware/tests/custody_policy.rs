@@ -13,9 +13,11 @@
 
 use proptest::prelude::*;
 use vbzkey_firmware::dongle::{Config, Dongle, Now, Outcome, Peer, Platform, Press, RngFailed};
-use vbzkey_firmware::keystore::{Binding, Credential, KdfParams, KeyStore};
+use vbzkey_firmware::keystore::{Binding, Credential, Halves, KdfParams, KeyStore};
 use vbzkey_firmware::storage::{File, MemStorage, Storage};
-use vbzkey_protocol::wire::{LockState, Pin, Request, Response, SealedItem};
+use vbzkey_protocol::wire::{
+    LockState, PairingInfo, Pin, Request, Response, SealedItem, UnlockSecret,
+};
 use vbzkey_protocol::{PublicKey, record};
 
 struct OsRng;
@@ -51,12 +53,27 @@ fn attacker(id: u64) -> Peer {
     Peer { session: Some(STAFF_HOST), ..peer(id) }
 }
 
+/// A host nobody paired.
+const STRANGER: [u8; 32] = [0x99; 32];
+
+/// The unlock secret host `key` holds (any 32 bytes of its own do for the core).
+fn secret_for(key: &[u8; 32]) -> UnlockSecret {
+    let mut s = *key;
+    s[31] ^= 0x3c;
+    UnlockSecret(zeroize::Zeroizing::new(s))
+}
+
 /// What an attacker can put in a request: the staff PIN, guesses, real records, own keys.
 #[derive(Debug, Clone)]
 enum Attack {
     Hello,
     DeviceKey,
-    Unlock { right: bool },
+    Unlock {
+        right: bool,
+    },
+    /// The right staff PIN, from a host that is not paired (a stolen dongle plugged in
+    /// elsewhere, with the PIN watched over a shoulder).
+    UnlockFromStranger,
     Lock,
     EndAdmin,
     AdminGuess(u8),
@@ -72,7 +89,9 @@ enum Attack {
     CloneImport,
     Pair,
     Unpair,
-    SetStaffPin { remove: bool },
+    SetStaffPin {
+        remove: bool,
+    },
     ChangeAdminPin,
     FactoryReset,
     AuditTail,
@@ -82,7 +101,11 @@ enum Attack {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Attacker { peer: u64, attack: Attack, press: u8 },
+    Attacker {
+        peer: u64,
+        attack: Attack,
+        press: u8,
+    },
     AdminAuth,
     AdminRotate,
     AdminPair,
@@ -91,6 +114,9 @@ enum Op {
     Tick(u64),
     IdleCheck,
     Restart,
+    /// Someone with the SD card adds the stranger to the pairings file (it has a checksum, not
+    /// a MAC) and puts the card back: the stranger then gets a session, but no share.
+    CardAddsStranger,
 }
 
 fn attack() -> impl Strategy<Value = Attack> {
@@ -100,6 +126,7 @@ fn attack() -> impl Strategy<Value = Attack> {
         1 => Just(Attack::Hello),
         1 => Just(Attack::DeviceKey),
         4 => any::<bool>().prop_map(|right| Attack::Unlock { right }),
+        2 => Just(Attack::UnlockFromStranger),
         1 => Just(Attack::Lock),
         1 => Just(Attack::EndAdmin),
         2 => any::<u8>().prop_map(Attack::AdminGuess),
@@ -135,6 +162,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0u64..400_000).prop_map(Op::Tick),
         1 => Just(Op::IdleCheck),
         1 => Just(Op::Restart),
+        1 => Just(Op::CardAddsStranger),
     ]
 }
 
@@ -210,7 +238,15 @@ impl World {
         let s = self.dongle().storage();
         let Some(bytes) = s.load(File::KeyStore).unwrap() else { return Vec::new() };
         let store = KeyStore::parse(&bytes).unwrap();
-        let mk = store.unwrap(Credential::Admin, &binding(), ADMIN_PIN).unwrap();
+        let b = binding();
+        let device = store.device_half(Credential::Admin, &b, ADMIN_PIN).unwrap();
+        let admin_host = (&self.admin_host, &secret_for(&self.admin_host).0);
+        let staff_host = (&STAFF_HOST, &secret_for(&STAFF_HOST).0);
+        let host = store
+            .host_half(&b, Some(admin_host))
+            .or_else(|_| store.host_half(&b, Some(staff_host)))
+            .unwrap();
+        let mk = Halves::new(device, host).master_key();
         store.open(&mk).unwrap().keys.iter().map(|(_, k)| *k.to_bytes()).collect()
     }
 
@@ -219,9 +255,14 @@ impl World {
         match a {
             Attack::Hello => Request::Hello,
             Attack::DeviceKey => Request::DeviceKey,
-            Attack::Unlock { right } => {
-                Request::Unlock { pin: Pin::new(if *right { STAFF_PIN } else { b"000000" }) }
-            }
+            Attack::Unlock { right } => Request::Unlock {
+                pin: Pin::new(if *right { STAFF_PIN } else { b"000000" }),
+                unlock_secret: Some(secret_for(&STAFF_HOST)),
+            },
+            Attack::UnlockFromStranger => Request::Unlock {
+                pin: Pin::new(STAFF_PIN),
+                unlock_secret: Some(secret_for(&STRANGER)),
+            },
             Attack::Lock => Request::Lock,
             Attack::EndAdmin => Request::EndAdmin,
             Attack::AdminGuess(g) => {
@@ -231,7 +272,10 @@ impl World {
                     1 => format!("admin-2468-rea{}", g % 10).into_bytes(),
                     _ => format!("guess-{g:08}").into_bytes(),
                 };
-                Request::AdminAuth { admin_pin: Pin::new(&pin) }
+                Request::AdminAuth {
+                    admin_pin: Pin::new(&pin),
+                    unlock_secret: Some(secret_for(&STAFF_HOST)),
+                }
             }
             Attack::Init => Request::Init { pin: None, admin_pin: Pin::new(b"attacker-admin") },
             Attack::Unseal => Request::UnsealBatch { items: self.items.clone() },
@@ -251,7 +295,11 @@ impl World {
                 pin: None,
                 admin_pin: Pin::new(b"attacker-admin"),
             },
-            Attack::Pair => Request::Pair { host_key: self.attacker_host, label: "evil".into() },
+            Attack::Pair => Request::Pair {
+                host_key: self.attacker_host,
+                label: "evil".into(),
+                unlock_secret: secret_for(&self.attacker_host),
+            },
             Attack::Unpair => Request::Unpair { host_key: self.admin_host },
             Attack::SetStaffPin { remove } => {
                 Request::SetStaffPin { new: (!remove).then(|| Pin::new(b"attacker-pin")) }
@@ -305,7 +353,12 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let locked_out_before = w.hello(id).admin_tries_left == 0;
                 let req = w.request(&attack);
                 let now = w.now;
-                let p = attacker(id);
+                // Split custody: a host was paired through the admin, not just listed on the card.
+                let paired = w.hello(id).split_custody;
+                let p = match attack {
+                    Attack::UnlockFromStranger => Peer { session: Some(STRANGER), ..peer(id) },
+                    _ => attacker(id),
+                };
                 let resp = answer(w.dongle(), req, now, &p, press);
                 prop_assert!(
                     !matches!(
@@ -317,6 +370,15 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let bytes = postcard::to_allocvec(&resp).unwrap();
                 for k in &keys {
                     prop_assert!(!contains(&bytes, k), "{attack:?}: a private key in the answer");
+                }
+                if matches!(attack, Attack::UnlockFromStranger) && paired {
+                    prop_assert!(
+                        resp != Response::Ok,
+                        "a host without a share unlocked with the PIN"
+                    );
+                }
+                if matches!(attack, Attack::Lock) && resp == Response::Ok {
+                    prop_assert!(!w.dongle().secrets_held().staff_unlock, "keys kept after Lock");
                 }
                 let after = w.custody();
                 let reset_of_locked_out = press == Press::Pressed
@@ -338,7 +400,8 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::AdminAuth => {
                 let now = w.now;
                 let p = w.admin_peer();
-                let auth = Request::AdminAuth { admin_pin: Pin::new(ADMIN_PIN) };
+                let unlock_secret = p.session.as_ref().map(secret_for);
+                let auth = Request::AdminAuth { admin_pin: Pin::new(ADMIN_PIN), unlock_secret };
                 let _ = answer(w.dongle(), auth, now, &p, Press::NotAsked);
             }
             Op::AdminRotate => {
@@ -352,7 +415,11 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let host = w.admin_host;
                 for (host_key, label) in [(host, "admin"), (STAFF_HOST, "till")] {
                     let p = w.admin_peer();
-                    let pair = Request::Pair { host_key, label: label.into() };
+                    let pair = Request::Pair {
+                        host_key,
+                        label: label.into(),
+                        unlock_secret: secret_for(&host_key),
+                    };
                     let _ = answer(w.dongle(), pair, now, &p, Press::Pressed);
                 }
             }
@@ -388,8 +455,20 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let admin = w.admin_peer();
                 let h = w.hello(admin.id);
                 prop_assert!(!h.admin_window, "admin window open after its idle time");
+                prop_assert_eq!(
+                    w.dongle().secrets_held(),
+                    vbzkey_firmware::dongle::SecretsHeld::default(),
+                    "a key, half or master key is still in memory after the idle time"
+                );
             }
             Op::Restart => w.restart(),
+            Op::CardAddsStranger => {
+                let mut s = w.d.take().unwrap().into_storage();
+                let mut hosts = vbzkey_firmware::pairing::load(&s).unwrap().unwrap_or_default();
+                hosts.push(PairingInfo { host_key: STRANGER, label: "card".into(), paired_at: 0 });
+                vbzkey_firmware::pairing::store(&mut s, &hosts).unwrap();
+                w.d = Some(Dongle::start(cfg(), s, OsRng, binding(), at(w.now)).unwrap());
+            }
         }
     }
     Ok(())
@@ -416,7 +495,7 @@ fn a_right_staff_pin_never_buys_more_admin_guesses() {
         for _ in 0..4 {
             let r = answer(
                 w.dongle(),
-                Request::AdminAuth { admin_pin: Pin::new(b"guess-0000") },
+                Request::AdminAuth { admin_pin: Pin::new(b"guess-0000"), unlock_secret: None },
                 0,
                 &p,
                 Press::NotAsked,
@@ -425,7 +504,7 @@ fn a_right_staff_pin_never_buys_more_admin_guesses() {
         }
         let r = answer(
             w.dongle(),
-            Request::Unlock { pin: Pin::new(STAFF_PIN) },
+            Request::Unlock { pin: Pin::new(STAFF_PIN), unlock_secret: None },
             0,
             &p,
             Press::NotAsked,
@@ -435,7 +514,7 @@ fn a_right_staff_pin_never_buys_more_admin_guesses() {
     assert_eq!(w.hello(1).admin_tries_left, 0);
     let r = answer(
         w.dongle(),
-        Request::AdminAuth { admin_pin: Pin::new(ADMIN_PIN) },
+        Request::AdminAuth { admin_pin: Pin::new(ADMIN_PIN), unlock_secret: None },
         0,
         &p,
         Press::NotAsked,

@@ -91,7 +91,7 @@ fn init(s: &mut UnixStream) -> PublicKey {
         Response::PublicKeys(k) => PublicKey::from_bytes(k[0].public_key),
         other => panic!("{other:?}"),
     };
-    assert_eq!(req(s, Request::Unlock { pin: Pin::new(PIN) }), Response::Ok);
+    assert_eq!(req(s, Request::Unlock { pin: Pin::new(PIN), unlock_secret: None }), Response::Ok);
     pk
 }
 
@@ -134,7 +134,10 @@ fn full_session_over_a_unix_socket_survives_a_restart() {
     assert_eq!(unseal_all(&mut s, items.clone()).unwrap(), want);
     assert_eq!(req(&mut s, Request::Lock), Response::Ok);
     assert_eq!(unseal_all(&mut s, items.clone()), Err(DongleError::Locked));
-    assert_eq!(req(&mut s, Request::Unlock { pin: Pin::new(PIN) }), Response::Ok);
+    assert_eq!(
+        req(&mut s, Request::Unlock { pin: Pin::new(PIN), unlock_secret: None }),
+        Response::Ok
+    );
     assert_eq!(unseal_all(&mut s, items.clone()).unwrap(), want);
     fw.stop();
 
@@ -143,10 +146,13 @@ fn full_session_over_a_unix_socket_survives_a_restart() {
     assert_eq!(state(&mut s), (LockState::Locked, 1));
     assert_eq!(unseal_all(&mut s, items.clone()), Err(DongleError::Locked));
     assert!(matches!(
-        req(&mut s, Request::Unlock { pin: Pin::new(b"000000") }),
+        req(&mut s, Request::Unlock { pin: Pin::new(b"000000"), unlock_secret: None }),
         Response::Error(DongleError::WrongPin { tries_left: 7 })
     ));
-    assert_eq!(req(&mut s, Request::Unlock { pin: Pin::new(PIN) }), Response::Ok);
+    assert_eq!(
+        req(&mut s, Request::Unlock { pin: Pin::new(PIN), unlock_secret: None }),
+        Response::Ok
+    );
     assert_eq!(unseal_all(&mut s, items).unwrap(), want);
     // Everything above is in the audit log, chained.
     match req(&mut s, Request::AuditTail { max: 100 }) {
@@ -230,7 +236,10 @@ fn sigkill_at_every_step_of_a_key_store_write_leaves_old_or_new() {
     for step in vbzkey_os::durable::CRASH_STEPS {
         let fw = Firmware::start(&dir, Some(&format!("keystore.v1:{step}")));
         let mut s = fw.connect();
-        assert_eq!(req(&mut s, Request::AdminAuth { admin_pin: Pin::new(ADMIN) }), Response::Ok);
+        assert_eq!(
+            req(&mut s, Request::AdminAuth { admin_pin: Pin::new(ADMIN), unlock_secret: None }),
+            Response::Ok
+        );
         // The rotation writes the key store; the firmware dies at `step` of that write.
         s.write_all(&wire::encode(2, &Request::Rotate)).unwrap();
         assert!(answer(&mut s).is_none(), "{step}: the firmware died before answering");
@@ -250,7 +259,11 @@ fn sigkill_at_every_step_of_a_key_store_write_leaves_old_or_new() {
             keys == keys_before || keys == keys_before + 1,
             "{step}: old or new content, got {keys} keys"
         );
-        assert_eq!(req(&mut s, Request::Unlock { pin: Pin::new(PIN) }), Response::Ok, "{step}");
+        assert_eq!(
+            req(&mut s, Request::Unlock { pin: Pin::new(PIN), unlock_secret: None }),
+            Response::Ok,
+            "{step}"
+        );
         assert_eq!(
             unseal_all(&mut s, items.clone()).unwrap().len(),
             3,
@@ -324,7 +337,10 @@ fn a_button_wait_neither_blocks_other_connections_nor_confirms_without_a_press()
     let fw = Firmware::start_with(&dir, None, &["--presence-fifo", &fifo_arg]);
     let mut admin = fw.connect();
     init(&mut admin);
-    assert_eq!(req(&mut admin, Request::AdminAuth { admin_pin: Pin::new(ADMIN) }), Response::Ok);
+    assert_eq!(
+        req(&mut admin, Request::AdminAuth { admin_pin: Pin::new(ADMIN), unlock_secret: None }),
+        Response::Ok
+    );
     send(&mut admin, 2, &Request::Backup { threshold: 2, count: 3 });
     // The dongle asks for the button first, under the same request id...
     assert!(matches!(answer(&mut admin), Some(Response::PresenceNeeded { timeout_secs: 30 })));
@@ -361,7 +377,10 @@ fn without_a_button_nothing_that_needs_one_is_confirmed() {
     let fw = Firmware::start(&dir, None);
     let mut s = fw.connect();
     init(&mut s);
-    assert_eq!(req(&mut s, Request::AdminAuth { admin_pin: Pin::new(ADMIN) }), Response::Ok);
+    assert_eq!(
+        req(&mut s, Request::AdminAuth { admin_pin: Pin::new(ADMIN), unlock_secret: None }),
+        Response::Ok
+    );
     send(&mut s, 3, &Request::Backup { threshold: 2, count: 3 });
     assert!(matches!(answer(&mut s), Some(Response::PresenceNeeded { .. })));
     assert_eq!(answer(&mut s), Some(Response::Error(DongleError::NotConfirmed)));

@@ -234,19 +234,22 @@ impl Config {
         Ok(match &self.method {
             MethodConfig::Dongle { transport, vid, pid, serial, host_key, device_key } => {
                 let keys = keys(host_key, device_key)?;
+                let unlock = keys.as_ref().map(|k| k.unlock_secret());
                 let connector: Box<dyn Connector> = match transport.strip_prefix("unix:") {
                     Some(path) => {
                         Box::new(SocketConnector::new(SocketTarget::Unix(path.into()), keys))
                     }
                     None => Box::new(UsbConnector::new(*vid, *pid, serial.clone(), keys)),
                 };
-                Box::new(DongleMethod::new("dongle", connector))
+                Box::new(DongleMethod::new("dongle", connector, unlock))
             }
             MethodConfig::Lan { address, host_key, device_key } => {
                 let keys = keys(&Some(host_key.clone()), &Some(device_key.clone()))?;
+                let unlock = keys.as_ref().map(|k| k.unlock_secret());
                 Box::new(DongleMethod::new(
                     "lan",
                     Box::new(SocketConnector::new(SocketTarget::Tcp(*address), keys)),
+                    unlock,
                 ))
             }
             MethodConfig::Passphrase { descriptor, idle_lock_secs, records_per_minute, burst } => {

@@ -190,6 +190,18 @@ impl SecretKey {
         &self.public
     }
 
+    /// The unlock secret a paired host proves its share of the dongle's master key with
+    /// (split custody): 256 bits derived from this host key, sent to the dongle only inside
+    /// the host's encrypted session. Whoever holds the host-key file holds it.
+    pub fn unlock_secret(&self) -> Zeroizing<[u8; 32]> {
+        let ikm = Zeroizing::new(self.secret.to_bytes());
+        let mut out = Zeroizing::new([0u8; 32]);
+        // 32 bytes is always a valid HKDF-SHA256 output length.
+        let _ = hkdf::Hkdf::<Sha256>::new(None, &ikm[..])
+            .expand(b"vbzkey host unlock secret v1", &mut out[..]);
+        out
+    }
+
     /// The key id of the matching public key.
     pub fn key_id(&self) -> KeyId {
         self.public.id

@@ -157,6 +157,17 @@ impl core::fmt::Debug for Pin {
     }
 }
 
+/// A paired host's unlock secret (`SecretKey::unlock_secret`): zeroized on drop, never
+/// printed, sent only inside a session.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UnlockSecret(pub Zeroizing<[u8; 32]>);
+
+impl core::fmt::Debug for UnlockSecret {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("UnlockSecret(…)")
+    }
+}
+
 /// One record to open (or re-wrap) and the context it was sealed under.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SealedItem {
@@ -189,11 +200,17 @@ pub enum Request {
     AdminAuth {
         /// The admin credential.
         admin_pin: Pin,
+        /// This host's unlock secret, once hosts are paired (split custody).
+        unlock_secret: Option<UnlockSecret>,
     },
     /// Unlock with the staff PIN (for `UnsealBatch`). Wrong PINs are counted, persistently.
+    /// Once hosts are paired, the session's host must also give its unlock secret: the PIN
+    /// opens the dongle's half of the master key, the secret the host's half.
     Unlock {
         /// The PIN.
         pin: Pin,
+        /// This host's unlock secret, once hosts are paired (split custody).
+        unlock_secret: Option<UnlockSecret>,
     },
     /// Forget the unlocked keys now, and close this connection's admin window.
     Lock,
@@ -269,6 +286,8 @@ pub enum Request {
         host_key: [u8; 32],
         /// A name for the host (shown by `Pairings`), at most 64 bytes.
         label: String,
+        /// The host's unlock secret: the dongle wraps its half of the master key under it.
+        unlock_secret: UnlockSecret,
     },
     /// Remove a pairing. Admin and a press.
     Unpair {
@@ -380,6 +399,9 @@ pub struct HelloInfo {
     pub presence_input: bool,
     /// Whether the asking connection holds an open admin window.
     pub admin_window: bool,
+    /// Whether unlocking needs a paired host's secret as well as the PIN (split custody). When
+    /// false, a stolen dongle is protected by its PIN only.
+    pub split_custody: bool,
 }
 
 /// A paired host.
@@ -552,6 +574,11 @@ pub enum DongleError {
     /// The admin credential may not equal the staff PIN.
     #[error("the admin PIN must differ from the staff PIN")]
     SamePin,
+    /// Split custody: this host gave no unlock secret, or one the dongle holds no share for.
+    #[error(
+        "this workstation holds no share of the dongle's keys: use a paired workstation, or pair this one (vbzkey-admin pair)"
+    )]
+    HostNotTrusted,
 }
 
 /// What the dongle answers.

@@ -45,6 +45,8 @@ pub(crate) struct Dongle {
     link: Box<dyn Link>,
     admin_pin: Option<std::path::PathBuf>,
     admin_open: bool,
+    /// This host's unlock secret (split custody), when it has a host key.
+    unlock_secret: Option<vbzkey_protocol::wire::UnlockSecret>,
 }
 
 impl Drop for Dongle {
@@ -61,7 +63,8 @@ impl Dongle {
         link.on_presence(Box::new(|secs| {
             eprintln!("Press the dongle's button now (its LED blinks; {secs} s)...");
         }));
-        Ok(Dongle { link, admin_pin: t.admin_pin.clone(), admin_open: false })
+        let unlock_secret = t.keys.as_ref().map(|k| k.unlock_secret());
+        Ok(Dongle { link, admin_pin: t.admin_pin.clone(), admin_open: false, unlock_secret })
     }
 
     /// Ask; a dongle error becomes a message saying what to do.
@@ -87,7 +90,9 @@ impl Dongle {
             "this needs the dongle's admin PIN: give --admin-pin-file (backup, clone, \
                  pairing, PIN changes and reset also ask for a press of the dongle's button)",
         )?;
-        match self.ask(&Request::AdminAuth { admin_pin: Pin(read_secret_line(&file)?) })? {
+        let unlock_secret = self.unlock_secret.clone();
+        let admin_pin = Pin(read_secret_line(&file)?);
+        match self.ask(&Request::AdminAuth { admin_pin, unlock_secret })? {
             Response::Ok => {
                 self.admin_open = true;
                 Ok(())

@@ -701,11 +701,12 @@ fn run(cli: Cli) -> Result<(), String> {
                 )
                 .map_err(|e| format!("cannot write {}: {e}", new_host_key.display()))?;
             }
-            let host =
-                vbzkey_host_bridge::link::SessionKeys::load(&new_host_key, None)?.host_public();
+            let new_host = vbzkey_host_bridge::link::SessionKeys::load(&new_host_key, None)?;
+            let host = new_host.host_public();
             let mut d = open()?;
             d.admin()?;
-            expect_ok(d.ask(&Request::Pair { host_key: host, label })?)?;
+            let unlock_secret = new_host.unlock_secret();
+            expect_ok(d.ask(&Request::Pair { host_key: host, label, unlock_secret })?)?;
             let device = match d.ask(&Request::DeviceKey)? {
                 Response::DeviceKey(k) => PublicKey::from_bytes(k),
                 other => return Err(unexpected(&other)),

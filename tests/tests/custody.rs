@@ -140,6 +140,7 @@ fn custody_commands_with_the_staff_pin_alone_are_refused() {
     // And the dongle itself, asked directly with the staff PIN unlocked, refuses the same.
     let unlocked = s.fw.request(&vbzkey_protocol::wire::Request::Unlock {
         pin: vbzkey_protocol::wire::Pin::new(b"12345678"),
+        unlock_secret: None,
     });
     assert_eq!(unlocked, vbzkey_protocol::wire::Response::Ok);
     assert!(ok(s.admin(&["info"], false)).contains("Unlocked"));
@@ -188,7 +189,10 @@ fn clone_from_a_paired_source_to_a_new_dongle() {
     );
     // B opens A's records (plain: it has no pairings), with its own staff PIN.
     use vbzkey_protocol::wire::{Pin, Request, Response, SealedItem};
-    assert_eq!(b.request(&Request::Unlock { pin: Pin::new(b"12345678") }), Response::Ok);
+    assert_eq!(
+        b.request(&Request::Unlock { pin: Pin::new(b"12345678"), unlock_secret: None }),
+        Response::Ok
+    );
     let item = SealedItem {
         record: vbzkey_protocol::record::from_text(rec.trim()).unwrap(),
         context: b"cust_cards/7/card_number".to_vec(),

@@ -178,7 +178,10 @@ fn backup_restore_clone_rotate_rewrap_retire() {
             pin.to_str().unwrap(),
         ],
     ));
-    assert_eq!(a.request(&Request::Unlock { pin: Pin::new(b"424242") }), Response::Ok);
+    assert_eq!(
+        a.request(&Request::Unlock { pin: Pin::new(b"424242"), unlock_secret: None }),
+        Response::Ok
+    );
     assert_eq!(open_all(&a, &lines), (N, vec![]));
 
     // Clone A → B: both open the same records.
@@ -195,7 +198,10 @@ fn backup_restore_clone_rotate_rewrap_retire() {
         .output()
         .unwrap();
     ok(out);
-    assert_eq!(b.request(&Request::Unlock { pin: Pin::new(b"424242") }), Response::Ok);
+    assert_eq!(
+        b.request(&Request::Unlock { pin: Pin::new(b"424242"), unlock_secret: None }),
+        Response::Ok
+    );
     assert_eq!(open_all(&b, &lines), (N, vec![]));
 
     // Rotate A, then re-wrap all 10,000; kill the first run part-way and resume.

@@ -4,7 +4,7 @@
 use subtle::ConstantTimeEq;
 use vbzkey_protocol::SecretKey;
 use vbzkey_protocol::wire::{
-    DongleError, MAX_PIN_LEN, MIN_ADMIN_PIN_LEN, MIN_PIN_LEN, Pin, Response,
+    DongleError, MAX_PIN_LEN, MIN_ADMIN_PIN_LEN, MIN_PIN_LEN, Pin, Response, UnlockSecret,
 };
 
 use super::{
@@ -13,7 +13,8 @@ use super::{
 };
 use crate::audit::Event;
 use crate::keystore::{
-    self, Credential, KeyStore, KeyStoreError, Keys, MasterKey, NewStore, Slot, SlotKind,
+    self, Credential, Halves, KeyStore, KeyStoreError, Keys, NewStore, Secret32, Slot, SlotKind,
+    SlotNonce,
 };
 use crate::pin_counter::Counters;
 use crate::storage::{File, Storage};
@@ -42,20 +43,46 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         Ok(())
     }
 
-    /// Present `who`'s credential: its counter is written **before** the comparison and
-    /// reset only by a correct entry. The one place a PIN is checked.
+    /// The host half for `peer`: from the open slot while no host is paired, else from the
+    /// peer's session host's slot with the unlock secret it gave. Checked before any PIN is
+    /// counted: a host without a share gets no PIN guess at all.
+    fn host_half(
+        &mut self,
+        unlock: Option<&UnlockSecret>,
+        now: Now,
+        peer: &Peer,
+    ) -> Result<Secret32, DongleError> {
+        let file = &self.ready()?.file;
+        let host = peer.session.as_ref().zip(unlock.map(|u| &u.0));
+        match file.host_half(&self.binding, host) {
+            Ok(h) => Ok(h),
+            Err(KeyStoreError::WrongKey | KeyStoreError::NoSlot) => {
+                self.log(now, Event::HostNotTrusted, "-", 0, 1, &peer.label)?;
+                Err(DongleError::HostNotTrusted)
+            }
+            Err(e) => Err(self.store_error(e)),
+        }
+    }
+
+    /// A key store that would not open for a reason other than a credential.
+    fn store_error(&self, e: KeyStoreError) -> DongleError {
+        tracing::error!("{e}");
+        DongleError::KeyStoreDamaged
+    }
+
+    /// Present `who`'s credential (and, in split custody, the host's unlock secret): the
+    /// credential's counter is written **before** the comparison and reset only by a correct
+    /// entry. The one place a PIN is checked.
     fn present(
         &mut self,
         who: Credential,
         secret: &[u8],
+        unlock: Option<&UnlockSecret>,
         now: Now,
         peer: &Peer,
-    ) -> Result<(MasterKey, Keys), DongleError> {
-        let (file, counters) = {
-            let r = self.ready()?;
-            (r.file.clone(), r.counters)
-        };
+    ) -> Result<Opened, DongleError> {
         let max = self.max_tries(who);
+        let counters = self.ready()?.counters;
         let before = counters.get(who);
         let (locked_out, failed_event, lockout_event) = match who {
             Credential::Staff => (DongleError::LockedOut, Event::UnlockFailed, Event::LockedOut),
@@ -67,10 +94,12 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             return Err(locked_out);
         }
         check_len(who, secret)?;
+        let host = self.host_half(unlock, now, peer)?;
         self.write_counters(counters.with(who, before.saturating_add(1)))?;
-        let opened = file.unwrap(who, &self.binding, secret).and_then(|mk| {
-            let keys = file.open(&mk)?;
-            Ok((mk, keys))
+        let file = self.ready()?.file.clone();
+        let opened = file.device_half(who, &self.binding, secret).and_then(|device| {
+            let halves = Halves::new(device, host);
+            Ok(Opened { keys: file.open(&halves.master_key())?, halves })
         });
         match opened {
             Ok(opened) => {
@@ -97,47 +126,61 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             }
             Err(e) => {
                 // Not a wrong credential (damage, a missing OTP secret): give the try back.
-                tracing::error!("{e}");
                 self.write_counters(counters)?;
-                Err(DongleError::KeyStoreDamaged)
+                Err(self.store_error(e))
             }
         }
     }
 
-    fn slot(&mut self, kind: SlotKind, secret: &[u8], mk: &MasterKey) -> Result<Slot, DongleError> {
-        let salt = *self.random::<16>()?;
-        let nonce = *self.random::<12>()?;
-        Slot::wrap(kind, self.cfg.kdf, salt, nonce, &self.binding, secret, mk)
+    fn fresh(&mut self) -> Result<SlotNonce, DongleError> {
+        Ok(SlotNonce { salt: *self.random::<16>()?, nonce: *self.random::<12>()? })
+    }
+
+    /// A credential slot wrapping the device half under `secret`.
+    pub(super) fn device_slot(
+        &mut self,
+        kind: SlotKind,
+        secret: &[u8],
+        halves: &Halves,
+    ) -> Result<Slot, DongleError> {
+        let fresh = self.fresh()?;
+        Slot::device(kind, self.cfg.kdf, fresh, &self.binding, secret, &halves.device)
             .map_err(|_| DongleError::Storage)
     }
 
-    fn staff_slot(&mut self, pin: Option<&Pin>, mk: &MasterKey) -> Result<Slot, DongleError> {
+    fn staff_slot(&mut self, pin: Option<&Pin>, halves: &Halves) -> Result<Slot, DongleError> {
         match pin {
-            Some(p) => self.slot(SlotKind::StaffPin, &p.0, mk),
-            None => self.slot(SlotKind::StaffOpen, b"", mk),
+            Some(p) => self.device_slot(SlotKind::StaffPin, &p.0, halves),
+            None => self.device_slot(SlotKind::StaffOpen, b"", halves),
         }
     }
 
-    /// Seal `keys` with `mk` under `slots` into the key store file, crash-safely, and make
-    /// it the dongle's store. Whoever holds the keys (staff unlock, admin window) sees the
-    /// new versions.
+    /// A host slot wrapping the host half for `host_key` under its unlock secret.
+    pub(super) fn host_slot(
+        &mut self,
+        host_key: [u8; 32],
+        unlock: &UnlockSecret,
+        halves: &Halves,
+    ) -> Result<Slot, DongleError> {
+        let fresh = self.fresh()?;
+        Slot::host(host_key, fresh, &self.binding, &unlock.0, &halves.host)
+            .map_err(|_| DongleError::Storage)
+    }
+
+    /// Seal `keys` under the master key of `halves` with `slots` into the key store file,
+    /// crash-safely, and make it the dongle's store. Whoever holds the keys (staff unlock,
+    /// admin window) sees the new versions and halves.
     pub(super) fn write_store(
         &mut self,
         keys: &Keys,
         active: u32,
         slots: &[Slot],
-        mk: &MasterKey,
+        halves: &Halves,
     ) -> Result<(), DongleError> {
         let nonce = *self.random::<12>()?;
         let bytes = keystore::seal(
-            &NewStore {
-                keys: &keys.keys,
-                active,
-                slots,
-                otp_used: self.binding.device_secret.is_some(),
-                nonce,
-            },
-            mk,
+            &NewStore { keys: &keys.keys, active, slots, nonce },
+            &halves.master_key(),
         )
         .map_err(|_| DongleError::Storage)?;
         self.storage.store(File::KeyStore, &bytes).map_err(storage_failed)?;
@@ -145,14 +188,13 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         match &mut self.store {
             Store::Ready(r) => {
                 r.file = file;
-                for opened in [
+                let holders = [
                     r.staff.as_mut().map(|s| &mut s.opened),
                     r.admin.as_mut().map(|a| &mut a.opened),
-                ]
-                .into_iter()
-                .flatten()
-                {
+                ];
+                for opened in holders.into_iter().flatten() {
                     opened.keys = keys.duplicate();
+                    opened.halves = halves.duplicate();
                 }
             }
             other => {
@@ -183,14 +225,18 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             }
         }
         check_len(Credential::Admin, &admin_pin.0)?;
-        let mk = self.random::<32>()?;
-        let slots =
-            [self.staff_slot(pin.as_ref(), &mk)?, self.slot(SlotKind::Admin, &admin_pin.0, &mk)?];
+        // Two fresh halves; the host half lies open until the first host is paired.
+        let halves = Halves::new(self.random::<32>()?, self.random::<32>()?);
+        let slots = [
+            self.staff_slot(pin.as_ref(), &halves)?,
+            self.device_slot(SlotKind::Admin, &admin_pin.0, &halves)?,
+            Slot::host_open(&halves.host),
+        ];
         // Counters first: a key store without them is treated as tampered with.
         self.storage
             .store(File::PinCounter, &Counters::default().encode())
             .map_err(storage_failed)?;
-        self.write_store(&keys, active, &slots, &mk)?;
+        self.write_store(&keys, active, &slots, &halves)?;
         self.open_without_pin(now);
         Ok(Response::PublicKeys(key_infos(self.ready()?.file.public())))
     }
@@ -212,16 +258,31 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
     pub(super) fn unlock(
         &mut self,
         pin: &Pin,
+        unlock: Option<&UnlockSecret>,
         now: Now,
         peer: &Peer,
     ) -> Result<Response, DongleError> {
-        if !self.ready()?.file.staff_pin_set() {
+        let file = &self.ready()?.file;
+        let (pin_set, split) = (file.staff_pin_set(), file.split_custody());
+        if !pin_set && !split {
             self.open_without_pin(now);
             return Ok(Response::Ok);
         }
-        let (mk, keys) = self.present(Credential::Staff, &pin.0, now, peer)?;
+        let opened = if pin_set {
+            self.present(Credential::Staff, &pin.0, unlock, now, peer)?
+        } else {
+            // No staff PIN, but split custody: the host's share alone unlocks.
+            let host = self.host_half(unlock, now, peer)?;
+            let file = self.ready()?.file.clone();
+            let device = file
+                .device_half(Credential::Staff, &self.binding, b"")
+                .map_err(|e| self.store_error(e))?;
+            let halves = Halves::new(device, host);
+            let keys = file.open(&halves.master_key()).map_err(|e| self.store_error(e))?;
+            Opened { keys, halves }
+        };
         if let Store::Ready(r) = &mut self.store {
-            r.staff = Some(StaffUnlock { opened: Opened { keys, mk }, last_use_ms: now.mono_ms });
+            r.staff = Some(StaffUnlock { opened, last_use_ms: now.mono_ms });
         }
         self.log(now, Event::UnlockOk, "-", 0, 0, &peer.label)?;
         Ok(Response::Ok)
@@ -230,17 +291,14 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
     pub(super) fn admin_auth(
         &mut self,
         admin_pin: &Pin,
+        unlock: Option<&UnlockSecret>,
         now: Now,
         peer: &Peer,
     ) -> Result<Response, DongleError> {
-        let (mk, keys) = self.present(Credential::Admin, &admin_pin.0, now, peer)?;
+        let opened = self.present(Credential::Admin, &admin_pin.0, unlock, now, peer)?;
         if let Store::Ready(r) = &mut self.store {
             // One admin window at a time: the newest authentication takes it.
-            r.admin = Some(AdminWindow {
-                peer: peer.id,
-                opened: Opened { keys, mk },
-                last_use_ms: now.mono_ms,
-            });
+            r.admin = Some(AdminWindow { peer: peer.id, opened, last_use_ms: now.mono_ms });
         }
         self.log(now, Event::AdminAuth, "-", 0, 0, &peer.label)?;
         Ok(Response::Ok)
@@ -275,24 +333,27 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         Ok(Response::Ok)
     }
 
-    /// The admin window's keys and master key (the policy has checked it is this peer's).
-    pub(super) fn admin_keys(&self) -> Result<(&Keys, &MasterKey), DongleError> {
+    /// The admin window's keys and halves (the policy has checked it is this peer's).
+    pub(super) fn admin_keys(&self) -> Result<(&Keys, &Halves), DongleError> {
         let w = self.ready()?.admin.as_ref().ok_or(DongleError::AdminRequired)?;
-        Ok((&w.opened.keys, &w.opened.mk))
+        Ok((&w.opened.keys, &w.opened.halves))
     }
 
     /// Re-seal the store with the admin window's keys and `slots`.
-    fn rewrite_slots(&mut self, slots: &[Slot]) -> Result<(), DongleError> {
-        let (keys, mk) = self.admin_keys()?;
-        let (keys, mk) = (keys.duplicate(), mk.clone());
+    pub(super) fn rewrite_slots(
+        &mut self,
+        slots: &[Slot],
+        halves: &Halves,
+    ) -> Result<(), DongleError> {
+        let keys = self.admin_keys()?.0.duplicate();
         let active = self.active_version();
-        self.write_store(&keys, active, slots, &mk)
+        self.write_store(&keys, active, slots, halves)
     }
 
     /// Whether `secret` opens `who`'s slot (to refuse a staff PIN equal to the admin PIN).
     /// Not counted: only an admin, in its window, can ask.
     fn opens(&self, who: Credential, secret: &[u8]) -> Result<bool, DongleError> {
-        match self.ready()?.file.unwrap(who, &self.binding, secret) {
+        match self.ready()?.file.device_half(who, &self.binding, secret) {
             Ok(_) => Ok(true),
             Err(KeyStoreError::WrongKey | KeyStoreError::NoSlot) => Ok(false),
             Err(_) => Err(DongleError::KeyStoreDamaged),
@@ -311,17 +372,17 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
                 return Err(DongleError::SamePin);
             }
         }
-        let mk = self.admin_keys()?.1.clone();
+        let halves = self.admin_keys()?.1.duplicate();
         let mut slots: Vec<Slot> = self
             .ready()?
             .file
             .slots()
             .iter()
-            .filter(|s| s.kind() == SlotKind::Admin)
+            .filter(|s| !matches!(s.kind(), SlotKind::StaffPin | SlotKind::StaffOpen))
             .cloned()
             .collect();
-        slots.insert(0, self.staff_slot(new.as_ref(), &mk)?);
-        self.rewrite_slots(&slots)?;
+        slots.insert(0, self.staff_slot(new.as_ref(), &halves)?);
+        self.rewrite_slots(&slots, &halves)?;
         let counters = self.ready()?.counters;
         self.write_counters(counters.with(Credential::Staff, 0))?;
         // Whoever was unlocked with the old PIN is not any more.
@@ -344,7 +405,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         if self.ready()?.file.staff_pin_set() && self.opens(Credential::Staff, &new.0)? {
             return Err(DongleError::SamePin);
         }
-        let mk = self.admin_keys()?.1.clone();
+        let halves = self.admin_keys()?.1.duplicate();
         let mut slots: Vec<Slot> = self
             .ready()?
             .file
@@ -353,8 +414,8 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             .filter(|s| s.kind() != SlotKind::Admin)
             .cloned()
             .collect();
-        slots.push(self.slot(SlotKind::Admin, &new.0, &mk)?);
-        self.rewrite_slots(&slots)?;
+        slots.push(self.device_slot(SlotKind::Admin, &new.0, &halves)?);
+        self.rewrite_slots(&slots, &halves)?;
         let counters = self.ready()?.counters;
         self.write_counters(counters.with(Credential::Admin, 0))?;
         self.log(now, Event::AdminPinChanged, "-", 0, 0, &peer.label)?;

@@ -110,14 +110,14 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
     }
 
     pub(super) fn rotate(&mut self, now: Now, peer: &Peer) -> Result<Response, DongleError> {
-        let (keys, mk) = self.admin_keys()?;
-        let (mut keys, mk) = (keys.duplicate(), mk.clone());
+        let (keys, halves) = self.admin_keys()?;
+        let (mut keys, halves) = (keys.duplicate(), halves.duplicate());
         let version = keys.keys.iter().map(|(v, _)| *v).max().unwrap_or(0) + 1;
         let key = SecretKey::from_bytes(*self.random::<32>()?);
         let key_id = key.key_id().to_string();
         keys.keys.push((version, key));
         let slots = self.ready()?.file.slots().to_vec();
-        self.write_store(&keys, version, &slots, &mk)?;
+        self.write_store(&keys, version, &slots, &halves)?;
         self.log(now, Event::Rotate, &key_id, 0, 0, &peer.label)?;
         Ok(Response::PublicKeys(key_infos(self.ready()?.file.public())))
     }
@@ -139,12 +139,12 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         if entry.active {
             return Err(DongleError::KeyIsActive);
         }
-        let (keys, mk) = self.admin_keys()?;
-        let (mut keys, mk) = (keys.duplicate(), mk.clone());
+        let (keys, halves) = self.admin_keys()?;
+        let (mut keys, halves) = (keys.duplicate(), halves.duplicate());
         keys.keys.retain(|(v, _)| *v != entry.version);
         let active = self.active_version();
         let slots = self.ready()?.file.slots().to_vec();
-        self.write_store(&keys, active, &slots, &mk)?;
+        self.write_store(&keys, active, &slots, &halves)?;
         self.log(now, Event::Retire, &key_id.to_string(), 0, 0, &peer.label)?;
         Ok(Response::Ok)
     }

@@ -132,7 +132,13 @@ mod tests {
         for req in [
             Request::Backup { threshold: 2, count: 3 },
             Request::CloneExport { to: [1; 32] },
-            Request::Pair { host_key: [2; 32], label: String::new() },
+            Request::Pair {
+                host_key: [2; 32],
+                label: String::new(),
+                unlock_secret: vbzkey_protocol::wire::UnlockSecret(zeroize::Zeroizing::new(
+                    [3; 32],
+                )),
+            },
             Request::Unpair { host_key: [2; 32] },
             Request::SetStaffPin { new: None },
             Request::SetStaffPin { new: Some(pin()) },

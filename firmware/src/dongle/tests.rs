@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use vbzkey_protocol::record::{self, Record};
 use vbzkey_protocol::wire::{
-    DongleError, LockState, MAX_BATCH, Pin, Request, Response, SealedItem,
+    DongleError, LockState, MAX_BATCH, Pin, Request, Response, SealedItem, UnlockSecret,
 };
 use vbzkey_protocol::{KeyId, PublicKey, SecretKey};
 
@@ -43,6 +43,37 @@ fn at(ms: u64) -> Now {
 
 fn binding() -> Binding {
     Binding { serial: "00000000a1b2c3d4".into(), device_secret: None }
+}
+
+/// The unlock secret the tests' host `key` holds (any 32 bytes do for the core).
+fn secret_for(key: &[u8; 32]) -> UnlockSecret {
+    let mut s = *key;
+    s.reverse();
+    s[0] ^= 0x5a;
+    UnlockSecret(zeroize::Zeroizing::new(s))
+}
+
+/// A connection in a session of `host`.
+fn session(id: u64, host: [u8; 32]) -> Peer {
+    Peer { id, label: format!("host{id}"), session: Some(host), network: false }
+}
+
+/// Unlock from `peer`, giving its host's unlock secret.
+fn unlock_from(d: &mut TestDongle, peer: &Peer, pin: &[u8], now: Now) -> Response {
+    let unlock_secret = peer.session.as_ref().map(secret_for);
+    ask_as(d, peer, Request::Unlock { pin: Pin::new(pin), unlock_secret }, now, Press::NotAsked)
+}
+
+/// Admin from `peer`, giving its host's unlock secret.
+fn admin_from(d: &mut TestDongle, peer: &Peer, now: Now) -> Response {
+    let unlock_secret = peer.session.as_ref().map(secret_for);
+    ask_as(
+        d,
+        peer,
+        Request::AdminAuth { admin_pin: Pin::new(ADMIN), unlock_secret },
+        now,
+        Press::NotAsked,
+    )
 }
 
 /// A local connection (USB or the Unix socket) with this id.
@@ -138,18 +169,21 @@ fn err(r: Response) -> DongleError {
 }
 
 fn unlock(d: &mut Dongle<impl Storage, TestPlatform>, pin: &[u8], now: Now) -> Response {
-    ask(d, Request::Unlock { pin: Pin::new(pin) }, now)
+    ask(d, Request::Unlock { pin: Pin::new(pin), unlock_secret: None }, now)
 }
 
 fn admin(d: &mut Dongle<impl Storage, TestPlatform>, now: Now) {
-    assert_eq!(ask(d, Request::AdminAuth { admin_pin: Pin::new(ADMIN) }, now), Response::Ok);
+    assert_eq!(
+        ask(d, Request::AdminAuth { admin_pin: Pin::new(ADMIN), unlock_secret: None }, now),
+        Response::Ok
+    );
 }
 
+/// The audit log as stored (read from the card: paired dongles answer `AuditTail` only in a
+/// session; `audit_tail_returns_the_chain_head` covers the request).
 fn audit_lines(d: &mut Dongle<impl Storage, TestPlatform>) -> Vec<String> {
-    match ask(d, Request::AuditTail { max: 1000 }, at(0)) {
-        Response::AuditTail { entries, .. } => entries.into_iter().map(|e| e.line).collect(),
-        other => panic!("{other:?}"),
-    }
+    let bytes = d.storage().load(File::AuditLog).unwrap().unwrap_or_default();
+    String::from_utf8(bytes).unwrap().lines().map(str::to_string).collect()
 }
 
 #[test]
@@ -265,7 +299,8 @@ fn a_right_pin_resets_only_its_own_counter() {
     let (mut d, _) = initialised(Some(PIN));
     err(unlock(&mut d, b"999999", at(1)));
     err(unlock(&mut d, b"999999", at(1)));
-    let wrong_admin = Request::AdminAuth { admin_pin: Pin::new(b"admin-0000") };
+    let wrong_admin =
+        Request::AdminAuth { admin_pin: Pin::new(b"admin-0000"), unlock_secret: None };
     assert_eq!(
         err(ask(&mut d, wrong_admin.clone(), at(1))),
         DongleError::WrongAdminPin { tries_left: 7 }
@@ -287,15 +322,27 @@ fn a_right_pin_resets_only_its_own_counter() {
 fn admin_lock_out_refuses_admin_requests_but_unsealing_goes_on_and_a_pressed_reset_recovers() {
     let (mut d, pk) = initialised(Some(PIN));
     for left in (1..8u8).rev() {
-        let r = ask(&mut d, Request::AdminAuth { admin_pin: Pin::new(b"admin-0000") }, at(1));
+        let r = ask(
+            &mut d,
+            Request::AdminAuth { admin_pin: Pin::new(b"admin-0000"), unlock_secret: None },
+            at(1),
+        );
         assert_eq!(err(r), DongleError::WrongAdminPin { tries_left: left });
     }
-    let r = ask(&mut d, Request::AdminAuth { admin_pin: Pin::new(b"admin-0000") }, at(1));
+    let r = ask(
+        &mut d,
+        Request::AdminAuth { admin_pin: Pin::new(b"admin-0000"), unlock_secret: None },
+        at(1),
+    );
     assert_eq!(err(r), DongleError::AdminLockedOut);
     let mut d = restart(d);
     assert_eq!(hello(&mut d, at(0)).admin_tries_left, 0);
     assert_eq!(
-        err(ask(&mut d, Request::AdminAuth { admin_pin: Pin::new(ADMIN) }, at(1))),
+        err(ask(
+            &mut d,
+            Request::AdminAuth { admin_pin: Pin::new(ADMIN), unlock_secret: None },
+            at(1)
+        )),
         DongleError::AdminLockedOut
     );
     assert_eq!(
@@ -343,7 +390,11 @@ fn counters_are_written_before_either_credential_is_compared() {
     let mut d = start_with(storage, cfg(), TestPlatform::default());
     assert_eq!(err(unlock(&mut d, PIN, at(1))), DongleError::Storage);
     assert_eq!(
-        err(ask(&mut d, Request::AdminAuth { admin_pin: Pin::new(ADMIN) }, at(1))),
+        err(ask(
+            &mut d,
+            Request::AdminAuth { admin_pin: Pin::new(ADMIN), unlock_secret: None },
+            at(1)
+        )),
         DongleError::Storage
     );
     let h = hello(&mut d, at(2));
@@ -539,11 +590,19 @@ fn staff_pin_removal_and_admin_pin_changes_need_admin_and_the_button() {
     let mut d = restart(d);
     assert_eq!(hello(&mut d, at(0)).state, LockState::Unlocked);
     assert_eq!(
-        err(ask(&mut d, Request::AdminAuth { admin_pin: Pin::new(ADMIN) }, at(1))),
+        err(ask(
+            &mut d,
+            Request::AdminAuth { admin_pin: Pin::new(ADMIN), unlock_secret: None },
+            at(1)
+        )),
         DongleError::WrongAdminPin { tries_left: 7 }
     );
     assert_eq!(
-        ask(&mut d, Request::AdminAuth { admin_pin: Pin::new(b"admin-1357") }, at(1)),
+        ask(
+            &mut d,
+            Request::AdminAuth { admin_pin: Pin::new(b"admin-1357"), unlock_secret: None },
+            at(1)
+        ),
         Response::Ok
     );
     let lines = audit_lines(&mut d);
@@ -560,7 +619,13 @@ fn an_admin_window_belongs_to_one_connection_and_closes() {
     assert!(hello(&mut d, at(1)).admin_window);
     // Another connection, even one that knows the staff PIN, gets nothing from it.
     let other = conn(2);
-    ask_as(&mut d, &other, Request::Unlock { pin: Pin::new(PIN) }, at(1), Press::NotAsked);
+    ask_as(
+        &mut d,
+        &other,
+        Request::Unlock { pin: Pin::new(PIN), unlock_secret: None },
+        at(1),
+        Press::NotAsked,
+    );
     assert_eq!(
         err(ask_as(&mut d, &other, backup(), at(1), Press::Pressed)),
         DongleError::AdminRequired
@@ -617,13 +682,20 @@ fn factory_reset_needs_admin_and_the_button_and_wipes_pairings() {
     assert_eq!(err(pressed(&mut d, Request::FactoryReset, at(1))), DongleError::AdminRequired);
     admin(&mut d, at(2));
     assert_eq!(
-        pressed(&mut d, Request::Pair { host_key: [7; 32], label: "till".into() }, at(2)),
+        pressed(
+            &mut d,
+            Request::Pair {
+                host_key: [7; 32],
+                label: "till".into(),
+                unlock_secret: secret_for(&[7; 32])
+            },
+            at(2)
+        ),
         Response::Ok
     );
     // Paired now: the admin works from the paired host's session.
-    let till = Peer { id: 9, label: "till".into(), session: Some([7; 32]), network: false };
-    let auth = Request::AdminAuth { admin_pin: Pin::new(ADMIN) };
-    assert_eq!(ask_as(&mut d, &till, auth, at(3), Press::NotAsked), Response::Ok);
+    let till = session(9, [7; 32]);
+    assert_eq!(admin_from(&mut d, &till, at(3)), Response::Ok);
     let reset = ask_as(&mut d, &till, Request::FactoryReset, at(3), Press::NotAsked);
     assert!(matches!(reset, Response::PresenceNeeded { .. }));
     assert_eq!(ask_as(&mut d, &till, Request::FactoryReset, at(3), Press::Pressed), Response::Ok);
@@ -656,7 +728,8 @@ fn a_copied_card_opens_neither_credential_on_another_board() {
     let mut d = Dongle::start(cfg(), d.into_storage(), TestPlatform::default(), other_board, at(0))
         .unwrap();
     assert_eq!(err(unlock(&mut d, PIN, at(1))), DongleError::WrongPin { tries_left: 7 });
-    let r = ask(&mut d, Request::AdminAuth { admin_pin: Pin::new(ADMIN) }, at(1));
+    let r =
+        ask(&mut d, Request::AdminAuth { admin_pin: Pin::new(ADMIN), unlock_secret: None }, at(1));
     assert_eq!(err(r), DongleError::WrongAdminPin { tries_left: 7 });
 }
 
@@ -680,10 +753,14 @@ fn a_broken_audit_log_refuses_key_use_and_custody_changes_but_answers_reads() {
     assert!(!hello(&mut d, at(0)).audit_intact);
     assert_eq!(unseal(&mut d, vec![item(&pk, "c", "v")], at(1)), Err(DongleError::AuditBroken));
     for req in [
-        Request::Unlock { pin: Pin::new(PIN) },
-        Request::AdminAuth { admin_pin: Pin::new(ADMIN) },
+        Request::Unlock { pin: Pin::new(PIN), unlock_secret: None },
+        Request::AdminAuth { admin_pin: Pin::new(ADMIN), unlock_secret: None },
         Request::Backup { threshold: 2, count: 3 },
-        Request::Pair { host_key: [1; 32], label: String::new() },
+        Request::Pair {
+            host_key: [1; 32],
+            label: String::new(),
+            unlock_secret: secret_for(&[1; 32]),
+        },
     ] {
         assert_eq!(err(pressed(&mut d, req, at(1))), DongleError::AuditBroken);
     }
@@ -814,7 +891,11 @@ fn backup_three_of_five_restores_into_a_fresh_dongle() {
         DongleError::AlreadyInitialised
     );
     assert_eq!(
-        ask(&mut fresh, Request::AdminAuth { admin_pin: Pin::new(b"admin-8642") }, at(7)),
+        ask(
+            &mut fresh,
+            Request::AdminAuth { admin_pin: Pin::new(b"admin-8642"), unlock_secret: None },
+            at(7)
+        ),
         Response::Ok
     );
 }
@@ -896,13 +977,25 @@ fn once_hosts_are_paired_only_their_sessions_are_served() {
     assert!(!d.accepts_session(&[9; 32], true), "but never over the network");
     admin(&mut d, at(1));
     assert_eq!(
-        pressed(&mut d, Request::Pair { host_key: host, label: "till".into() }, at(1)),
+        pressed(
+            &mut d,
+            Request::Pair {
+                host_key: host,
+                label: "till".into(),
+                unlock_secret: secret_for(&host)
+            },
+            at(1)
+        ),
         Response::Ok
     );
     assert!(d.accepts_session(&host, true) && !d.accepts_session(&[9; 32], false));
     // Plain requests other than identity questions are refused now, even Lock.
     let plain = conn(3);
-    for req in [Request::Unlock { pin: Pin::new(PIN) }, Request::Lock, Request::PublicKeys] {
+    for req in [
+        Request::Unlock { pin: Pin::new(PIN), unlock_secret: None },
+        Request::Lock,
+        Request::PublicKeys,
+    ] {
         assert_eq!(
             err(ask_as(&mut d, &plain, req, at(2), Press::NotAsked)),
             DongleError::PairingRequired
@@ -912,11 +1005,8 @@ fn once_hosts_are_paired_only_their_sessions_are_served() {
         ask_as(&mut d, &plain, Request::Hello, at(2), Press::NotAsked),
         Response::Hello(_)
     ));
-    let session = Peer { id: 4, label: "host".into(), session: Some(host), network: true };
-    assert_eq!(
-        ask_as(&mut d, &session, Request::Unlock { pin: Pin::new(PIN) }, at(2), Press::NotAsked),
-        Response::Ok
-    );
+    let lan = Peer { id: 4, label: "host".into(), session: Some(host), network: true };
+    assert_eq!(unlock_from(&mut d, &lan, PIN, at(2)), Response::Ok);
     let d = restart(d);
     assert!(d.accepts_session(&host, false), "pairings survive a restart");
 }
@@ -926,50 +1016,166 @@ fn a_damaged_pairings_file_serves_no_staff_until_an_admin_pairs_again() {
     let (mut d, _) = initialised(Some(PIN));
     let host = [7u8; 32];
     admin(&mut d, at(1));
-    pressed(&mut d, Request::Pair { host_key: host, label: "till".into() }, at(1));
+    pressed(
+        &mut d,
+        Request::Pair { host_key: host, label: "till".into(), unlock_secret: secret_for(&host) },
+        at(1),
+    );
     let mut storage = d.into_storage();
     let f = storage.files.get_mut(&File::Pairings).unwrap();
     let last = f.len() - 1;
     f[last] ^= 1;
     let mut d = start(storage);
     // Fail closed: not back to serving everyone, and the paired host is no longer known...
-    let session = |id| Peer { id, label: "host".into(), session: Some(host), network: false };
-    let r =
-        ask_as(&mut d, &session(5), Request::Unlock { pin: Pin::new(PIN) }, at(2), Press::NotAsked);
-    assert_eq!(err(r), DongleError::PairingRequired);
+    let till = session(5, host);
+    assert_eq!(err(unlock_from(&mut d, &till, PIN, at(2))), DongleError::PairingRequired);
     assert_eq!(
-        err(ask(&mut d, Request::AdminAuth { admin_pin: Pin::new(ADMIN) }, at(2))),
+        err(ask(
+            &mut d,
+            Request::AdminAuth { admin_pin: Pin::new(ADMIN), unlock_secret: None },
+            at(2)
+        )),
         DongleError::PairingRequired
     );
     assert!(!d.accepts_session(&host, true));
     // ...but a local session can still present the admin credential and pair again.
     assert!(d.accepts_session(&host, false));
+    // (The key store still holds the host's wrap: its secret still opens the host half.)
+    assert_eq!(admin_from(&mut d, &till, at(3)), Response::Ok);
+    let pair =
+        |label: String| Request::Pair { host_key: host, label, unlock_secret: secret_for(&host) };
+    assert_eq!(ask_as(&mut d, &till, pair("till".into()), at(3), Press::Pressed), Response::Ok);
+    assert_eq!(unlock_from(&mut d, &till, PIN, at(4)), Response::Ok);
     assert_eq!(
-        ask_as(
-            &mut d,
-            &session(5),
-            Request::AdminAuth { admin_pin: Pin::new(ADMIN) },
-            at(3),
-            Press::NotAsked
-        ),
-        Response::Ok
-    );
-    let pair = |label: String| Request::Pair { host_key: host, label };
-    assert_eq!(
-        ask_as(&mut d, &session(5), pair("till".into()), at(3), Press::Pressed),
-        Response::Ok
-    );
-    assert_eq!(
-        ask_as(&mut d, &session(5), Request::Unlock { pin: Pin::new(PIN) }, at(4), Press::NotAsked),
-        Response::Ok
-    );
-    assert_eq!(
-        err(ask_as(&mut d, &session(5), pair("x".repeat(65)), at(5), Press::Pressed)),
+        err(ask_as(&mut d, &till, pair("x".repeat(65)), at(5), Press::Pressed)),
         DongleError::BadPairing
     );
     let unpair = Request::Unpair { host_key: [8; 32] };
+    assert_eq!(err(ask_as(&mut d, &till, unpair, at(5), Press::Pressed)), DongleError::BadPairing);
+}
+
+fn pair(d: &mut TestDongle, admin: &Peer, host: [u8; 32], now: Now) -> Response {
+    let req = Request::Pair { host_key: host, label: "h".into(), unlock_secret: secret_for(&host) };
+    ask_as(d, admin, req, now, Press::Pressed)
+}
+
+/// Split custody in the core: once a host is paired, the right PIN from an unpaired host (or a
+/// paired one without its secret) opens nothing, and does not cost a PIN try.
+#[test]
+fn once_paired_the_pin_alone_opens_nothing() {
+    let (mut d, pk) = initialised(Some(PIN));
+    let (a, b) = ([0xa1; 32], [0xb2; 32]);
+    assert!(!hello(&mut d, at(0)).split_custody, "no host paired: the PIN alone protects it");
+    admin(&mut d, at(1));
+    assert_eq!(pair(&mut d, &conn(1), a, at(1)), Response::Ok);
+    assert!(hello(&mut d, at(1)).split_custody);
+    let (from_a, from_b) = (session(10, a), session(11, b));
+    // B is not paired: no session is accepted. Even with one forced through, nothing opens.
+    assert!(!d.accepts_session(&b, false));
+    assert_eq!(err(unlock_from(&mut d, &from_b, PIN, at(2))), DongleError::PairingRequired);
+    // A without its secret, or with another's: refused before the PIN is counted.
+    let no_secret = Request::Unlock { pin: Pin::new(PIN), unlock_secret: None };
     assert_eq!(
-        err(ask_as(&mut d, &session(5), unpair, at(5), Press::Pressed)),
-        DongleError::BadPairing
+        err(ask_as(&mut d, &from_a, no_secret, at(2), Press::NotAsked)),
+        DongleError::HostNotTrusted
     );
+    let wrong = Request::Unlock { pin: Pin::new(PIN), unlock_secret: Some(secret_for(&b)) };
+    assert_eq!(
+        err(ask_as(&mut d, &from_a, wrong, at(2), Press::NotAsked)),
+        DongleError::HostNotTrusted
+    );
+    assert_eq!(hello(&mut d, at(2)).pin_tries_left, 8, "no PIN try was spent");
+    assert!(audit_lines(&mut d).iter().any(|l| l.contains(" host-not-trusted ")));
+    // A with its secret and the PIN: records open.
+    assert_eq!(unlock_from(&mut d, &from_a, PIN, at(3)), Response::Ok);
+    let items = vec![item(&pk, "c", "v")];
+    let r = ask_as(
+        &mut d,
+        &from_a,
+        Request::UnsealBatch { items: items.clone() },
+        at(3),
+        Press::NotAsked,
+    );
+    assert!(matches!(r, Response::Unsealed(_)));
+    // Pairing B from A's admin window: B now unlocks too; unpairing A ends A's share.
+    ask_as(&mut d, &from_a, Request::Lock, at(4), Press::NotAsked);
+    assert_eq!(admin_from(&mut d, &from_a, at(4)), Response::Ok);
+    assert_eq!(pair(&mut d, &from_a, b, at(4)), Response::Ok);
+    assert_eq!(unlock_from(&mut d, &from_b, PIN, at(5)), Response::Ok);
+    ask_as(&mut d, &from_b, Request::Lock, at(5), Press::NotAsked);
+    let unpair = Request::Unpair { host_key: a };
+    assert_eq!(ask_as(&mut d, &from_a, unpair, at(6), Press::Pressed), Response::Ok);
+    let mut d = restart(d);
+    assert!(!d.accepts_session(&a, false), "A is no longer paired");
+    let forced = Request::Unlock { pin: Pin::new(PIN), unlock_secret: Some(secret_for(&a)) };
+    // Even a session forced through with A's key and secret finds no share for A any more.
+    let r = d.handle(forced, at(7), &session(12, a), Press::NotAsked);
+    assert!(matches!(r, Outcome::Answer(Response::Error(DongleError::PairingRequired))));
+    assert_eq!(unlock_from(&mut d, &session(13, b), PIN, at(8)), Response::Ok);
+    // Unpairing the last host puts the dongle back to PIN-only custody, and says so.
+    assert_eq!(admin_from(&mut d, &session(13, b), at(9)), Response::Ok);
+    let unpair_b = Request::Unpair { host_key: b };
+    assert_eq!(ask_as(&mut d, &session(13, b), unpair_b, at(9), Press::Pressed), Response::Ok);
+    assert!(!hello(&mut d, at(10)).split_custody);
+    assert_eq!(unlock(&mut d, PIN, at(10)), Response::Ok);
+}
+
+/// The whole state directory of a paired, locked dongle, with the right staff PIN, serial and
+/// OTP secret, offline: the PIN's half alone, with or without each stored wrap's data, does
+/// not open the key store; with a paired host's unlock secret added, it does.
+#[test]
+fn a_stolen_paired_dongle_with_its_pin_opens_nothing_offline() {
+    use crate::keystore::{Credential, Halves, KeyStore, KeyStoreError};
+    let (mut d, _) = initialised(Some(PIN));
+    let host = [0x77; 32];
+    admin(&mut d, at(1));
+    assert_eq!(pair(&mut d, &conn(1), host, at(1)), Response::Ok);
+    ask(&mut d, Request::EndAdmin, at(1));
+    let state = d.into_storage();
+    // Everything on the card: key store, counters, pairings, device key, audit log.
+    for f in [File::KeyStore, File::PinCounter, File::Pairings, File::DeviceKey, File::AuditLog] {
+        assert!(state.files.contains_key(&f), "{f:?}");
+    }
+    let b = binding();
+    let store = KeyStore::parse(&state.files[&File::KeyStore]).unwrap();
+    let device = store.device_half(Credential::Staff, &b, PIN).unwrap();
+    // The PIN's half as the master key, or paired with any value found on the card.
+    assert!(store.open(&device).is_err());
+    let card: Vec<u8> = state.files.values().flatten().copied().collect();
+    for guess in card.windows(32).step_by(7) {
+        let mut g = [0u8; 32];
+        g.copy_from_slice(guess);
+        let mk = Halves::new(device.clone(), zeroize::Zeroizing::new(g)).master_key();
+        assert!(store.open(&mk).is_err(), "a value on the card opened the store");
+    }
+    assert_eq!(store.host_half(&b, None).err(), Some(KeyStoreError::NoSlot));
+    // With the paired host's secret, it opens.
+    let h = store.host_half(&b, Some((&host, &secret_for(&host).0))).unwrap();
+    assert!(store.open(&Halves::new(device, h).master_key()).is_ok());
+}
+
+/// Lock and the idle lock leave no key, half or master key in the dongle's memory.
+#[test]
+fn locking_leaves_no_secret_in_memory() {
+    let (mut d, pk) = initialised(Some(PIN));
+    let host = [0x42; 32];
+    admin(&mut d, at(1));
+    pair(&mut d, &conn(1), host, at(1));
+    let till = session(2, host);
+    assert_eq!(unlock_from(&mut d, &till, PIN, at(2)), Response::Ok);
+    assert_eq!(admin_from(&mut d, &till, at(2)), Response::Ok);
+    let held = d.secrets_held();
+    assert!(held.staff_unlock && held.admin_window);
+    let shown = format!("{d:?}");
+    assert!(
+        !shown.contains(&format!("{:?}", secret_for(&host).0))
+            && shown.contains("staff_unlock: true"),
+        "{shown}"
+    );
+    ask_as(&mut d, &till, Request::Lock, at(3), Press::NotAsked);
+    assert_eq!(d.secrets_held(), SecretsHeld::default());
+    assert_eq!(unlock_from(&mut d, &till, PIN, at(4)), Response::Ok);
+    let _ = unseal(&mut d, vec![item(&pk, "c", "v")], at(4));
+    d.tick(at(4 + cfg().idle_lock_ms.max(cfg().admin_idle_ms)));
+    assert_eq!(d.secrets_held(), SecretsHeld::default());
 }

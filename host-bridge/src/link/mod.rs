@@ -108,6 +108,13 @@ impl SessionKeys {
     pub fn host_public(&self) -> [u8; 32] {
         session::public_of(&self.host_secret)
     }
+
+    /// The host's unlock secret (split custody), sent with the PIN inside the session.
+    pub fn unlock_secret(&self) -> vbzkey_protocol::wire::UnlockSecret {
+        vbzkey_protocol::wire::UnlockSecret(
+            SecretKey::from_bytes(*self.host_secret).unlock_secret(),
+        )
+    }
 }
 
 fn os_fill(b: &mut [u8]) -> bool {

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use vbzkey_protocol::PublicKey;
 use vbzkey_protocol::wire::{
-    DongleError, HelloInfo, LockState, Pin, Request, Response, SealedItem,
+    DongleError, HelloInfo, LockState, Pin, Request, Response, SealedItem, UnlockSecret,
 };
 
 use super::{ItemResult, KeyMethod, KeyStatus, MethodError, State, Status};
@@ -21,6 +21,8 @@ pub struct DongleMethod {
     name: &'static str,
     connector: Box<dyn Connector>,
     open: Mutex<Option<Open>>,
+    /// This workstation's unlock secret (split custody), sent with the PIN in the session.
+    unlock_secret: Option<UnlockSecret>,
 }
 
 fn from_dongle(e: DongleError) -> MethodError {
@@ -37,9 +39,13 @@ fn from_dongle(e: DongleError) -> MethodError {
 }
 
 impl DongleMethod {
-    /// `name` is `dongle` or `lan`.
-    pub fn new(name: &'static str, connector: Box<dyn Connector>) -> Self {
-        DongleMethod { name, connector, open: Mutex::new(None) }
+    /// `name` is `dongle` or `lan`; `unlock_secret` is the host's, when it has a host key.
+    pub fn new(
+        name: &'static str,
+        connector: Box<dyn Connector>,
+        unlock_secret: Option<UnlockSecret>,
+    ) -> Self {
+        DongleMethod { name, connector, open: Mutex::new(None), unlock_secret }
     }
 
     /// Send `req`, opening the link if needed. A link that fails is dropped and, once, a fresh
@@ -135,7 +141,10 @@ impl KeyMethod for DongleMethod {
     }
 
     fn unlock(&self, secret: &[u8]) -> Result<(), MethodError> {
-        match self.call(&Request::Unlock { pin: Pin::new(secret) })? {
+        match self.call(&Request::Unlock {
+            pin: Pin::new(secret),
+            unlock_secret: self.unlock_secret.clone(),
+        })? {
             Response::Ok => Ok(()),
             Response::Error(DongleError::BadPin) => {
                 Err(MethodError::WrongSecret { tries_left: None })
