@@ -2,6 +2,7 @@
 //! clock: storage and the platform (RNG, button, LED) are passed in, and so is the time.
 
 use vbzkey_protocol::record::{self, Record};
+use vbzkey_protocol::share::Share;
 use vbzkey_protocol::wire::{
     self, DongleError, HelloInfo, ItemError, KeyInfo, Limits, LockState, MAX_BATCH, MAX_PIN_LEN,
     MIN_PIN_LEN, PairingInfo, Pin, Plaintext, Request, Response, SealedItem,
@@ -595,7 +596,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             .map_err(storage_failed)?;
         Ok(Response::AuditTail {
             entries: lines.into_iter().map(|line| wire::AuditEntry { line }).collect(),
-            head: self.audit.head_hex(),
+            head: self.audit.head(),
             total: self.audit.len(),
         })
     }
@@ -742,23 +743,18 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             return Err(DongleError::Rng);
         }
         self.log(now, Event::Backup, "-", u32::from(count), u32::from(threshold), host)?;
-        Ok(Response::Shares(shares.iter().map(vbzkey_protocol::share::Share::to_text).collect()))
+        Ok(Response::Shares(shares))
     }
 
     fn restore(
         &mut self,
-        lines: &[String],
+        shares: &[Share],
         pin: Option<Pin>,
         now: Now,
         host: &str,
     ) -> Result<Response, DongleError> {
         self.require_uninitialised(&pin)?;
-        let shares = lines
-            .iter()
-            .map(|l| vbzkey_protocol::share::Share::from_text(l))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| DongleError::BadShareText)?;
-        let secret = backup::combine(&shares).map_err(|e| match e {
+        let secret = backup::combine(shares).map_err(|e| match e {
             backup::ShareError::Mixed => DongleError::SharesMixed,
             backup::ShareError::TooFew { need, got } => {
                 DongleError::TooFewShares { need, got: got.min(255) as u8 }

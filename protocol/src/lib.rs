@@ -28,7 +28,13 @@
 
 extern crate alloc;
 
+pub mod audit;
+#[cfg(feature = "std")]
+pub mod endpoint;
 mod hpke;
+#[cfg(feature = "kdf")]
+pub mod kdf;
+pub mod keyfile;
 pub mod keys;
 pub mod record;
 #[cfg(feature = "session")]

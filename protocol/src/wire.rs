@@ -19,6 +19,7 @@ use zeroize::Zeroizing;
 
 use crate::keys::KeyId;
 use crate::record::RecordErrorCode;
+use crate::share::Share;
 
 /// First two bytes of every frame.
 pub const FRAME_MAGIC: [u8; 2] = *b"VZ";
@@ -229,8 +230,8 @@ pub enum Request {
     },
     /// Rebuild the keys from recovery shares into an uninitialised dongle, with a new PIN.
     Restore {
-        /// Share lines (`vkshare1.…`).
-        shares: Vec<String>,
+        /// The shares, typed (the admin tool parses and checks the printed lines).
+        shares: Vec<Share>,
         /// The PIN to set.
         pin: Option<Pin>,
     },
@@ -511,13 +512,13 @@ pub enum Response {
     AuditTail {
         /// Entries, oldest first.
         entries: Vec<AuditEntry>,
-        /// Hash of the newest entry (hex).
-        head: String,
+        /// Hash of the newest entry (zeros for an empty log).
+        head: [u8; 32],
         /// Entries in the whole log.
         total: u64,
     },
-    /// Answer to `Backup`: the share lines.
-    Shares(Vec<String>),
+    /// Answer to `Backup`: the shares (printed as `vkshare1.` lines by the admin tool).
+    Shares(Vec<Share>),
     /// Answer to `CloneBegin`: the transfer public key.
     CloneKey([u8; 32]),
     /// Answer to `CloneExport`: the sealed key set.

@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use vbzkey_client::{Client, ConnectOptions, DongleAddr};
 use vbzkey_protocol::PublicKey;
-use vbzkey_protocol::stream::call;
+use vbzkey_protocol::endpoint::Endpoint;
 use vbzkey_protocol::wire::{Pin, Request, Response};
 
 /// The longest any test waits for a process to come up.
@@ -119,19 +120,21 @@ impl Firmware {
         wait_until("the firmware's socket", || UnixStream::connect(&self.socket).ok());
     }
 
-    /// Send one wire request directly (as an admin tool would).
+    /// A client of this dongle, as the admin tool and the bridge have.
+    pub fn client(&self) -> Client {
+        let addr = DongleAddr::Socket(Endpoint::Unix(self.socket.clone()));
+        Client::for_addr(&addr, ConnectOptions::default())
+    }
+
+    /// Send one wire request on a connection of its own; the dongle's answer, whatever it is.
     pub fn request(&self, req: &Request) -> Response {
-        let mut s = UnixStream::connect(&self.socket).expect("connect to the firmware");
-        s.set_read_timeout(Some(START_TIMEOUT)).expect("timeout");
-        call(&mut s, 1, req).expect("wire call")
+        self.client().exchange(req).expect("the dongle answers")
     }
 
     /// Initialise with a PIN; returns the public key.
     pub fn init(&self, pin: &[u8]) -> PublicKey {
-        match self.request(&Request::Init { pin: Some(Pin::new(pin)), admin_pin: None }) {
-            Response::PublicKeys(keys) => PublicKey::from_bytes(keys[0].public_key),
-            other => panic!("init failed: {other:?}"),
-        }
+        let keys = self.client().init(Some(Pin::new(pin)), None).expect("init");
+        PublicKey::from_bytes(keys[0].public_key)
     }
 }
 

@@ -8,9 +8,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use vbzkey_client::{Client, ClientError, ConnectOptions};
 use vbzkey_e2e::{Bridge, Firmware, TempDir, bin, cli};
-use vbzkey_protocol::stream::call;
-use vbzkey_protocol::wire::{DongleError, Request, Response};
+use vbzkey_protocol::wire::DongleError;
 
 const STORE: &str = "http://127.0.0.1:8080";
 
@@ -114,16 +114,18 @@ fn only_paired_hosts_are_served_locally_and_over_the_lan() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    let mut plain = loop {
-        if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
-            break s;
-        }
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "the LAN key server did not start");
         std::thread::sleep(Duration::from_millis(20));
-    };
-    plain.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let r: Response = call(&mut plain, 1, &Request::PublicKeys).unwrap();
-    assert_eq!(r, Response::Error(DongleError::PairingRequired));
+    }
+    let plain = Client::for_addr(
+        &format!("tcp:127.0.0.1:{port}").parse().unwrap(),
+        ConnectOptions::default(),
+    );
+    match plain.public_keys() {
+        Err(ClientError::Dongle(e)) => assert_eq!(e, DongleError::PairingRequired),
+        other => panic!("{other:?}"),
+    }
     let lan_method = format!("kind = \"lan\"\naddress = \"127.0.0.1:{port}\"");
     let paired = Bridge::start(&TempDir::new("pairing-b3"), &bridge_cfg(&lan_method, &h1));
     assert_eq!(paired.status()["method"], "lan");

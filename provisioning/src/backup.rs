@@ -1,0 +1,206 @@
+//! Keeping the keys safe from the loss of a dongle: `backup` (M-of-N recovery shares dealt on
+//! the dongle), `restore` (from shares), and `clone` (dongle to dongle, wrapped to the
+//! target's transfer key). The keys never exist in clear on this computer.
+
+use std::path::{Path, PathBuf};
+
+use vbzkey_protocol::share::Share;
+use vbzkey_protocol::wire::KeyInfo;
+use zeroize::Zeroizing;
+
+use crate::dongle::{Dongle, Target};
+use crate::error::AdminError;
+use crate::input::{read_pin, read_shares};
+use crate::output::{Output, describe_key};
+
+/// `backup`'s options.
+#[derive(clap::Args)]
+pub(crate) struct BackupArgs {
+    /// Shares needed to restore (M).
+    #[arg(long)]
+    threshold: u8,
+    /// Shares to make (N, at most 16).
+    #[arg(long)]
+    shares: u8,
+    /// The PIN.
+    #[arg(long)]
+    pin_file: Option<PathBuf>,
+    /// Write share-1.txt … share-N.txt here (created, must not hold shares already)
+    /// instead of printing them.
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+}
+
+/// Deal recovery shares; print them or write one file each.
+pub(crate) fn backup(d: &Dongle, args: &BackupArgs) -> Result<Output, AdminError> {
+    d.unlock(args.pin_file.as_deref())?;
+    let shares = d.client().backup(args.threshold, args.shares)?;
+    match &args.out_dir {
+        Some(dir) => write_shares(dir, &shares),
+        None => Ok(printed(&shares)),
+    }
+}
+
+/// The text of share file `i` (1-based).
+fn share_file(i: usize, shares: &[Share]) -> Zeroizing<String> {
+    let s = &shares[i - 1];
+    Zeroizing::new(format!(
+        "# vbzkey recovery share {i} of {} ({} needed)\n{}\n",
+        shares.len(),
+        s.threshold,
+        s.to_text().as_str()
+    ))
+}
+
+fn printed(shares: &[Share]) -> Output {
+    let mut out = Output::default();
+    for s in shares {
+        out.line(Zeroizing::new(s.to_text()).as_str());
+    }
+    if let Some(s) = shares.first() {
+        out.note(format!(
+            "{} shares: any {} restore the keys. Give each to a different person or safe.",
+            shares.len(),
+            s.threshold
+        ));
+    }
+    out
+}
+
+fn write_shares(dir: &Path, shares: &[Share]) -> Result<Output, AdminError> {
+    std::fs::create_dir_all(dir).map_err(|e| AdminError::io("write", dir, e))?;
+    for i in 1..=shares.len() {
+        let path = dir.join(format!("share-{i}.txt"));
+        let text = share_file(i, shares);
+        vbzkey_os::durable::write(
+            &path,
+            text.as_bytes(),
+            0o600,
+            vbzkey_os::durable::Mode::CreateNew,
+        )
+        .map_err(|e| AdminError::io("write", &path, e))?;
+    }
+    let mut out = Output::default();
+    out.note(format!(
+        "{} shares written to {}; any {} restore the keys.",
+        shares.len(),
+        dir.display(),
+        shares.first().map_or(0, |s| s.threshold)
+    ));
+    Ok(out)
+}
+
+/// `restore`'s options.
+#[derive(clap::Args)]
+pub(crate) struct RestoreArgs {
+    /// A file holding share lines (repeat; `-` reads stdin).
+    #[arg(long = "share-file", required = true)]
+    share_files: Vec<PathBuf>,
+    /// The PIN for the restored dongle.
+    #[arg(long)]
+    new_pin_file: PathBuf,
+}
+
+/// Rebuild the keys from shares, checked here first.
+pub(crate) fn restore(d: &Dongle, args: &RestoreArgs) -> Result<Output, AdminError> {
+    let shares = read_shares(&args.share_files)?;
+    let pin = Some(read_pin(&args.new_pin_file)?);
+    let keys = d.client().restore(shares, pin)?;
+    Ok(installed(&keys, "Restored"))
+}
+
+fn installed(keys: &[KeyInfo], what: &str) -> Output {
+    let mut out = Output::default();
+    for k in keys {
+        out.line(describe_key(k));
+    }
+    out.note(format!("{what} {} key version(s).", keys.len()));
+    out
+}
+
+/// `clone`'s options.
+#[derive(clap::Args)]
+pub(crate) struct CloneArgs {
+    /// Source dongle (usb, usb:SERIAL, unix:PATH, tcp:HOST:PORT).
+    #[arg(long)]
+    from: vbzkey_client::DongleAddr,
+    /// Source serial (USB).
+    #[arg(long)]
+    from_serial: Option<String>,
+    /// Target dongle.
+    #[arg(long)]
+    to: vbzkey_client::DongleAddr,
+    /// Target serial (USB).
+    #[arg(long)]
+    to_serial: Option<String>,
+    /// The source's PIN.
+    #[arg(long)]
+    pin_file: Option<PathBuf>,
+    /// The PIN for the target.
+    #[arg(long)]
+    new_pin_file: PathBuf,
+}
+
+/// Copy the keys from one dongle to a new (or reset) one. The source is the dongle in
+/// service, so it gets this host's session keys (`--host-key`); the target is new and serves
+/// any local host.
+pub(crate) fn clone(global: &Target, args: &CloneArgs) -> Result<Output, AdminError> {
+    let with_serial = |addr: &vbzkey_client::DongleAddr, serial: &Option<String>| {
+        addr.clone().with_serial(serial.clone()).map_err(crate::error::Usage::Addr)
+    };
+    let new_pin = Some(read_pin(&args.new_pin_file)?);
+    let dst = Dongle::open(&Target {
+        addr: with_serial(&args.to, &args.to_serial)?,
+        keys: None,
+        admin_pin: None,
+    });
+    let src = Dongle::open(&Target {
+        addr: with_serial(&args.from, &args.from_serial)?,
+        keys: global.keys.clone(),
+        admin_pin: global.admin_pin.clone(),
+    });
+    let transfer = dst.client().clone_begin()?;
+    src.unlock(args.pin_file.as_deref())?;
+    let blob = src.client().clone_export(&transfer)?;
+    let keys = dst.client().clone_import(blob, new_pin)?;
+    Ok(installed(&keys, "Cloned"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::tests::key;
+
+    fn shares() -> Vec<Share> {
+        (1..=3)
+            .map(|i| Share::checked([7; 4], 2, 3, i, Zeroizing::new(vec![i; 16])).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn each_share_file_says_which_share_it_is_and_parses_back() {
+        let s = shares();
+        let text = share_file(2, &s);
+        assert!(
+            text.starts_with("# vbzkey recovery share 2 of 3 (2 needed)\nvkshare1.07070707.2.3.2.")
+        );
+        let line = text.lines().nth(1).unwrap();
+        assert_eq!(Share::from_text(line).unwrap(), s[1]);
+    }
+
+    #[test]
+    fn printed_shares_are_one_per_line_on_stdout() {
+        let out = printed(&shares());
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines.iter().all(|l| l.starts_with("vkshare1.")));
+        assert!(out.stderr.contains("any 2 restore the keys"));
+    }
+
+    #[test]
+    fn restored_keys_are_listed() {
+        let out = installed(&[key(1, false), key(2, true)], "Restored");
+        assert_eq!(out.stdout.lines().count(), 2);
+        assert_eq!(out.stderr, "Restored 2 key version(s).\n");
+    }
+}
