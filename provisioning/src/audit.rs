@@ -39,22 +39,16 @@ pub(crate) fn run(d: &Dongle, cmd: &AuditCommand) -> Result<Output, AdminError> 
     match cmd {
         AuditCommand::Export { output } => {
             let tail = d.client().audit_tail(MAX_LINES)?;
-            let text: String = tail.lines.iter().map(|l| format!("{l}\n")).collect();
-            let mut out = Output::default();
-            match output {
-                Some(path) => {
-                    vbzkey_os::durable::write(
-                        path,
-                        text.as_bytes(),
-                        0o600,
-                        vbzkey_os::durable::Mode::Replace,
-                    )
-                    .map_err(|e| AdminError::io("write", path, e))?;
-                    out.note(format!("{} lines written to {}.", tail.lines.len(), path.display()));
-                }
-                None => {
-                    out.stdout.push_str(&text);
-                }
+            let out = exported(&tail, output.as_deref());
+            if let Some(path) = output {
+                vbzkey_os::durable::write(
+                    path,
+                    out.stdout.as_bytes(),
+                    0o600,
+                    vbzkey_os::durable::Mode::Replace,
+                )
+                .map_err(|e| AdminError::io("write", path, e))?;
+                return Ok(Output { stdout: Default::default(), stderr: out.stderr });
             }
             Ok(out)
         }
@@ -69,6 +63,18 @@ pub(crate) fn run(d: &Dongle, cmd: &AuditCommand) -> Result<Output, AdminError> 
             Ok(verified(&text, Some(tail.head))?)
         }
     }
+}
+
+/// The exported lines, and, when they go to a file, a note saying so.
+fn exported(tail: &AuditTail, to: Option<&std::path::Path>) -> Output {
+    let mut out = Output::default();
+    for l in &tail.lines {
+        out.line(l);
+    }
+    if let Some(path) = to {
+        out.note(format!("{} lines written to {}.", tail.lines.len(), path.display()));
+    }
+    out
 }
 
 /// The whole log from a tail, or why it is not whole.
@@ -132,6 +138,18 @@ mod tests {
             AuditProblem::HeadMismatch.to_string().contains("does NOT verify"),
             "scripts and people look for these words"
         );
+    }
+
+    #[test]
+    fn an_export_is_the_lines_as_stored_and_verifies_again() {
+        let (text, head) = log(2);
+        let tail = AuditTail { lines: text.lines().map(str::to_string).collect(), head, total: 2 };
+        let out = exported(&tail, None);
+        assert_eq!(out.stdout.as_str(), text);
+        assert!(out.stderr.is_empty());
+        assert!(verified(&out.stdout, Some(head)).is_ok());
+        let to_file = exported(&tail, Some(std::path::Path::new("a.log")));
+        assert_eq!(to_file.stderr, "2 lines written to a.log.\n");
     }
 
     #[test]

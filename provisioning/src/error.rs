@@ -135,7 +135,7 @@ pub(crate) enum AdminError {
     #[error(transparent)]
     Usage(#[from] Usage),
     /// A file (or stdin, `-`) could not be read or written.
-    #[error("cannot {action} {}: {source}", if path.as_os_str() == "-" { "standard input".into() } else { path.display().to_string() })]
+    #[error("cannot {action} {}: {source}", shown(path, action))]
     Io {
         /// `read` or `write`.
         action: &'static str,
@@ -180,6 +180,15 @@ pub(crate) enum AdminError {
     /// The admin did not confirm a destructive command.
     #[error("not confirmed; nothing was changed")]
     NotConfirmed,
+}
+
+/// A path as the message shows it: `-` is the standard stream of the action.
+fn shown(path: &std::path::Path, action: &str) -> String {
+    match (path.as_os_str() == "-", action) {
+        (true, "read") => "standard input".into(),
+        (true, _) => "standard output".into(),
+        (false, _) => path.display().to_string(),
+    }
 }
 
 impl From<ClientError> for AdminError {
@@ -467,6 +476,15 @@ mod tests {
         says(DongleError::PairingRequired, &["--host-key", "pair"]);
         says(DongleError::KeyIsActive, &["rotate"]);
         says(DongleError::RateLimited { retry_after_ms: 1500 }, &["wait 2 s"]);
+    }
+
+    #[test]
+    fn a_dash_names_the_standard_stream() {
+        let e = |action| AdminError::io(action, "-", std::io::ErrorKind::BrokenPipe.into());
+        assert!(e("read").to_string().starts_with("cannot read standard input: "));
+        assert!(e("write").to_string().starts_with("cannot write standard output: "));
+        let f = AdminError::io("read", "/etc/pin", std::io::ErrorKind::NotFound.into());
+        assert!(f.to_string().starts_with("cannot read /etc/pin: "));
     }
 
     #[test]

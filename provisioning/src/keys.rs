@@ -132,9 +132,13 @@ pub(crate) fn retire(d: &Dongle, args: &RetireArgs) -> Result<Output, AdminError
     }
     d.unlock(args.pin_file.as_deref())?;
     d.client().retire(id)?;
+    Ok(retired(id))
+}
+
+fn retired(id: KeyId) -> Output {
     let mut out = Output::default();
     out.note(format!("Key {} retired: the dongle no longer holds it.", id.grouped()));
-    Ok(out)
+    out
 }
 
 /// `reset`'s options.
@@ -158,12 +162,15 @@ pub(crate) fn reset(d: &Dongle, args: &ResetArgs) -> Result<Output, AdminError> 
         confirm(&h.serial)?;
     }
     d.client().factory_reset()?;
+    Ok(wiped(&h.serial))
+}
+
+fn wiped(serial: &str) -> Output {
     let mut out = Output::default();
     out.note(format!(
-        "Dongle {} wiped. Restore it from a backup, clone into it, or init it.",
-        h.serial
+        "Dongle {serial} wiped. Restore it from a backup, clone into it, or init it."
     ));
-    Ok(out)
+    out
 }
 
 /// Ask for the serial to be typed.

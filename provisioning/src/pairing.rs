@@ -97,9 +97,13 @@ pub(crate) struct UnpairArgs {
 pub(crate) fn unpair(d: &Dongle, args: &UnpairArgs) -> Result<Output, AdminError> {
     d.unlock(args.pin_file.as_deref())?;
     d.client().unpair(&args.host)?;
+    Ok(unpaired(&args.host))
+}
+
+fn unpaired(host: &PublicKey) -> Output {
     let mut out = Output::default();
-    out.note(format!("Host {} unpaired.", args.host));
-    Ok(out)
+    out.note(format!("Host {host} unpaired: its open session ends at its next request."));
+    out
 }
 
 #[cfg(test)]
@@ -127,6 +131,8 @@ mod tests {
         assert!(lines[0].contains("  till-1  paired at 1767225600"), "{}", lines[0]);
         assert!(lines[1].contains("  -  paired at 7"), "{}", lines[1]);
         assert!(listed(&[]).stdout.contains("no host is paired"));
+        let out = unpaired(&PublicKey::from_bytes(key));
+        assert!(out.stderr.starts_with(&format!("Host {} unpaired", PublicKey::from_bytes(key))));
     }
 
     #[test]

@@ -365,3 +365,38 @@ pub(crate) fn count_using(files: &[PathBuf], key_id: KeyId) -> Result<usize, Adm
     }
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_id() -> KeyId {
+        KeyId([0x5b, 0x97, 0x72, 0x4a, 0x44, 0x96, 0x1f, 0xf0])
+    }
+
+    #[test]
+    fn summaries_say_what_was_done_and_what_to_do() {
+        let s = Summary { total: 10, resumed_at: 4, rewrapped: 5, already: 1, seconds: 2.0 };
+        let line = file_summary(key_id(), &s);
+        assert!(
+            line.starts_with("10 records: 5 re-wrapped to key 5b97724a44961ff0 and 1 already on it, resumed after 4"),
+            "{line}"
+        );
+        let db = rewrap_db::DbSummary { rows: 500, rewrapped: 498, changed_meanwhile: 2 };
+        let line = db_summary("cust_cards", "card_number", key_id(), &db);
+        assert!(line.starts_with("cust_cards.card_number: 500 rows, 498 re-wrapped"), "{line}");
+        assert!(line.contains("2 changed by the store meanwhile (run again"), "{line}");
+    }
+
+    #[test]
+    fn a_bad_line_is_named_by_file_and_number() {
+        let p = Path::new("cards.jsonl");
+        let err = |line: &str| parse(p, 7, line).err().unwrap().to_string();
+        assert_eq!(err("not json"), "cards.jsonl line 7: not a JSON object");
+        assert_eq!(err("{\"context\": \"c\"}"), "cards.jsonl line 7: no \"record\" string");
+        assert_eq!(err("{\"record\": \"vk1.x\"}"), "cards.jsonl line 7: no \"context\" string");
+        let e = sealed(p, 3, "vk1.\u{e9}").err().unwrap();
+        assert!(e.to_string().starts_with("cards.jsonl line 3: "), "{e}");
+        assert_eq!(e.exit_code(), exit::BAD_INPUT);
+    }
+}

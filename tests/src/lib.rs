@@ -276,6 +276,17 @@ pub fn http(
     HttpResponse { status, headers, body: raw[split + 4..].to_vec() }
 }
 
+/// Run `vbzkey-admin --dongle unix:DONGLE ARGS…` with no stdin.
+pub fn admin(dongle: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(bin("vbzkey-admin"))
+        .arg("--dongle")
+        .arg(format!("unix:{}", dongle.display()))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run vbzkey-admin")
+}
+
 /// Run the `vbzkey` CLI with `stdin`; returns stdout, panicking on failure.
 pub fn cli(args: &[&str], stdin: &[u8]) -> String {
     let mut child = Command::new(bin("vbzkey"))

@@ -3,19 +3,9 @@
 //! says what is missing and what to do.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use vbzkey_e2e::{Firmware, TempDir, bin};
-
-fn admin(dongle: &Path, args: &[&str]) -> Output {
-    Command::new(bin("vbzkey-admin"))
-        .arg("--dongle")
-        .arg(format!("unix:{}", dongle.display()))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run vbzkey-admin")
-}
+use vbzkey_e2e::{Firmware, TempDir, admin, bin};
 
 /// The exit code, after checking the message says `says`.
 fn exits(out: Output, says: &str) -> i32 {
@@ -104,4 +94,22 @@ fn a_locked_out_dongle_exits_7_and_says_how_to_recover() {
     let info = admin(&fw.socket, &["info", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
     assert_eq!(v["state"], "locked_out");
+}
+
+#[test]
+fn a_reader_that_goes_away_is_not_a_failure() {
+    let dir = TempDir::new("exit-pipe");
+    let fw = Firmware::start(&dir.path("state"), &dir.path("d.sock"), &[]);
+    let mut child = Command::new(bin("vbzkey-admin"))
+        .arg("--dongle")
+        .arg(format!("unix:{}", fw.socket.display()))
+        .arg("info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `vbzkey-admin … | head -0`: the reader is gone before the answer is printed.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }

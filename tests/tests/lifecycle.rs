@@ -8,23 +8,13 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use vbzkey_e2e::{Firmware, TempDir, bin};
+use vbzkey_e2e::{Firmware, TempDir, admin, bin};
 use vbzkey_protocol::record::{self, Record};
 use vbzkey_protocol::wire::{Pin, Request, Response, SealedItem};
 use vbzkey_protocol::{KeyId, PublicKey};
 
 const N: usize = 10_000;
 const FAST: &[&str] = &["--records-per-minute", "1000000000"];
-
-fn admin(dongle: &Path, args: &[&str]) -> Output {
-    Command::new(bin("vbzkey-admin"))
-        .arg("--dongle")
-        .arg(format!("unix:{}", dongle.display()))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run vbzkey-admin")
-}
 
 fn ok(out: Output) -> String {
     assert!(out.status.success(), "vbzkey-admin failed: {}", String::from_utf8_lossy(&out.stderr));
