@@ -4,6 +4,7 @@
 use vbzkey_protocol::session::{self, Transport};
 use vbzkey_protocol::stream::Frame;
 use vbzkey_protocol::wire::{self, FrameKind, Request, Response};
+use zeroize::Zeroizing;
 
 use crate::error::{LinkError, ProtocolError, TransportError};
 use crate::session::SessionKeys;
@@ -75,10 +76,14 @@ impl Link {
         self.next_id = self.next_id.wrapping_add(1);
         let id = self.next_id;
         let expected = if self.session.is_some() { FrameKind::Sealed } else { FrameKind::Plain };
-        let frame = match self.session.as_mut() {
-            Some(t) => wire::frame(FrameKind::Sealed, &t.seal(&wire::encode_payload(id, req))?),
+        // The request may carry a PIN: its encodings are wiped once sent.
+        let frame = Zeroizing::new(match self.session.as_mut() {
+            Some(t) => {
+                let payload = Zeroizing::new(wire::encode_payload(id, req));
+                wire::frame(FrameKind::Sealed, &t.seal(&payload)?)
+            }
             None => wire::encode(id, req),
-        };
+        });
         self.io.send(&frame).map_err(LinkError::Send)?;
         let (kind, payload) = self.io.recv().map_err(LinkError::Recv)?;
         if kind != expected {

@@ -41,7 +41,7 @@ pub struct Entry<'a> {
     pub ok: u32,
     /// Records that failed.
     pub failed: u32,
-    /// Who asked (transport label or paired host id); cleaned by [`line`].
+    /// Who asked (transport label or paired host id); cleaned by [`line()`].
     pub host: &'a str,
 }
 

@@ -117,18 +117,22 @@ impl Share {
         Ok(Share { set, threshold, count, index, data })
     }
 
-    /// The printed line (secret: it is what an admin writes down).
-    pub fn to_text(&self) -> String {
-        let body = format!(
-            "{PREFIX}.{}.{}.{}.{}.{}",
+    /// The printed line (secret: it is what an admin writes down), wiped on drop.
+    pub fn to_text(&self) -> Zeroizing<String> {
+        let data = Zeroizing::new(Base64UrlUnpadded::encode_string(&self.data));
+        let mut line = Zeroizing::new(String::with_capacity(40 + data.len()));
+        line.push_str(&format!(
+            "{PREFIX}.{}.{}.{}.{}.",
             hex4(&self.set),
             self.threshold,
             self.count,
-            self.index,
-            Base64UrlUnpadded::encode_string(&self.data)
-        );
-        let check = checksum(&body);
-        format!("{body}.{check}")
+            self.index
+        ));
+        line.push_str(&data);
+        let check = checksum(&line);
+        line.push('.');
+        line.push_str(&check);
+        line
     }
 
     /// Parse a printed line (surrounding whitespace ignored).
@@ -218,12 +222,12 @@ mod tests {
         let s = sample();
         let t = s.to_text();
         assert!(t.starts_with("vkshare1.deadbeef.3.5.2."));
-        assert_eq!(Share::from_text(&format!("  {t}\n")).unwrap(), s);
+        assert_eq!(Share::from_text(&format!("  {}\n", t.as_str())).unwrap(), s);
     }
 
     #[test]
     fn any_typo_is_caught() {
-        let t = sample().to_text();
+        let t = sample().to_text().to_string();
         for i in 9..t.len() {
             let mut b = t.clone().into_bytes();
             b[i] = if b[i] == b'A' {

@@ -44,18 +44,25 @@ pub(crate) fn backup(d: &Dongle, args: &BackupArgs) -> Result<Output, AdminError
 /// The text of share file `i` (1-based).
 fn share_file(i: usize, shares: &[Share]) -> Zeroizing<String> {
     let s = &shares[i - 1];
-    Zeroizing::new(format!(
-        "# vbzkey recovery share {i} of {} ({} needed)\n{}\n",
+    let line = s.to_text();
+    let mut text = Zeroizing::new(String::with_capacity(64 + line.len()));
+    text.push_str(&format!(
+        "# vbzkey recovery share {i} of {} ({} needed)\n",
         shares.len(),
-        s.threshold,
-        s.to_text().as_str()
-    ))
+        s.threshold
+    ));
+    text.push_str(&line);
+    text.push('\n');
+    text
 }
 
 fn printed(shares: &[Share]) -> Output {
+    let lines: Vec<Zeroizing<String>> = shares.iter().map(Share::to_text).collect();
     let mut out = Output::default();
-    for s in shares {
-        out.line(Zeroizing::new(s.to_text()).as_str());
+    // Reserved up front so the secret text is never left behind by a reallocation.
+    out.stdout.reserve(lines.iter().map(|l| l.len() + 1).sum());
+    for line in &lines {
+        out.line(line.as_str());
     }
     if let Some(s) = shares.first() {
         out.note(format!(

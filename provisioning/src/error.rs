@@ -89,6 +89,12 @@ pub(crate) enum SharesProblem {
         /// Why.
         source: ShareError,
     },
+    /// A file that is not text.
+    #[error("{} is not text; a share line starts with vkshare1.", path.display())]
+    NotText {
+        /// The file.
+        path: PathBuf,
+    },
     /// No share at all.
     #[error("no recovery share was given (a share line starts with vkshare1.)")]
     None,
