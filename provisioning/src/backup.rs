@@ -4,8 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
+use vbzkey_client::ClientError;
 use vbzkey_protocol::share::Share;
-use vbzkey_protocol::wire::KeyInfo;
+use vbzkey_protocol::wire::{DongleError, KeyInfo};
 use zeroize::Zeroizing;
 
 use crate::dongle::{Dongle, Target};
@@ -149,24 +150,28 @@ pub(crate) struct CloneArgs {
 }
 
 /// Copy the keys from one dongle to a new (or reset) one. The source is the dongle in
-/// service, so it gets this host's session keys (`--host-key`); the target is new and serves
-/// any local host.
+/// service, so it gets this host's session keys (`--host-key`) and admin PIN; the target is
+/// asked plainly first (a new dongle has no pairings), and in a session only if it answers
+/// that it serves paired hosts only (a reset dongle keeps its pairings).
 pub(crate) fn clone(global: &Target, args: &CloneArgs) -> Result<Output, AdminError> {
     let with_serial = |addr: &vbzkey_client::DongleAddr, serial: &Option<String>| {
         addr.clone().with_serial(serial.clone()).map_err(crate::error::Usage::Addr)
     };
     let new_pin = Some(read_pin(&args.new_pin_file)?);
-    let dst = Dongle::open(&Target {
-        addr: with_serial(&args.to, &args.to_serial)?,
-        keys: None,
-        admin_pin: None,
-    });
+    let to = with_serial(&args.to, &args.to_serial)?;
     let src = Dongle::open(&Target {
         addr: with_serial(&args.from, &args.from_serial)?,
         keys: global.keys.clone(),
         admin_pin: global.admin_pin.clone(),
     });
-    let transfer = dst.client().clone_begin()?;
+    let mut dst = Dongle::open(&Target { addr: to.clone(), keys: None, admin_pin: None });
+    let transfer = match dst.client().clone_begin() {
+        Err(ClientError::Dongle(DongleError::PairingRequired)) if global.keys.is_some() => {
+            dst = Dongle::open(&Target { addr: to, keys: global.keys.clone(), admin_pin: None });
+            dst.client().clone_begin()?
+        }
+        other => other?,
+    };
     src.unlock(args.pin_file.as_deref())?;
     let blob = src.client().clone_export(&transfer)?;
     let keys = dst.client().clone_import(blob, new_pin)?;

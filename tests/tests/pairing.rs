@@ -162,3 +162,56 @@ fn only_paired_hosts_are_served_locally_and_over_the_lan() {
     let _ = lan.kill();
     let _ = lan.wait();
 }
+
+#[test]
+fn clone_from_a_paired_source_works_to_a_new_and_to_a_reset_paired_target() {
+    let dir = TempDir::new("pairing-clone");
+    let pin = dir.path("pin.txt");
+    std::fs::write(&pin, "97531\n").unwrap();
+    let pin = pin.to_str().unwrap();
+    let a = Firmware::start(&dir.path("a-state"), &dir.path("a.sock"), &[]);
+    let b = Firmware::start(&dir.path("b-state"), &dir.path("b.sock"), &[]);
+    let (a_addr, b_addr) =
+        (format!("unix:{}", a.socket.display()), format!("unix:{}", b.socket.display()));
+    let pk = ok(admin(&a_addr, None, &["init", "--pin-file", pin])).trim().to_string();
+    let h1 = dir.path("h1.key");
+    ok(admin(&a_addr, None, &["pair", "--new-host-key", h1.to_str().unwrap(), "--pin-file", pin]));
+    let rec =
+        cli(&["seal", "--to", &pk, "--context", "cust_cards/1/card_number"], b"4111111111111111")
+            .trim()
+            .to_string();
+    let clone = || {
+        admin(
+            &a_addr,
+            Some(&h1),
+            &[
+                "clone",
+                "--from",
+                &a_addr,
+                "--to",
+                &b_addr,
+                "--pin-file",
+                pin,
+                "--new-pin-file",
+                pin,
+            ],
+        )
+    };
+    // To a new dongle: the host key goes to the paired source, the target is asked plainly.
+    ok(clone());
+    assert_eq!(ok(admin(&b_addr, None, &["pubkey"])).trim(), pk);
+    // To a reset dongle that keeps a pairing: the target answers "paired hosts only", and the
+    // clone opens a session to it with the same host key.
+    ok(admin(&b_addr, None, &["pair", "--new-host-key", h1.to_str().unwrap(), "--pin-file", pin]));
+    ok(admin(&b_addr, Some(&h1), &["reset", "--pin-file", pin, "--force"]));
+    assert!(ok(admin(&b_addr, None, &["info"])).contains("Uninitialised"));
+    ok(clone());
+    let bridge_cfg = format!(
+        "allowed_origins = [\"{STORE}\"]\n[method]\nkind = \"dongle\"\ntransport = \"unix:{}\"\nhost_key = \"{}\"\n",
+        b.socket.display(),
+        h1.display()
+    );
+    let bridge = Bridge::start(&dir, &bridge_cfg);
+    assert_eq!(bridge.post("/v1/unlock", STORE, "{\"pin\":\"97531\"}").status, 200);
+    assert_eq!(unseal_status(&bridge, &rec), (200, "4111111111111111".into()));
+}
