@@ -119,6 +119,16 @@ mod tests {
     }
 
     #[test]
+    fn a_share_file_that_is_not_text_is_named() {
+        let path = std::env::temp_dir().join(format!("vbzkey-admin-bin-{}", std::process::id()));
+        std::fs::write(&path, [0xff, 0xfe, b'v', b'k']).unwrap();
+        let err = read_shares(std::slice::from_ref(&path)).unwrap_err();
+        assert!(matches!(err, AdminError::Shares(SharesProblem::NotText { .. })), "{err}");
+        assert_eq!(err.exit_code(), crate::error::exit::BAD_INPUT);
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
     fn too_few_mixed_or_no_shares_are_refused_before_the_dongle() {
         assert!(matches!(check_shares(&[]), Err(SharesProblem::None)));
         let dup = [share(1, 1), share(1, 1), share(1, 2)];
