@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use vbzkey_protocol::KeyError;
+use vbzkey_protocol::keyfile::KeyFileError;
 use vbzkey_protocol::record::RecordError;
 use vbzkey_protocol::split::SplitError;
 
@@ -30,6 +31,8 @@ pub(crate) enum CliError {
     #[error("bad key: {0}")]
     Key(#[from] KeyError),
     #[error("{0}")]
+    KeyFile(#[from] KeyFileError),
+    #[error("{0}")]
     Split(#[from] SplitError),
     #[error("{0}")]
     Record(RecordError),
@@ -50,7 +53,10 @@ impl CliError {
         ExitCode::from(match self {
             CliError::Usage(_) => exit::USAGE,
             CliError::Io { .. } => exit::IO,
-            CliError::BadInput(_) | CliError::Key(_) | CliError::Split(_) => exit::BAD_INPUT,
+            CliError::BadInput(_)
+            | CliError::Key(_)
+            | CliError::KeyFile(_)
+            | CliError::Split(_) => exit::BAD_INPUT,
             CliError::Record(e) => match e {
                 RecordError::UnknownKeyId { .. }
                 | RecordError::TagMismatch
@@ -74,7 +80,7 @@ impl CliError {
             CliError::Record(RecordError::BadTextPrefix | RecordError::BadBase64) => {
                 Some("pass the record as stored: `vk1.` text or the raw binary bytes")
             }
-            CliError::Key(_) => {
+            CliError::Key(_) | CliError::KeyFile(_) => {
                 Some("public keys start with `vkpub1.`; key files come from `vbzkey keygen`")
             }
             _ => None,

@@ -1,32 +1,19 @@
-//! Secret key files: `# comment` lines and one `vksec1.` line, written 0600, never clobbered.
+//! Secret key files on disk: read under the project's one rule (`vbzkey_protocol::keyfile`),
+//! written 0600, never clobbered.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use vbzkey_os::durable;
+use vbzkey_protocol::keyfile::{self, MAX_KEY_FILE_LEN};
 use vbzkey_protocol::{PublicKey, SecretKey};
-use zeroize::Zeroizing;
 
 use crate::error::CliError;
 use crate::io::read_file;
 
-/// A key file is a few short lines; anything larger is not one.
-const MAX_KEY_FILE_LEN: usize = 4096;
-
-/// The text of a key file for `key`.
-pub(crate) fn render(key: &SecretKey) -> Zeroizing<String> {
-    let mut s = Zeroizing::new(String::new());
-    s.push_str("# vbzkey secret key (software key, format v1): keep this file private.\n");
-    s.push_str(&format!("# public key: {}\n", key.public_key()));
-    s.push_str(&format!("# key id: {}\n", key.key_id()));
-    s.push_str(&key.to_text());
-    s.push('\n');
-    s
-}
-
 /// Write a new key file; refuses to overwrite an existing file.
 pub(crate) fn write_new(path: &Path, key: &SecretKey) -> Result<(), CliError> {
-    write_new_file(path, render(key).as_bytes())
+    write_new_file(path, keyfile::render(key).as_bytes())
 }
 
 /// Write `contents` to a new file (0600), crash-safely; an existing file is never replaced.
@@ -43,17 +30,9 @@ pub(crate) fn write_new_file(path: &Path, contents: &[u8]) -> Result<(), CliErro
     })
 }
 
-/// Parse key file text: the single non-comment line is the key.
-pub(crate) fn parse(text: &[u8]) -> Result<SecretKey, CliError> {
-    let text = std::str::from_utf8(text).map_err(|_| {
-        CliError::BadInput("the key file is not text; is it a vbzkey key file?".into())
-    })?;
-    let mut keys = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'));
-    let line = keys.next().ok_or_else(|| CliError::BadInput("the key file holds no key".into()))?;
-    if keys.next().is_some() {
-        return Err(CliError::BadInput("the key file holds more than one key line".into()));
-    }
-    Ok(SecretKey::from_text(line)?)
+/// Parse key file bytes (from a file or stdin).
+pub(crate) fn parse(bytes: &[u8]) -> Result<SecretKey, CliError> {
+    Ok(keyfile::parse(bytes)?)
 }
 
 /// Read a key file, warning (not failing) when others can read it, as ssh does for keys.

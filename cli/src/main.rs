@@ -191,7 +191,7 @@ fn keygen(output: Option<PathBuf>) -> Result<(), CliError> {
             keyfile::write_new(&path, &key)?;
             eprintln!("Public key: {}", key.public_key());
         }
-        None => io::write_stdout(keyfile::render(&key).as_bytes())?,
+        None => io::write_stdout(vbzkey_protocol::keyfile::render(&key).as_bytes())?,
     }
     Ok(())
 }
@@ -244,7 +244,10 @@ fn passphrase_key(
 fn read_key(path: Option<PathBuf>) -> Result<SecretKey, CliError> {
     match path {
         Some(p) => keyfile::read(&p),
-        None => keyfile::parse(&io::read_stdin(4096, "the key file")?),
+        None => keyfile::parse(&io::read_stdin(
+            vbzkey_protocol::keyfile::MAX_KEY_FILE_LEN,
+            "the key file",
+        )?),
     }
 }
 

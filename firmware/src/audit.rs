@@ -1,25 +1,17 @@
 //! The tamper-evident audit log: one text line per event, each line's hash covering the
-//! previous line's hash, so deleting or editing any line breaks every hash after it.
-//!
-//! ```text
-//! 1 <seq> <unix secs> <event> <key ids|-> <ok> <failed> <host> <hash>
-//! hash = hex(SHA-256(previous hash (32 bytes; zeros for seq 0) ‖ the line up to the hash))
-//! ```
+//! previous line's hash, so deleting or editing any line breaks every hash after it. The line
+//! format and its verification are shared with every verifier (`vbzkey_protocol::audit`,
+//! specified in `docs/AUDIT-LOG.md`); this module keeps the log on the dongle's storage.
 //!
 //! Lines are appended and fsynced **before** the dongle answers, so an event the host saw is
 //! always logged. A torn last line (power cut mid-append, no final newline) was never
 //! answered and is dropped on start; anything else that fails verification marks the log
 //! broken and the dongle refuses to unseal until an admin has looked.
 
-use std::fmt::Write as _;
-
-use sha2::{Digest, Sha256};
+use vbzkey_protocol::audit::{self as format, Entry};
+pub use vbzkey_protocol::audit::{AuditError, verify};
 
 use crate::storage::{File, Storage, StorageError};
-
-const LINE_VERSION: &str = "1";
-/// Host labels are reduced to this many characters of `[A-Za-z0-9._:@-]`.
-const MAX_HOST_LEN: usize = 64;
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,65 +95,12 @@ pub struct Record<'a> {
     pub host: &'a str,
 }
 
-/// Why the log does not verify.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuditError {
-    /// A line is malformed or its hash does not chain.
-    #[error("audit log line {line} does not verify")]
-    Broken {
-        /// 1-based line number.
-        line: usize,
-    },
-}
-
 /// The log's state in memory: the head hash and the next sequence number.
 #[derive(Debug, Clone)]
 pub struct AuditLog {
     head: [u8; 32],
     next_seq: u64,
     intact: bool,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
-fn line_hash(prev: &[u8; 32], body: &str) -> [u8; 32] {
-    Sha256::new().chain_update(prev).chain_update(body.as_bytes()).finalize().into()
-}
-
-/// Keep a host label printable and single-word, so it cannot forge fields or lines.
-fn clean_host(host: &str) -> String {
-    let s: String = host
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '@' | '-'))
-        .take(MAX_HOST_LEN)
-        .collect();
-    if s.is_empty() { "-".into() } else { s }
-}
-
-/// Verify a whole log; returns (head hash, number of entries) or the first bad line.
-pub fn verify(text: &str) -> Result<([u8; 32], u64), AuditError> {
-    let mut head = [0u8; 32];
-    let mut seq = 0u64;
-    for (i, line) in text.lines().enumerate() {
-        let broken = AuditError::Broken { line: i + 1 };
-        let (body, hash) = line.rsplit_once(' ').ok_or(broken.clone())?;
-        let fields: Vec<&str> = body.split(' ').collect();
-        if fields.len() != 8 || fields[0] != LINE_VERSION || fields[1] != seq.to_string() {
-            return Err(broken);
-        }
-        let expected = line_hash(&head, body);
-        if hex(&expected) != hash {
-            return Err(broken);
-        }
-        head = expected;
-        seq += 1;
-    }
-    Ok((head, seq))
 }
 
 impl AuditLog {
@@ -199,9 +138,9 @@ impl AuditLog {
         self.intact
     }
 
-    /// Hex of the newest entry's hash.
-    pub fn head_hex(&self) -> String {
-        hex(&self.head)
+    /// The newest entry's hash (zeros for an empty log).
+    pub fn head(&self) -> [u8; 32] {
+        self.head
     }
 
     /// Entries in the log.
@@ -224,17 +163,17 @@ impl AuditLog {
         if !self.intact {
             return Ok(());
         }
-        let body = format!(
-            "{LINE_VERSION} {} {unix} {} {} {} {} {}",
-            self.next_seq,
-            rec.event.as_str(),
-            if rec.keys.is_empty() { "-" } else { rec.keys },
-            rec.ok,
-            rec.failed,
-            clean_host(rec.host)
-        );
-        let hash = line_hash(&self.head, &body);
-        storage.append(File::AuditLog, format!("{body} {}\n", hex(&hash)).as_bytes())?;
+        let entry = Entry {
+            seq: self.next_seq,
+            unix,
+            event: rec.event.as_str(),
+            keys: rec.keys,
+            ok: rec.ok,
+            failed: rec.failed,
+            host: rec.host,
+        };
+        let (line, hash) = format::line(&self.head, &entry);
+        storage.append(File::AuditLog, line.as_bytes())?;
         self.head = hash;
         self.next_seq += 1;
         Ok(())
@@ -264,11 +203,11 @@ mod tests {
         let mut log = AuditLog::open(&mut s, 100).unwrap();
         log.append(&mut s, 101, &rec(Event::Init)).unwrap();
         log.append(&mut s, 102, &rec(Event::Unseal)).unwrap();
-        let head = log.head_hex();
+        let head = log.head();
         let log2 = AuditLog::open(&mut s, 200).unwrap();
         assert!(log2.intact());
         assert_eq!(log2.len(), 2);
-        assert_eq!(log2.head_hex(), head);
+        assert_eq!(log2.head(), head);
         let text = String::from_utf8(s.files[&File::AuditLog].clone()).unwrap();
         assert!(text.starts_with("1 0 101 init 0011223344556677 3 1 unix "));
     }

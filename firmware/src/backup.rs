@@ -114,7 +114,13 @@ pub fn deal(secret: &[u8], threshold: u8, count: u8, rng: &mut PlatformRng<'_>) 
         .take(usize::from(count))
         .map(|s| {
             let bytes: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::from(&s));
-            Share { set, threshold, count, index: bytes[0], data: bytes[1..].to_vec() }
+            Share {
+                set,
+                threshold,
+                count,
+                index: bytes[0],
+                data: Zeroizing::new(bytes[1..].to_vec()),
+            }
         })
         .collect()
 }

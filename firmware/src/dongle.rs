@@ -691,7 +691,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             .map_err(storage_failed)?;
         Ok(Response::AuditTail {
             entries: lines.into_iter().map(|line| wire::AuditEntry { line }).collect(),
-            head: self.audit.head_hex(),
+            head: self.audit.head(),
             total: self.audit.len(),
         })
     }

@@ -65,35 +65,17 @@ pub type Secret32 = Zeroizing<[u8; 32]>;
 /// The key that encrypts the key versions.
 pub type MasterKey = Secret32;
 
-/// Argon2id cost, stored in each slot so it can be re-tuned without breaking old stores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KdfParams {
-    /// Memory in KiB.
-    pub m_kib: u32,
-    /// Passes.
-    pub t: u32,
-    /// Lanes.
-    pub p: u32,
-}
+/// Argon2id cost, stored in each slot so it can be re-tuned without breaking old stores (the
+/// one parameter type of the project, `protocol::kdf`).
+pub type KdfParams = vbzkey_protocol::kdf::Argon2idParams;
 
-impl KdfParams {
-    /// The cost of a PIN guess on the dongle: 64 MiB and 3 passes. An unlock takes a few
-    /// seconds on the Pi Zero (once a shift), and each offline guess costs a card thief the
-    /// same memory and passes (measured per core in docs/THREAT-MODEL.md, "stolen dongle";
-    /// `vbzkey-firmware self-test --kdf-timing` re-measures on the device).
-    pub const PI_ZERO: KdfParams = KdfParams { m_kib: 64 * 1024, t: 3, p: 1 };
-    /// For tests only: the minimum Argon2 allows.
-    pub const TEST_ONLY_WEAK: KdfParams = KdfParams { m_kib: 64, t: 1, p: 1 };
-    /// Recorded in slots that do not stretch (the cost plays no part there).
-    const NONE: KdfParams = KdfParams { m_kib: 0, t: 0, p: 0 };
+/// Recorded in slots that do not stretch (the cost plays no part there).
+const NO_KDF: KdfParams = KdfParams { m_kib: 0, t: 0, p: 0 };
 
-    fn argon2(self) -> Option<argon2::Argon2<'static>> {
-        if self.m_kib > MAX_KDF_MEMORY_KIB || self.t > MAX_KDF_PASSES {
-            return None;
-        }
-        let params = argon2::Params::new(self.m_kib, self.t, self.p, Some(32)).ok()?;
-        Some(argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params))
-    }
+/// Whether a slot's cost is one this board should run: valid for Argon2, and not so large that
+/// a doctored card exhausts the Pi's 512 MB.
+fn cost_ok(kdf: KdfParams) -> bool {
+    kdf.m_kib <= MAX_KDF_MEMORY_KIB && kdf.t <= MAX_KDF_PASSES && kdf.check().is_ok()
 }
 
 /// A key's public facts, readable without the PIN.
@@ -263,7 +245,7 @@ impl Slot {
         if !matches!(kind, SlotKind::StaffPin | SlotKind::StaffOpen | SlotKind::Admin) {
             return Err(KeyStoreError::NoSlot);
         }
-        let kdf = if kind.stretches() { kdf } else { KdfParams::NONE };
+        let kdf = if kind.stretches() { kdf } else { NO_KDF };
         Self::seal(kind, kdf, fresh, [0; 32], binding, secret, device_half)
     }
 
@@ -275,15 +257,7 @@ impl Slot {
         unlock_secret: &Secret32,
         host_half: &Secret32,
     ) -> Result<Self, KeyStoreError> {
-        Self::seal(
-            SlotKind::Host,
-            KdfParams::NONE,
-            fresh,
-            host_key,
-            binding,
-            &unlock_secret[..],
-            host_half,
-        )
+        Self::seal(SlotKind::Host, NO_KDF, fresh, host_key, binding, &unlock_secret[..], host_half)
     }
 
     /// The host half in clear: no host is paired.
@@ -293,7 +267,7 @@ impl Slot {
         Slot {
             kind: SlotKind::HostOpen,
             otp: false,
-            kdf: KdfParams::NONE,
+            kdf: NO_KDF,
             salt: [0; SALT_LEN],
             nonce: [0; NONCE_LEN],
             host: [0; 32],
@@ -364,7 +338,7 @@ impl Slot {
             return Err(KeyStoreError::Damaged("unknown slot flags"));
         }
         let kdf = KdfParams { m_kib: u32_at(b, 2), t: u32_at(b, 6), p: u32_at(b, 10) };
-        if kind.stretches() && kdf.argon2().is_none() {
+        if kind.stretches() && !cost_ok(kdf) {
             return Err(KeyStoreError::Damaged("invalid Argon2 parameters"));
         }
         let mut salt = [0u8; SALT_LEN];
@@ -466,12 +440,10 @@ pub fn stretch(
     salt: &[u8; SALT_LEN],
     secret: &[u8],
 ) -> Result<Secret32, KeyStoreError> {
-    let argon = kdf.argon2().ok_or(KeyStoreError::Damaged("invalid Argon2 parameters"))?;
-    let mut out = Zeroizing::new([0u8; 32]);
-    argon
-        .hash_password_into(secret, salt, &mut out[..])
-        .map_err(|_| KeyStoreError::Damaged("invalid Argon2 input"))?;
-    Ok(out)
+    if !cost_ok(kdf) {
+        return Err(KeyStoreError::Damaged("invalid Argon2 parameters"));
+    }
+    kdf.stretch(secret, salt).map_err(|_| KeyStoreError::Damaged("invalid Argon2 input"))
 }
 
 /// A parsed key store file: public facts, slots, and the still-encrypted keys.

@@ -3,7 +3,7 @@
 #![forbid(unsafe_code)]
 
 use std::hint::black_box;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use vbzkey_firmware::transport::{self, Clock, Shared, ffs, socket};
 use vbzkey_hardware::gpio::CdevPin;
 use vbzkey_hardware::identity::{DeviceIdentity, FixedIdentity, PiIdentity};
 use vbzkey_hardware::presence::{ButtonInput, FifoInput, Indicator, PresenceInput};
+use vbzkey_protocol::endpoint::Endpoint;
 use vbzkey_protocol::{SecretKey, record};
 
 /// Exit code when the self-test fails (EX_SOFTWARE).
@@ -60,7 +61,7 @@ struct ServeArgs {
     /// Directory for the key store, PIN counter and audit log (created 0700).
     #[arg(long)]
     state_dir: PathBuf,
-    /// `ffs:MOUNTPOINT`, `unix:PATH` or `tcp:ADDR:PORT` (loopback only).
+    /// `ffs:MOUNTPOINT`, `unix:PATH` or `tcp:HOST:PORT` (the LAN key server).
     #[arg(long)]
     transport: String,
     /// With ffs: bind this USB device controller (`auto`: the only one) once ready.
@@ -324,24 +325,28 @@ fn serve(args: ServeArgs) -> Result<(), (u8, String)> {
     let stop = Arc::new(AtomicBool::new(false));
     let _ticker = transport::spawn_ticker(Arc::clone(&shared), Arc::clone(&stop));
 
-    let (kind, rest) = args.transport.split_once(':').unwrap_or((&args.transport, ""));
-    match kind {
-        "unix" if !rest.is_empty() => {
-            socket::serve_unix(rest.as_ref(), shared, stop).map_err(|e| cfg_err(e.to_string()))
+    if let Some(dir) = args.transport.strip_prefix("ffs:").filter(|d| !d.is_empty()) {
+        let bind = args.udc.map(|udc| (args.gadget.join("UDC"), udc));
+        return ffs::serve(&ffs::FfsConfig { dir: dir.into(), bind }, shared)
+            .map_err(|e| (1, format!("USB: {e}")));
+    }
+    let bad = |e: &dyn std::fmt::Display| {
+        cfg_err(format!(
+            "--transport must be ffs:PATH, unix:PATH or tcp:HOST:PORT, not {:?} ({e})",
+            args.transport
+        ))
+    };
+    match args.transport.parse::<Endpoint>().map_err(|e| bad(&e))? {
+        Endpoint::Unix(path) => {
+            socket::serve_unix(&path, shared, stop).map_err(|e| cfg_err(e.to_string()))
         }
-        "tcp" => {
-            let addr: SocketAddr =
-                rest.parse().map_err(|_| cfg_err(format!("{rest:?} is not an ADDR:PORT")))?;
+        Endpoint::Tcp { host, port } => {
+            let addr: SocketAddr = (host.as_str(), port)
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next())
+                .ok_or_else(|| bad(&"the host does not resolve"))?;
             socket::serve_tcp(addr, shared, stop).map_err(|e| cfg_err(e.to_string()))
         }
-        "ffs" if !rest.is_empty() => {
-            let bind = args.udc.map(|udc| (args.gadget.join("UDC"), udc));
-            ffs::serve(&ffs::FfsConfig { dir: rest.into(), bind }, shared)
-                .map_err(|e| (1, format!("USB: {e}")))
-        }
-        _ => Err(cfg_err(format!(
-            "--transport must be ffs:PATH, unix:PATH or tcp:ADDR:PORT, not {:?}",
-            args.transport
-        ))),
     }
 }

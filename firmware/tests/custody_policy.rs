@@ -284,7 +284,12 @@ impl World {
             Attack::Retire => Request::Retire { key_id: self.pk.key_id() },
             Attack::Backup => Request::Backup { threshold: 2, count: 2 },
             Attack::Restore => Request::Restore {
-                shares: vec!["vkshare1.AAAA".into()],
+                shares: (1..=2)
+                    .map(|i| {
+                        let data = zeroize::Zeroizing::new(vec![i; 40]);
+                        vbzkey_protocol::share::Share::checked([1; 4], 2, 2, i, data).unwrap()
+                    })
+                    .collect(),
                 pin: None,
                 admin_pin: Pin::new(b"attacker-admin"),
             },

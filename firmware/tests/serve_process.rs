@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use vbzkey_client::Link;
+use vbzkey_client::socket::SocketIo;
 use vbzkey_protocol::PublicKey;
 use vbzkey_protocol::record;
-use vbzkey_protocol::stream::call;
+use vbzkey_protocol::stream::read_frame_kind;
 use vbzkey_protocol::wire::{self, DongleError, LockState, Pin, Request, Response, SealedItem};
 
 const PIN: &[u8] = b"246810";
@@ -81,8 +83,13 @@ impl Drop for Firmware {
     }
 }
 
+/// One request on the connection, through the project's client (frames, ids, checks).
+fn call<S: Read + Write + Send + 'static>(s: S, r: &Request) -> Response {
+    Link::open(Box::new(SocketIo::new(s, "test")), None).unwrap().call(r).unwrap()
+}
+
 fn req(s: &mut UnixStream, r: Request) -> Response {
-    call(s, 1, &r).unwrap()
+    call(s.try_clone().unwrap(), &r)
 }
 
 /// Init with both credentials, then unlock for staff (init leaves the dongle locked).
@@ -168,7 +175,7 @@ fn full_session_over_a_unix_socket_survives_a_restart() {
 
 /// Read one answer frame, or `None` if the firmware closed the connection.
 fn answer(s: &mut UnixStream) -> Option<Response> {
-    let payload = vbzkey_protocol::stream::read_frame(s).ok()??;
+    let (_, payload) = read_frame_kind(s).ok()??;
     Some(wire::decode::<Response>(&payload).unwrap().1)
 }
 
@@ -308,12 +315,12 @@ fn tcp_serves_only_sessions_of_paired_hosts() {
     };
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     // Hello and the device key are public; everything else needs a paired session.
-    let r: Response = call(&mut s, 5, &Request::Hello).unwrap();
+    let r = call(s.try_clone().unwrap(), &Request::Hello);
     assert!(matches!(r, Response::Hello(h) if h.serial == "T" && h.paired_hosts == 0));
-    let r: Response = call(&mut s, 6, &Request::DeviceKey).unwrap();
+    let r = call(s.try_clone().unwrap(), &Request::DeviceKey);
     assert!(matches!(r, Response::DeviceKey(_)));
     let init = Request::Init { pin: None, admin_pin: Pin::new(ADMIN) };
-    let r: Response = call(&mut s, 7, &init).unwrap();
+    let r = call(s.try_clone().unwrap(), &init);
     assert_eq!(r, Response::Error(DongleError::PairingRequired));
     let mut byte = [0u8; 1];
     s.write_all(b"not a frame at all").unwrap();

@@ -6,7 +6,7 @@
 //!
 //! [method]
 //! kind = "dongle"            # dongle | lan | passphrase | keyfile
-//! transport = "usb"          # or "unix:/run/vbzkey/dongle.sock" for the emulated dongle
+//! transport = "usb"          # "usb:SERIAL", or "unix:/run/vbzkey/dongle.sock" (emulated)
 //! # vid = 0x1209, pid = 0x0001, serial = "00000000a1b2c3d4"
 //!
 //! [limits]                   # all optional
@@ -16,21 +16,50 @@
 //! request_timeout_secs = 60
 //! ```
 
-use std::net::SocketAddr;
+use std::fmt::Display;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
+use vbzkey_client::usb::{DEFAULT_PID, DEFAULT_VID};
+use vbzkey_client::{AddrError, Client, ConnectOptions, DongleAddr, HostKeyError, SessionKeys};
+use vbzkey_protocol::PublicKey;
+use vbzkey_protocol::endpoint::{Endpoint, EndpointError};
+use vbzkey_protocol::wire::MAX_BATCH;
 
-use crate::http::{HttpConfig, guard};
-use std::sync::Arc;
-
-use crate::link::socket::{SocketConnector, SocketTarget};
-use crate::link::usb::{DEFAULT_PID, DEFAULT_VID, UsbConnector};
-use crate::link::{Connector, SessionKeys};
+use crate::http::HttpConfig;
+use crate::http::guard::{self, OriginError};
 use crate::method::KeyMethod;
 use crate::method::dongle::DongleMethod;
 use crate::method::soft::{RateLimit, SoftMethod, Source};
+
+/// Read a field through its type's `FromStr` (its error becomes the TOML error, with the line).
+fn parsed<'de, D: Deserializer<'de>, T: FromStr<Err: Display>>(d: D) -> Result<T, D::Error> {
+    String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+}
+
+fn parsed_opt<'de, D: Deserializer<'de>, T: FromStr<Err: Display>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    Option::<String>::deserialize(d)?
+        .map(|s| s.parse().map_err(serde::de::Error::custom))
+        .transpose()
+}
+
+/// A LAN key server's `HOST:PORT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort(Endpoint);
+
+impl FromStr for HostPort {
+    type Err = EndpointError;
+
+    fn from_str(s: &str) -> Result<Self, EndpointError> {
+        let (host, port) = Endpoint::parse_host_port(s)?;
+        Ok(HostPort(Endpoint::Tcp { host, port }))
+    }
+}
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -56,11 +85,11 @@ fn default_port() -> u16 {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum MethodConfig {
-    /// The hardware key: `usb`, or `unix:PATH` for the emulated dongle.
+    /// The hardware key: `usb` (or `usb:SERIAL`), or `unix:PATH` for the emulated dongle.
     Dongle {
-        /// `usb` or `unix:PATH`.
-        #[serde(default = "default_transport")]
-        transport: String,
+        /// `usb`, `usb:SERIAL` or `unix:PATH`.
+        #[serde(default = "default_transport", deserialize_with = "parsed")]
+        transport: DongleAddr,
         /// USB vendor id.
         #[serde(default = "default_vid")]
         vid: u16,
@@ -74,17 +103,19 @@ pub enum MethodConfig {
         #[serde(default)]
         host_key: Option<PathBuf>,
         /// The dongle's device key (`vkpub1.`, from `vbzkey-admin pair`), pinned.
-        #[serde(default)]
-        device_key: Option<String>,
+        #[serde(default, deserialize_with = "parsed_opt")]
+        device_key: Option<PublicKey>,
     },
     /// The same firmware as a LAN key server: always in an encrypted session, as a paired host.
     Lan {
-        /// Its address.
-        address: SocketAddr,
+        /// Its address, `HOST:PORT`.
+        #[serde(deserialize_with = "parsed")]
+        address: HostPort,
         /// This workstation's host key (`vksec1.` file).
         host_key: PathBuf,
         /// The dongle's device key (`vkpub1.`), pinned.
-        device_key: String,
+        #[serde(deserialize_with = "parsed")]
+        device_key: PublicKey,
     },
     /// A key derived from a passphrase (descriptor file from `vbzkey passphrase-key`).
     Passphrase {
@@ -116,8 +147,8 @@ pub enum MethodConfig {
     },
 }
 
-fn default_transport() -> String {
-    "usb".into()
+fn default_transport() -> DongleAddr {
+    DongleAddr::USB
 }
 fn default_vid() -> u16 {
     DEFAULT_VID
@@ -164,49 +195,87 @@ impl Default for Limits {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {}: {source}", path.display())]
     Read {
         /// The file.
-        path: String,
+        path: PathBuf,
         /// Why.
         source: std::io::Error,
     },
     /// The file is not valid.
-    #[error("{0}")]
-    Invalid(String),
+    #[error("{}: {source}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: ConfigProblem,
+    },
+    /// The host key it names cannot be used.
+    #[error(transparent)]
+    HostKey(#[from] HostKeyError),
+}
+
+/// What is wrong with a configuration's text.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigProblem {
+    /// Not TOML, a wrong type, an unknown field, or a field that does not parse (its message
+    /// names the line).
+    #[error(transparent)]
+    Toml(#[from] toml::de::Error),
+    /// An allowed origin is not an exact origin.
+    #[error("allowed_origins: {entry:?}: {problem}")]
+    Origin {
+        /// The entry.
+        entry: String,
+        /// What is wrong.
+        problem: OriginError,
+    },
+    /// `limits.max_batch` out of range.
+    #[error("limits.max_batch must be 1 to {MAX_BATCH}")]
+    MaxBatch,
+    /// A limit of zero.
+    #[error("limits must be positive (max_body_bytes at least 1024)")]
+    Limits,
+    /// `kind = "dongle"` with a TCP address.
+    #[error(
+        "method.transport {0} is a LAN key server: use kind = \"lan\" with address = \"HOST:PORT\""
+    )]
+    TcpForDongle(DongleAddr),
+    /// `serial` disagrees with the transport.
+    #[error("method.serial: {0}")]
+    Serial(AddrError),
 }
 
 impl Config {
     /// Read and check a configuration file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-        Self::parse(&text).map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Self::parse(&text)
+            .map_err(|source| ConfigError::Invalid { path: path.to_path_buf(), source })
     }
 
     /// Parse and check configuration text.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let cfg: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &str) -> Result<Self, ConfigProblem> {
+        let mut cfg: Config = toml::from_str(text)?;
         for o in &cfg.allowed_origins {
-            guard::check_origin_entry(o)?;
+            guard::check_origin_entry(o)
+                .map_err(|problem| ConfigProblem::Origin { entry: o.clone(), problem })?;
         }
         let l = &cfg.limits;
-        if l.max_batch == 0 || l.max_batch > vbzkey_protocol::wire::MAX_BATCH {
-            return Err(format!(
-                "limits.max_batch must be 1 to {}",
-                vbzkey_protocol::wire::MAX_BATCH
-            ));
+        if l.max_batch == 0 || l.max_batch > MAX_BATCH {
+            return Err(ConfigProblem::MaxBatch);
         }
         if l.per_origin_concurrency == 0 || l.request_timeout_secs == 0 || l.max_body_bytes < 1024 {
-            return Err("limits must be positive (max_body_bytes at least 1024)".into());
+            return Err(ConfigProblem::Limits);
         }
-        if let MethodConfig::Dongle { transport, .. } = &cfg.method
-            && transport != "usb"
-            && !transport.starts_with("unix:")
-        {
-            return Err(format!(
-                "method.transport must be \"usb\" or \"unix:PATH\", not {transport:?}"
-            ));
+        if let MethodConfig::Dongle { transport, serial, .. } = &mut cfg.method {
+            if let DongleAddr::Socket(Endpoint::Tcp { .. }) = transport {
+                return Err(ConfigProblem::TcpForDongle(transport.clone()));
+            }
+            // One place for the serial: `usb:SERIAL` and `serial = "…"` are the same thing.
+            *transport =
+                transport.clone().with_serial(serial.take()).map_err(ConfigProblem::Serial)?;
         }
         Ok(cfg)
     }
@@ -224,33 +293,21 @@ impl Config {
     }
 
     /// The key method (reading the host key, for sessions with paired dongles).
-    pub fn key_method(&self) -> Result<Box<dyn KeyMethod>, String> {
-        let keys = |host_key: &Option<PathBuf>, device_key: &Option<String>| {
-            host_key
-                .as_deref()
-                .map(|h| SessionKeys::load(h, device_key.as_deref()).map(Arc::new))
-                .transpose()
+    pub fn key_method(&self) -> Result<Box<dyn KeyMethod>, ConfigError> {
+        let keys = |host_key: &Path, device_key: Option<&PublicKey>| {
+            SessionKeys::load(host_key, device_key).map(Arc::new)
         };
         Ok(match &self.method {
-            MethodConfig::Dongle { transport, vid, pid, serial, host_key, device_key } => {
-                let keys = keys(host_key, device_key)?;
-                let unlock = keys.as_ref().map(|k| k.unlock_secret());
-                let connector: Box<dyn Connector> = match transport.strip_prefix("unix:") {
-                    Some(path) => {
-                        Box::new(SocketConnector::new(SocketTarget::Unix(path.into()), keys))
-                    }
-                    None => Box::new(UsbConnector::new(*vid, *pid, serial.clone(), keys)),
-                };
-                Box::new(DongleMethod::new("dongle", connector, unlock))
+            MethodConfig::Dongle { transport, vid, pid, serial: _, host_key, device_key } => {
+                let keys = host_key.as_deref().map(|h| keys(h, device_key.as_ref())).transpose()?;
+                let opts = ConnectOptions { vid: *vid, pid: *pid, keys };
+                Box::new(DongleMethod::new("dongle", Client::for_addr(transport, opts)))
             }
             MethodConfig::Lan { address, host_key, device_key } => {
-                let keys = keys(&Some(host_key.clone()), &Some(device_key.clone()))?;
-                let unlock = keys.as_ref().map(|k| k.unlock_secret());
-                Box::new(DongleMethod::new(
-                    "lan",
-                    Box::new(SocketConnector::new(SocketTarget::Tcp(*address), keys)),
-                    unlock,
-                ))
+                let keys = Some(keys(host_key, Some(device_key))?);
+                let opts = ConnectOptions { keys, ..ConnectOptions::default() };
+                let addr = DongleAddr::Socket(address.0.clone());
+                Box::new(DongleMethod::new("lan", Client::for_addr(&addr, opts)))
             }
             MethodConfig::Passphrase { descriptor, idle_lock_secs, records_per_minute, burst } => {
                 Box::new(SoftMethod::new(
@@ -279,20 +336,67 @@ mod tests {
         let ok = "allowed_origins = [\"https://shop.example\"]\n[method]\nkind = \"dongle\"\n";
         let c = Config::parse(ok).unwrap();
         assert_eq!(c.port, 7878);
-        assert!(
-            matches!(c.method, MethodConfig::Dongle { ref transport, vid: 0x1209, pid: 1, .. } if transport == "usb")
-        );
+        assert!(matches!(
+            c.method,
+            MethodConfig::Dongle {
+                transport: DongleAddr::Usb { serial: None },
+                vid: 0x1209,
+                pid: 1,
+                ..
+            }
+        ));
         for bad in [
             "allowed_origins = [\"*\"]\n[method]\nkind = \"dongle\"\n",
             "allowed_origins = [\"https://shop.example/\"]\n[method]\nkind = \"dongle\"\n",
             "allowed_origins = []\n[method]\nkind = \"magic\"\n",
             "allowed_origins = []\n[method]\nkind = \"dongle\"\ntransport = \"tcp:1.2.3.4:5\"\n",
+            "allowed_origins = []\n[method]\nkind = \"dongle\"\ntransport = \"serial:1\"\n",
             "allowed_origins = []\nport = 70000\n[method]\nkind = \"dongle\"\n",
             "allowed_origins = []\ntypo = 1\n[method]\nkind = \"dongle\"\n",
             "allowed_origins = []\n[method]\nkind = \"dongle\"\n[limits]\nmax_batch = 1000\n",
+            "allowed_origins = []\n[method]\nkind = \"dongle\"\ndevice_key = \"vkpub1.short\"\n",
+            "allowed_origins = []\n[method]\nkind = \"lan\"\naddress = \"nowhere\"\nhost_key = \"h\"\ndevice_key = \"vkpub1.x\"\n",
             "not toml",
         ] {
             assert!(Config::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_serial_is_one_setting_in_two_spellings() {
+        let cfg = |method: &str| {
+            Config::parse(&format!("allowed_origins = []\n[method]\nkind = \"dongle\"\n{method}"))
+        };
+        let want = DongleAddr::Usb { serial: Some("A1".into()) };
+        for method in [
+            "transport = \"usb:A1\"\n",
+            "serial = \"A1\"\n",
+            "transport = \"usb:A1\"\nserial = \"A1\"\n",
+        ] {
+            match cfg(method).unwrap().method {
+                MethodConfig::Dongle { transport, serial: None, .. } => assert_eq!(transport, want),
+                other => panic!("{other:?}"),
+            }
+        }
+        let two = cfg("transport = \"usb:A1\"\nserial = \"B2\"\n").unwrap_err();
+        assert!(matches!(two, ConfigProblem::Serial(AddrError::TwoSerials)), "{two}");
+        let unix = cfg("transport = \"unix:/x\"\nserial = \"B2\"\n").unwrap_err();
+        assert!(matches!(unix, ConfigProblem::Serial(AddrError::SerialForSocket)), "{unix}");
+    }
+
+    #[test]
+    fn a_bad_address_is_reported_with_what_to_write() {
+        let e = Config::parse(
+            "allowed_origins = []\n[method]\nkind = \"dongle\"\ntransport = \"serial:1\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("usb, usb:SERIAL, unix:PATH or tcp:HOST:PORT"), "{e}");
+        let e = Config::parse(
+            "allowed_origins = []\n[method]\nkind = \"dongle\"\ntransport = \"tcp:10.0.0.2:7879\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("kind = \"lan\""), "{e}");
     }
 }

@@ -5,9 +5,13 @@
 //! localhost HTTP API that the store's admin page calls to open sealed fields.
 //!
 //! ```text
-//!  staff browser ──HTTP (Origin-checked)──► http ──► KeyMethod ──► Link ──USB/socket──► dongle
-//!                                                      └─ SoftMethod (passphrase, key file)
+//!  staff browser ──HTTP (Origin-checked)──► http ──► KeyMethod ─┬─ DongleMethod ──► vbzkey-client ──USB/socket──► dongle
+//!                                                                └─ SoftMethod (passphrase, key file)
 //! ```
+//!
+//! The dongle client (addresses, links, sessions, reconnecting, typed requests and errors) is
+//! its own crate, `vbzkey-client`, shared with the admin tool; this crate adds the HTTP API and
+//! the key methods on top.
 //!
 //! ## Non-features
 //!
@@ -19,5 +23,4 @@
 
 pub mod config;
 pub mod http;
-pub mod link;
 pub mod method;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use tokio::net::TcpListener;
-use vbzkey_host_bridge::config::Config;
+use vbzkey_host_bridge::config::{Config, ConfigError};
 use vbzkey_host_bridge::http;
 use vbzkey_host_bridge::method::KeyMethod;
 
@@ -79,11 +79,22 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(mut config: Config) -> Result<(), String> {
-    let v4 = TcpListener::bind(("127.0.0.1", config.port))
-        .await
-        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", config.port))?;
-    config.port = v4.local_addr().map_err(|e| e.to_string())?.port();
+/// Why the bridge stopped serving.
+#[derive(Debug, thiserror::Error)]
+enum ServeError {
+    #[error("cannot listen on 127.0.0.1:{port}: {source}")]
+    Listen { port: u16, source: std::io::Error },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("the HTTP server failed: {0}")]
+    Http(std::io::Error),
+}
+
+async fn serve(mut config: Config) -> Result<(), ServeError> {
+    let port = config.port;
+    let listen = |source| ServeError::Listen { port, source };
+    let v4 = TcpListener::bind(("127.0.0.1", port)).await.map_err(listen)?;
+    config.port = v4.local_addr().map_err(listen)?.port();
     let v6 = match TcpListener::bind(("::1", config.port)).await {
         Ok(l) => Some(l),
         Err(e) => {
@@ -125,8 +136,8 @@ async fn serve(mut config: Config) -> Result<(), String> {
         }
     };
     tokio::select! {
-        r = axum::serve(v4, app.clone()) => r.map_err(|e| e.to_string())?,
-        r = serve_v6 => r.map_err(|e| e.to_string())?,
+        r = axum::serve(v4, app.clone()) => r.map_err(ServeError::Http)?,
+        r = serve_v6 => r.map_err(ServeError::Http)?,
         () = shutdown => tracing::info!("stopping"),
     }
     ticker.abort();

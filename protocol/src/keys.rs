@@ -56,6 +56,75 @@ impl KeyId {
     }
 }
 
+/// Why text is not a key id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyIdError {
+    /// Not 16 hex digits, nor four groups of four separated by single spaces.
+    #[error(
+        "a key id is 16 hex digits, written together or in four groups of four (as `info` shows it)"
+    )]
+    Shape,
+    /// A character that is not a hex digit.
+    #[error("a key id holds hex digits only (0-9, a-f)")]
+    NotHex,
+}
+
+impl KeyId {
+    /// The key id in four groups of four hex digits (`5b97 724a 4496 1ff0`), to read aloud.
+    pub fn grouped(&self) -> String {
+        let mut s = String::with_capacity(2 * KEY_ID_LEN + 3);
+        for (i, b) in self.0.iter().enumerate() {
+            if i > 0 && i % 2 == 0 {
+                s.push(' ');
+            }
+            let _ = fmt::Write::write_fmt(&mut s, format_args!("{b:02x}"));
+        }
+        s
+    }
+}
+
+/// Parses `5b97724a44961ff0` or the grouped form `5b97 724a 4496 1ff0` (surrounding
+/// whitespace ignored, either case). Counted in characters, so no input can split a
+/// multi-byte character.
+impl core::str::FromStr for KeyId {
+    type Err = KeyIdError;
+
+    fn from_str(text: &str) -> Result<Self, KeyIdError> {
+        const DIGITS: usize = 2 * KEY_ID_LEN;
+        let text = text.trim();
+        let grouped = text.contains(' ');
+        let mut digits = [0u8; DIGITS];
+        let mut n = 0;
+        for (i, c) in text.chars().enumerate() {
+            // In the grouped form, every fifth character is the single separating space.
+            if grouped && i % 5 == 4 {
+                if c != ' ' {
+                    return Err(KeyIdError::Shape);
+                }
+                continue;
+            }
+            if n == DIGITS {
+                return Err(KeyIdError::Shape);
+            }
+            digits[n] = match c.to_digit(16) {
+                Some(d) => d as u8,
+                None if c == ' ' => return Err(KeyIdError::Shape),
+                None => return Err(KeyIdError::NotHex),
+            };
+            n += 1;
+        }
+        let expected_chars = if grouped { DIGITS + 3 } else { DIGITS };
+        if n != DIGITS || text.chars().count() != expected_chars {
+            return Err(KeyIdError::Shape);
+        }
+        let mut id = [0u8; KEY_ID_LEN];
+        for (i, b) in id.iter_mut().enumerate() {
+            *b = digits[2 * i] << 4 | digits[2 * i + 1];
+        }
+        Ok(KeyId(id))
+    }
+}
+
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for b in self.0 {
@@ -115,6 +184,15 @@ impl PublicKey {
 
     pub(crate) fn dalek(&self) -> DalekPublic {
         DalekPublic::from(self.bytes)
+    }
+}
+
+impl core::str::FromStr for PublicKey {
+    type Err = KeyError;
+
+    /// The `vkpub1.` text form, as [`PublicKey::from_text`].
+    fn from_str(text: &str) -> Result<Self, KeyError> {
+        Self::from_text(text)
     }
 }
 
@@ -244,6 +322,38 @@ mod tests {
     fn key_id_matches_the_format_definition() {
         // SHA-256("vbzkey key id v1" ‖ 32 zero bytes), first 8 bytes, computed independently.
         assert_eq!(KeyId::of(&[0u8; 32]).to_string(), "6d918584912fe365");
+    }
+
+    #[test]
+    fn key_ids_parse_plain_and_grouped() {
+        let id = KeyId::of(&[0u8; 32]);
+        assert_eq!(id.grouped(), "6d91 8584 912f e365");
+        for text in ["6d918584912fe365", "6D918584912FE365", "  6d91 8584 912f e365\n"] {
+            assert_eq!(text.parse::<KeyId>(), Ok(id), "{text:?}");
+        }
+        assert_eq!(id.grouped().parse::<KeyId>(), Ok(id));
+    }
+
+    #[test]
+    fn malformed_key_ids_are_refused_without_panicking() {
+        for (text, err) in [
+            ("", KeyIdError::Shape),
+            ("6d918584912fe36", KeyIdError::Shape),
+            ("6d918584912fe3650", KeyIdError::Shape),
+            ("6d91  8584 912f e365", KeyIdError::Shape),
+            ("6d918 584 912f e365", KeyIdError::Shape),
+            ("6d91 8584 912f e365 0000", KeyIdError::Shape),
+            ("6d91 8584 912fe365", KeyIdError::Shape),
+            ("6d918584912fe36g", KeyIdError::NotHex),
+            ("not-a-key-id-xyz", KeyIdError::NotHex),
+            // Multi-byte characters where byte slicing would split them.
+            ("6d918584912fe3\u{e9}", KeyIdError::NotHex),
+            ("\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}", KeyIdError::NotHex),
+            ("\u{1f600}6d918584912fe3", KeyIdError::NotHex),
+            ("\u{663}d918584912fe365", KeyIdError::NotHex),
+        ] {
+            assert_eq!(text.parse::<KeyId>(), Err(err), "{text:?}");
+        }
     }
 
     #[test]

@@ -13,6 +13,17 @@
 //! The format is HPKE (RFC 9180), base mode, DHKEM(X25519, HKDF-SHA256) / HKDF-SHA256 /
 //! ChaCha20Poly1305, single-shot; `docs/FORMAT.md` specifies it independently of this code.
 //!
+//! It also holds the other formats two parts must agree on: the bridge⇄dongle messages
+//! (`wire`) and their framing (`stream`, std), host sessions (`session`, feature), recovery
+//! shares (`share`), the audit-log line (`audit`, `docs/AUDIT-LOG.md`), key files
+//! (`keyfile`), socket addresses (`endpoint`, std) and Argon2id stretching (`kdf`, feature).
+//!
+//! ```text
+//!  firmware ──┐            ┌── vbzkey-client ◄── host-bridge, provisioning (vbzkey-admin)
+//!  softkey ───┼─► protocol ◄┤
+//!  cli ───────┘            └── tests
+//! ```
+//!
 //! ## Non-features
 //!
 //! - **No I/O.** This crate never touches a file, socket or clock; it is `no_std` + `alloc`
@@ -28,7 +39,13 @@
 
 extern crate alloc;
 
+pub mod audit;
+#[cfg(feature = "std")]
+pub mod endpoint;
 mod hpke;
+#[cfg(feature = "kdf")]
+pub mod kdf;
+pub mod keyfile;
 pub mod keys;
 pub mod ratelimit;
 pub mod record;

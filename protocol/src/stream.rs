@@ -1,10 +1,9 @@
 //! Frames on a byte stream (`std` only): read and write whole frames with the size limit
-//! enforced before any allocation, and a blocking request/response call for clients.
+//! enforced before any allocation. This is framing only: the client (request ids, sessions,
+//! reconnecting) is the `vbzkey-client` crate, the server is the firmware's transports.
 
 use std::io::{self, Read, Write};
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
 use crate::wire::{self, FRAME_HEADER_LEN, FrameKind, WireError};
@@ -18,16 +17,6 @@ pub enum FrameError {
     /// The header is invalid; the stream cannot be trusted to be in sync any more.
     #[error("bad frame: {0}")]
     Wire(#[from] WireError),
-}
-
-/// Read one plain frame's payload (a frame of another kind is an error). `Ok(None)` on a
-/// clean end of stream before a header.
-pub fn read_frame(r: &mut impl Read) -> Result<Option<Zeroizing<Vec<u8>>>, FrameError> {
-    match read_frame_kind(r)? {
-        None => Ok(None),
-        Some((FrameKind::Plain, p)) => Ok(Some(p)),
-        Some((kind, _)) => Err(FrameError::Wire(WireError::UnknownFrameKind(kind as u8))),
-    }
 }
 
 /// A received frame: its kind and its payload (wiped on drop).
@@ -60,48 +49,15 @@ pub fn write_frame(w: &mut impl Write, frame: &[u8]) -> io::Result<()> {
     w.flush()
 }
 
-/// Why a call did not get its answer.
-#[derive(Debug, thiserror::Error)]
-pub enum CallError {
-    /// Framing or I/O failed.
-    #[error(transparent)]
-    Frame(#[from] FrameError),
-    /// The peer closed the stream before answering.
-    #[error("the peer closed the connection")]
-    Closed,
-    /// The answer did not decode.
-    #[error("bad answer: {0}")]
-    Decode(WireError),
-    /// The answer names another request.
-    #[error("answer to request {got}, expected {expected}")]
-    WrongId {
-        /// Id sent.
-        expected: u32,
-        /// Id received.
-        got: u32,
-    },
-}
-
-/// Send one request and wait for its answer (the protocol is strictly request/response).
-pub fn call<Req: Serialize, Resp: DeserializeOwned>(
-    stream: &mut (impl Read + Write),
-    id: u32,
-    req: &Req,
-) -> Result<Resp, CallError> {
-    write_frame(stream, &wire::encode(id, req)).map_err(FrameError::Io)?;
-    let payload = read_frame(stream)?.ok_or(CallError::Closed)?;
-    let (got, resp) = wire::decode::<Resp>(&payload).map_err(|(_, e)| CallError::Decode(e))?;
-    if got != id {
-        return Err(CallError::WrongId { expected: id, got });
-    }
-    Ok(resp)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::wire::{MAX_FRAME_PAYLOAD, Request};
     use proptest::prelude::*;
+
+    fn read_frame(r: &mut impl Read) -> Result<Option<Zeroizing<Vec<u8>>>, FrameError> {
+        Ok(read_frame_kind(r)?.map(|(_, payload)| payload))
+    }
 
     #[test]
     fn frames_and_eof() {

@@ -19,6 +19,7 @@ use zeroize::Zeroizing;
 
 use crate::keys::KeyId;
 use crate::record::RecordErrorCode;
+use crate::share::Share;
 
 /// First two bytes of every frame.
 pub const FRAME_MAGIC: [u8; 2] = *b"VZ";
@@ -262,8 +263,8 @@ pub enum Request {
     /// Rebuild the keys from recovery shares into an uninitialised dongle, with new
     /// credentials.
     Restore {
-        /// Share lines (`vkshare1.…`).
-        shares: Vec<String>,
+        /// The shares, typed (the admin tool parses and checks the printed lines).
+        shares: Vec<Share>,
         /// The staff PIN to set.
         pin: Option<Pin>,
         /// The admin credential to set.
@@ -525,9 +526,6 @@ pub enum DongleError {
     /// Backup parameters out of range.
     #[error("a backup needs a threshold of at least 2 and at most 16 shares, threshold <= shares")]
     BadBackupParameters,
-    /// A share line does not parse or fails its checksum.
-    #[error("a recovery share is damaged or mistyped (its checksum does not match)")]
-    BadShareText,
     /// Shares from different backups.
     #[error("the recovery shares come from different backups")]
     SharesMixed,
@@ -598,13 +596,13 @@ pub enum Response {
     AuditTail {
         /// Entries, oldest first.
         entries: Vec<AuditEntry>,
-        /// Hash of the newest entry (hex).
-        head: String,
+        /// Hash of the newest entry (zeros for an empty log).
+        head: [u8; 32],
         /// Entries in the whole log.
         total: u64,
     },
-    /// Answer to `Backup`: the share lines.
-    Shares(Vec<String>),
+    /// Answer to `Backup`: the shares (printed as `vkshare1.` lines by the admin tool).
+    Shares(Vec<Share>),
     /// Answer to `CloneBegin`: the transfer public key.
     CloneKey([u8; 32]),
     /// Answer to `CloneExport`: the sealed key set.

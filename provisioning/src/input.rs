@@ -2,68 +2,139 @@
 //! land in the shell history and in `ps`.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use vbzkey_protocol::share::Share;
+use vbzkey_protocol::wire::Pin;
 use zeroize::Zeroizing;
+
+use crate::error::{AdminError, SharesProblem};
 
 /// Longest secret or share file read.
 const MAX_INPUT: u64 = 64 * 1024;
 
-fn read_all(path: &Path) -> Result<Zeroizing<Vec<u8>>, String> {
+fn read_all(path: &Path) -> Result<Zeroizing<Vec<u8>>, AdminError> {
     let mut raw = Zeroizing::new(Vec::new());
-    if path == Path::new("-") {
-        std::io::stdin()
-            .take(MAX_INPUT)
-            .read_to_end(&mut raw)
-            .map_err(|e| format!("cannot read standard input: {e}"))?;
+    let result = if path == Path::new("-") {
+        std::io::stdin().take(MAX_INPUT).read_to_end(&mut raw)
     } else {
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_INPUT).read_to_end(&mut raw))
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    }
+        std::fs::File::open(path).and_then(|f| f.take(MAX_INPUT).read_to_end(&mut raw))
+    };
+    result.map_err(|e| AdminError::io("read", path, e))?;
     Ok(raw)
 }
 
-/// The first line of `path` (`-`: stdin), without its line ending.
-pub(crate) fn read_secret_line(path: &Path) -> Result<Zeroizing<Vec<u8>>, String> {
-    let raw = read_all(path)?;
-    let line = raw.split(|b| *b == b'\n').next().unwrap_or_default();
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    Ok(Zeroizing::new(line.to_vec()))
+/// The first line of `text`, without its line ending.
+fn first_line(text: &[u8]) -> &[u8] {
+    let line = text.split(|b| *b == b'\n').next().unwrap_or_default();
+    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
-/// Every share line in the files (blank lines and `#` comments skipped), each checked for
-/// its checksum here, so a mistyped share is named before anything reaches the dongle.
-pub(crate) fn read_shares(paths: &[std::path::PathBuf]) -> Result<Vec<String>, String> {
+/// The PIN in the first line of `path` (`-`: stdin), without its line ending.
+pub(crate) fn read_pin(path: &Path) -> Result<Pin, AdminError> {
+    Ok(Pin::new(first_line(&read_all(path)?)))
+}
+
+/// The shares in `text` (blank lines and `#` comments skipped), each checked for its checksum.
+fn parse_shares(path: &Path, text: &str) -> Result<Vec<Share>, SharesProblem> {
+    let mut shares = Vec::new();
+    for (i, line) in text.lines().enumerate().map(|(i, l)| (i, l.trim())) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let share = Share::from_text(line).map_err(|source| SharesProblem::Line {
+            path: path.to_path_buf(),
+            line: i + 1,
+            source,
+        })?;
+        shares.push(share);
+    }
+    Ok(shares)
+}
+
+/// The shares must be enough, and of one backup: said here, by name, before anything
+/// reaches the dongle.
+fn check_shares(shares: &[Share]) -> Result<(), SharesProblem> {
+    let first = shares.first().ok_or(SharesProblem::None)?;
+    if shares.iter().any(|s| s.set != first.set) {
+        return Err(SharesProblem::Mixed);
+    }
+    let mut indices: Vec<u8> = shares.iter().map(|s| s.index).collect();
+    indices.sort_unstable();
+    indices.dedup();
+    if indices.len() < usize::from(first.threshold) {
+        return Err(SharesProblem::TooFew { need: first.threshold, got: indices.len() });
+    }
+    Ok(())
+}
+
+/// Every share line in the files, checked (checksum, one backup, enough of them).
+pub(crate) fn read_shares(paths: &[PathBuf]) -> Result<Vec<Share>, AdminError> {
     let mut shares = Vec::new();
     for path in paths {
         let raw = read_all(path)?;
-        let text = String::from_utf8_lossy(&raw);
-        for (i, line) in text.lines().enumerate().map(|(i, l)| (i, l.trim())) {
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let share = Share::from_text(line)
-                .map_err(|e| format!("{} line {}: {e}", path.display(), i + 1))?;
-            shares.push(share);
-        }
+        let text = std::str::from_utf8(&raw)
+            .map_err(|_| SharesProblem::NotText { path: path.to_path_buf() })?;
+        shares.extend(parse_shares(path, text)?);
     }
-    let first = shares.first().ok_or("no recovery share was given")?;
-    let distinct = {
-        let mut x: Vec<u8> = shares.iter().map(|s| s.index).collect();
-        x.sort_unstable();
-        x.dedup();
-        x.len()
-    };
-    if distinct < usize::from(first.threshold) {
-        return Err(format!(
-            "{} different shares are needed to restore this backup, and only {distinct} were given",
-            first.threshold
-        ));
+    check_shares(&shares)?;
+    Ok(shares)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vbzkey_protocol::share::ShareError;
+
+    fn share(set: u8, index: u8) -> Share {
+        Share::checked([set; 4], 3, 5, index, Zeroizing::new(vec![index; 8])).unwrap()
     }
-    if shares.iter().any(|s| s.set != first.set) {
-        return Err("the shares come from different backups (their set ids differ)".into());
+
+    #[test]
+    fn a_pin_is_the_first_line_without_its_ending() {
+        assert_eq!(first_line(b"1234\r\nsecond"), b"1234");
+        assert_eq!(first_line(b"1234"), b"1234");
+        assert_eq!(first_line(b""), b"");
     }
-    Ok(shares.iter().map(Share::to_text).collect())
+
+    #[test]
+    fn share_files_skip_comments_and_name_a_bad_line() {
+        let text = format!(
+            "# vbzkey recovery share 1 of 5\n\n{}\n  {}  \n",
+            share(1, 1).to_text().as_str(),
+            share(1, 2).to_text().as_str()
+        );
+        let got = parse_shares(Path::new("s.txt"), &text).unwrap();
+        assert_eq!(got, vec![share(1, 1), share(1, 2)]);
+        let mut typo = share(1, 3).to_text().to_string();
+        typo.replace_range(20..21, if &typo[20..21] == "A" { "B" } else { "A" });
+        let err = parse_shares(Path::new("s.txt"), &format!("# c\n{typo}\n")).unwrap_err();
+        assert!(
+            matches!(err, SharesProblem::Line { line: 2, source: ShareError::BadChecksum, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().starts_with("s.txt line 2: "), "{err}");
+        let err = parse_shares(Path::new("s.txt"), "vkshare1.\u{e9}\u{e9}\n").unwrap_err();
+        assert!(matches!(err, SharesProblem::Line { source: ShareError::Malformed, .. }));
+    }
+
+    #[test]
+    fn a_share_file_that_is_not_text_is_named() {
+        let path = std::env::temp_dir().join(format!("vbzkey-admin-bin-{}", std::process::id()));
+        std::fs::write(&path, [0xff, 0xfe, b'v', b'k']).unwrap();
+        let err = read_shares(std::slice::from_ref(&path)).unwrap_err();
+        assert!(matches!(err, AdminError::Shares(SharesProblem::NotText { .. })), "{err}");
+        assert_eq!(err.exit_code(), crate::error::exit::BAD_INPUT);
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn too_few_mixed_or_no_shares_are_refused_before_the_dongle() {
+        assert!(matches!(check_shares(&[]), Err(SharesProblem::None)));
+        let dup = [share(1, 1), share(1, 1), share(1, 2)];
+        assert!(matches!(check_shares(&dup), Err(SharesProblem::TooFew { need: 3, got: 2 })));
+        let mixed = [share(1, 1), share(2, 2), share(1, 3)];
+        assert!(matches!(check_shares(&mixed), Err(SharesProblem::Mixed)));
+        assert!(check_shares(&[share(1, 5), share(1, 1), share(1, 3)]).is_ok());
+    }
 }

@@ -9,10 +9,75 @@
 //! `<table>/<id>/<column>`, as `docs/SCHEMA.md` lays out.
 
 use rusqlite::{Connection, params};
-use vbzkey_protocol::record::{self, Record};
-use vbzkey_protocol::wire::{KeyInfo, MAX_BATCH, Request, Response, SealedItem};
+use vbzkey_client::Client;
+use vbzkey_protocol::record::{self, Record, RecordError};
+use vbzkey_protocol::wire::{ItemError, KeyInfo, MAX_BATCH, SealedItem};
+use vbzkey_protocol::{KeyId, PublicKey};
 
-use crate::device::{Dongle, unexpected};
+use crate::error::{AdminError, exit};
+
+/// Why a database re-wrap or check stopped (besides the dongle).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DbError {
+    /// `--db` is not a database this tool reaches.
+    #[error("{0:?}: a database is sqlite:PATH")]
+    BadUrl(String),
+    /// MySQL/MariaDB, not reachable directly yet.
+    #[error(
+        "MySQL/MariaDB tables are not reachable directly yet: export the sealed column as JSON \
+         lines and use --in/--out (docs/OPERATIONS.md)"
+    )]
+    NotSupported,
+    /// A table or column name that is not a plain identifier (it would reach the SQL text).
+    #[error("{0:?} is not a plain table or column name")]
+    BadName(String),
+    /// The database failed.
+    #[error("{path}: {source}")]
+    Sql {
+        /// The database.
+        path: String,
+        /// Why.
+        source: rusqlite::Error,
+    },
+    /// A stored record is malformed.
+    #[error("{at}: {source}")]
+    BadRecord {
+        /// Where: `TABLE row ID`, or `TABLE.COLUMN` when counting.
+        at: String,
+        /// Why.
+        source: RecordError,
+    },
+    /// A stored record does not open.
+    #[error("{table} row {id}: the record does not open ({}); fix it, then run again to resume", .error.code())]
+    DoesNotOpen {
+        /// The table.
+        table: String,
+        /// The row's id.
+        id: String,
+        /// Why.
+        error: ItemError,
+    },
+    /// The dongle answered fewer records than it was sent.
+    #[error("the dongle answered {got} records for {sent}")]
+    ShortAnswer {
+        /// Records sent.
+        sent: usize,
+        /// Results received.
+        got: usize,
+    },
+}
+
+impl DbError {
+    /// The exit code of this failure's class.
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            DbError::BadUrl(_) | DbError::NotSupported | DbError::BadName(_) => exit::USAGE,
+            DbError::Sql { .. } => exit::IO,
+            DbError::BadRecord { .. } | DbError::DoesNotOpen { .. } => exit::BAD_INPUT,
+            DbError::ShortAnswer { .. } => exit::DONGLE_FAILED,
+        }
+    }
+}
 
 /// What a run did.
 pub(crate) struct DbSummary {
@@ -22,42 +87,41 @@ pub(crate) struct DbSummary {
 }
 
 /// A table or column name: only plain identifiers reach the SQL text.
-fn ident(name: &str) -> Result<&str, String> {
+fn ident(name: &str) -> Result<&str, DbError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ok { Ok(name) } else { Err(format!("{name:?} is not a plain table or column name")) }
+    if ok { Ok(name) } else { Err(DbError::BadName(name.to_string())) }
 }
 
 /// The path of a `sqlite:PATH` connection string.
-pub(crate) fn sqlite_path(db: &str) -> Result<&str, String> {
+pub(crate) fn sqlite_path(db: &str) -> Result<&str, DbError> {
     if let Some(p) = db.strip_prefix("sqlite:") {
         return Ok(p);
     }
     if db.starts_with("mysql:") || db.starts_with("mariadb:") {
-        return Err("MySQL/MariaDB tables are not reachable directly yet: export the sealed column as JSON \
-                    lines and use --in/--out (docs/OPERATIONS.md)"
-            .into());
+        return Err(DbError::NotSupported);
     }
-    Err(format!("{db:?}: a database is sqlite:PATH"))
+    Err(DbError::BadUrl(db.to_string()))
 }
 
 /// Re-wrap `table.column` in place to `target`.
 pub(crate) fn run(
-    dongle: &mut Dongle,
+    client: &Client,
     target: &KeyInfo,
     db: &str,
     table: &str,
     column: &str,
     id_column: &str,
     batch: usize,
-) -> Result<DbSummary, String> {
+) -> Result<DbSummary, AdminError> {
     let (table, column, id_column) = (ident(table)?, ident(column)?, ident(id_column)?);
     let path = sqlite_path(db)?;
+    let sql_err = |source| DbError::Sql { path: path.to_string(), source };
     let mut conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
-        .map_err(|e| format!("cannot open {path}: {e}"))?;
-    let sql_err = |e: rusqlite::Error| format!("{path}: {e}");
+        .map_err(sql_err)?;
+    let new_key = PublicKey::from_bytes(target.public_key);
     let has_key_id = conn
         .prepare(&format!("SELECT * FROM {table} LIMIT 0"))
         .map_err(sql_err)?
@@ -85,11 +149,9 @@ pub(crate) fn run(
         summary.rows += rows.len();
         let mut todo = Vec::new();
         for (id, text) in rows {
-            let bytes =
-                record::from_text(text.trim()).map_err(|e| format!("{table} row {id}: {e}"))?;
-            if Record::parse(&bytes).map_err(|e| format!("{table} row {id}: {e}"))?.key_id()
-                != target_id
-            {
+            let bad = |source| DbError::BadRecord { at: format!("{table} row {id}"), source };
+            let bytes = record::from_text(text.trim()).map_err(bad)?;
+            if Record::parse(&bytes).map_err(bad)?.key_id() != target_id {
                 let context = format!("{table}/{id}/{column}");
                 todo.push((id, text, SealedItem { record: bytes, context: context.into_bytes() }));
             }
@@ -98,15 +160,16 @@ pub(crate) fn run(
             continue;
         }
         let items = todo.iter().map(|(_, _, item)| item.clone()).collect();
-        let results =
-            match dongle.ask(&Request::Rewrap { items, new_public_key: target.public_key })? {
-                Response::Rewrapped(r) => r,
-                other => return Err(unexpected(&other)),
-            };
+        let results = client.rewrap(items, &new_key)?;
+        if results.len() != todo.len() {
+            return Err(DbError::ShortAnswer { sent: todo.len(), got: results.len() }.into());
+        }
         let tx = conn.transaction().map_err(sql_err)?;
         for ((id, old, _), result) in todo.iter().zip(results) {
-            let new = result.map_err(|e| {
-                format!("{table} row {id}: the record does not open ({}); fix it, then run again to resume", e.code())
+            let new = result.map_err(|error| DbError::DoesNotOpen {
+                table: table.into(),
+                id: id.clone(),
+                error,
             })?;
             let new = record::to_text(&new);
             let changed = if has_key_id {
@@ -138,20 +201,21 @@ pub(crate) fn count_using(
     db: &str,
     table: &str,
     column: &str,
-    key_id: vbzkey_protocol::KeyId,
-) -> Result<usize, String> {
+    key_id: KeyId,
+) -> Result<usize, DbError> {
     let (table, column) = (ident(table)?, ident(column)?);
     let path = sqlite_path(db)?;
+    let sql_err = |source| DbError::Sql { path: path.to_string(), source };
     let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|e| format!("cannot open {path}: {e}"))?;
-    let mut stmt =
-        conn.prepare(&format!("SELECT {column} FROM {table}")).map_err(|e| e.to_string())?;
+        .map_err(sql_err)?;
+    let mut stmt = conn.prepare(&format!("SELECT {column} FROM {table}")).map_err(sql_err)?;
     let mut n = 0;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(|e| e.to_string())?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(sql_err)?;
     for text in rows {
-        let text = text.map_err(|e| e.to_string())?;
-        let bytes = record::from_text(text.trim()).map_err(|e| format!("{table}.{column}: {e}"))?;
-        if Record::parse(&bytes).map_err(|e| format!("{table}.{column}: {e}"))?.key_id() == key_id {
+        let text = text.map_err(sql_err)?;
+        let bad = |source| DbError::BadRecord { at: format!("{table}.{column}"), source };
+        let bytes = record::from_text(text.trim()).map_err(bad)?;
+        if Record::parse(&bytes).map_err(bad)?.key_id() == key_id {
             n += 1;
         }
     }

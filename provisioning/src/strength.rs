@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use vbzkey_firmware::keystore::{self, KdfParams};
+use vbzkey_protocol::kdf::Argon2idParams;
+use vbzkey_protocol::wire::{Limits, Pin};
 
 /// The number of PINs of the same length and character classes (an upper bound: a PIN a
 /// person chose is easier to guess than a random one of its form).
@@ -45,14 +46,26 @@ pub(crate) fn in_words(secs: f64) -> String {
 }
 
 /// Time one Argon2id at `kdf` on this computer's CPU (thread CPU time).
-pub(crate) fn guess_cost(kdf: KdfParams) -> Option<Duration> {
+pub(crate) fn guess_cost(kdf: Argon2idParams) -> Option<Duration> {
     let start = vbzkey_os::cputime::thread_cpu_time();
-    keystore::stretch(kdf, &[0x5a; 16], b"a PIN of no consequence").ok()?;
+    kdf.stretch(b"a PIN of no consequence", &[0x5a; 16]).ok()?;
     Some(vbzkey_os::cputime::thread_cpu_time() - start)
 }
 
-/// The sentence `init` and `set-pin` print about the new staff PIN.
-pub(crate) fn describe(pin: &[u8], kdf: KdfParams, cost: Duration) -> String {
+/// What `init` and `set-pin` print about the new staff PIN, at the dongle's cost (`limits`).
+pub(crate) fn report(pin: Option<&Pin>, limits: &Limits) -> String {
+    let Some(pin) = pin else {
+        return "No staff PIN: whoever holds the dongle can open every record.".into();
+    };
+    let kdf = Argon2idParams { m_kib: limits.kdf_m_kib, t: limits.kdf_t, p: 1 };
+    match guess_cost(kdf) {
+        Some(cost) => describe(&pin.0, kdf, cost),
+        None => "The dongle reported an Argon2id cost this tool cannot measure.".into(),
+    }
+}
+
+/// The sentence about a PIN of this form at `kdf`, one guess costing `cost`.
+pub(crate) fn describe(pin: &[u8], kdf: Argon2idParams, cost: Duration) -> String {
     let n = possibilities(pin);
     let secs = n * cost.as_secs_f64();
     format!(
@@ -95,7 +108,7 @@ mod tests {
 
     #[test]
     fn the_cost_is_measured_and_the_sentence_says_it() {
-        let kdf = KdfParams::TEST_ONLY_WEAK;
+        let kdf = Argon2idParams::TEST_ONLY_WEAK;
         let cost = guess_cost(kdf).unwrap();
         let s = describe(b"123456", kdf, cost);
         assert!(s.contains("1000000 of them") && s.contains("Argon2id 0 MiB, 1 passes"), "{s}");

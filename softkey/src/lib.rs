@@ -16,6 +16,7 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
 use serde::{Deserialize, Serialize};
+use vbzkey_protocol::kdf::{Argon2idParams, KdfError};
 use vbzkey_protocol::{PublicKey, SecretKey};
 use zeroize::Zeroizing;
 
@@ -29,33 +30,16 @@ pub const MIN_KEY_FILE_PASSPHRASE_LEN: usize = 10;
 /// Longest passphrase accepted, in bytes.
 pub const MAX_PASSPHRASE_LEN: usize = 1024;
 
-/// Argon2id cost.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Kdf {
-    /// Memory in KiB.
-    pub m_kib: u32,
-    /// Passes.
-    pub t: u32,
-    /// Lanes.
-    pub p: u32,
-}
+/// Argon2id cost: the project's one parameter type (`vbzkey_protocol::kdf`), under the name
+/// the key-file JSON has always used (`"kdf": {"m_kib", "t", "p"}`).
+pub type Kdf = Argon2idParams;
 
-impl Kdf {
-    /// For workstations: 64 MiB, 3 passes (RFC 9106's second recommended option), a few
-    /// hundred milliseconds on a desktop CPU.
-    pub const WORKSTATION: Kdf = Kdf { m_kib: 64 * 1024, t: 3, p: 1 };
-    /// For tests only.
-    pub const TEST_ONLY_WEAK: Kdf = Kdf { m_kib: 64, t: 1, p: 1 };
-
-    fn stretch(&self, passphrase: &[u8], salt: &[u8]) -> Result<Zeroizing<[u8; 32]>, SoftKeyError> {
-        let params = argon2::Params::new(self.m_kib, self.t, self.p, Some(32))
-            .map_err(|_| SoftKeyError::Malformed("kdf"))?;
-        let mut out = Zeroizing::new([0u8; 32]);
-        argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
-            .hash_password_into(passphrase, salt, &mut out[..])
-            .map_err(|_| SoftKeyError::Malformed("salt"))?;
-        Ok(out)
-    }
+/// Stretch `passphrase` with `kdf`; a file's bad cost or salt is a malformed file.
+fn stretch(kdf: &Kdf, passphrase: &[u8], salt: &[u8]) -> Result<Zeroizing<[u8; 32]>, SoftKeyError> {
+    kdf.stretch(passphrase, salt).map_err(|e| match e {
+        KdfError::BadParams => SoftKeyError::Malformed("kdf"),
+        KdfError::BadSalt => SoftKeyError::Malformed("salt"),
+    })
 }
 
 /// Why a software key could not be made or opened. Never carries the passphrase.
@@ -116,7 +100,7 @@ impl PassphraseKey {
     pub fn create(passphrase: &[u8], kdf: Kdf) -> Result<(Self, SecretKey), SoftKeyError> {
         check_len(passphrase, MIN_PASSPHRASE_LEN)?;
         let salt: [u8; 16] = random()?;
-        let key = SecretKey::derive(&kdf.stretch(passphrase, &salt)?[..]);
+        let key = SecretKey::derive(&stretch(&kdf, passphrase, &salt)?[..]);
         let d = PassphraseKey {
             format: PASSPHRASE_FORMAT.into(),
             kdf,
@@ -130,7 +114,7 @@ impl PassphraseKey {
     pub fn unlock(&self, passphrase: &[u8]) -> Result<SecretKey, SoftKeyError> {
         check_len(passphrase, MIN_PASSPHRASE_LEN).map_err(|_| SoftKeyError::WrongPassphrase)?;
         let salt: [u8; 16] = unb64(&self.salt, "salt")?;
-        let key = SecretKey::derive(&self.kdf.stretch(passphrase, &salt)?[..]);
+        let key = SecretKey::derive(&stretch(&self.kdf, passphrase, &salt)?[..]);
         if key.public_key() != &self.public_key()? {
             return Err(SoftKeyError::WrongPassphrase);
         }
@@ -195,7 +179,7 @@ impl KeyFile {
             public_key: key.public_key().to_text(),
             sealed_key: String::new(),
         };
-        let kek = kdf.stretch(passphrase, &salt)?;
+        let kek = stretch(&kdf, passphrase, &salt)?;
         let mut buf = key.to_bytes();
         let tag = ChaCha20Poly1305::new(&Key::from(*kek))
             .encrypt_inout_detached(&Nonce::from(nonce), &file.aad(), buf.as_mut_slice().into())
@@ -213,7 +197,7 @@ impl KeyFile {
         let salt: [u8; 16] = unb64(&self.salt, "salt")?;
         let nonce: [u8; 12] = unb64(&self.nonce, "nonce")?;
         let sealed: [u8; 48] = unb64(&self.sealed_key, "sealed_key")?;
-        let kek = self.kdf.stretch(passphrase, &salt)?;
+        let kek = stretch(&self.kdf, passphrase, &salt)?;
         let mut buf = Zeroizing::new([0u8; 32]);
         buf.copy_from_slice(&sealed[..32]);
         let tag = Tag::try_from(&sealed[32..]).expect("16 bytes");

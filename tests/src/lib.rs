@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use vbzkey_client::{Client, ConnectOptions, DongleAddr};
 use vbzkey_protocol::PublicKey;
-use vbzkey_protocol::stream::call;
+use vbzkey_protocol::endpoint::Endpoint;
 use vbzkey_protocol::wire::{Pin, Request, Response};
 
 /// The admin credential the tests' dongles are initialised with.
@@ -145,21 +146,22 @@ impl Firmware {
         wait_until("the firmware's socket", || UnixStream::connect(&self.socket).ok());
     }
 
-    /// Send one wire request directly (as an admin tool would).
+    /// A client of this dongle, as the admin tool and the bridge have.
+    pub fn client(&self) -> Client {
+        let addr = DongleAddr::Socket(Endpoint::Unix(self.socket.clone()));
+        Client::for_addr(&addr, ConnectOptions::default())
+    }
+
+    /// Send one wire request on a connection of its own; the dongle's answer, whatever it is.
     pub fn request(&self, req: &Request) -> Response {
-        let mut s = UnixStream::connect(&self.socket).expect("connect to the firmware");
-        s.set_read_timeout(Some(START_TIMEOUT)).expect("timeout");
-        call(&mut s, 1, req).expect("wire call")
+        self.client().exchange(req).expect("the dongle answers")
     }
 
     /// Initialise with a staff PIN and [`ADMIN_PIN`]; returns the public key. The dongle is
     /// left locked (unlock it through the bridge, as staff do).
     pub fn init(&self, pin: &[u8]) -> PublicKey {
-        let init = Request::Init { pin: Some(Pin::new(pin)), admin_pin: Pin::new(ADMIN_PIN) };
-        match self.request(&init) {
-            Response::PublicKeys(keys) => PublicKey::from_bytes(keys[0].public_key),
-            other => panic!("init failed: {other:?}"),
-        }
+        let keys = self.client().init(Some(Pin::new(pin)), Pin::new(ADMIN_PIN)).expect("init");
+        PublicKey::from_bytes(keys[0].public_key)
     }
 }
 
@@ -342,6 +344,17 @@ pub fn admin_pressing(args: &[&str], button: Option<&Path>) -> std::process::Out
     let status = child.wait().expect("wait for vbzkey-admin");
     let stderr = reader.join().expect("stderr reader");
     std::process::Output { status, stdout, stderr }
+}
+
+/// Run `vbzkey-admin --dongle unix:DONGLE ARGS…` with no stdin, pressing the emulated
+/// dongle's button (the FIFO beside its socket, as [`Firmware`] makes it) whenever the tool
+/// asks: an admin who presses when told.
+pub fn admin(dongle: &Path, args: &[&str]) -> std::process::Output {
+    let target = format!("unix:{}", dongle.display());
+    let mut all = vec!["--dongle", target.as_str()];
+    all.extend(args);
+    let button = dongle.with_extension("button");
+    admin_pressing(&all, button.exists().then_some(button.as_path()))
 }
 
 /// Run the `vbzkey` CLI with `stdin`; returns stdout, panicking on failure.

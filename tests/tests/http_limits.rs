@@ -7,7 +7,8 @@ use std::time::Duration;
 use vbzkey_e2e::http;
 use vbzkey_host_bridge::http::{HttpConfig, router};
 use vbzkey_host_bridge::method::{ItemResult, KeyMethod, MethodError, State, Status};
-use vbzkey_protocol::wire::SealedItem;
+use vbzkey_protocol::record::RecordErrorCode;
+use vbzkey_protocol::wire::{ItemError, SealedItem};
 
 /// Unseals nothing, slowly: stands in for a dongle waiting for its button.
 struct Slow(Duration);
@@ -37,7 +38,7 @@ impl KeyMethod for Slow {
     }
     fn unseal(&self, items: Vec<SealedItem>) -> Result<Vec<ItemResult>, MethodError> {
         std::thread::sleep(self.0);
-        Ok(items.iter().map(|_| Err("tag_mismatch")).collect())
+        Ok(items.iter().map(|_| Err(ItemError::Record(RecordErrorCode::TagMismatch))).collect())
     }
     fn unlock_only_on_bridge_page(&self) -> bool {
         false

@@ -1,30 +1,20 @@
-//! The key lifecycle an admin runs, end to end on emulated dongles with the real binaries:
-//! init → 10,000 records → backup 3-of-5 → wipe → restore from 3 shares → all open; clone
-//! A→B → both open them; rotate → re-wrap all 10,000 (killed once, resumed) → every record
-//! opens under the new key only → retire the old key (refused while records still use it).
+//! The key lifecycle an admin runs, end to end on emulated dongles with the real binaries,
+//! one test per operation: backup, restore (and the refusals before it), clone, rotate,
+//! re-wrap (10,000 records, killed once and resumed), retire (refused while records still use
+//! the key), and the audit log that records them all.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use vbzkey_e2e::{Firmware, TempDir, bin};
+use vbzkey_e2e::{Firmware, TempDir, admin, admin_pressing, bin};
 use vbzkey_protocol::record::{self, Record};
 use vbzkey_protocol::wire::{Pin, Request, Response, SealedItem};
 use vbzkey_protocol::{KeyId, PublicKey};
 
 const N: usize = 10_000;
 const FAST: &[&str] = &["--records-per-minute", "1000000000"];
-
-fn admin(dongle: &Path, args: &[&str]) -> Output {
-    Command::new(bin("vbzkey-admin"))
-        .arg("--dongle")
-        .arg(format!("unix:{}", dongle.display()))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run vbzkey-admin")
-}
 
 fn ok(out: Output) -> String {
     assert!(out.status.success(), "vbzkey-admin failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -79,144 +69,228 @@ fn read_jsonl(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-#[test]
-fn backup_restore_clone_rotate_rewrap_retire() {
-    let dir = TempDir::new("lifecycle");
-    let pin = dir.path("pin.txt");
-    std::fs::write(&pin, "424242\n").unwrap();
-    let a = Firmware::start(&dir.path("a-state"), &dir.path("a.sock"), FAST);
-    let pk =
-        PublicKey::from_text(&ok(admin(&a.socket, &["init", "--pin-file", pin.to_str().unwrap()])))
-            .unwrap();
+/// An initialised emulated dongle with its PIN and admin PIN files, in a directory of its own.
+struct Setup {
+    dir: TempDir,
+    pin: PathBuf,
+    admin_pin: PathBuf,
+    fw: Firmware,
+    pk: PublicKey,
+}
 
-    // 10,000 records, as the store would hold them (sealed with the public key only).
-    let records = dir.path("records.jsonl");
-    let mut text = String::new();
-    for i in 0..N {
-        let ctx = format!("cust_cards/{i}/card_number");
-        let value = format!("4111{i:012}");
-        let rec = record::to_text(&record::seal(&pk, ctx.as_bytes(), value.as_bytes()).unwrap());
-        text.push_str(&json!({ "id": i, "context": ctx, "record": rec, "key_id": pk.key_id().to_string(), "value": value }).to_string());
-        text.push('\n');
+impl Setup {
+    fn new(name: &str) -> Self {
+        let dir = TempDir::new(name);
+        let (pin, admin_pin) = (dir.path("pin.txt"), dir.path("admin.txt"));
+        std::fs::write(&pin, "424242\n").unwrap();
+        std::fs::write(&admin_pin, "admin-424242\n").unwrap();
+        let fw = Firmware::start(&dir.path("a-state"), &dir.path("a.sock"), FAST);
+        let init = ["init", "--pin-file", s(&pin), "--new-admin-pin-file", s(&admin_pin)];
+        let pk = PublicKey::from_text(&ok(admin(&fw.socket, &init))).unwrap();
+        let a = Setup { dir, pin, admin_pin, fw, pk };
+        // Init leaves the dongle locked; staff unlock it (tests that open records need it).
+        a.unlock(&a.fw);
+        a
     }
-    std::fs::write(&records, text).unwrap();
-    let lines = read_jsonl(&records);
 
-    // Backup 3-of-5, then wipe.
-    let shares = dir.path("shares");
-    ok(admin(
-        &a.socket,
-        &[
+    /// The admin tool as the admin runs it: with the admin PIN, pressing the button when asked.
+    fn admin(&self, args: &[&str]) -> Output {
+        let mut all = vec!["--admin-pin-file", self.admin_pin()];
+        all.extend(args);
+        admin(&self.fw.socket, &all)
+    }
+
+    fn pin(&self) -> &str {
+        s(&self.pin)
+    }
+
+    fn admin_pin(&self) -> &str {
+        s(&self.admin_pin)
+    }
+
+    /// `n` records sealed to the public key, as the store would hold them, in a JSONL file.
+    fn records(&self, name: &str, n: usize) -> (PathBuf, Vec<Value>) {
+        let path = self.dir.path(name);
+        let mut text = String::new();
+        for i in 0..n {
+            let ctx = format!("cust_cards/{i}/card_number");
+            let value = format!("4111{i:012}");
+            let rec =
+                record::to_text(&record::seal(&self.pk, ctx.as_bytes(), value.as_bytes()).unwrap());
+            text.push_str(&json!({ "id": i, "context": ctx, "record": rec, "key_id": self.pk.key_id().to_string(), "value": value }).to_string());
+            text.push('\n');
+        }
+        std::fs::write(&path, text).unwrap();
+        let lines = read_jsonl(&path);
+        (path, lines)
+    }
+
+    /// Backup 3-of-5 into `shares/`; returns the path of share `i`.
+    fn backup(&self) -> impl Fn(usize) -> String {
+        let shares = self.dir.path("shares");
+        ok(self.admin(&["backup", "--threshold", "3", "--shares", "5", "--out-dir", s(&shares)]));
+        move |i| s(&shares.join(format!("share-{i}.txt"))).to_string()
+    }
+
+    fn unlock(&self, fw: &Firmware) {
+        let unlock = Request::Unlock { pin: Pin::new(b"424242"), unlock_secret: None };
+        assert_eq!(fw.request(&unlock), Response::Ok);
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn backup_writes_one_private_file_per_share() {
+    let a = Setup::new("backup");
+    let share = a.backup();
+    for i in 1..=5 {
+        let text = std::fs::read_to_string(share(i)).unwrap();
+        assert!(
+            text.starts_with(&format!("# vbzkey recovery share {i} of 5 (3 needed)\nvkshare1."))
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(share(i)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "share {i}");
+    }
+    assert!(!Path::new(&share(6)).exists());
+    // A second backup into the same directory never overwrites a share.
+    refused(
+        a.admin(&[
             "backup",
             "--threshold",
             "3",
             "--shares",
             "5",
-            "--pin-file",
-            pin.to_str().unwrap(),
             "--out-dir",
-            shares.to_str().unwrap(),
-        ],
-    ));
-    let share = |i: usize| shares.join(format!("share-{i}.txt")).to_str().unwrap().to_string();
-    ok(admin(&a.socket, &["reset", "--pin-file", pin.to_str().unwrap(), "--force"]));
-    assert!(ok(admin(&a.socket, &["info"])).contains("Uninitialised"));
-
-    // Unsafe restores are refused with a clear message, before the dongle sees them.
-    refused(
-        admin(
-            &a.socket,
-            &[
-                "restore",
-                "--share-file",
-                &share(1),
-                "--share-file",
-                &share(2),
-                "--new-pin-file",
-                pin.to_str().unwrap(),
-            ],
-        ),
-        "3 different shares are needed",
+            s(&a.dir.path("shares")),
+        ]),
+        "share-1.txt",
     );
-    let typo = dir.path("typo.txt");
+}
+
+#[test]
+fn restore_from_any_three_of_five_shares_after_a_wipe_opens_every_record() {
+    let a = Setup::new("restore");
+    let (_, lines) = a.records("records.jsonl", 300);
+    let share = a.backup();
+    ok(a.admin(&["reset", "--force"]));
+    assert!(ok(a.admin(&["info"])).contains("Uninitialised"));
+    ok(a.admin(&[
+        "restore",
+        "--share-file",
+        &share(5),
+        "--share-file",
+        &share(1),
+        "--share-file",
+        &share(3),
+        "--new-pin-file",
+        a.pin(),
+        "--new-admin-pin-file",
+        a.admin_pin(),
+    ]));
+    a.unlock(&a.fw);
+    assert_eq!(open_all(&a.fw, &lines), (300, vec![]));
+}
+
+#[test]
+fn restore_refuses_too_few_or_mistyped_shares_before_the_dongle_sees_them() {
+    let a = Setup::new("restore-bad");
+    let share = a.backup();
+    ok(a.admin(&["reset", "--force"]));
+    let too_few = a.admin(&[
+        "restore",
+        "--share-file",
+        &share(1),
+        "--share-file",
+        &share(2),
+        "--new-pin-file",
+        a.pin(),
+        "--new-admin-pin-file",
+        a.admin_pin(),
+    ]);
+    assert_eq!(too_few.status.code(), Some(3), "bad input");
+    refused(too_few, "3 different shares are needed");
+    let typo = a.dir.path("typo.txt");
     let good = std::fs::read_to_string(share(3)).unwrap();
-    let data_line = good.lines().find(|l| l.starts_with("vkshare1.")).unwrap();
-    let mut bad = data_line.to_string();
+    let mut bad = good.lines().find(|l| l.starts_with("vkshare1.")).unwrap().to_string();
     let i = bad.len() - 12;
     bad.replace_range(i..i + 1, if &bad[i..i + 1] == "A" { "B" } else { "A" });
     std::fs::write(&typo, format!("{bad}\n")).unwrap();
     refused(
-        admin(
-            &a.socket,
-            &[
-                "restore",
-                "--share-file",
-                &share(1),
-                "--share-file",
-                &share(2),
-                "--share-file",
-                typo.to_str().unwrap(),
-                "--new-pin-file",
-                pin.to_str().unwrap(),
-            ],
-        ),
-        "checksum",
-    );
-
-    // Restore from shares 1, 3 and 5: every record opens again.
-    ok(admin(
-        &a.socket,
-        &[
+        a.admin(&[
             "restore",
-            "--share-file",
-            &share(5),
             "--share-file",
             &share(1),
             "--share-file",
-            &share(3),
+            &share(2),
+            "--share-file",
+            s(&typo),
             "--new-pin-file",
-            pin.to_str().unwrap(),
-        ],
-    ));
-    assert_eq!(
-        a.request(&Request::Unlock { pin: Pin::new(b"424242"), unlock_secret: None }),
-        Response::Ok
+            a.pin(),
+            "--new-admin-pin-file",
+            a.admin_pin(),
+        ]),
+        "typo.txt line 1: the share's checksum does not match",
     );
-    assert_eq!(open_all(&a, &lines), (N, vec![]));
+    // Nothing reached the dongle: it is still empty.
+    assert!(ok(a.admin(&["info"])).contains("Uninitialised"));
+}
 
-    // Clone A → B: both open the same records.
-    let b = Firmware::start(&dir.path("b-state"), &dir.path("b.sock"), FAST);
-    let out = Command::new(bin("vbzkey-admin"))
-        .args([
+#[test]
+fn clone_copies_every_key_so_both_dongles_open_the_records() {
+    let a = Setup::new("clone");
+    let (_, lines) = a.records("records.jsonl", 300);
+    let b = Firmware::start(&a.dir.path("b-state"), &a.dir.path("b.sock"), FAST);
+    let (from, to) = (a.fw.target(), b.target());
+    let out = admin_pressing(
+        &[
+            "--admin-pin-file",
+            a.admin_pin(),
             "clone",
             "--from",
-            &format!("unix:{}", a.socket.display()),
+            &from,
             "--to",
-            &format!("unix:{}", b.socket.display()),
-        ])
-        .args(["--pin-file", pin.to_str().unwrap(), "--new-pin-file", pin.to_str().unwrap()])
-        .output()
-        .unwrap();
-    ok(out);
-    assert_eq!(
-        b.request(&Request::Unlock { pin: Pin::new(b"424242"), unlock_secret: None }),
-        Response::Ok
+            &to,
+            "--new-pin-file",
+            a.pin(),
+            "--new-admin-pin-file",
+            a.admin_pin(),
+        ],
+        Some(&a.fw.button),
     );
-    assert_eq!(open_all(&b, &lines), (N, vec![]));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Cloned 1 key version(s)."));
+    ok(out);
+    a.unlock(&b);
+    assert_eq!(open_all(&b, &lines), (300, vec![]));
+    assert_eq!(open_all(&a.fw, &lines), (300, vec![]));
+}
 
-    // Rotate A, then re-wrap all 10,000; kill the first run part-way and resume.
-    let new_pk = PublicKey::from_text(&ok(admin(
-        &a.socket,
-        &["rotate", "--pin-file", pin.to_str().unwrap()],
-    )))
-    .unwrap();
-    assert_ne!(new_pk.key_id(), pk.key_id());
-    let rewrapped = dir.path("rewrapped.jsonl");
+#[test]
+fn rotate_makes_a_new_key_active_and_keeps_the_old_one_for_opening() {
+    let a = Setup::new("rotate");
+    let (_, lines) = a.records("records.jsonl", 50);
+    let new_pk = PublicKey::from_text(&ok(a.admin(&["rotate"]))).unwrap();
+    assert_ne!(new_pk.key_id(), a.pk.key_id());
+    assert_eq!(ok(a.admin(&["pubkey"])).trim(), new_pk.to_text());
+    let info = ok(a.admin(&["info"]));
+    assert!(info.contains("key v2 (active)") && info.contains("key v1 "), "{info}");
+    assert_eq!(open_all(&a.fw, &lines), (50, vec![]));
+}
+
+#[test]
+fn rewrap_of_10000_records_resumes_after_a_kill_and_a_torn_line() {
+    let a = Setup::new("rewrap");
+    let (records, lines) = a.records("records.jsonl", N);
+    let new_pk = PublicKey::from_text(&ok(a.admin(&["rotate"]))).unwrap();
+    let rewrapped = a.dir.path("rewrapped.jsonl");
     let rewrap_args = |batch: &str| {
         let mut c = Command::new(bin("vbzkey-admin"));
-        c.arg("--dongle").arg(format!("unix:{}", a.socket.display()));
-        c.args(["rewrap", "--pin-file", pin.to_str().unwrap(), "--in", records.to_str().unwrap()]);
-        c.args(["--out", rewrapped.to_str().unwrap(), "--batch", batch]);
+        c.arg("--dongle").arg(format!("unix:{}", a.fw.socket.display()));
+        c.args(["--admin-pin-file", a.admin_pin(), "rewrap", "--in", s(&records)]);
+        c.args(["--out", s(&rewrapped), "--batch", batch]);
         c
     };
     let mut first = rewrap_args("50").stderr(Stdio::null()).spawn().unwrap();
@@ -252,57 +326,49 @@ fn backup_restore_clone_rotate_rewrap_retire() {
         assert_eq!(key_id_of(new["record"].as_str().unwrap()), new_pk.key_id());
         assert_eq!(new["key_id"], new_pk.key_id().to_string());
     }
-    assert_eq!(open_all(&a, &new_lines), (N, vec![]));
+    assert_eq!(open_all(&a.fw, &new_lines), (N, vec![]));
+}
 
-    // Retire: refused while the old file still has records on the old key, then done.
-    let old_id = pk.key_id().to_string();
-    refused(
-        admin(
-            &a.socket,
-            &[
-                "retire",
-                &old_id,
-                "--pin-file",
-                pin.to_str().unwrap(),
-                "--records",
-                records.to_str().unwrap(),
-            ],
-        ),
-        "10000 record(s)",
-    );
-    ok(admin(
-        &a.socket,
-        &[
-            "retire",
-            &old_id,
-            "--pin-file",
-            pin.to_str().unwrap(),
-            "--records",
-            rewrapped.to_str().unwrap(),
-        ],
-    ));
-    // Every record opens under the new key only: the old records no longer open at all.
-    assert_eq!(open_all(&a, &new_lines), (N, vec![]));
-    assert_eq!(open_all(&a, &lines[..300]), (0, vec!["no_such_key"]));
+#[test]
+fn retire_is_refused_while_records_use_the_key_then_the_old_records_no_longer_open() {
+    let a = Setup::new("retire");
+    let (records, lines) = a.records("records.jsonl", 300);
+    ok(a.admin(&["rotate"]));
+    let rewrapped = a.dir.path("rewrapped.jsonl");
+    ok(a.admin(&["rewrap", "--in", s(&records), "--out", s(&rewrapped)]));
+    let new_lines = read_jsonl(&rewrapped);
+    // The grouped form `info` prints is what an admin copies.
+    let old_id = a.pk.key_id().grouped();
+    let still = a.admin(&["retire", &old_id, "--records", s(&records)]);
+    assert_eq!(still.status.code(), Some(5), "refused");
+    refused(still, "300 record(s)");
+    ok(a.admin(&["retire", &old_id, "--records", s(&rewrapped)]));
+    assert_eq!(open_all(&a.fw, &new_lines), (300, vec![]));
+    assert_eq!(open_all(&a.fw, &lines), (0, vec!["no_such_key"]));
+    let gone = a.admin(&["retire", &old_id, "--records", s(&rewrapped)]);
+    assert_eq!(gone.status.code(), Some(4), "not found");
+    refused(gone, "no key with that id");
+}
 
-    // The audit log tells the story and verifies.
-    let audit = ok(admin(&a.socket, &["audit", "verify"]));
+#[test]
+fn the_audit_log_records_each_operation_and_an_edited_export_does_not_verify() {
+    let a = Setup::new("audit");
+    let (_, lines) = a.records("records.jsonl", 20);
+    let _shares = a.backup();
+    ok(a.admin(&["rotate"]));
+    a.unlock(&a.fw);
+    assert_eq!(open_all(&a.fw, &lines), (20, vec![]));
+    let audit = ok(a.admin(&["audit", "verify"]));
     assert!(audit.starts_with("audit log verifies"), "{audit}");
-    let log = ok(admin(&a.socket, &["audit", "export"]));
-    for event in [
-        " backup ",
-        " factory-reset ",
-        " restore ",
-        " clone-export ",
-        " rotate ",
-        " rewrap ",
-        " retire ",
-    ] {
+    let log = ok(a.admin(&["audit", "export"]));
+    for event in [" init ", " backup ", " rotate ", " unseal "] {
         assert!(log.contains(event), "no{event}in the audit log");
     }
-    let exported = dir.path("audit.log");
+    let exported = a.dir.path("audit.log");
     std::fs::write(&exported, log.replacen(" rotate ", " r0tate ", 1)).unwrap();
-    refused(admin(&a.socket, &["audit", "verify", exported.to_str().unwrap()]), "does NOT verify");
+    let tampered = a.admin(&["audit", "verify", s(&exported)]);
+    assert_eq!(tampered.status.code(), Some(9), "not verified");
+    refused(tampered, "does NOT verify");
 }
 
 #[test]
@@ -311,7 +377,8 @@ fn every_admin_command_has_an_example_and_refuses_bad_input() {
         "info",
         "init",
         "pubkey",
-        "change-pin",
+        "set-pin",
+        "change-admin-pin",
         "reset",
         "rotate",
         "retire",
@@ -333,32 +400,33 @@ fn every_admin_command_has_an_example_and_refuses_bad_input() {
     }
     let dir = TempDir::new("admin-bad");
     let fw = Firmware::start(&dir.path("state"), &dir.path("d.sock"), &[]);
-    let pin = dir.path("pin.txt");
-    std::fs::write(&pin, "1234\n").unwrap();
-    ok(admin(&fw.socket, &["init", "--pin-file", pin.to_str().unwrap()]));
+    let (pin, admin_pin) = (dir.path("pin.txt"), dir.path("admin.txt"));
+    std::fs::write(&pin, "123456\n").unwrap();
+    std::fs::write(&admin_pin, "admin-123456\n").unwrap();
+    let (pin, admin_pin) = (pin.to_str().unwrap(), admin_pin.to_str().unwrap());
+    // Too short a PIN is refused by the dongle, and nothing is made.
+    let short = dir.path("short.txt");
+    std::fs::write(&short, "1234\n").unwrap();
+    let init =
+        |p: &str| admin(&fw.socket, &["init", "--pin-file", p, "--new-admin-pin-file", admin_pin]);
+    refused(init(short.to_str().unwrap()), "a staff PIN must be 6 to 128 bytes");
+    ok(init(pin));
+    let as_admin = |args: &[&str]| {
+        let mut all = vec!["--admin-pin-file", admin_pin];
+        all.extend(args);
+        admin(&fw.socket, &all)
+    };
     refused(
-        admin(&fw.socket, &["retire", "not-a-key-id", "--records", pin.to_str().unwrap()]),
-        "not a key id",
+        as_admin(&["retire", "not-a-key-id", "--records", pin]),
+        "a key id holds hex digits only",
     );
-    refused(
-        admin(
-            &fw.socket,
-            &["backup", "--threshold", "1", "--shares", "3", "--pin-file", pin.to_str().unwrap()],
-        ),
-        "threshold",
-    );
-    refused(admin(&fw.socket, &["init", "--pin-file", pin.to_str().unwrap()]), "already has a key");
-    refused(admin(&fw.socket, &["reset", "--pin-file", pin.to_str().unwrap()]), "--force");
+    refused(as_admin(&["backup", "--threshold", "1", "--shares", "3"]), "threshold");
+    refused(init(pin), "already has a key");
+    refused(as_admin(&["reset"]), "--force");
     refused(admin(Path::new("/nonexistent/dongle.sock"), &["info"]), "no dongle found");
     // A public key of the wrong form is refused with what is wrong with it.
-    refused(
-        admin(&fw.socket, &["unpair", "vkpub1.short", "--pin-file", pin.to_str().unwrap()]),
-        "damaged",
-    );
-    refused(
-        admin(&fw.socket, &["unpair", "ssh-ed25519 AAAA", "--pin-file", pin.to_str().unwrap()]),
-        "vkpub1.",
-    );
+    refused(as_admin(&["unpair", "vkpub1.short"]), "damaged");
+    refused(as_admin(&["unpair", "ssh-ed25519 AAAA"]), "vkpub1.");
     let host_key = dir.path("host.key");
     std::fs::write(
         &host_key,
@@ -369,7 +437,8 @@ fn every_admin_command_has_an_example_and_refuses_bad_input() {
     refused(admin(&fw.socket, &["--host-key", host_key.to_str().unwrap(), "info"]), "vksec1.");
     let out =
         Command::new(bin("vbzkey-admin")).args(["--dongle", "serial:1", "info"]).output().unwrap();
-    refused(out, "usb, unix:PATH or tcp:ADDR:PORT");
+    assert_eq!(out.status.code(), Some(2), "usage");
+    refused(out, "usb, usb:SERIAL, unix:PATH or tcp:HOST:PORT");
 }
 
 trait TornWrite {
@@ -401,11 +470,18 @@ fn sqlite(db: &Path, script: &str, stdin: &str) -> String {
 #[test]
 fn rewrap_a_sqlite_table_in_place_and_retire_checked_against_it() {
     let dir = TempDir::new("sqlite-rewrap");
-    let pin = dir.path("pin.txt");
-    std::fs::write(&pin, "2468\n").unwrap();
-    let pin = pin.to_str().unwrap();
+    let (pin, admin_pin) = (dir.path("pin.txt"), dir.path("admin.txt"));
+    std::fs::write(&pin, "246800\n").unwrap();
+    std::fs::write(&admin_pin, "admin-246800\n").unwrap();
+    let (pin, admin_pin) = (pin.to_str().unwrap(), admin_pin.to_str().unwrap());
     let fw = Firmware::start(&dir.path("state"), &dir.path("d.sock"), FAST);
-    let pk = PublicKey::from_text(&ok(admin(&fw.socket, &["init", "--pin-file", pin]))).unwrap();
+    let init = ["init", "--pin-file", pin, "--new-admin-pin-file", admin_pin];
+    let pk = PublicKey::from_text(&ok(admin(&fw.socket, &init))).unwrap();
+    let admin = |args: &[&str]| {
+        let mut all = vec!["--admin-pin-file", admin_pin];
+        all.extend(args);
+        admin(&fw.socket, &all)
+    };
     let db = dir.path("store.db");
     let rows: Vec<Value> = (0..500)
         .map(|i| {
@@ -429,26 +505,20 @@ fn rewrap_a_sqlite_table_in_place_and_retire_checked_against_it() {
         ),
         &Value::from(rows.clone()).to_string(),
     );
-    let new_pk =
-        PublicKey::from_text(&ok(admin(&fw.socket, &["rotate", "--pin-file", pin]))).unwrap();
+    let new_pk = PublicKey::from_text(&ok(admin(&["rotate"]))).unwrap();
     let db_arg = format!("sqlite:{}", db.display());
     let rewrap = |batch: &str| {
-        admin(
-            &fw.socket,
-            &[
-                "rewrap",
-                "--pin-file",
-                pin,
-                "--db",
-                &db_arg,
-                "--table",
-                "cust_cards",
-                "--column",
-                "card_number",
-                "--batch",
-                batch,
-            ],
-        )
+        admin(&[
+            "rewrap",
+            "--db",
+            &db_arg,
+            "--table",
+            "cust_cards",
+            "--column",
+            "card_number",
+            "--batch",
+            batch,
+        ])
     };
     let first = rewrap("64");
     assert!(
@@ -480,74 +550,42 @@ fn rewrap_a_sqlite_table_in_place_and_retire_checked_against_it() {
             json!({ "context": format!("cust_cards/{}/card_number", s["id"].as_str().unwrap()), "record": s["record"], "value": r[2] })
         })
         .collect();
+    let unlock = Request::Unlock { pin: Pin::new(b"246800"), unlock_secret: None };
+    assert_eq!(fw.request(&unlock), Response::Ok);
     assert_eq!(open_all(&fw, &lines), (500, vec![]));
     let old = pk.key_id().to_string();
-    ok(admin(
-        &fw.socket,
-        &["retire", &old, "--pin-file", pin, "--db", &db_arg, "--column", "cust_cards.card_number"],
-    ));
+    ok(admin(&["retire", &old, "--db", &db_arg, "--column", "cust_cards.card_number"]));
+    refused(admin(&["rewrap", "--db", "mysql://shop", "--table", "t", "--column", "c"]), "JSON");
     refused(
-        admin(
-            &fw.socket,
-            &["rewrap", "--pin-file", pin, "--db", "mysql://shop", "--table", "t", "--column", "c"],
-        ),
-        "JSON",
-    );
-    refused(
-        admin(
-            &fw.socket,
-            &[
-                "rewrap",
-                "--pin-file",
-                pin,
-                "--db",
-                &db_arg,
-                "--table",
-                "cust_cards; DROP TABLE x",
-                "--column",
-                "c",
-            ],
-        ),
+        admin(&["rewrap", "--db", &db_arg, "--table", "cust_cards; DROP TABLE x", "--column", "c"]),
         "not a plain",
     );
 }
 
 #[test]
-fn an_admin_pin_is_needed_for_admin_commands() {
+fn admin_commands_need_the_admin_pin_and_never_take_the_staff_pin() {
     let dir = TempDir::new("admin-pin");
     let fw = Firmware::start(&dir.path("state"), &dir.path("d.sock"), &[]);
     let (pin, admin_pin) = (dir.path("pin.txt"), dir.path("admin.txt"));
-    std::fs::write(&pin, "5678\n").unwrap();
+    std::fs::write(&pin, "567890\n").unwrap();
     std::fs::write(&admin_pin, "admin-13579\n").unwrap();
     let (pin, admin_pin) = (pin.to_str().unwrap(), admin_pin.to_str().unwrap());
     ok(admin(&fw.socket, &["init", "--pin-file", pin, "--new-admin-pin-file", admin_pin]));
-    refused(
-        admin(&fw.socket, &["backup", "--threshold", "2", "--shares", "3", "--pin-file", pin]),
-        "admin PIN",
-    );
-    refused(admin(&fw.socket, &["rotate", "--pin-file", pin]), "admin PIN");
+    let staff =
+        admin(&fw.socket, &["backup", "--threshold", "2", "--shares", "3", "--pin-file", pin]);
+    assert_eq!(staff.status.code(), Some(2), "usage");
+    refused(staff, "staff PIN does not authorise `backup`");
+    refused(admin(&fw.socket, &["rotate"]), "--admin-pin-file");
     let wrong = dir.path("wrong.txt");
     std::fs::write(&wrong, "admin-00000\n").unwrap();
-    refused(
-        admin(
-            &fw.socket,
-            &["--admin-pin-file", wrong.to_str().unwrap(), "rotate", "--pin-file", pin],
-        ),
-        "wrong PIN",
-    );
+    let out = admin(&fw.socket, &["--admin-pin-file", wrong.to_str().unwrap(), "rotate"]);
+    assert_eq!(out.status.code(), Some(6), "wrong credential");
+    refused(out, "wrong admin PIN");
     let shares = ok(admin(
         &fw.socket,
-        &[
-            "--admin-pin-file",
-            admin_pin,
-            "backup",
-            "--threshold",
-            "2",
-            "--shares",
-            "3",
-            "--pin-file",
-            pin,
-        ],
+        &["--admin-pin-file", admin_pin, "backup", "--threshold", "2", "--shares", "3"],
     ));
     assert_eq!(shares.lines().count(), 3);
+    // The admin command left nothing unlocked for the staff page.
+    assert!(ok(admin(&fw.socket, &["info"])).contains("state:      Locked"));
 }

@@ -8,9 +8,9 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use vbzkey_client::{Client, ClientError, ConnectOptions};
 use vbzkey_e2e::{Bridge, Firmware, TempDir, admin_pressing, bin, cli, make_fifo};
-use vbzkey_protocol::stream::call;
-use vbzkey_protocol::wire::{DongleError, Request, Response};
+use vbzkey_protocol::wire::DongleError;
 
 const STORE: &str = "http://127.0.0.1:8080";
 
@@ -76,8 +76,11 @@ fn only_paired_hosts_are_served_locally_and_over_the_lan() {
         None,
         &["pair", "--new-host-key", h1.to_str().unwrap(), "--label", "till-1"],
     ));
-    let device_key =
-        device_key.trim().strip_prefix("device_key = ").unwrap().trim_matches('"').to_string();
+    // `pair` prints the bridge's configuration lines: host_key, device_key and serial.
+    let lines: toml::Table = toml::from_str(&device_key).unwrap();
+    assert_eq!(lines["serial"].as_str(), Some("E2E00001"));
+    assert!(Path::new(lines["host_key"].as_str().unwrap()).is_absolute());
+    let device_key = lines["device_key"].as_str().unwrap().to_string();
     assert!(device_key.starts_with("vkpub1."));
     let h2 = dir.path("h2.key");
     cli(&["keygen", "-o", h2.to_str().unwrap()], b"");
@@ -128,16 +131,18 @@ fn only_paired_hosts_are_served_locally_and_over_the_lan() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    let mut plain = loop {
-        if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
-            break s;
-        }
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "the LAN key server did not start");
         std::thread::sleep(Duration::from_millis(20));
-    };
-    plain.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let r: Response = call(&mut plain, 1, &Request::PublicKeys).unwrap();
-    assert_eq!(r, Response::Error(DongleError::PairingRequired));
+    }
+    let plain = Client::for_addr(
+        &format!("tcp:127.0.0.1:{port}").parse().unwrap(),
+        ConnectOptions::default(),
+    );
+    match plain.public_keys() {
+        Err(ClientError::Dongle(e)) => assert_eq!(e, DongleError::PairingRequired),
+        other => panic!("{other:?}"),
+    }
     let lan_method = format!("kind = \"lan\"\naddress = \"127.0.0.1:{port}\"");
     let paired = Bridge::start(&TempDir::new("pairing-b3"), &bridge_cfg(&lan_method, &h1));
     assert_eq!(paired.status()["method"], "lan");
@@ -173,4 +178,68 @@ fn only_paired_hosts_are_served_locally_and_over_the_lan() {
     assert!(ok(admin(&tcp, Some(&h2), &["audit", "export"])).contains(" unpair "));
     let _ = lan.kill();
     let _ = lan.wait();
+}
+
+#[test]
+fn clone_from_a_paired_source_works_to_a_new_and_to_a_reset_target() {
+    let dir = TempDir::new("pairing-clone");
+    let (pin, admin_pin) = (dir.path("pin.txt"), dir.path("admin.txt"));
+    std::fs::write(&pin, "975310\n").unwrap();
+    std::fs::write(&admin_pin, "admin-975310\n").unwrap();
+    let (pin, admin_pin) = (pin.to_str().unwrap(), admin_pin.to_str().unwrap());
+    let a = Firmware::start(&dir.path("a-state"), &dir.path("a.sock"), &[]);
+    let b = Firmware::start(&dir.path("b-state"), &dir.path("b.sock"), &[]);
+    let (a_addr, b_addr) = (a.target(), b.target());
+    let admin = |fw: &Firmware, host_key: Option<&Path>, args: &[&str]| {
+        let mut all = vec!["--admin-pin-file", admin_pin];
+        all.extend(args);
+        admin_at(&fw.target(), host_key, &fw.button, &all)
+    };
+    let init = ["init", "--pin-file", pin, "--new-admin-pin-file", admin_pin];
+    let pk = ok(admin(&a, None, &init)).trim().to_string();
+    let h1 = dir.path("h1.key");
+    ok(admin(&a, None, &["pair", "--new-host-key", h1.to_str().unwrap()]));
+    let rec =
+        cli(&["seal", "--to", &pk, "--context", "cust_cards/1/card_number"], b"4111111111111111")
+            .trim()
+            .to_string();
+    // The source's button is pressed (clone export); the target needs none.
+    let clone = || {
+        let args = [
+            "--admin-pin-file",
+            admin_pin,
+            "--host-key",
+            h1.to_str().unwrap(),
+            "clone",
+            "--from",
+            &a_addr,
+            "--to",
+            &b_addr,
+            "--new-pin-file",
+            pin,
+            "--new-admin-pin-file",
+            admin_pin,
+        ];
+        admin_pressing(&args, Some(&a.button))
+    };
+    // To a new dongle: the host key goes to the paired source, the target is asked plainly.
+    ok(clone());
+    assert_eq!(ok(admin(&b, None, &["pubkey"])).trim(), pk);
+    // A clone carries the keys, not the pairings: B serves any local host until paired, and
+    // its records open with the PIN alone.
+    assert!(ok(admin(&b, None, &["info"])).contains("protected by its PIN only"));
+    // To a reset dongle: pair B, reset it (pairings go too), clone again.
+    ok(admin(&b, None, &["pair", "--new-host-key", h1.to_str().unwrap()]));
+    ok(admin(&b, Some(&h1), &["reset", "--force"]));
+    assert!(ok(admin(&b, None, &["info"])).contains("Uninitialised"));
+    ok(clone());
+    ok(admin(&b, None, &["pair", "--new-host-key", h1.to_str().unwrap()]));
+    let bridge_cfg = format!(
+        "allowed_origins = [\"{STORE}\"]\n[method]\nkind = \"dongle\"\ntransport = \"unix:{}\"\nhost_key = \"{}\"\n",
+        b.socket.display(),
+        h1.display()
+    );
+    let bridge = Bridge::start(&dir, &bridge_cfg);
+    assert_eq!(bridge.post("/v1/unlock", STORE, "{\"pin\":\"975310\"}").status, 200);
+    assert_eq!(unseal_status(&bridge, &rec), (200, "4111111111111111".into()));
 }

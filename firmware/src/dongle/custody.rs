@@ -53,23 +53,18 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             return Err(DongleError::Rng);
         }
         self.log(now, Event::Backup, "-", u32::from(count), u32::from(threshold), &peer.label)?;
-        Ok(Response::Shares(shares.iter().map(Share::to_text).collect()))
+        Ok(Response::Shares(shares))
     }
 
     pub(super) fn restore(
         &mut self,
-        lines: &[String],
+        shares: &[Share],
         pin: Option<Pin>,
         admin_pin: Pin,
         now: Now,
         peer: &Peer,
     ) -> Result<Response, DongleError> {
-        let shares = lines
-            .iter()
-            .map(|l| Share::from_text(l))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| DongleError::BadShareText)?;
-        let secret = backup::combine(&shares).map_err(|e| match e {
+        let secret = backup::combine(shares).map_err(|e| match e {
             backup::ShareError::Mixed => DongleError::SharesMixed,
             backup::ShareError::TooFew { need, got } => {
                 DongleError::TooFewShares { need, got: got.min(255) as u8 }

@@ -40,18 +40,30 @@ pub fn origin_allowed(origin: &str, allowed: &[String], port: u16) -> bool {
 }
 
 /// Why an allow-list entry is not an exact origin.
-pub fn check_origin_entry(entry: &str) -> Result<(), String> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum OriginError {
+    /// No `https://` or `http://`.
+    #[error("an origin starts with https:// or http://")]
+    Scheme,
+    /// A path, wildcard, query, user or space.
+    #[error("an origin is scheme://host[:port] exactly, without path or wildcard")]
+    NotExact,
+    /// Upper case, or an empty port.
+    #[error("write the origin in lower case, as browsers send it")]
+    NotCanonical,
+}
+
+/// Check an allow-list entry: an exact origin, as a browser sends it.
+pub fn check_origin_entry(entry: &str) -> Result<(), OriginError> {
     let rest = entry
         .strip_prefix("https://")
         .or_else(|| entry.strip_prefix("http://"))
-        .ok_or_else(|| format!("{entry:?}: an origin starts with https:// or http://"))?;
+        .ok_or(OriginError::Scheme)?;
     if rest.is_empty() || rest.contains(['/', '*', '?', '#', ' ', '@']) || entry != entry.trim() {
-        return Err(format!(
-            "{entry:?}: an origin is scheme://host[:port] exactly, without path or wildcard"
-        ));
+        return Err(OriginError::NotExact);
     }
     if entry.ends_with(':') || entry.to_ascii_lowercase() != entry {
-        return Err(format!("{entry:?}: write the origin in lower case, as browsers send it"));
+        return Err(OriginError::NotCanonical);
     }
     Ok(())
 }

@@ -99,12 +99,12 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 
 fn method_error(e: &MethodError) -> Response {
     let status = match e {
-        MethodError::Absent(_) => StatusCode::SERVICE_UNAVAILABLE,
+        MethodError::Absent(_) | MethodError::KeyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         MethodError::Locked | MethodError::LockedOut => StatusCode::LOCKED,
         MethodError::WrongSecret { .. } => StatusCode::UNAUTHORIZED,
         MethodError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         MethodError::NotInitialised => StatusCode::CONFLICT,
-        MethodError::Refused(_) => StatusCode::BAD_GATEWAY,
+        MethodError::Refused(_) | MethodError::BadAnswer(_) => StatusCode::BAD_GATEWAY,
     };
     let mut body = json!({ "error": e.code(), "message": e.to_string() });
     if let MethodError::WrongSecret { tries_left: Some(n) } = e {
@@ -415,7 +415,7 @@ async fn unseal(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>
             Ok(out) => {
                 for (pos, r) in positions.into_iter().zip(out) {
                     // Record values are UTF-8 by format (the dongle checks it too).
-                    results[pos] = Some(r.and_then(|p| {
+                    results[pos] = Some(r.map_err(|e| e.code()).and_then(|p| {
                         String::from_utf8(p.0.to_vec()).map_err(|_| "plaintext_not_utf8")
                     }));
                 }

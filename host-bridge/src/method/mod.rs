@@ -5,8 +5,12 @@
 pub mod dongle;
 pub mod soft;
 
+use std::path::PathBuf;
+
 use serde::Serialize;
-use vbzkey_protocol::wire::{Plaintext, SealedItem};
+use vbzkey_client::{ClientError, LinkError};
+use vbzkey_protocol::wire::{DongleError, ItemError, Plaintext, SealedItem};
+use vbzkey_softkey::SoftKeyError;
 
 /// Lock state as the staff page sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -61,11 +65,14 @@ pub struct Status {
 }
 
 /// Why a method could not do what was asked. Never carries a secret.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum MethodError {
-    /// The dongle is not reachable.
+    /// The dongle is not reachable, or its link failed.
     #[error("no dongle is connected: {0}")]
-    Absent(String),
+    Absent(LinkError),
+    /// The key file or passphrase descriptor cannot be used.
+    #[error(transparent)]
+    KeyUnavailable(#[from] KeyUnavailable),
     /// Unlock first.
     #[error("locked: unlock with the PIN or passphrase first")]
     Locked,
@@ -87,9 +94,62 @@ pub enum MethodError {
     /// The dongle has no key.
     #[error("the dongle is not initialised")]
     NotInitialised,
-    /// The dongle refused for another reason (its error, in words).
+    /// The dongle refused for another reason, its own.
     #[error("the dongle refused: {0}")]
-    Refused(String),
+    Refused(DongleError),
+    /// The dongle answered something that does not answer the request.
+    #[error("the dongle misbehaved: {0}")]
+    BadAnswer(ClientError),
+}
+
+/// Why a software key's file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyUnavailable {
+    /// It cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// It is not a valid key file or descriptor.
+    #[error("{}: {source}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: SoftKeyError,
+    },
+}
+
+impl From<DongleError> for MethodError {
+    fn from(e: DongleError) -> Self {
+        match e {
+            DongleError::Locked => MethodError::Locked,
+            DongleError::LockedOut => MethodError::LockedOut,
+            DongleError::WrongPin { tries_left } => {
+                MethodError::WrongSecret { tries_left: Some(tries_left) }
+            }
+            // A PIN of an impossible length is a wrong PIN to the person typing it.
+            DongleError::BadPin => MethodError::WrongSecret { tries_left: None },
+            DongleError::RateLimited { retry_after_ms } => {
+                MethodError::RateLimited { retry_after_ms }
+            }
+            DongleError::NotInitialised => MethodError::NotInitialised,
+            other => MethodError::Refused(other),
+        }
+    }
+}
+
+impl From<ClientError> for MethodError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Link(e) => MethodError::Absent(e),
+            ClientError::Dongle(e) => e.into(),
+            other => MethodError::BadAnswer(other),
+        }
+    }
 }
 
 impl MethodError {
@@ -97,18 +157,20 @@ impl MethodError {
     pub fn code(&self) -> &'static str {
         match self {
             MethodError::Absent(_) => "dongle_absent",
+            MethodError::KeyUnavailable(_) => "key_unavailable",
             MethodError::Locked => "locked",
             MethodError::LockedOut => "locked_out",
             MethodError::WrongSecret { .. } => "wrong_pin",
             MethodError::RateLimited { .. } => "rate_limited",
             MethodError::NotInitialised => "not_initialised",
             MethodError::Refused(_) => "refused",
+            MethodError::BadAnswer(_) => "bad_answer",
         }
     }
 }
 
-/// Per-item outcome: the plaintext or a stable error code.
-pub type ItemResult = Result<Plaintext, &'static str>;
+/// Per-item outcome: the plaintext, or why this one record did not open.
+pub type ItemResult = Result<Plaintext, ItemError>;
 
 /// A key method. Calls may block (USB, Argon2): the HTTP layer runs them off the async
 /// threads.
@@ -129,4 +191,40 @@ pub trait KeyMethod: Send + Sync {
     fn unlock_only_on_bridge_page(&self) -> bool;
     /// Called periodically: lock after idle time, where the bridge holds the key.
     fn tick(&self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dongles_refusals_become_the_staff_pages_codes() {
+        let code = |e: DongleError| MethodError::from(ClientError::Dongle(e)).code();
+        assert_eq!(code(DongleError::Locked), "locked");
+        assert_eq!(code(DongleError::LockedOut), "locked_out");
+        assert_eq!(code(DongleError::WrongPin { tries_left: 2 }), "wrong_pin");
+        assert_eq!(code(DongleError::BadPin), "wrong_pin");
+        assert_eq!(code(DongleError::RateLimited { retry_after_ms: 5 }), "rate_limited");
+        assert_eq!(code(DongleError::NotInitialised), "not_initialised");
+        assert_eq!(code(DongleError::AuditBroken), "refused");
+        assert!(matches!(
+            MethodError::from(DongleError::WrongPin { tries_left: 2 }),
+            MethodError::WrongSecret { tries_left: Some(2) }
+        ));
+        // The dongle's own reason is kept, typed, for the message.
+        match MethodError::from(DongleError::NotConfirmed) {
+            MethodError::Refused(e) => assert_eq!(e, DongleError::NotConfirmed),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn link_failures_are_absent_and_nonsense_is_a_bad_answer() {
+        let absent = ClientError::Link(LinkError::NoUsbDongle { vid: 1, pid: 2, serial: None });
+        assert_eq!(MethodError::from(absent).code(), "dongle_absent");
+        let odd = ClientError::Unexpected { request: "Unlock", answer: "Hello" };
+        let e = MethodError::from(odd);
+        assert_eq!(e.code(), "bad_answer");
+        assert!(e.to_string().contains("answered Unlock with Hello"), "{e}");
+    }
 }

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use vbzkey_os::locked::LockedBox;
 use vbzkey_protocol::ratelimit::TokenBucket;
 use vbzkey_protocol::record::Record;
-use vbzkey_protocol::wire::{Plaintext, SealedItem};
+use vbzkey_protocol::wire::{ItemError, Plaintext, SealedItem};
 use vbzkey_protocol::{PublicKey, SecretKey};
 use vbzkey_softkey::{KeyFile, PassphraseKey, SoftKeyError};
 
-use super::{ItemResult, KeyMethod, KeyStatus, MethodError, State, Status};
+use super::{ItemResult, KeyMethod, KeyStatus, KeyUnavailable, MethodError, State, Status};
 
 /// Where the key comes from.
 pub enum Source {
@@ -80,20 +80,27 @@ impl SoftMethod {
         }
     }
 
+    fn read(&self) -> Result<String, KeyUnavailable> {
+        std::fs::read_to_string(self.path())
+            .map_err(|source| KeyUnavailable::Read { path: self.path().clone(), source })
+    }
+
+    fn invalid(&self, source: SoftKeyError) -> KeyUnavailable {
+        KeyUnavailable::Invalid { path: self.path().clone(), source }
+    }
+
     /// Read the file and return its public key, or why it cannot be used.
-    fn public_key(&self) -> Result<PublicKey, String> {
-        let text = std::fs::read_to_string(self.path())
-            .map_err(|e| format!("cannot read {}: {e}", self.path().display()))?;
+    fn public_key(&self) -> Result<PublicKey, KeyUnavailable> {
+        let text = self.read()?;
         let parsed = match &self.source {
             Source::Passphrase(_) => PassphraseKey::from_json(&text).and_then(|d| d.public_key()),
             Source::KeyFile(_) => KeyFile::from_json(&text).and_then(|f| f.public_key()),
         };
-        parsed.map_err(|e| format!("{}: {e}", self.path().display()))
+        parsed.map_err(|e| self.invalid(e))
     }
 
     fn derive(&self, secret: &[u8]) -> Result<SecretKey, MethodError> {
-        let text =
-            std::fs::read_to_string(self.path()).map_err(|e| MethodError::Absent(e.to_string()))?;
+        let text = self.read()?;
         let result = match &self.source {
             Source::Passphrase(_) => PassphraseKey::from_json(&text).and_then(|d| d.unlock(secret)),
             Source::KeyFile(_) => KeyFile::from_json(&text).and_then(|f| f.open(secret)),
@@ -102,7 +109,7 @@ impl SoftMethod {
             SoftKeyError::WrongPassphrase | SoftKeyError::PassphraseLength { .. } => {
                 MethodError::WrongSecret { tries_left: None }
             }
-            other => MethodError::Absent(other.to_string()),
+            other => self.invalid(other).into(),
         })
     }
 
@@ -131,7 +138,7 @@ impl KeyMethod for SoftMethod {
                 };
                 (if held { State::Unlocked } else { State::Locked }, vec![key], None)
             }
-            Err(e) => (State::Absent, vec![], Some(e)),
+            Err(e) => (State::Absent, vec![], Some(e.to_string())),
         };
         Status {
             method: self.name(),
@@ -194,11 +201,14 @@ impl KeyMethod for SoftMethod {
         Ok(items
             .iter()
             .map(|item| {
-                let rec = Record::parse(&item.record).map_err(|e| e.code())?;
+                let rec =
+                    Record::parse(&item.record).map_err(|e| ItemError::Record((&e).into()))?;
                 if rec.key_id() != key.key_id() {
-                    return Err("no_such_key");
+                    return Err(ItemError::NoSuchKey);
                 }
-                rec.open(key, &item.context).map(Plaintext).map_err(|e| e.code())
+                rec.open(key, &item.context)
+                    .map(Plaintext)
+                    .map_err(|e| ItemError::Record((&e).into()))
             })
             .collect())
     }
@@ -213,5 +223,94 @@ impl KeyMethod for SoftMethod {
             *held = None;
             tracing::info!("locked after {} s idle", self.idle_lock.as_secs());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vbzkey_protocol::record::{self, RecordErrorCode};
+    use vbzkey_softkey::Kdf;
+
+    const PASS: &[u8] = b"correct horse battery";
+
+    fn key_file(name: &str, key: &SecretKey) -> PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("vbzkey-bridge-{name}-{}", std::process::id()));
+        let file = KeyFile::seal(key, PASS, Kdf::TEST_ONLY_WEAK).unwrap();
+        std::fs::write(&path, file.to_json()).unwrap();
+        path
+    }
+
+    fn item(to: &PublicKey, ctx: &str, value: &str) -> SealedItem {
+        SealedItem {
+            record: record::seal(to, ctx.as_bytes(), value.as_bytes()).unwrap(),
+            context: ctx.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_key_file_unlocks_opens_its_records_and_locks_again() {
+        let key = SecretKey::derive(&[7u8; 32]);
+        let path = key_file("keyfile", &key);
+        let m = SoftMethod::new(
+            Source::KeyFile(path.clone()),
+            Duration::from_secs(900),
+            RateLimit::default(),
+        );
+        assert_eq!(m.status().state, State::Locked);
+        assert!(matches!(m.unseal(vec![]), Err(MethodError::Locked)));
+        assert!(matches!(m.unlock(b"wrong horse battery"), Err(MethodError::WrongSecret { .. })));
+        m.unlock(PASS).unwrap();
+        assert_eq!(m.status().state, State::Unlocked);
+        let other = SecretKey::derive(&[8u8; 32]);
+        let mut moved = item(key.public_key(), "cust_cards/1/card_number", "4111");
+        moved.context = b"cust_cards/2/card_number".to_vec();
+        let results = m
+            .unseal(vec![
+                item(key.public_key(), "cust_cards/1/card_number", "4111"),
+                item(other.public_key(), "cust_cards/1/card_number", "4111"),
+                moved,
+                SealedItem { record: b"VK junk".to_vec(), context: vec![] },
+            ])
+            .unwrap();
+        assert_eq!(results[0].as_ref().unwrap().0.as_slice(), b"4111");
+        assert_eq!(results[1], Err(ItemError::NoSuchKey));
+        assert_eq!(results[2], Err(ItemError::Record(RecordErrorCode::TagMismatch)));
+        assert!(matches!(results[3], Err(ItemError::Record(_))));
+        m.lock().unwrap();
+        assert!(matches!(m.unseal(vec![]), Err(MethodError::Locked)));
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn a_missing_or_damaged_file_is_named_not_mistaken_for_a_wrong_passphrase() {
+        let missing = std::env::temp_dir().join("vbzkey-bridge-no-such-key-file");
+        let m = SoftMethod::new(
+            Source::KeyFile(missing),
+            Duration::from_secs(900),
+            RateLimit::default(),
+        );
+        let st = m.status();
+        assert_eq!(st.state, State::Absent);
+        assert!(st.detail.unwrap().contains("vbzkey-bridge-no-such-key-file"));
+        let err = m.unlock(PASS).unwrap_err();
+        assert!(matches!(err, MethodError::KeyUnavailable(KeyUnavailable::Read { .. })), "{err:?}");
+        assert_eq!(err.code(), "key_unavailable");
+
+        let damaged =
+            std::env::temp_dir().join(format!("vbzkey-bridge-damaged-{}", std::process::id()));
+        std::fs::write(&damaged, "{\"format\": \"something else\"}").unwrap();
+        let m = SoftMethod::new(
+            Source::Passphrase(damaged.clone()),
+            Duration::from_secs(900),
+            RateLimit::default(),
+        );
+        let err = m.unlock(PASS).unwrap_err();
+        assert!(
+            matches!(err, MethodError::KeyUnavailable(KeyUnavailable::Invalid { .. })),
+            "{err:?}"
+        );
+        let _ = std::fs::remove_file(damaged);
     }
 }

@@ -2,7 +2,7 @@
 //! gadget side of `dummy_hcd`; this program, on the host side of the same kernel, checks the
 //! real USB path and prints one machine-readable line, `VBZKEY-USB-RESULT {json}`.
 //!
-//! 1. the bridge's own USB link (rusb, libusb) finds the dongle by VID:PID: Hello;
+//! 1. the project's client (`vbzkey-client`: rusb, libusb) finds the dongle by VID:PID: Hello;
 //! 2. a malformed frame sent with raw libusb gets an error answer, and the link still works;
 //! 3. the real bridge binary over HTTP: status, a wrong PIN, the PIN, a batch of records
 //!    sealed outside the VM by the CLI;
@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 
 use rusb::UsbContext;
 use serde_json::{Value, json};
+use vbzkey_client::usb::{DEFAULT_PID, DEFAULT_VID, find_interface};
+use vbzkey_client::{Client, ConnectOptions, DongleAddr};
 use vbzkey_e2e::http;
-use vbzkey_host_bridge::link::Connector;
-use vbzkey_host_bridge::link::usb::{DEFAULT_PID, DEFAULT_VID, UsbConnector, find_interface};
-use vbzkey_protocol::wire::{self, DongleError, Request, Response};
+use vbzkey_protocol::wire::{self, DongleError, Response};
 
 const ORIGIN: &str = "http://127.0.0.1:8080";
 const PORT: u16 = 7878;
@@ -156,16 +156,12 @@ fn run(a: &Args, out: &mut serde_json::Map<String, Value>) -> Result<(), String>
             .map_err(|e| e.to_string())?;
     out.insert("records".into(), json!(records.len()));
 
-    // 1. Hello through the bridge's own USB link code.
-    let connector = UsbConnector::new(DEFAULT_VID, DEFAULT_PID, None, None);
-    let mut link = wait_for("the dongle to enumerate", 30, || connector.connect().ok())?;
-    out.insert("link".into(), json!(link.describe()));
-    let hello = link.call(&Request::Hello).map_err(|e| e.to_string())?;
-    out.insert(
-        "hello".into(),
-        json!(matches!(&hello, Response::Hello(h) if h.serial == "VMTEST0001")),
-    );
-    drop(link);
+    // 1. Hello through the project's client, over USB.
+    let client = Client::for_addr(&DongleAddr::USB, ConnectOptions::default());
+    let hello = wait_for("the dongle to enumerate", 30, || client.hello().ok())?;
+    out.insert("link".into(), json!(client.describe()));
+    out.insert("hello".into(), json!(hello.serial == "VMTEST0001"));
+    drop(client);
 
     // 2. A malformed frame on raw libusb.
     out.insert("malformed_frame_refused".into(), json!(malformed_frame()?));

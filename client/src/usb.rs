@@ -15,8 +15,11 @@ use vbzkey_protocol::stream::Frame;
 use vbzkey_protocol::wire::{self, FRAME_HEADER_LEN};
 use zeroize::Zeroizing;
 
-use super::socket::CALL_TIMEOUT;
-use super::{Connector, FrameIo, FramedLink, Link, LinkError, SessionKeys};
+use crate::connector::Connector;
+use crate::error::{LinkError, TransportError};
+use crate::link::{FrameIo, Link};
+use crate::session::SessionKeys;
+use crate::socket::CALL_TIMEOUT;
 
 /// pid.codes test VID:PID, the default of `hardware/pi/vbzkey-gadget.sh`.
 pub const DEFAULT_VID: u16 = 0x1209;
@@ -28,13 +31,6 @@ const VENDOR_CLASS: u8 = 0xff;
 const HEADER_READ: usize = 512;
 const STRING_TIMEOUT: Duration = Duration::from_secs(1);
 
-fn io(e: rusb::Error) -> LinkError {
-    match e {
-        rusb::Error::NoDevice | rusb::Error::NotFound => LinkError::NotFound(e.to_string()),
-        _ => LinkError::Io(e.to_string()),
-    }
-}
-
 struct UsbIo {
     handle: DeviceHandle<Context>,
     iface: u8,
@@ -44,32 +40,30 @@ struct UsbIo {
 }
 
 impl FrameIo for UsbIo {
-    fn send(&mut self, frame: &[u8]) -> Result<(), LinkError> {
+    fn send(&mut self, frame: &[u8]) -> Result<(), TransportError> {
         let (header, payload) = frame.split_at(FRAME_HEADER_LEN);
-        self.handle.write_bulk(self.ep_out, header, CALL_TIMEOUT).map_err(io)?;
-        let sent = self.handle.write_bulk(self.ep_out, payload, CALL_TIMEOUT).map_err(io)?;
+        self.handle.write_bulk(self.ep_out, header, CALL_TIMEOUT)?;
+        let sent = self.handle.write_bulk(self.ep_out, payload, CALL_TIMEOUT)?;
         if sent != payload.len() {
-            return Err(LinkError::Io(format!("short write: {sent} of {} bytes", payload.len())));
+            return Err(TransportError::ShortWrite { sent, len: payload.len() });
         }
         Ok(())
     }
 
-    fn recv(&mut self) -> Result<Frame, LinkError> {
+    fn recv(&mut self) -> Result<Frame, TransportError> {
         let mut head = [0u8; HEADER_READ];
-        let n = self.handle.read_bulk(self.ep_in, &mut head, CALL_TIMEOUT).map_err(io)?;
-        if n != FRAME_HEADER_LEN {
-            return Err(LinkError::Protocol(format!(
-                "a {n}-byte transfer where a frame header was expected"
-            )));
-        }
-        let h: &[u8; FRAME_HEADER_LEN] = head[..FRAME_HEADER_LEN].try_into().expect("8 bytes");
-        let len = wire::parse_header(h).map_err(|e| LinkError::Protocol(e.to_string()))?;
-        let kind = wire::frame_kind(h).map_err(|e| LinkError::Protocol(e.to_string()))?;
+        let n = self.handle.read_bulk(self.ep_in, &mut head, CALL_TIMEOUT)?;
+        let Some(h) = head.get(..n).and_then(|h| <&[u8; FRAME_HEADER_LEN]>::try_from(h).ok())
+        else {
+            return Err(TransportError::HeaderTransfer(n));
+        };
+        let len = wire::parse_header(h).map_err(TransportError::Frame)?;
+        let kind = wire::frame_kind(h).map_err(TransportError::Frame)?;
         let mut body = Zeroizing::new(vec![0u8; len]);
         let mut got = 0;
         while got < len {
-            match self.handle.read_bulk(self.ep_in, &mut body[got..], CALL_TIMEOUT).map_err(io)? {
-                0 => return Err(LinkError::Io("empty transfer inside a frame".into())),
+            match self.handle.read_bulk(self.ep_in, &mut body[got..], CALL_TIMEOUT)? {
+                0 => return Err(TransportError::EmptyTransfer),
                 n => got += n,
             }
         }
@@ -140,8 +134,7 @@ impl UsbConnector {
         if let Some(ctx) = slot.as_ref() {
             return Ok(ctx.clone());
         }
-        let ctx = Context::new()
-            .map_err(|e| LinkError::NotFound(format!("USB is not available: {e}")))?;
+        let ctx = Context::new().map_err(LinkError::UsbUnavailable)?;
         if rusb::has_hotplug() {
             spawn_hotplug_watch(ctx.clone(), self.vid, self.pid, Arc::clone(&self.generation));
         }
@@ -153,7 +146,7 @@ impl UsbConnector {
     fn scan(&self) -> Result<Vec<(String, Device<Context>)>, LinkError> {
         let ctx = self.context()?;
         let mut found = Vec::new();
-        for device in ctx.devices().map_err(io)?.iter() {
+        for device in ctx.devices().map_err(LinkError::UsbUnavailable)?.iter() {
             let Ok(desc) = device.device_descriptor() else { continue };
             if desc.vendor_id() != self.vid || desc.product_id() != self.pid {
                 continue;
@@ -171,28 +164,24 @@ impl UsbConnector {
 }
 
 impl Connector for UsbConnector {
-    fn connect(&self) -> Result<Box<dyn Link>, LinkError> {
+    fn connect(&self) -> Result<Link, LinkError> {
         let found = self.scan()?;
         let wanted = match &self.serial {
             Some(s) => found.into_iter().find(|(serial, _)| serial == s),
             None => found.into_iter().next(),
         };
-        let (serial, device) = wanted.ok_or_else(|| {
-            LinkError::NotFound(format!(
-                "no dongle {:04x}:{:04x}{} is plugged in",
-                self.vid,
-                self.pid,
-                self.serial.as_deref().map(|s| format!(" with serial {s}")).unwrap_or_default()
-            ))
+        let (serial, device) = wanted.ok_or_else(|| LinkError::NoUsbDongle {
+            vid: self.vid,
+            pid: self.pid,
+            serial: self.serial.clone(),
         })?;
-        let (iface, ep_in, ep_out) = find_interface(&device).ok_or_else(|| {
-            LinkError::Protocol(format!(
-                "dongle {serial} has no vendor interface with bulk endpoints"
-            ))
-        })?;
-        let handle = device.open().map_err(io)?;
+        let Some((iface, ep_in, ep_out)) = find_interface(&device) else {
+            return Err(LinkError::NoInterface { serial });
+        };
+        let open_err = |source| LinkError::UsbOpen { serial: serial.clone(), source };
+        let handle = device.open().map_err(open_err)?;
         let _ = handle.set_auto_detach_kernel_driver(true);
-        handle.claim_interface(iface).map_err(io)?;
+        handle.claim_interface(iface).map_err(open_err)?;
         // Clear any halt a previous, interrupted exchange left behind.
         let _ = handle.clear_halt(ep_in);
         let _ = handle.clear_halt(ep_out);
@@ -201,7 +190,7 @@ impl Connector for UsbConnector {
             "opened dongle {serial} (interface {iface}, IN {ep_in:#04x}, OUT {ep_out:#04x})"
         );
         let io = Box::new(UsbIo { handle, iface, ep_in, ep_out, serial });
-        Ok(Box::new(FramedLink::open(io, self.keys.as_deref())?))
+        Link::open(io, self.keys.as_deref())
     }
 
     fn present(&self) -> Vec<String> {

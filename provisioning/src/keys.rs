@@ -1,0 +1,229 @@
+//! The key commands: `init` (the key is generated on the device), `pubkey`, `rotate`,
+//! `retire` (checked against the records first) and `reset`.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+
+use vbzkey_protocol::wire::{KeyInfo, LockState};
+use vbzkey_protocol::{KeyId, PublicKey};
+
+use crate::dongle::{Dongle, NoStaffPin};
+use crate::error::{AdminError, Usage};
+use crate::input::read_pin;
+use crate::output::{Output, describe_key};
+use crate::{rewrap, rewrap_db, strength};
+
+/// `init`'s options.
+#[derive(clap::Args)]
+pub(crate) struct InitArgs {
+    /// File whose first line is the new staff PIN (6 to 128 characters): it opens records.
+    #[arg(long, required_unless_present = "dangerous_no_pin")]
+    pin_file: Option<PathBuf>,
+    /// Set no staff PIN at all.
+    #[arg(long, conflicts_with = "pin_file")]
+    dangerous_no_pin: bool,
+    /// The admin PIN to set (first line of this file, 8 to 128 characters, different from the
+    /// staff PIN): backup, clone, pairing, PIN changes, rotation and reset need it.
+    #[arg(long = "new-admin-pin-file")]
+    new_admin_pin_file: PathBuf,
+}
+
+/// Generate the key on the dongle and set both credentials.
+pub(crate) fn init(d: &Dongle, args: &InitArgs) -> Result<Output, AdminError> {
+    let pin = args.pin_file.as_deref().map(read_pin).transpose()?;
+    let admin_pin = read_pin(&args.new_admin_pin_file)?;
+    let limits = d.client().hello()?.limits;
+    let keys = d.client().init(pin.clone(), admin_pin)?;
+    let active =
+        keys.into_iter().find(|k| k.active).ok_or(vbzkey_client::ClientError::NoActiveKey)?;
+    let mut out = new_key(&active, "Key generated on the dongle.");
+    out.note(strength::report(pin.as_ref(), &limits));
+    out.note(
+        "Make a backup now (`vbzkey-admin backup`), and pair this computer and the staff \
+         workstations (`vbzkey-admin pair`): then a stolen dongle alone opens nothing.",
+    );
+    Ok(out)
+}
+
+/// The active key's public key on stdout, its fingerprint on stderr.
+fn new_key(k: &KeyInfo, what: &str) -> Output {
+    let mut out = Output::default();
+    out.line(PublicKey::from_bytes(k.public_key).to_text());
+    out.note(format!("{what} Fingerprint (key id): {}", k.key_id.grouped()));
+    out
+}
+
+/// `pubkey`'s options.
+#[derive(clap::Args)]
+pub(crate) struct PubkeyArgs {
+    /// Also write it to this file.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+}
+
+/// Print the active public key (and write it to a file).
+pub(crate) fn pubkey(d: &Dongle, args: &PubkeyArgs) -> Result<Output, AdminError> {
+    let k = d.client().active_key()?;
+    let out = new_key(&k, "What the store seals to.");
+    if let Some(path) = &args.output {
+        vbzkey_os::durable::write(
+            path,
+            out.stdout.as_bytes(),
+            0o644,
+            vbzkey_os::durable::Mode::Replace,
+        )
+        .map_err(|e| AdminError::io("write", path, e))?;
+    }
+    Ok(out)
+}
+
+/// `rotate`'s options.
+#[derive(clap::Args)]
+pub(crate) struct RotateArgs {
+    #[command(flatten)]
+    staff: NoStaffPin,
+}
+
+/// Make a new key version active.
+pub(crate) fn rotate(d: &Dongle, args: &RotateArgs) -> Result<Output, AdminError> {
+    args.staff.check("rotate")?;
+    d.admin()?;
+    let keys = d.client().rotate()?;
+    Ok(rotated(&keys)?)
+}
+
+fn rotated(keys: &[KeyInfo]) -> Result<Output, vbzkey_client::ClientError> {
+    let active = keys.iter().find(|k| k.active).ok_or(vbzkey_client::ClientError::NoActiveKey)?;
+    let mut out = new_key(active, "New records go to the new key; give the store its public key.");
+    for k in keys {
+        out.note(describe_key(k));
+    }
+    out.note(
+        "Then re-wrap the old records (`rewrap`), retire the old key (`retire`), and make a new \
+         backup: shares made before this rotation do not hold the new key.",
+    );
+    Ok(out)
+}
+
+/// `retire`'s options.
+#[derive(clap::Args)]
+pub(crate) struct RetireArgs {
+    /// The key id, as `info` shows it (16 hex digits, grouped or not).
+    key_id: KeyId,
+    #[command(flatten)]
+    staff: NoStaffPin,
+    /// Files of sealed records to check (JSON lines).
+    #[arg(long = "records")]
+    records: Vec<PathBuf>,
+    /// The store's database to check (`sqlite:PATH`), with --column.
+    #[arg(long, requires = "columns")]
+    db: Option<String>,
+    /// A sealed column to check, as TABLE.COLUMN (repeat for every one).
+    #[arg(long = "column", requires = "db")]
+    columns: Vec<String>,
+}
+
+/// Delete an old key version, once no given record is sealed to it.
+pub(crate) fn retire(d: &Dongle, args: &RetireArgs) -> Result<Output, AdminError> {
+    args.staff.check("retire")?;
+    let id = args.key_id;
+    if args.records.is_empty() && args.db.is_none() {
+        return Err(Usage::RetireNeedsRecords.into());
+    }
+    let mut using = rewrap::count_using(&args.records, id)?;
+    if let Some(db) = &args.db {
+        for c in &args.columns {
+            let (table, column) = c.split_once('.').ok_or_else(|| Usage::BadColumn(c.clone()))?;
+            using += rewrap_db::count_using(db, table, column, id)?;
+        }
+    }
+    if using > 0 {
+        return Err(AdminError::StillInUse { key_id: id, count: using });
+    }
+    d.admin()?;
+    d.client().retire(id)?;
+    Ok(retired(id))
+}
+
+fn retired(id: KeyId) -> Output {
+    let mut out = Output::default();
+    out.note(format!("Key {} retired: the dongle no longer holds it.", id.grouped()));
+    out
+}
+
+/// `reset`'s options.
+#[derive(clap::Args)]
+pub(crate) struct ResetArgs {
+    #[command(flatten)]
+    staff: NoStaffPin,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Wipe the keys, after the serial is typed back (or `--force`).
+/// Needs the admin PIN and a press, or the press alone when nobody can be admin (the admin
+/// PIN locked out, a damaged key store, a blank dongle).
+pub(crate) fn reset(d: &Dongle, args: &ResetArgs) -> Result<Output, AdminError> {
+    args.staff.check("reset")?;
+    let h = d.client().hello()?;
+    let administrable = h.admin_tries_left > 0 && h.state != LockState::Uninitialised;
+    if administrable && !h.keys.is_empty() {
+        d.admin()?;
+    }
+    if !args.force {
+        confirm(&h.serial)?;
+    }
+    d.client().factory_reset()?;
+    Ok(wiped(&h.serial))
+}
+
+fn wiped(serial: &str) -> Output {
+    let mut out = Output::default();
+    out.note(format!(
+        "Dongle {serial} wiped: its keys, PINs and pairings are gone (the audit log stays). \
+         Restore it from a backup, clone into it, or init it; then pair the workstations again."
+    ));
+    out
+}
+
+/// Ask for the serial to be typed.
+fn confirm(serial: &str) -> Result<(), AdminError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Usage::ConfirmNeedsTerminal.into());
+    }
+    eprint!("This wipes every key on dongle {serial}. Type its serial to confirm: ");
+    let mut line = String::new();
+    std::io::stdin()
+        .take(256)
+        .read_to_string(&mut line)
+        .map_err(|e| AdminError::io("read", "-", e))?;
+    if line.lines().next().unwrap_or_default().trim() != serial {
+        return Err(AdminError::NotConfirmed);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::tests::key;
+
+    #[test]
+    fn a_new_key_prints_its_public_key_for_scripts_and_its_fingerprint_for_people() {
+        let k = key(1, true);
+        let out = new_key(&k, "Key generated on the dongle.");
+        assert_eq!(out.stdout.as_str(), format!("{}\n", PublicKey::from_bytes(k.public_key)));
+        assert!(out.stderr.contains(&k.key_id.grouped()), "{}", out.stderr);
+    }
+
+    #[test]
+    fn rotate_prints_the_new_active_key_and_lists_all() {
+        let keys = [key(1, false), key(2, true)];
+        let out = rotated(&keys).unwrap();
+        assert_eq!(out.stdout.as_str(), format!("{}\n", PublicKey::from_bytes(keys[1].public_key)));
+        assert!(out.stderr.contains("key v1 ") && out.stderr.contains("key v2 (active)"));
+        assert!(out.stderr.contains("rewrap") && out.stderr.contains("retire"));
+        assert!(matches!(rotated(&[key(1, false)]), Err(vbzkey_client::ClientError::NoActiveKey)));
+    }
+}

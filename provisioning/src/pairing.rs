@@ -1,0 +1,171 @@
+//! Which hosts the dongle serves: `pair` (after the first pairing, only paired hosts are
+//! served, in encrypted sessions), `pairings`, `unpair`.
+
+use std::path::{Path, PathBuf};
+
+use vbzkey_client::read_host_key;
+use vbzkey_protocol::wire::PairingInfo;
+use vbzkey_protocol::{KeyId, PublicKey, SecretKey, keyfile};
+
+use crate::dongle::{Dongle, NoStaffPin};
+use crate::error::AdminError;
+use crate::output::Output;
+
+/// `pair`'s options.
+#[derive(clap::Args)]
+pub(crate) struct PairArgs {
+    /// The host key file to pair (created, 0600, if missing).
+    #[arg(long)]
+    new_host_key: PathBuf,
+    /// A name for the host, up to 64 characters.
+    #[arg(long, default_value = "")]
+    label: String,
+    #[command(flatten)]
+    staff: NoStaffPin,
+}
+
+/// The host key in `path`, made first if there is none.
+fn host_key(path: &Path) -> Result<SecretKey, AdminError> {
+    if !path.exists() {
+        let key = SecretKey::generate().map_err(|e| {
+            AdminError::io("write", path, std::io::Error::other(format!("random numbers: {e}")))
+        })?;
+        let text = keyfile::render(&key);
+        vbzkey_os::durable::write(
+            path,
+            text.as_bytes(),
+            0o600,
+            vbzkey_os::durable::Mode::CreateNew,
+        )
+        .map_err(|e| AdminError::io("write", path, e))?;
+    }
+    Ok(read_host_key(path)?)
+}
+
+/// Pair a host (admin PIN and a press of the dongle's button): the dongle wraps its half of
+/// the master key under the host's unlock secret. Prints the lines the bridge's configuration
+/// needs.
+pub(crate) fn pair(d: &Dongle, args: &PairArgs) -> Result<Output, AdminError> {
+    args.staff.check("pair")?;
+    let key = host_key(&args.new_host_key)?;
+    let host = key.public_key().clone();
+    let unlock = vbzkey_protocol::wire::UnlockSecret(key.unlock_secret());
+    let hello = d.admin()?;
+    d.client().pair(&host, args.label.clone(), unlock)?;
+    let device = d.client().device_key()?;
+    // An absolute path: the bridge may start from another directory.
+    let file = std::path::absolute(&args.new_host_key)
+        .map_err(|e| AdminError::io("read", &args.new_host_key, e))?;
+    Ok(paired(&host, &file, &device, &hello.serial))
+}
+
+fn paired(host: &PublicKey, file: &Path, device: &PublicKey, serial: &str) -> Output {
+    let mut out = Output::default();
+    out.note(format!(
+        "Paired host {host} ({}): it holds a share of the dongle's keys now.",
+        file.display()
+    ));
+    out.note("Paste into the bridge's [method] section (kind = \"dongle\"):");
+    let toml_str = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    out.line(format!("host_key = \"{}\"", toml_str(&file.display().to_string())));
+    out.line(format!("device_key = \"{device}\""));
+    out.line(format!("serial = \"{}\"", toml_str(serial)));
+    out
+}
+
+/// List the paired hosts.
+pub(crate) fn pairings(d: &Dongle) -> Result<Output, AdminError> {
+    Ok(listed(&d.client().pairings()?))
+}
+
+fn listed(hosts: &[PairingInfo]) -> Output {
+    let mut out = Output::default();
+    if hosts.is_empty() {
+        out.line("no host is paired: any host on USB or the local socket is served");
+    }
+    for h in hosts {
+        let key = PublicKey::from_bytes(h.host_key);
+        // `host:ID` is how the audit log names the host's sessions.
+        out.line(format!(
+            "{key}  host:{}  {}  paired at {}",
+            KeyId::of(&h.host_key),
+            if h.label.is_empty() { "-" } else { &h.label },
+            h.paired_at
+        ));
+    }
+    out
+}
+
+/// `unpair`'s options.
+#[derive(clap::Args)]
+pub(crate) struct UnpairArgs {
+    /// The host's public key (`vkpub1.`).
+    host: PublicKey,
+    #[command(flatten)]
+    staff: NoStaffPin,
+}
+
+/// Remove a paired host (admin PIN and a press): its share of the keys is deleted.
+pub(crate) fn unpair(d: &Dongle, args: &UnpairArgs) -> Result<Output, AdminError> {
+    args.staff.check("unpair")?;
+    d.admin()?;
+    d.client().unpair(&args.host)?;
+    Ok(unpaired(&args.host))
+}
+
+fn unpaired(host: &PublicKey) -> Output {
+    let mut out = Output::default();
+    out.note(format!(
+        "Host {host} unpaired: its share of the keys is deleted and its open session ends at \
+         its next request."
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pair_prints_the_bridge_configuration_line() {
+        let host = SecretKey::derive(&[1; 32]).public_key().clone();
+        let device = SecretKey::derive(&[2; 32]).public_key().clone();
+        let out = paired(&host, Path::new("/etc/vbzkey/host.key"), &device, "00ab\"c");
+        assert_eq!(
+            out.stdout.as_str(),
+            format!(
+                "host_key = \"/etc/vbzkey/host.key\"\ndevice_key = \"{device}\"\nserial = \"00ab\\\"c\"\n"
+            )
+        );
+        let toml: toml::Value = toml::from_str(&out.stdout).unwrap();
+        assert_eq!(toml["serial"].as_str(), Some("00ab\"c"));
+    }
+
+    #[test]
+    fn pairings_are_listed_with_label_or_a_dash() {
+        let key = *SecretKey::derive(&[1; 32]).public_key().as_bytes();
+        let hosts = [
+            PairingInfo { host_key: key, label: "till-1".into(), paired_at: 1_767_225_600 },
+            PairingInfo { host_key: key, label: String::new(), paired_at: 7 },
+        ];
+        let out = listed(&hosts);
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert!(lines[0].contains("  till-1  paired at 1767225600"), "{}", lines[0]);
+        assert!(lines[1].contains("  -  paired at 7"), "{}", lines[1]);
+        assert!(listed(&[]).stdout.contains("no host is paired"));
+        let out = unpaired(&PublicKey::from_bytes(key));
+        assert!(out.stderr.starts_with(&format!("Host {} unpaired", PublicKey::from_bytes(key))));
+    }
+
+    #[test]
+    fn a_host_key_is_made_once_and_then_reused() {
+        let path =
+            std::env::temp_dir().join(format!("vbzkey-admin-host-{}.key", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let first = host_key(&path).unwrap();
+        assert_eq!(host_key(&path).unwrap(), first);
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let _ = std::fs::remove_file(&path);
+    }
+}
