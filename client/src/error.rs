@@ -96,6 +96,41 @@ pub enum LinkError {
         /// Serial looked for.
         serial: Option<String>,
     },
+    /// Several matching dongles are plugged in and none was named: choosing one would be a
+    /// guess (the wrong one would get the PIN).
+    #[error(
+        "several dongles are plugged in (serials {}): name one (`serial = \"…\"` in the bridge's \
+         configuration, `--dongle usb:SERIAL` for the admin tool)",
+        serials.join(", ")
+    )]
+    SeveralDongles {
+        /// The serials found.
+        serials: Vec<String>,
+    },
+    /// The dongle answering is not the one this host knows: its device key differs from the
+    /// pinned one. Nothing else (no PIN) is sent to it.
+    #[error(
+        "the dongle {at} is not the one this computer knows: its device key {got} differs from \
+         the pinned {expected} (device_key / --device-key, or the trust-on-first-use file); \
+         nothing was sent to it. If the dongle was replaced on purpose, pin the new key \
+         (`vbzkey-admin pair` prints it)"
+    )]
+    DeviceKeyMismatch {
+        /// Where it was reached.
+        at: String,
+        /// The pinned key.
+        expected: vbzkey_protocol::PublicKey,
+        /// The key it gave.
+        got: vbzkey_protocol::PublicKey,
+    },
+    /// The trust-on-first-use file cannot be read or written.
+    #[error("the known-dongle file {}: {source}", path.display())]
+    KnownDongleFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
     /// The device has no vendor interface with bulk endpoints: not a vbzkey dongle.
     #[error(
         "the USB device {serial} is not a vbzkey dongle (no vendor interface with bulk endpoints)"

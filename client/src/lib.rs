@@ -43,7 +43,7 @@ pub use client::{AuditTail, Client, replay_safe};
 pub use connector::{ConnectOptions, Connector, connector};
 pub use error::{ClientError, HostKeyError, LinkError, ProtocolError, TransportError};
 pub use link::{FrameIo, Link};
-pub use session::{SessionKeys, read_host_key};
+pub use session::{DevicePin, SessionKeys, read_host_key};
 
 #[cfg(test)]
 mod tests;

@@ -6,8 +6,10 @@ use vbzkey_protocol::stream::Frame;
 use vbzkey_protocol::wire::{self, FrameKind, Request, Response};
 use zeroize::Zeroizing;
 
+use vbzkey_protocol::PublicKey;
+
 use crate::error::{LinkError, ProtocolError, TransportError};
-use crate::session::SessionKeys;
+use crate::session::{DevicePin, SessionKeys, read_known_dongle, record_known_dongle};
 
 /// Moves whole frames to and from one dongle.
 pub trait FrameIo: Send {
@@ -40,14 +42,30 @@ impl Link {
     pub fn open(io: Box<dyn FrameIo>, keys: Option<&SessionKeys>) -> Result<Self, LinkError> {
         let mut link = Link { io, session: None, next_id: 0, presence_notice: None };
         if let Some(keys) = keys {
-            let device = match keys.device_public {
-                Some(d) => d,
-                None => match link.call(&Request::DeviceKey)? {
-                    Response::DeviceKey(d) => d,
-                    Response::Error(e) => return Err(LinkError::Refused(e)),
-                    _ => return Err(ProtocolError::NoDeviceKey.into()),
+            // The device key the dongle claims (public; only the real holder can complete the
+            // handshake below), checked against the pinned one before anything else is sent.
+            let claimed = match link.call(&Request::DeviceKey)? {
+                Response::DeviceKey(d) => PublicKey::from_bytes(d),
+                Response::Error(e) => return Err(LinkError::Refused(e)),
+                _ => return Err(ProtocolError::NoDeviceKey.into()),
+            };
+            let first_use = match &keys.device {
+                DevicePin::Ask => None,
+                DevicePin::Key(k) => {
+                    link.check_device(k, &claimed)?;
+                    None
+                }
+                DevicePin::FirstUse(path) => match read_known_dongle(path)
+                    .map_err(|source| LinkError::KnownDongleFile { path: path.clone(), source })?
+                {
+                    Some(k) => {
+                        link.check_device(&k, &claimed)?;
+                        None
+                    }
+                    None => Some(path),
                 },
             };
+            let device = *claimed.as_bytes();
             let (m1, init) = session::initiate(&keys.host_secret, &device, os_fill)?;
             link.io.send(&wire::frame(FrameKind::Handshake, &m1)).map_err(LinkError::Send)?;
             match link.io.recv() {
@@ -71,8 +89,30 @@ impl Link {
                 Err(TransportError::Closed) => return Err(LinkError::HandshakeRejected),
                 Err(e) => return Err(LinkError::Recv(e)),
             }
+            // The session proved the dongle holds that key: record it, once.
+            if let Some(path) = first_use {
+                let at = link.io.describe();
+                record_known_dongle(path, &claimed, &at)
+                    .map_err(|source| LinkError::KnownDongleFile { path: path.clone(), source })?;
+                tracing::warn!(
+                    "trusting the dongle at {at} on first use: its device key {claimed} is now \
+                     recorded in {}; check it against what `vbzkey-admin pair` printed",
+                    path.display()
+                );
+            }
         }
         Ok(link)
+    }
+
+    fn check_device(&self, pinned: &PublicKey, claimed: &PublicKey) -> Result<(), LinkError> {
+        if pinned == claimed {
+            return Ok(());
+        }
+        Err(LinkError::DeviceKeyMismatch {
+            at: self.io.describe(),
+            expected: pinned.clone(),
+            got: claimed.clone(),
+        })
     }
 
     /// Whom to tell when the dongle asks for its button (an interim `PresenceNeeded`).

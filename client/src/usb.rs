@@ -163,18 +163,43 @@ impl UsbConnector {
     }
 }
 
+/// Why no dongle was chosen among those found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Choice {
+    /// None (with the wanted serial) is there.
+    None,
+    /// Several are there and none was named.
+    Several(Vec<String>),
+}
+
+impl Choice {
+    fn into_link(self, vid: u16, pid: u16, serial: Option<String>) -> LinkError {
+        match self {
+            Choice::None => LinkError::NoUsbDongle { vid, pid, serial },
+            Choice::Several(serials) => LinkError::SeveralDongles { serials },
+        }
+    }
+}
+
+/// The dongle to open among `found` (serial, device): the one named `wanted`, or the only one.
+/// With several and none named, it refuses to guess.
+pub(crate) fn choose<T>(
+    found: Vec<(String, T)>,
+    wanted: Option<&str>,
+) -> Result<(String, T), Choice> {
+    match wanted {
+        Some(w) => found.into_iter().find(|(serial, _)| serial == w).ok_or(Choice::None),
+        None if found.len() > 1 => {
+            Err(Choice::Several(found.into_iter().map(|(s, _)| s).collect()))
+        }
+        None => found.into_iter().next().ok_or(Choice::None),
+    }
+}
+
 impl Connector for UsbConnector {
     fn connect(&self) -> Result<Link, LinkError> {
-        let found = self.scan()?;
-        let wanted = match &self.serial {
-            Some(s) => found.into_iter().find(|(serial, _)| serial == s),
-            None => found.into_iter().next(),
-        };
-        let (serial, device) = wanted.ok_or_else(|| LinkError::NoUsbDongle {
-            vid: self.vid,
-            pid: self.pid,
-            serial: self.serial.clone(),
-        })?;
+        let (serial, device) = choose(self.scan()?, self.serial.as_deref())
+            .map_err(|e| e.into_link(self.vid, self.pid, self.serial.clone()))?;
         let Some((iface, ep_in, ep_out)) = find_interface(&device) else {
             return Err(LinkError::NoInterface { serial });
         };
@@ -236,4 +261,19 @@ fn spawn_hotplug_watch(ctx: Context, vid: u16, pid: u16, generation: Arc<AtomicU
             }
         }
     });
+}
+
+#[cfg(test)]
+mod choose_tests {
+    use super::{Choice, choose};
+
+    #[test]
+    fn several_dongles_and_none_named_is_refused_not_guessed() {
+        let found = || vec![("A1".to_string(), 1), ("B2".to_string(), 2)];
+        assert_eq!(choose(found(), None), Err(Choice::Several(vec!["A1".into(), "B2".into()])));
+        assert_eq!(choose(found(), Some("B2")), Ok(("B2".into(), 2)));
+        assert_eq!(choose(found(), Some("C3")), Err(Choice::None));
+        assert_eq!(choose(vec![("A1".to_string(), 1)], None), Ok(("A1".into(), 1)));
+        assert_eq!(choose::<u8>(vec![], None), Err(Choice::None));
+    }
 }

@@ -24,7 +24,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 use vbzkey_client::usb::{DEFAULT_PID, DEFAULT_VID};
-use vbzkey_client::{AddrError, Client, ConnectOptions, DongleAddr, HostKeyError, SessionKeys};
+use vbzkey_client::{
+    AddrError, Client, ConnectOptions, DevicePin, DongleAddr, HostKeyError, SessionKeys,
+};
 use vbzkey_protocol::PublicKey;
 use vbzkey_protocol::endpoint::{Endpoint, EndpointError};
 use vbzkey_protocol::wire::MAX_BATCH;
@@ -99,12 +101,19 @@ pub enum MethodConfig {
         /// Which dongle, when several are plugged in.
         #[serde(default)]
         serial: Option<String>,
-        /// This workstation's host key (`vksec1.` file), for a paired dongle's encrypted session.
+        /// This workstation's host key (`vksec1.` file, from `vbzkey-admin pair`): a paired
+        /// host's share of the dongle's keys. Without it the bridge makes a key for each run,
+        /// which a dongle serves only while no host is paired.
         #[serde(default)]
         host_key: Option<PathBuf>,
-        /// The dongle's device key (`vkpub1.`, from `vbzkey-admin pair`), pinned.
+        /// The dongle's device key (`vkpub1.`, printed by `vbzkey-admin pair`), pinned: another
+        /// dongle (a rogue device on the same USB id) gets nothing, not even the PIN.
         #[serde(default, deserialize_with = "parsed_opt")]
         device_key: Option<PublicKey>,
+        /// Instead of `device_key`: record the first dongle's device key in this file and pin
+        /// it from then on (trust on first use).
+        #[serde(default)]
+        trust_on_first_use: Option<PathBuf>,
     },
     /// The same firmware as a LAN key server: always in an encrypted session, as a paired host.
     Lan {
@@ -213,6 +222,9 @@ pub enum ConfigError {
     /// The host key it names cannot be used.
     #[error(transparent)]
     HostKey(#[from] HostKeyError),
+    /// No randomness for a host key of this run.
+    #[error("the random number generator failed: {0}")]
+    Random(getrandom::Error),
 }
 
 /// What is wrong with a configuration's text.
@@ -244,6 +256,16 @@ pub enum ConfigProblem {
     /// `serial` disagrees with the transport.
     #[error("method.serial: {0}")]
     Serial(AddrError),
+    /// `kind = "dongle"` without a way to know the dongle.
+    #[error(
+        "kind = \"dongle\" needs the dongle's device key, so that a rogue USB device is never sent \
+         the PIN: device_key = \"vkpub1…\" (printed by `vbzkey-admin pair`), or \
+         trust_on_first_use = \"PATH\" to record the first dongle's key there"
+    )]
+    NoDeviceKey,
+    /// Both ways at once.
+    #[error("give device_key or trust_on_first_use, not both")]
+    TwoDeviceKeys,
 }
 
 impl Config {
@@ -269,9 +291,16 @@ impl Config {
         if l.per_origin_concurrency == 0 || l.request_timeout_secs == 0 || l.max_body_bytes < 1024 {
             return Err(ConfigProblem::Limits);
         }
-        if let MethodConfig::Dongle { transport, serial, .. } = &mut cfg.method {
+        if let MethodConfig::Dongle { transport, serial, device_key, trust_on_first_use, .. } =
+            &mut cfg.method
+        {
             if let DongleAddr::Socket(Endpoint::Tcp { .. }) = transport {
                 return Err(ConfigProblem::TcpForDongle(transport.clone()));
+            }
+            match (&device_key, &trust_on_first_use) {
+                (None, None) => return Err(ConfigProblem::NoDeviceKey),
+                (Some(_), Some(_)) => return Err(ConfigProblem::TwoDeviceKeys),
+                _ => {}
             }
             // One place for the serial: `usb:SERIAL` and `serial = "…"` are the same thing.
             *transport =
@@ -298,9 +327,26 @@ impl Config {
             SessionKeys::load(host_key, device_key).map(Arc::new)
         };
         Ok(match &self.method {
-            MethodConfig::Dongle { transport, vid, pid, serial: _, host_key, device_key } => {
-                let keys = host_key.as_deref().map(|h| keys(h, device_key.as_ref())).transpose()?;
-                let opts = ConnectOptions { vid: *vid, pid: *pid, keys };
+            MethodConfig::Dongle {
+                transport,
+                vid,
+                pid,
+                serial: _,
+                host_key,
+                device_key,
+                trust_on_first_use,
+            } => {
+                // Always a session: it is what proves the dongle is the one pinned.
+                let pin = match (device_key, trust_on_first_use) {
+                    (Some(k), _) => DevicePin::Key(k.clone()),
+                    (None, Some(path)) => DevicePin::FirstUse(path.clone()),
+                    (None, None) => DevicePin::Ask,
+                };
+                let keys = match host_key {
+                    Some(h) => SessionKeys::with_pin(&vbzkey_client::read_host_key(h)?, pin),
+                    None => SessionKeys::ephemeral(pin).map_err(ConfigError::Random)?,
+                };
+                let opts = ConnectOptions { vid: *vid, pid: *pid, keys: Some(Arc::new(keys)) };
                 Box::new(DongleMethod::new("dongle", Client::for_addr(transport, opts)))
             }
             MethodConfig::Lan { address, host_key, device_key } => {
@@ -333,7 +379,8 @@ mod tests {
 
     #[test]
     fn good_and_bad_configs() {
-        let ok = "allowed_origins = [\"https://shop.example\"]\n[method]\nkind = \"dongle\"\n";
+        let ok = "allowed_origins = [\"https://shop.example\"]\n[method]\nkind = \"dongle\"\n\
+                  trust_on_first_use = \"/var/lib/vbzkey/dongle.pub\"\n";
         let c = Config::parse(ok).unwrap();
         assert_eq!(c.port, 7878);
         assert!(matches!(
@@ -360,12 +407,21 @@ mod tests {
         ] {
             assert!(Config::parse(bad).is_err(), "{bad}");
         }
+        // A dongle must be known: by its pinned key, or recorded on first use; not both.
+        let no_key = "allowed_origins = []\n[method]\nkind = \"dongle\"\n";
+        assert!(matches!(Config::parse(no_key), Err(ConfigProblem::NoDeviceKey)));
+        let device = vbzkey_protocol::SecretKey::derive(&[3; 32]).public_key().to_text();
+        let both = format!("{no_key}device_key = \"{device}\"\ntrust_on_first_use = \"/x\"\n");
+        assert!(matches!(Config::parse(&both), Err(ConfigProblem::TwoDeviceKeys)));
+        assert!(Config::parse(&format!("{no_key}device_key = \"{device}\"\n")).is_ok());
     }
 
     #[test]
     fn the_serial_is_one_setting_in_two_spellings() {
         let cfg = |method: &str| {
-            Config::parse(&format!("allowed_origins = []\n[method]\nkind = \"dongle\"\n{method}"))
+            Config::parse(&format!(
+                "allowed_origins = []\n[method]\nkind = \"dongle\"\ntrust_on_first_use = \"/k\"\n{method}"
+            ))
         };
         let want = DongleAddr::Usb { serial: Some("A1".into()) };
         for method in [

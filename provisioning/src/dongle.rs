@@ -47,6 +47,7 @@ impl NoStaffPin {
 /// on USB the link outlives this process, so the dongle cannot tell on its own.
 pub(crate) struct Dongle {
     client: Client,
+    addr: DongleAddr,
     admin_pin: Option<PathBuf>,
     admin_open: std::cell::Cell<bool>,
 }
@@ -65,7 +66,17 @@ impl Dongle {
         let client = Client::for_addr(&t.addr, opts).on_presence(|secs| {
             eprintln!("{PRESS_PROMPT} now (its light blinks; {secs} s)...");
         });
-        Dongle { client, admin_pin: t.admin_pin.clone(), admin_open: std::cell::Cell::new(false) }
+        Dongle {
+            client,
+            addr: t.addr.clone(),
+            admin_pin: t.admin_pin.clone(),
+            admin_open: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Where it is.
+    pub(crate) fn addr(&self) -> &DongleAddr {
+        &self.addr
     }
 
     /// The client, for the requests themselves.

@@ -56,10 +56,13 @@ pub(crate) fn pair(d: &Dongle, args: &PairArgs) -> Result<Output, AdminError> {
     // An absolute path: the bridge may start from another directory.
     let file = std::path::absolute(&args.new_host_key)
         .map_err(|e| AdminError::io("read", &args.new_host_key, e))?;
-    Ok(paired(&host, &file, &device, &hello.serial))
+    let usb = matches!(d.addr(), vbzkey_client::DongleAddr::Usb { .. });
+    Ok(paired(&host, &file, &device, &hello.serial, usb))
 }
 
-fn paired(host: &PublicKey, file: &Path, device: &PublicKey, serial: &str) -> Output {
+/// What `pair` prints: the bridge's lines on stdout (TOML), the rest on stderr. The serial
+/// picks the dongle among several on USB; a socket address names its dongle already.
+fn paired(host: &PublicKey, file: &Path, device: &PublicKey, serial: &str, usb: bool) -> Output {
     let mut out = Output::default();
     out.note(format!(
         "Paired host {host} ({}): it holds a share of the dongle's keys now.",
@@ -69,7 +72,8 @@ fn paired(host: &PublicKey, file: &Path, device: &PublicKey, serial: &str) -> Ou
     let toml_str = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
     out.line(format!("host_key = \"{}\"", toml_str(&file.display().to_string())));
     out.line(format!("device_key = \"{device}\""));
-    out.line(format!("serial = \"{}\"", toml_str(serial)));
+    let serial = format!("serial = \"{}\"", toml_str(serial));
+    out.line(if usb { serial } else { format!("# {serial} (on USB)") });
     out
 }
 
@@ -130,7 +134,7 @@ mod tests {
     fn pair_prints_the_bridge_configuration_line() {
         let host = SecretKey::derive(&[1; 32]).public_key().clone();
         let device = SecretKey::derive(&[2; 32]).public_key().clone();
-        let out = paired(&host, Path::new("/etc/vbzkey/host.key"), &device, "00ab\"c");
+        let out = paired(&host, Path::new("/etc/vbzkey/host.key"), &device, "00ab\"c", true);
         assert_eq!(
             out.stdout.as_str(),
             format!(
@@ -139,6 +143,9 @@ mod tests {
         );
         let toml: toml::Value = toml::from_str(&out.stdout).unwrap();
         assert_eq!(toml["serial"].as_str(), Some("00ab\"c"));
+        let socket = paired(&host, Path::new("/h.key"), &device, "E2E1", false);
+        let toml: toml::Table = toml::from_str(&socket.stdout).unwrap();
+        assert!(!toml.contains_key("serial") && socket.stdout.contains("# serial = \"E2E1\""));
     }
 
     #[test]

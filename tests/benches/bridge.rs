@@ -44,8 +44,9 @@ fn main() {
     );
     let dongle_pk = fw.init(b"123456");
     let config = format!(
-        "allowed_origins = [\"{STORE}\"]\n[method]\nkind = \"dongle\"\ntransport = \"unix:{}\"\n",
-        fw.socket.display()
+        "allowed_origins = [\"{STORE}\"]\n[method]\nkind = \"dongle\"\ntransport = \"unix:{}\"\ntrust_on_first_use = \"{}\"\n",
+        fw.socket.display(),
+        dir.path("known-dongle.pub").display()
     );
     let bridge = Bridge::start(&dir, &config);
 

@@ -36,10 +36,13 @@ fn assert_all_open(bridge: &Bridge, origin: &str, records: &[(String, String, St
     }
 }
 
+/// The bridge on the emulated dongle at `socket`, knowing it by trust on first use (the file
+/// beside the socket).
 fn dongle_config(socket: &std::path::Path) -> String {
     format!(
-        "allowed_origins = [\"{STORE}\"]\n[method]\nkind = \"dongle\"\ntransport = \"unix:{}\"\n",
-        socket.display()
+        "allowed_origins = [\"{STORE}\"]\n[method]\nkind = \"dongle\"\ntransport = \"unix:{}\"\ntrust_on_first_use = \"{}\"\n",
+        socket.display(),
+        socket.with_file_name("known-dongle.pub").display()
     )
 }
 
@@ -412,4 +415,85 @@ fn unplugging_the_dongle_reports_absent_then_recovers_without_restarting_the_bri
     assert_eq!(bridge.post("/v1/unseal", STORE, &unseal_body(&records)).status, 423);
     assert_eq!(bridge.post("/v1/unlock", STORE, &json!({ "pin": PIN }).to_string()).status, 200);
     assert_all_open(&bridge, STORE, &records);
+}
+
+/// A dongle that is not the one the bridge knows (a rogue device on the same USB id, or a
+/// swapped emulator) gets nothing: not the PIN, not a record. Pinned, or learnt on first use.
+#[test]
+fn a_dongle_with_another_device_key_is_never_sent_the_pin() {
+    let dir = TempDir::new("rogue");
+    let real = Firmware::start(&dir.path("real"), &dir.path("real.sock"), &[]);
+    let pk = real.init(PIN.as_bytes()).to_text();
+    let records = seal_with_cli(&pk, 3);
+    let rogue_dir = TempDir::new("rogue-b");
+    let mut rogue = Firmware::start(&rogue_dir.path("state"), &dir.path("rogue.sock"), &[]);
+    rogue.init(PIN.as_bytes());
+    let key_of = |fw: &Firmware| match fw.request(&vbzkey_protocol::wire::Request::DeviceKey) {
+        vbzkey_protocol::wire::Response::DeviceKey(k) => vbzkey_protocol::PublicKey::from_bytes(k),
+        other => panic!("{other:?}"),
+    };
+    let real_key = key_of(&real);
+    // Pinned to the real dongle's key, pointed at the rogue one.
+    let config = format!(
+        "allowed_origins = [\"{STORE}\"]\n[method]\nkind = \"dongle\"\ntransport = \"unix:{}\"\ndevice_key = \"{real_key}\"\n",
+        rogue.socket.display()
+    );
+    let bridge = Bridge::start(&dir, &config);
+    let st = bridge.status();
+    assert_eq!(st["state"], "absent");
+    assert!(st["detail"].as_str().unwrap().contains("not the one this computer knows"), "{st}");
+    let r = bridge.post("/v1/unlock", STORE, &json!({ "pin": PIN }).to_string());
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.text().contains("not the one this computer knows"), "{}", r.text());
+    // The rogue dongle never saw a PIN: no unlock line of either kind in its log.
+    let log = match rogue.request(&vbzkey_protocol::wire::Request::AuditTail { max: 100 }) {
+        vbzkey_protocol::wire::Response::AuditTail { entries, .. } => {
+            entries.into_iter().map(|e| e.line).collect::<Vec<_>>().join("\n")
+        }
+        other => panic!("{other:?}"),
+    };
+    assert!(!log.contains(" unlock"), "the PIN reached the rogue dongle:\n{log}");
+    drop(bridge);
+
+    // Trust on first use: the first dongle's key is recorded, then a swapped one is refused.
+    let known = dir.path("known.pub");
+    let tofu = format!(
+        "allowed_origins = [\"{STORE}\"]\n[method]\nkind = \"dongle\"\ntransport = \"unix:{}\"\ntrust_on_first_use = \"{}\"\n",
+        dir.path("real.sock").display(),
+        known.display()
+    );
+    let bridge = Bridge::start(&TempDir::new("rogue-c"), &tofu);
+    assert_eq!(bridge.post("/v1/unlock", STORE, &json!({ "pin": PIN }).to_string()).status, 200);
+    assert_all_open(&bridge, STORE, &records);
+    let recorded = std::fs::read_to_string(&known).unwrap();
+    assert!(recorded.contains(&real_key.to_text()), "{recorded}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&known).unwrap().permissions().mode() & 0o777, 0o600);
+    // Swap: the rogue firmware now answers on the real dongle's socket.
+    drop(real);
+    rogue.kill();
+    let _swapped = Firmware::start(&rogue_dir.path("state"), &dir.path("real.sock"), &[]);
+    let r = bridge.post("/v1/unlock", STORE, &json!({ "pin": PIN }).to_string());
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.text().contains("not the one this computer knows"), "{}", r.text());
+}
+
+/// Without a device key or a trust-on-first-use file, the bridge does not start.
+#[test]
+fn a_dongle_bridge_without_a_device_key_does_not_start() {
+    let dir = TempDir::new("no-device-key");
+    let path = dir.path("bridge.toml");
+    std::fs::write(
+        &path,
+        format!("allowed_origins = [\"{STORE}\"]\n[method]\nkind = \"dongle\"\ntransport = \"unix:/nowhere\"\n"),
+    )
+    .unwrap();
+    let out = std::process::Command::new(vbzkey_e2e::bin("vbzkey-bridge"))
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("device_key") && err.contains("trust_on_first_use"), "{err}");
 }

@@ -105,7 +105,7 @@ impl Drop for BridgeProcess {
 
 fn start_bridge(a: &Args) -> BridgeProcess {
     let config = format!(
-        "port = {PORT}\nallowed_origins = [\"{ORIGIN}\"]\n[method]\nkind = \"dongle\"\ntransport = \"usb\"\n"
+        "port = {PORT}\nallowed_origins = [\"{ORIGIN}\"]\n[method]\nkind = \"dongle\"\ntransport = \"usb\"\ntrust_on_first_use = \"/tmp/known-dongle.pub\"\n"
     );
     std::fs::write("/tmp/bridge.toml", config).expect("write config");
     let child = Command::new(&a.bridge)
