@@ -28,20 +28,48 @@ pub(crate) struct InitArgs {
     new_admin_pin_file: PathBuf,
 }
 
-/// Generate the key on the dongle and set both credentials.
-pub(crate) fn init(d: &Dongle, args: &InitArgs) -> Result<Output, AdminError> {
+/// Generate the key on the dongle and set both credentials. With `--host-key`, also pair this
+/// computer (the admin PIN just set, and a press of the button): the dongle is then in split
+/// custody from its first minute.
+pub(crate) fn init(
+    d: &Dongle,
+    args: &InitArgs,
+    host_key: Option<&std::path::Path>,
+) -> Result<Output, AdminError> {
     let pin = args.pin_file.as_deref().map(read_pin).transpose()?;
     let admin_pin = read_pin(&args.new_admin_pin_file)?;
     let limits = d.client().hello()?.limits;
-    let keys = d.client().init(pin.clone(), admin_pin)?;
+    let keys = d.client().init(pin.clone(), admin_pin.clone())?;
     let active =
         keys.into_iter().find(|k| k.active).ok_or(vbzkey_client::ClientError::NoActiveKey)?;
     let mut out = new_key(&active, "Key generated on the dongle.");
     out.note(strength::report(pin.as_ref(), &limits));
-    out.note(
-        "Make a backup now (`vbzkey-admin backup`), and pair this computer and the staff \
-         workstations (`vbzkey-admin pair`): then a stolen dongle alone opens nothing.",
-    );
+    let admin_file = args.new_admin_pin_file.display();
+    match host_key {
+        Some(path) => {
+            let key = crate::pairing::host_key(path)?;
+            d.client().admin_auth(admin_pin)?;
+            let unlock = vbzkey_protocol::wire::UnlockSecret(key.unlock_secret());
+            let paired = d.client().pair(key.public_key(), "admin".into(), unlock);
+            let _ = d.client().end_admin();
+            paired?;
+            out.note(format!(
+                "This computer is paired ({}): the dongle is in split custody. Pair each staff \
+                 workstation's bridge with:\n  vbzkey-admin --host-key {} --admin-pin-file {admin_file} \
+                 pair --new-host-key WORKSTATION.key --label NAME",
+                path.display(),
+                path.display()
+            ));
+        }
+        None => {
+            out.note(format!(
+                "No host is paired yet: a stolen dongle is protected by its PIN only. Pair this \
+                 computer and each staff workstation:\n  vbzkey-admin --admin-pin-file {admin_file} \
+                 pair --new-host-key ~/.config/vbzkey/admin.key --label admin"
+            ));
+        }
+    }
+    out.note("Make a backup now: vbzkey-admin backup --threshold 2 --shares 3 --out-dir shares/");
     Ok(out)
 }
 

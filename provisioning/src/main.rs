@@ -184,11 +184,15 @@ fn target(cli: &Cli) -> Result<Target, AdminError> {
 }
 
 fn run(cli: &Cli) -> Result<Output, AdminError> {
+    // `init --host-key FILE` makes this computer's host key if it has none, to pair it.
+    if let (Command::Init(_), Some(h)) = (&cli.command, &cli.host_key) {
+        pairing::host_key(h)?;
+    }
     let target = target(cli)?;
     let d = Dongle::open(&target);
     match &cli.command {
         Command::Info(a) => info::run(&d, a),
-        Command::Init(a) => keys::init(&d, a),
+        Command::Init(a) => keys::init(&d, a, cli.host_key.as_deref()),
         Command::Pubkey(a) => keys::pubkey(&d, a),
         Command::SetPin(a) => pin::set_pin(&d, a),
         Command::ChangeAdminPin(a) => pin::change_admin_pin(&d, a),

@@ -25,7 +25,7 @@ pub(crate) struct PairArgs {
 }
 
 /// The host key in `path`, made first if there is none.
-fn host_key(path: &Path) -> Result<SecretKey, AdminError> {
+pub(crate) fn host_key(path: &Path) -> Result<SecretKey, AdminError> {
     if !path.exists() {
         let key = SecretKey::generate().map_err(|e| {
             AdminError::io("write", path, std::io::Error::other(format!("random numbers: {e}")))

@@ -65,6 +65,9 @@ fn dongle_method_unseals_100_cli_sealed_records_over_http() {
     assert_eq!(st["method"], "dongle");
     assert_eq!(st["state"], "locked");
     assert_eq!(st["serial"], "E2E00001");
+    // No workstation paired: the status says so, loudly.
+    assert_eq!(st["custody"], "pin_only");
+    assert!(st["detail"].as_str().unwrap().contains("protected by its PIN only"), "{st}");
     assert_eq!(st["keys"][0]["public_key"], pk);
     let locked = bridge.post("/v1/unseal", STORE, &unseal_body(&records));
     assert_eq!(locked.status, 423);

@@ -6,7 +6,7 @@ use vbzkey_client::Client;
 use vbzkey_protocol::PublicKey;
 use vbzkey_protocol::wire::{LockState, Pin, SealedItem};
 
-use super::{ItemResult, KeyMethod, KeyStatus, MethodError, State, Status};
+use super::{Custody, ItemResult, KeyMethod, KeyStatus, MethodError, State, Status};
 
 /// A dongle reached through a client.
 pub struct DongleMethod {
@@ -37,6 +37,7 @@ impl KeyMethod for DongleMethod {
             keys: Vec::new(),
             also_present: Vec::new(),
             detail: None,
+            custody: None,
         };
         match self.client.hello() {
             Ok(h) => {
@@ -62,6 +63,16 @@ impl KeyMethod for DongleMethod {
                     self.client.present().into_iter().filter(|s| *s != h.serial).collect();
                 status.serial = Some(h.serial);
                 status.firmware_version = Some(h.firmware_version);
+                if h.split_custody {
+                    status.custody = Some(Custody::Split);
+                } else {
+                    status.custody = Some(Custody::PinOnly);
+                    status.detail = Some(
+                        "a stolen dongle is protected by its PIN only: pair this workstation \
+                         (vbzkey-admin pair) so that the dongle alone opens nothing"
+                            .into(),
+                    );
+                }
             }
             Err(e) => status.detail = Some(MethodError::from(e).to_string()),
         }

@@ -62,6 +62,19 @@ pub struct Status {
     pub also_present: Vec<String>,
     /// Why the key is absent, in words for the staff member.
     pub detail: Option<String>,
+    /// For a dongle: whether unlocking needs a paired workstation's share as well as the PIN
+    /// (`split`), or the PIN alone (`pin_only`: a stolen dongle is protected by its PIN only).
+    pub custody: Option<Custody>,
+}
+
+/// What protects a stolen dongle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Custody {
+    /// The PIN and a paired workstation's share.
+    Split,
+    /// The PIN only: no host is paired.
+    PinOnly,
 }
 
 /// Why a method could not do what was asked. Never carries a secret.

@@ -150,6 +150,7 @@ impl KeyMethod for SoftMethod {
             keys,
             also_present: vec![],
             detail,
+            custody: None,
         }
     }
 
