@@ -28,6 +28,7 @@ impl KeyMethod for Slow {
             keys: vec![],
             also_present: vec![],
             detail: None,
+            custody: None,
         }
     }
     fn unlock(&self, _: &[u8]) -> Result<(), MethodError> {
