@@ -288,15 +288,45 @@ fn aad(header: &[u8; HEADER_LEN], context: &[u8]) -> Vec<u8> {
     aad
 }
 
-/// Seal `plaintext` (UTF-8, at most 4096 bytes) to `to` under `context`, with an ephemeral key
-/// the caller supplies. Only for callers that bring their own CSPRNG (firmware, tests);
-/// reusing an ephemeral key across records is a catastrophic mistake.
+/// Seal `plaintext` (UTF-8, at most 4096 bytes) to `to` under `context`, with a fresh
+/// ephemeral key drawn from `fill`: a CSPRNG (the dongle passes its platform RNG) that returns
+/// false when it failed, and the record is then not sealed ([`RecordError::Rng`]).
+pub fn seal_with_rng(
+    to: &PublicKey,
+    context: &[u8],
+    plaintext: &[u8],
+    fill: &mut dyn FnMut(&mut [u8]) -> bool,
+) -> Result<Vec<u8>, RecordError> {
+    check_seal_input(context, plaintext)?;
+    let mut ephemeral = Zeroizing::new([0u8; 32]);
+    if !fill(&mut ephemeral[..]) {
+        return Err(RecordError::Rng);
+    }
+    seal_to(to, context, plaintext, &ephemeral)
+}
+
+/// Seal `plaintext` to `to` under `context` with a fresh ephemeral key from the OS RNG.
+#[cfg(feature = "getrandom")]
+pub fn seal(to: &PublicKey, context: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, RecordError> {
+    seal_with_rng(to, context, plaintext, &mut |b| getrandom::fill(b).is_ok())
+}
+
+/// Seal with a caller-chosen ephemeral key: **for test vectors only**. Reusing an ephemeral
+/// key reuses the AEAD key and nonce, so this exists only behind the
+/// `dangerous-fixed-ephemeral` feature, which no release build enables.
+#[cfg(feature = "dangerous-fixed-ephemeral")]
+#[doc(hidden)]
 pub fn seal_with_ephemeral(
     to: &PublicKey,
     context: &[u8],
     plaintext: &[u8],
     ephemeral: Zeroizing<[u8; 32]>,
 ) -> Result<Vec<u8>, RecordError> {
+    check_seal_input(context, plaintext)?;
+    seal_to(to, context, plaintext, &ephemeral)
+}
+
+fn check_seal_input(context: &[u8], plaintext: &[u8]) -> Result<(), RecordError> {
     if plaintext.len() > MAX_PLAINTEXT_LEN {
         return Err(RecordError::PlaintextTooLong { len: plaintext.len() });
     }
@@ -306,6 +336,15 @@ pub fn seal_with_ephemeral(
     if context.len() > MAX_CONTEXT_LEN {
         return Err(RecordError::ContextTooLong { len: context.len() });
     }
+    Ok(())
+}
+
+fn seal_to(
+    to: &PublicKey,
+    context: &[u8],
+    plaintext: &[u8],
+    ephemeral: &[u8; 32],
+) -> Result<Vec<u8>, RecordError> {
     let sk_e = StaticSecret::from(*ephemeral);
     let (shared, enc) = hpke::encap(&sk_e, &to.dalek()).map_err(|_| RecordError::LowOrderPoint)?;
     let header = header_for(to.key_id());
@@ -314,18 +353,11 @@ pub fn seal_with_ephemeral(
     let mut out = Vec::with_capacity(MIN_RECORD_LEN + plaintext.len());
     out.extend_from_slice(&header);
     out.extend_from_slice(&enc);
-    out.extend_from_slice(plaintext);
-    let tag = ctx.seal_in_place(&aad(&header, context), &mut out[HEADER_LEN + ENC_LEN..]);
+    let mut body = Zeroizing::new(plaintext.to_vec());
+    let tag = ctx.seal_in_place(&aad(&header, context), &mut body);
+    out.extend_from_slice(&body);
     out.extend_from_slice(&tag);
     Ok(out)
-}
-
-/// Seal `plaintext` to `to` under `context` with a fresh ephemeral key from the OS RNG.
-#[cfg(feature = "getrandom")]
-pub fn seal(to: &PublicKey, context: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, RecordError> {
-    let mut ephemeral = Zeroizing::new([0u8; 32]);
-    getrandom::fill(&mut ephemeral[..]).map_err(|_| RecordError::Rng)?;
-    seal_with_ephemeral(to, context, plaintext, ephemeral)
 }
 
 /// Parse and open a binary record in one step.

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use vbzkey_protocol::KeyId;
-use vbzkey_protocol::session::{Responder, Transport};
+use vbzkey_protocol::session::{Responder, SessionError, Transport};
 use vbzkey_protocol::wire::{self, DongleError, FrameKind, Request, Response};
 
 use crate::dongle::{Dongle, Now, Platform};
@@ -124,8 +124,16 @@ impl<S: Storage, P: Platform> Shared<S, P> {
                         &Response::Error(DongleError::Storage),
                     ));
                 };
-                let Ok(responder) = Responder::read(secret, payload, os_fill) else {
-                    return Reply::Close;
+                let responder = match Responder::read(secret, payload, os_fill) {
+                    Ok(r) => r,
+                    Err(e @ SessionError::UnsupportedVersion { .. }) => {
+                        tracing::warn!("refused a session from {}: {e}", conn.label);
+                        return Reply::SendAndClose(wire::encode(
+                            0,
+                            &Response::Error(DongleError::UnsupportedVersion),
+                        ));
+                    }
+                    Err(_) => return Reply::Close,
                 };
                 match responder.host_key() {
                     Some(host) if dongle.is_paired(&host) => match responder.accept() {
@@ -153,7 +161,19 @@ impl<S: Storage, P: Platform> Shared<S, P> {
                 if !self.lock().is_paired(host) {
                     return Reply::Close;
                 }
-                let Ok(plain) = transport.open(payload) else { return Reply::Close };
+                // A frame whose chunks do not close exactly, or whose payload is not exactly
+                // one request, ends the session: nothing of it runs (docs/PROTOCOL.md).
+                let plain = match transport.open(payload) {
+                    Ok(plain) => plain,
+                    Err(e) => {
+                        tracing::warn!("closing the session of {}: {e}", conn.label);
+                        return Reply::Close;
+                    }
+                };
+                if let Err((_, e)) = wire::decode::<Request>(&plain) {
+                    tracing::warn!("closing the session of {}: sealed request: {e}", conn.label);
+                    return Reply::Close;
+                }
                 let answer = self.handle(&plain, &conn.label);
                 match conn.session.as_mut().map(|(t, _)| t.seal(&answer[wire::FRAME_HEADER_LEN..]))
                 {
