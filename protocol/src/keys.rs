@@ -51,7 +51,9 @@ impl KeyId {
     pub fn of(public_key: &[u8; 32]) -> Self {
         let digest = Sha256::new().chain_update(KEY_ID_LABEL).chain_update(public_key).finalize();
         let mut id = [0u8; KEY_ID_LEN];
-        id.copy_from_slice(&digest[..KEY_ID_LEN]);
+        for (i, d) in id.iter_mut().zip(digest) {
+            *i = d;
+        }
         KeyId(id)
     }
 }

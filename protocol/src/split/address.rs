@@ -71,8 +71,10 @@ pub(super) fn parse_postal_code(input: &str, country: &str) -> Result<String, Sp
     if country == "US" {
         let b = code.as_bytes();
         let zip5 = b.len() == 5 && b.iter().all(u8::is_ascii_digit);
-        let zip9 =
-            b.len() == 10 && b[5] == b'-' && b[..5].iter().chain(&b[6..]).all(u8::is_ascii_digit);
+        let zip9 = b.len() == 10
+            && b.iter()
+                .enumerate()
+                .all(|(i, c)| if i == 5 { *c == b'-' } else { c.is_ascii_digit() });
         if !(zip5 || zip9) {
             return Err(SplitError::BadPostalCode);
         }
