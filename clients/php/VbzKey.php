@@ -477,7 +477,9 @@ final class VbzKey
                 $upper = strtoupper(rtrim($word, '.'));
                 if (ctype_digit($word[0]) && !$afterUnit) {
                     preg_match('/\A[A-Za-z0-9\/-]*/', $word, $m);
-                    return strtoupper($m[0]);
+                    // At most 10 characters and 8 digits (docs/SPLIT.md).
+                    $plausible = strlen($m[0]) <= 10 && preg_match_all('/[0-9]/', $m[0]) <= 8;
+                    return $plausible ? strtoupper($m[0]) : null;
                 }
                 $afterUnit = in_array($upper, self::UNIT_WORDS, true) || $upper === '#';
             }
@@ -626,6 +628,10 @@ final class VbzKey
                 $full .= "\n" . implode(', ', $locality);
             }
             $clear['country'] = $country;
+            // An address that is nothing but its number would be in clear whole.
+            if ($clear['street_number'] === $full) {
+                $clear['street_number'] = null;
+            }
             $seal('address', $full);
         }
         $phone = self::str($c, 'phone', 'phone');

@@ -337,6 +337,10 @@ pub fn split(input: &CustomerInput) -> Result<Split, SplitError> {
             full.push_str(&locality.join(", "));
         }
         clear.country = Some(country);
+        // An address that is nothing but its number would be in clear whole.
+        if clear.street_number.as_deref() == Some(full.as_str()) {
+            clear.street_number = None;
+        }
         seal(tables::ADDRESSES, full);
     }
     if let Some(p) = &input.phone {
