@@ -54,8 +54,12 @@ final class VbzKey
         return self::toText(self::sealBinary(self::parsePublicKey($publicKey), $context, $plaintext, random_bytes(32)));
     }
 
-    /** The binary record, with a caller-supplied ephemeral private key (tests only). */
-    public static function sealBinary(string $pkR, string $context, string $plaintext, string $skE): string
+    /**
+     * The binary record, with a caller-supplied ephemeral private key. Private: reusing an
+     * ephemeral key reuses the AEAD key and nonce, so only seal() (random_bytes) calls it; the
+     * tests reach it through a closure bound to this class (clients/php/tests/run.php).
+     */
+    private static function sealBinary(string $pkR, string $context, string $plaintext, string $skE): string
     {
         if (strlen($plaintext) > self::MAX_PLAINTEXT_LEN) {
             throw new VbzKeyException('plaintext_too_long', 'value is longer than 4096 bytes');
@@ -164,8 +168,8 @@ final class VbzKey
         return self::labeledExpand(self::KEM_SUITE, $prk, 'shared_secret', $kemContext, 32);
     }
 
-    /** Encap(pkR) with the given ephemeral private key: [shared secret, enc]. */
-    public static function encap(string $pkR, string $skE): array
+    /** Encap(pkR) with the given ephemeral private key: [shared secret, enc]. Private, as sealBinary. */
+    private static function encap(string $pkR, string $skE): array
     {
         $enc = sodium_crypto_scalarmult_base($skE);
         $dh = self::dh($skE, $pkR);
@@ -473,7 +477,9 @@ final class VbzKey
                 $upper = strtoupper(rtrim($word, '.'));
                 if (ctype_digit($word[0]) && !$afterUnit) {
                     preg_match('/\A[A-Za-z0-9\/-]*/', $word, $m);
-                    return strtoupper($m[0]);
+                    // At most 10 characters and 8 digits (docs/SPLIT.md).
+                    $plausible = strlen($m[0]) <= 10 && preg_match_all('/[0-9]/', $m[0]) <= 8;
+                    return $plausible ? strtoupper($m[0]) : null;
                 }
                 $afterUnit = in_array($upper, self::UNIT_WORDS, true) || $upper === '#';
             }
@@ -622,6 +628,10 @@ final class VbzKey
                 $full .= "\n" . implode(', ', $locality);
             }
             $clear['country'] = $country;
+            // An address that is nothing but its number would be in clear whole.
+            if ($clear['street_number'] === $full) {
+                $clear['street_number'] = null;
+            }
             $seal('address', $full);
         }
         $phone = self::str($c, 'phone', 'phone');

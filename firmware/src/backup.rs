@@ -106,23 +106,27 @@ impl rand_core::TryRng for PlatformRng<'_> {
 
 impl rand_core::TryCryptoRng for PlatformRng<'_> {}
 
-/// Deal `count` shares of `secret`, any `threshold` of which rebuild it.
+/// Deal `count` shares of `secret`, any `threshold` of which rebuild it (the field and the
+/// layout are in docs/FORMAT.md). Every share is wiped when dropped; if the RNG failed while
+/// dealing, the shares (whose polynomials may then be guessable) are wiped here and none are
+/// returned: `rng.failed` tells the caller why.
 pub fn deal(secret: &[u8], threshold: u8, count: u8, rng: &mut PlatformRng<'_>) -> Vec<Share> {
     let set = Share::set_of(secret);
-    blahaj::Sharks(threshold)
+    let shares: Vec<Share> = blahaj::Sharks(threshold)
         .dealer_rng(secret, rng)
         .take(usize::from(count))
-        .map(|s| {
+        .filter_map(|s| {
             let bytes: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::from(&s));
-            Share {
-                set,
-                threshold,
-                count,
-                index: bytes[0],
-                data: Zeroizing::new(bytes[1..].to_vec()),
-            }
+            let (&index, data) = bytes.split_first()?;
+            Some(Share { set, threshold, count, index, data: Zeroizing::new(data.to_vec()) })
         })
-        .collect()
+        .collect();
+    if rng.failed {
+        // Dropping wipes each share (`Share` zeroizes on drop).
+        drop(shares);
+        return Vec::new();
+    }
+    shares
 }
 
 /// Rebuild the secret from shares of one backup.
@@ -195,10 +199,69 @@ mod tests {
     }
 
     #[test]
-    fn a_failing_rng_is_noticed() {
-        let mut fill = |_: &mut [u8]| false;
+    fn a_failing_rng_is_noticed_and_deals_nothing() {
+        // Fails at once, or only part-way through dealing.
+        for fail_after in [0, 1, 3] {
+            let mut calls = 0;
+            let mut fill = |b: &mut [u8]| {
+                calls += 1;
+                b.fill(0);
+                calls <= fail_after
+            };
+            let mut rng = PlatformRng::new(&mut fill);
+            let shares = deal(b"a secret of some length", 2, 3, &mut rng);
+            assert!(rng.failed, "{fail_after}");
+            assert!(shares.is_empty(), "{fail_after}: no share of a guessable polynomial");
+        }
+    }
+
+    /// GF(2^8) multiplication with the reduction polynomial x^8 + x^4 + x^3 + x^2 + 1 (0x11d),
+    /// bit by bit: an implementation independent of blahaj's tables.
+    fn gf_mul(mut a: u8, mut b: u8) -> u8 {
+        let mut p = 0u8;
+        while b != 0 {
+            if b & 1 != 0 {
+                p ^= a;
+            }
+            let carry = a & 0x80 != 0;
+            a <<= 1;
+            if carry {
+                a ^= 0x1d;
+            }
+            b >>= 1;
+        }
+        p
+    }
+
+    fn gf_inv(a: u8) -> u8 {
+        // a^254 = a^-1 in GF(2^8).
+        (0..253).fold(a, |acc, _| gf_mul(acc, a))
+    }
+
+    #[test]
+    fn shares_are_points_of_polynomials_over_gf256_mod_0x11d_as_format_md_says() {
+        let secret = b"the layout in docs/FORMAT.md".to_vec();
+        let mut fill = os_fill;
         let mut rng = PlatformRng::new(&mut fill);
-        let _ = deal(b"secret", 2, 3, &mut rng);
-        assert!(rng.failed);
+        let shares = deal(&secret, 3, 5, &mut rng);
+        for picked in [[0, 1, 2], [4, 2, 1], [0, 3, 4]] {
+            let pts: Vec<&Share> = picked.iter().map(|&i| &shares[i]).collect();
+            // Lagrange interpolation at x = 0, byte by byte: secret[j] = sum y_i * prod x_k / (x_k - x_i).
+            let rebuilt: Vec<u8> = (0..secret.len())
+                .map(|j| {
+                    pts.iter().fold(0u8, |acc, si| {
+                        let basis =
+                            pts.iter().filter(|sk| sk.index != si.index).fold(1u8, |b, sk| {
+                                gf_mul(b, gf_mul(sk.index, gf_inv(sk.index ^ si.index)))
+                            });
+                        acc ^ gf_mul(si.data[j], basis)
+                    })
+                })
+                .collect();
+            assert_eq!(rebuilt, secret, "{picked:?}");
+        }
+        assert_eq!(gf_mul(0x80, 2), 0x1d, "x^8 reduces by 0x11d");
+        assert!(shares.iter().map(|s| s.index).eq(1..=5), "x = 1..=count");
+        assert!(shares.iter().all(|s| s.data.len() == secret.len()), "one y byte per secret byte");
     }
 }

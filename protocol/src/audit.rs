@@ -104,7 +104,10 @@ pub fn verify(text: &str) -> Result<(Hash, u64), AuditError> {
         let broken = AuditError::Broken { line: i + 1 };
         let (body, hash) = line.rsplit_once(' ').ok_or(broken.clone())?;
         let fields: Vec<&str> = body.split(' ').collect();
-        if fields.len() != BODY_FIELDS || fields[0] != LINE_VERSION || fields[1] != seq.to_string()
+        let seq_text = seq.to_string();
+        if fields.len() != BODY_FIELDS
+            || fields.first() != Some(&LINE_VERSION)
+            || fields.get(1) != Some(&seq_text.as_str())
         {
             return Err(broken);
         }

@@ -47,6 +47,10 @@ fn labeled_extract(suite_id: &[u8], salt: &[u8], label: &[u8], ikm: &[u8]) -> Ze
     out
 }
 
+#[allow(
+    clippy::expect_used,
+    reason = "every call site passes a 32-byte PRK and asks for at most 32 bytes: constants"
+)]
 fn labeled_expand(suite_id: &[u8], prk: &[u8; N], label: &[u8], info: &[u8], out: &mut [u8]) {
     let hk = Hkdf::<Sha256>::from_prk(prk).expect("a PRK of Nh bytes is always valid");
     let len = u16::try_from(out.len()).expect("HPKE outputs here are at most 32 bytes");
@@ -134,6 +138,10 @@ impl Context {
         ctx
     }
 
+    #[allow(
+        clippy::expect_used,
+        reason = "a record uses sequence 0 only; wrapping the nonce would be worse than stopping"
+    )]
     fn next_nonce(&mut self) -> Nonce {
         let mut nonce = self.base_nonce;
         for (n, s) in nonce[NONCE_LEN - 8..].iter_mut().zip(self.seq.to_be_bytes()) {
@@ -150,6 +158,10 @@ impl Context {
     }
 
     /// Seal `buf` in place; returns the tag to append.
+    #[allow(
+        clippy::expect_used,
+        reason = "ChaCha20Poly1305 fails only above 256 GiB; records are at most 4096 bytes"
+    )]
     pub(crate) fn seal_in_place(&mut self, aad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN] {
         let nonce = self.next_nonce();
         let tag = self

@@ -51,7 +51,9 @@ impl KeyId {
     pub fn of(public_key: &[u8; 32]) -> Self {
         let digest = Sha256::new().chain_update(KEY_ID_LABEL).chain_update(public_key).finalize();
         let mut id = [0u8; KEY_ID_LEN];
-        id.copy_from_slice(&digest[..KEY_ID_LEN]);
+        for (i, d) in id.iter_mut().zip(digest) {
+            *i = d;
+        }
         KeyId(id)
     }
 }
@@ -103,10 +105,8 @@ impl core::str::FromStr for KeyId {
                 }
                 continue;
             }
-            if n == DIGITS {
-                return Err(KeyIdError::Shape);
-            }
-            digits[n] = match c.to_digit(16) {
+            let slot = digits.get_mut(n).ok_or(KeyIdError::Shape)?;
+            *slot = match c.to_digit(16) {
                 Some(d) => d as u8,
                 None if c == ' ' => return Err(KeyIdError::Shape),
                 None => return Err(KeyIdError::NotHex),
@@ -118,8 +118,9 @@ impl core::str::FromStr for KeyId {
             return Err(KeyIdError::Shape);
         }
         let mut id = [0u8; KEY_ID_LEN];
-        for (i, b) in id.iter_mut().enumerate() {
-            *b = digits[2 * i] << 4 | digits[2 * i + 1];
+        for (b, pair) in id.iter_mut().zip(digits.chunks_exact(2)) {
+            let [hi, lo] = [pair.first(), pair.get(1)].map(|d| d.copied().unwrap_or(0));
+            *b = hi << 4 | lo;
         }
         Ok(KeyId(id))
     }

@@ -36,6 +36,18 @@
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// Everything here parses input from outside (records, frames, share lines, customer JSON): no
+// panics. Each exception is an `#[allow]` with its reason; tests may unwrap and index
+// (`protocol/clippy.toml`).
+#![deny(
+    clippy::indexing_slicing,
+    clippy::string_slice,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+// clippy.toml has no tests switch for `string_slice`: unit tests slice their own ASCII strings.
+#![cfg_attr(test, allow(clippy::string_slice))]
 
 extern crate alloc;
 

@@ -207,36 +207,34 @@ pub struct Record<'a> {
 impl<'a> Record<'a> {
     /// Check the header and lengths of a binary record. Does not need a key.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, RecordError> {
-        if bytes.len() < 4 {
+        let Some([m0, m1, version, suite]) = bytes.first_chunk::<4>() else {
             return Err(RecordError::Truncated { len: bytes.len() });
-        }
-        if bytes[..2] != MAGIC {
+        };
+        if [*m0, *m1] != MAGIC {
             return Err(RecordError::BadMagic);
         }
-        if bytes[2] != VERSION {
-            return Err(RecordError::UnsupportedVersion(bytes[2]));
+        if *version != VERSION {
+            return Err(RecordError::UnsupportedVersion(*version));
         }
-        if bytes[3] != SUITE {
-            return Err(RecordError::UnsupportedSuite(bytes[3]));
-        }
-        if bytes.len() < MIN_RECORD_LEN {
-            return Err(RecordError::Truncated { len: bytes.len() });
+        if *suite != SUITE {
+            return Err(RecordError::UnsupportedSuite(*suite));
         }
         if bytes.len() > MAX_RECORD_LEN {
             return Err(RecordError::TooLong { len: bytes.len() });
         }
-        let (header, rest) = bytes.split_at(HEADER_LEN);
-        let (enc, ciphertext) = rest.split_at(ENC_LEN);
-        Ok(Record {
-            header: header.try_into().expect("split at HEADER_LEN"),
-            enc: enc.try_into().expect("split at ENC_LEN"),
-            ciphertext,
-        })
+        let truncated = RecordError::Truncated { len: bytes.len() };
+        let (header, rest) = bytes.split_first_chunk::<HEADER_LEN>().ok_or(truncated.clone())?;
+        let (enc, ciphertext) = rest.split_first_chunk::<ENC_LEN>().ok_or(truncated.clone())?;
+        if ciphertext.len() < TAG_LEN {
+            return Err(truncated);
+        }
+        Ok(Record { header, enc, ciphertext })
     }
 
     /// The id of the key this record was sealed to.
     pub fn key_id(&self) -> KeyId {
-        KeyId(self.header[4..].try_into().expect("header holds a key id"))
+        let [.., k0, k1, k2, k3, k4, k5, k6, k7] = *self.header;
+        KeyId([k0, k1, k2, k3, k4, k5, k6, k7])
     }
 
     /// The encapsulated ephemeral public key.
@@ -246,7 +244,8 @@ impl<'a> Record<'a> {
 
     /// Length of the sealed value.
     pub fn plaintext_len(&self) -> usize {
-        self.ciphertext.len() - TAG_LEN
+        // `parse` checked that the ciphertext holds a tag.
+        self.ciphertext.len().saturating_sub(TAG_LEN)
     }
 
     /// Open with `key` under `context`. On any failure nothing of the plaintext is returned.
@@ -260,11 +259,13 @@ impl<'a> Record<'a> {
         let shared = hpke::decap(self.enc, key.dalek(), key.public_key().as_bytes())
             .map_err(|_| RecordError::LowOrderPoint)?;
         let mut ctx = hpke::Context::new(&shared, &KEY_SCHEDULE_CONTEXT);
-        let (body, tag) = self.ciphertext.split_at(self.plaintext_len());
+        let (body, tag) = self
+            .ciphertext
+            .split_last_chunk::<TAG_LEN>()
+            .ok_or(RecordError::Truncated { len: MIN_RECORD_LEN - 1 })?;
         let mut plaintext = Zeroizing::new(body.to_vec());
         let aad = aad(self.header, context);
-        ctx.open_in_place(&aad, &mut plaintext, tag.try_into().expect("TAG_LEN bytes"))
-            .map_err(|_| RecordError::TagMismatch)?;
+        ctx.open_in_place(&aad, &mut plaintext, tag).map_err(|_| RecordError::TagMismatch)?;
         if core::str::from_utf8(&plaintext).is_err() {
             return Err(RecordError::PlaintextNotUtf8);
         }
@@ -273,12 +274,9 @@ impl<'a> Record<'a> {
 }
 
 fn header_for(key_id: KeyId) -> [u8; HEADER_LEN] {
-    let mut h = [0u8; HEADER_LEN];
-    h[..2].copy_from_slice(&MAGIC);
-    h[2] = VERSION;
-    h[3] = SUITE;
-    h[4..].copy_from_slice(&key_id.0);
-    h
+    let [m0, m1] = MAGIC;
+    let [k0, k1, k2, k3, k4, k5, k6, k7] = key_id.0;
+    [m0, m1, VERSION, SUITE, k0, k1, k2, k3, k4, k5, k6, k7]
 }
 
 fn aad(header: &[u8; HEADER_LEN], context: &[u8]) -> Vec<u8> {
@@ -288,15 +286,45 @@ fn aad(header: &[u8; HEADER_LEN], context: &[u8]) -> Vec<u8> {
     aad
 }
 
-/// Seal `plaintext` (UTF-8, at most 4096 bytes) to `to` under `context`, with an ephemeral key
-/// the caller supplies. Only for callers that bring their own CSPRNG (firmware, tests);
-/// reusing an ephemeral key across records is a catastrophic mistake.
+/// Seal `plaintext` (UTF-8, at most 4096 bytes) to `to` under `context`, with a fresh
+/// ephemeral key drawn from `fill`: a CSPRNG (the dongle passes its platform RNG) that returns
+/// false when it failed, and the record is then not sealed ([`RecordError::Rng`]).
+pub fn seal_with_rng(
+    to: &PublicKey,
+    context: &[u8],
+    plaintext: &[u8],
+    fill: &mut dyn FnMut(&mut [u8]) -> bool,
+) -> Result<Vec<u8>, RecordError> {
+    check_seal_input(context, plaintext)?;
+    let mut ephemeral = Zeroizing::new([0u8; 32]);
+    if !fill(&mut ephemeral[..]) {
+        return Err(RecordError::Rng);
+    }
+    seal_to(to, context, plaintext, &ephemeral)
+}
+
+/// Seal `plaintext` to `to` under `context` with a fresh ephemeral key from the OS RNG.
+#[cfg(feature = "getrandom")]
+pub fn seal(to: &PublicKey, context: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, RecordError> {
+    seal_with_rng(to, context, plaintext, &mut |b| getrandom::fill(b).is_ok())
+}
+
+/// Seal with a caller-chosen ephemeral key: **for test vectors only**. Reusing an ephemeral
+/// key reuses the AEAD key and nonce, so this exists only behind the
+/// `dangerous-fixed-ephemeral` feature, which no release build enables.
+#[cfg(feature = "dangerous-fixed-ephemeral")]
+#[doc(hidden)]
 pub fn seal_with_ephemeral(
     to: &PublicKey,
     context: &[u8],
     plaintext: &[u8],
     ephemeral: Zeroizing<[u8; 32]>,
 ) -> Result<Vec<u8>, RecordError> {
+    check_seal_input(context, plaintext)?;
+    seal_to(to, context, plaintext, &ephemeral)
+}
+
+fn check_seal_input(context: &[u8], plaintext: &[u8]) -> Result<(), RecordError> {
     if plaintext.len() > MAX_PLAINTEXT_LEN {
         return Err(RecordError::PlaintextTooLong { len: plaintext.len() });
     }
@@ -306,6 +334,15 @@ pub fn seal_with_ephemeral(
     if context.len() > MAX_CONTEXT_LEN {
         return Err(RecordError::ContextTooLong { len: context.len() });
     }
+    Ok(())
+}
+
+fn seal_to(
+    to: &PublicKey,
+    context: &[u8],
+    plaintext: &[u8],
+    ephemeral: &[u8; 32],
+) -> Result<Vec<u8>, RecordError> {
     let sk_e = StaticSecret::from(*ephemeral);
     let (shared, enc) = hpke::encap(&sk_e, &to.dalek()).map_err(|_| RecordError::LowOrderPoint)?;
     let header = header_for(to.key_id());
@@ -314,18 +351,11 @@ pub fn seal_with_ephemeral(
     let mut out = Vec::with_capacity(MIN_RECORD_LEN + plaintext.len());
     out.extend_from_slice(&header);
     out.extend_from_slice(&enc);
-    out.extend_from_slice(plaintext);
-    let tag = ctx.seal_in_place(&aad(&header, context), &mut out[HEADER_LEN + ENC_LEN..]);
+    let mut body = Zeroizing::new(plaintext.to_vec());
+    let tag = ctx.seal_in_place(&aad(&header, context), &mut body);
+    out.extend_from_slice(&body);
     out.extend_from_slice(&tag);
     Ok(out)
-}
-
-/// Seal `plaintext` to `to` under `context` with a fresh ephemeral key from the OS RNG.
-#[cfg(feature = "getrandom")]
-pub fn seal(to: &PublicKey, context: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, RecordError> {
-    let mut ephemeral = Zeroizing::new([0u8; 32]);
-    getrandom::fill(&mut ephemeral[..]).map_err(|_| RecordError::Rng)?;
-    seal_with_ephemeral(to, context, plaintext, ephemeral)
 }
 
 /// Parse and open a binary record in one step.

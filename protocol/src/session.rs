@@ -7,13 +7,21 @@
 //! paired. After the two handshake messages, every frame payload travels encrypted.
 //!
 //! ```text
-//! host  ── frame kind 1: IK message 1 (e, es, s, ss) ──►  dongle: is s paired?
-//! host  ◄── frame kind 1: IK message 2 (e, ee, se) ───   dongle
-//! host  ══ frame kind 2: Noise transport messages ═════  dongle
+//! host  ── frame kind 1: version ‖ IK message 1 (e, es, s, ss) ──►  dongle: same version? paired?
+//! host  ◄── frame kind 1: version ‖ IK message 2 (e, ee, se) ───   dongle
+//! host  ══ frame kind 2: Noise transport messages ═══════════════  dongle
 //! ```
 //!
-//! Noise messages are at most 65535 bytes, frames up to 2 MiB: a kind-2 payload is a sequence
-//! of `u16 big-endian length ‖ Noise message`, each sealing at most `CHUNK` plaintext bytes.
+//! - **Prologue.** Both sides mix [`PROLOGUE_LABEL`] and the wire protocol version into the
+//!   handshake (the Noise prologue), and send that version in clear before each handshake
+//!   message. A peer of another version is told so ([`SessionError::UnsupportedVersion`]); a
+//!   version altered on the way fails the handshake, because the prologues then differ.
+//! - **Chunks bound into a frame.** Noise messages are at most 65535 bytes, frames up to
+//!   2 MiB: a kind-2 payload is a sequence of `u16 big-endian length ‖ Noise message`. The
+//!   first plaintext byte of each message says whether it is the frame's first chunk and
+//!   whether it is its last, so a frame cut in two, two frames glued together or a chunk moved
+//!   to another frame fails to open (the flags are inside the AEAD, and the nonces are in
+//!   order). After any failure the session refuses everything: the caller must close it.
 
 use alloc::boxed::Box;
 use alloc::vec;
@@ -28,11 +36,28 @@ use snow::types::{Cipher, Dh, Hash, Random};
 use x25519_dalek::{PublicKey as DalekPublic, StaticSecret};
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::wire::PROTOCOL_VERSION;
+
 /// The Noise protocol name.
 pub const NOISE_PARAMS: &str = "Noise_IK_25519_ChaChaPoly_SHA256";
-/// Plaintext bytes per Noise transport message (65535 minus the tag, rounded down).
+/// The first part of the Noise prologue; the wire protocol version (u16, big-endian) follows.
+pub const PROLOGUE_LABEL: &[u8] = b"vbzkey session";
+/// Plaintext bytes per Noise transport message, the chunk flags included (65535 minus the
+/// tag, rounded down).
 const CHUNK: usize = 65_000;
+/// Payload bytes per chunk: the rest of a chunk is its flags byte.
+pub const CHUNK_DATA: usize = CHUNK - 1;
 const TAG: usize = 16;
+/// Largest Noise message (the Noise specification's limit).
+const MAX_NOISE_MESSAGE: usize = 65_535;
+/// Chunk flag: the frame's first chunk.
+const FIRST: u8 = 0x01;
+/// Chunk flag: the frame's last chunk.
+const LAST: u8 = 0x02;
+/// Bytes of the clear version in front of each handshake message.
+const VERSION_LEN: usize = 2;
+/// Room for an IK handshake message (96 bytes for message 1, 48 for message 2, no payload).
+const HANDSHAKE_BUF: usize = 256;
 
 /// Why a session failed. Any of these ends the connection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,9 +65,21 @@ pub enum SessionError {
     /// The handshake or a transport message did not verify (wrong key, tampering, replay).
     #[error("the secure session failed: a message did not verify")]
     Crypto,
-    /// A transport payload is not a sequence of length-prefixed Noise messages.
+    /// A transport payload is not a sequence of length-prefixed Noise messages that closes
+    /// exactly one frame.
     #[error("the secure session received a malformed message")]
     Malformed,
+    /// The peer speaks another version of the protocol.
+    #[error(
+        "the peer speaks vbzkey protocol version {peer}, this side speaks version {PROTOCOL_VERSION}: update the older of the bridge/admin tool and the dongle firmware"
+    )]
+    UnsupportedVersion {
+        /// The version the peer announced.
+        peer: u16,
+    },
+    /// A message already failed in this session: it is closed.
+    #[error("the secure session was closed after a failed message; open a new one")]
+    Closed,
 }
 
 impl From<snow::Error> for SessionError {
@@ -79,8 +116,12 @@ impl Dh for X25519 {
         32
     }
     fn set(&mut self, privkey: &[u8]) {
-        self.secret.copy_from_slice(&privkey[..32]);
-        self.public = DalekPublic::from(&StaticSecret::from(*self.secret)).to_bytes();
+        // snow hands over `priv_len()` bytes; anything else leaves the key unset (all zero),
+        // which then fails every DH as non-contributory instead of panicking.
+        if let Some(k) = privkey.get(..32) {
+            self.secret.copy_from_slice(k);
+            self.public = DalekPublic::from(&StaticSecret::from(*self.secret)).to_bytes();
+        }
     }
     fn generate(&mut self, rng: &mut dyn Random) -> Result<(), snow::Error> {
         let mut k = Zeroizing::new([0u8; 32]);
@@ -102,7 +143,7 @@ impl Dh for X25519 {
         if !shared.was_contributory() {
             return Err(snow::Error::Dh);
         }
-        out[..32].copy_from_slice(shared.as_bytes());
+        out.get_mut(..32).ok_or(snow::Error::Dh)?.copy_from_slice(shared.as_bytes());
         Ok(())
     }
 }
@@ -114,7 +155,9 @@ struct ChaChaPoly {
 
 fn noise_nonce(n: u64) -> Nonce {
     let mut b = [0u8; 12];
-    b[4..].copy_from_slice(&n.to_le_bytes());
+    for (d, s) in b.iter_mut().skip(4).zip(n.to_le_bytes()) {
+        *d = s;
+    }
     Nonce::from(b)
 }
 
@@ -125,6 +168,12 @@ impl Cipher for ChaChaPoly {
     fn set(&mut self, key: &[u8; 32]) {
         self.key.copy_from_slice(key);
     }
+    #[allow(
+        clippy::indexing_slicing,
+        clippy::expect_used,
+        reason = "snow sizes `out` as plaintext + TAG (its own length checks come first) and \
+                  keeps messages far below the AEAD's limit; the trait has no error path"
+    )]
     fn encrypt(&self, nonce: u64, authtext: &[u8], plaintext: &[u8], out: &mut [u8]) -> usize {
         let n = plaintext.len();
         out[..n].copy_from_slice(plaintext);
@@ -142,12 +191,14 @@ impl Cipher for ChaChaPoly {
         out: &mut [u8],
     ) -> Result<usize, snow::Error> {
         let n = ciphertext.len().checked_sub(TAG).ok_or(snow::Error::Decrypt)?;
-        out[..n].copy_from_slice(&ciphertext[..n]);
-        let tag = Tag::try_from(&ciphertext[n..]).map_err(|_| snow::Error::Decrypt)?;
+        let (body, tag) = ciphertext.split_at_checked(n).ok_or(snow::Error::Decrypt)?;
+        let out = out.get_mut(..n).ok_or(snow::Error::Decrypt)?;
+        out.copy_from_slice(body);
+        let tag = Tag::try_from(tag).map_err(|_| snow::Error::Decrypt)?;
         ChaCha20Poly1305::new(&Key::from(*self.key))
-            .decrypt_inout_detached(&noise_nonce(nonce), authtext, (&mut out[..n]).into(), &tag)
+            .decrypt_inout_detached(&noise_nonce(nonce), authtext, out.into(), &tag)
             .map_err(|_| {
-                out[..n].zeroize();
+                out.zeroize();
                 snow::Error::Decrypt
             })?;
         Ok(n)
@@ -174,7 +225,11 @@ impl Hash for Sha {
         self.0.update(data);
     }
     fn result(&mut self, out: &mut [u8]) {
-        out[..32].copy_from_slice(&core::mem::take(&mut self.0).finalize());
+        let digest = core::mem::take(&mut self.0).finalize();
+        // snow's buffer is `hash_len()` bytes or more.
+        for (o, d) in out.iter_mut().zip(digest) {
+            *o = d;
+        }
     }
 }
 
@@ -196,10 +251,45 @@ impl CryptoResolver for Resolver {
     }
 }
 
-fn builder(local_secret: &[u8; 32], fill: Fill) -> Result<snow::Builder<'_>, SessionError> {
+/// The Noise prologue for a protocol version: the label, then the version.
+fn prologue(version: u16) -> [u8; PROLOGUE_LABEL.len() + VERSION_LEN] {
+    let mut p = [0u8; PROLOGUE_LABEL.len() + VERSION_LEN];
+    for (d, s) in p.iter_mut().zip(PROLOGUE_LABEL.iter().chain(&version.to_be_bytes())) {
+        *d = *s;
+    }
+    p
+}
+
+fn build<'a, T>(
+    local_secret: &'a [u8; 32],
+    prologue: &'a [u8],
+    fill: Fill,
+    finish: impl FnOnce(snow::Builder<'a>) -> Result<T, snow::Error>,
+) -> Result<T, SessionError> {
     let params = NOISE_PARAMS.parse().map_err(|_| SessionError::Crypto)?;
-    Ok(snow::Builder::with_resolver(params, Box::new(Resolver(fill)))
-        .local_private_key(local_secret)?)
+    let builder = snow::Builder::with_resolver(params, Box::new(Resolver(fill)))
+        .local_private_key(local_secret)?
+        .prologue(prologue)?;
+    Ok(finish(builder)?)
+}
+
+/// A handshake message as sent: the version in clear, then the Noise message.
+fn with_version(version: u16, hs: &mut snow::HandshakeState) -> Result<Vec<u8>, SessionError> {
+    let mut msg = vec![0u8; VERSION_LEN + HANDSHAKE_BUF];
+    let (v, body) = msg.split_at_mut(VERSION_LEN);
+    v.copy_from_slice(&version.to_be_bytes());
+    let n = hs.write_message(&[], body)?;
+    msg.truncate(VERSION_LEN + n);
+    Ok(msg)
+}
+
+/// Split a received handshake message into the Noise message, refusing another version.
+fn strip_version(version: u16, msg: &[u8]) -> Result<&[u8], SessionError> {
+    let (v, body) = msg.split_first_chunk::<VERSION_LEN>().ok_or(SessionError::Malformed)?;
+    match u16::from_be_bytes(*v) {
+        peer if peer == version => Ok(body),
+        peer => Err(SessionError::UnsupportedVersion { peer }),
+    }
 }
 
 /// The public key of a static secret (a host key or a device key).
@@ -213,141 +303,163 @@ pub fn initiate(
     device_public: &[u8; 32],
     fill: Fill,
 ) -> Result<(Vec<u8>, Initiator), SessionError> {
-    let mut hs = builder(host_secret, fill)?.remote_public_key(device_public)?.build_initiator()?;
-    let mut msg = vec![0u8; 256];
-    let n = hs.write_message(&[], &mut msg)?;
-    msg.truncate(n);
-    Ok((msg, Initiator(hs)))
+    initiate_as(PROTOCOL_VERSION, host_secret, device_public, fill)
+}
+
+/// [`initiate`] speaking `version` (tests of a peer of another version).
+fn initiate_as(
+    version: u16,
+    host_secret: &[u8; 32],
+    device_public: &[u8; 32],
+    fill: Fill,
+) -> Result<(Vec<u8>, Initiator), SessionError> {
+    let prologue = prologue(version);
+    let mut hs = build(host_secret, &prologue, fill, |b| {
+        b.remote_public_key(device_public)?.build_initiator()
+    })?;
+    let msg = with_version(version, &mut hs)?;
+    Ok((msg, Initiator { hs, version }))
 }
 
 /// A host waiting for the dongle's answer.
-pub struct Initiator(snow::HandshakeState);
+pub struct Initiator {
+    hs: snow::HandshakeState,
+    version: u16,
+}
 
 impl Initiator {
-    /// Read the dongle's answer; the session is then established.
+    /// Read the dongle's answer; the session is then established. A dongle of another
+    /// protocol version gives [`SessionError::UnsupportedVersion`].
     pub fn finish(mut self, reply: &[u8]) -> Result<Transport, SessionError> {
-        let mut buf = [0u8; 256];
-        self.0.read_message(reply, &mut buf)?;
-        Ok(Transport(self.0.into_transport_mode()?))
+        let mut buf = [0u8; HANDSHAKE_BUF];
+        self.hs.read_message(strip_version(self.version, reply)?, &mut buf)?;
+        Ok(Transport::new(self.hs.into_transport_mode()?))
     }
 }
 
 /// The dongle's side of message 1: who is the host?
-pub struct Responder(snow::HandshakeState);
+pub struct Responder {
+    hs: snow::HandshakeState,
+    version: u16,
+}
 
 impl Responder {
     /// Read the host's first message; [`Responder::host_key`] then tells who it claims to be
-    /// (already proven: IK message 1 authenticates the initiator's static key).
+    /// (already proven: IK message 1 authenticates the initiator's static key). A host of
+    /// another protocol version gets [`SessionError::UnsupportedVersion`].
     pub fn read(device_secret: &[u8; 32], msg: &[u8], fill: Fill) -> Result<Self, SessionError> {
-        let mut hs = builder(device_secret, fill)?.build_responder()?;
-        let mut buf = [0u8; 256];
-        hs.read_message(msg, &mut buf)?;
-        Ok(Responder(hs))
+        Self::read_as(PROTOCOL_VERSION, device_secret, msg, fill)
+    }
+
+    fn read_as(
+        version: u16,
+        device_secret: &[u8; 32],
+        msg: &[u8],
+        fill: Fill,
+    ) -> Result<Self, SessionError> {
+        let body = strip_version(version, msg)?;
+        let prologue = prologue(version);
+        let mut hs = build(device_secret, &prologue, fill, |b| b.build_responder())?;
+        let mut buf = [0u8; HANDSHAKE_BUF];
+        hs.read_message(body, &mut buf)?;
+        Ok(Responder { hs, version })
     }
 
     /// The host's static public key.
     pub fn host_key(&self) -> Option<[u8; 32]> {
-        self.0.get_remote_static().and_then(|k| k.try_into().ok())
+        self.hs.get_remote_static().and_then(|k| k.try_into().ok())
     }
 
     /// Accept the host: the answer to send, and the established session.
     pub fn accept(mut self) -> Result<(Vec<u8>, Transport), SessionError> {
-        let mut msg = vec![0u8; 256];
-        let n = self.0.write_message(&[], &mut msg)?;
-        msg.truncate(n);
-        Ok((msg, Transport(self.0.into_transport_mode()?)))
+        let msg = with_version(self.version, &mut self.hs)?;
+        Ok((msg, Transport::new(self.hs.into_transport_mode()?)))
     }
 }
 
-/// An established session.
-pub struct Transport(snow::TransportState);
+/// An established session. Once a message fails (to seal or to open), it is closed for good:
+/// the nonces may have moved, and a peer that sent a bad frame is not trusted again.
+pub struct Transport {
+    state: snow::TransportState,
+    closed: bool,
+}
 
 impl Transport {
+    fn new(state: snow::TransportState) -> Self {
+        Transport { state, closed: false }
+    }
+
     /// Encrypt a frame payload.
     pub fn seal(&mut self, payload: &[u8]) -> Result<Vec<u8>, SessionError> {
-        let mut out =
-            Vec::with_capacity(payload.len() + payload.len() / CHUNK * (TAG + 2) + TAG + 2);
-        let mut buf = vec![0u8; CHUNK + TAG];
-        let mut chunks = payload.chunks(CHUNK).peekable();
-        if chunks.peek().is_none() {
-            // An empty payload is still one (empty) authenticated message.
-            let n = self.0.write_message(&[], &mut buf)?;
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-            out.extend_from_slice(&buf[..n]);
+        if self.closed {
+            return Err(SessionError::Closed);
         }
-        for chunk in chunks {
-            let n = self.0.write_message(chunk, &mut buf)?;
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-            out.extend_from_slice(&buf[..n]);
+        let result = self.seal_chunks(payload);
+        self.closed = result.is_err();
+        result
+    }
+
+    fn seal_chunks(&mut self, payload: &[u8]) -> Result<Vec<u8>, SessionError> {
+        let count = payload.len().div_ceil(CHUNK_DATA).max(1);
+        let mut out = Vec::with_capacity(payload.len() + count * (2 + 1 + TAG));
+        let mut plain = Zeroizing::new(Vec::with_capacity(CHUNK));
+        let mut buf = vec![0u8; CHUNK + TAG];
+        // An empty payload is still one (empty) authenticated chunk.
+        let chunks = payload.chunks(CHUNK_DATA).chain(payload.is_empty().then_some(&[][..]));
+        for (i, chunk) in chunks.enumerate() {
+            let flags = if i == 0 { FIRST } else { 0 } | if i + 1 == count { LAST } else { 0 };
+            plain.clear();
+            plain.push(flags);
+            plain.extend_from_slice(chunk);
+            let n = self.state.write_message(&plain, &mut buf)?;
+            let len = u16::try_from(n).map_err(|_| SessionError::Malformed)?;
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(buf.get(..n).ok_or(SessionError::Malformed)?);
         }
         Ok(out)
     }
 
-    /// Decrypt a frame payload; nothing is returned unless every message verifies.
+    /// Decrypt a frame payload; nothing is returned unless every message verifies and the
+    /// chunks make exactly one frame (first flag on the first, last flag on the last only).
     pub fn open(&mut self, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, SessionError> {
-        let mut out = Zeroizing::new(Vec::with_capacity(sealed.len()));
-        let mut buf = Zeroizing::new(vec![0u8; CHUNK + TAG]);
-        let mut rest = sealed;
-        if rest.is_empty() {
-            return Err(SessionError::Malformed);
+        if self.closed {
+            return Err(SessionError::Closed);
         }
-        while !rest.is_empty() {
+        let result = self.open_chunks(sealed);
+        self.closed = result.is_err();
+        result
+    }
+
+    fn open_chunks(&mut self, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, SessionError> {
+        let mut out = Zeroizing::new(Vec::with_capacity(sealed.len()));
+        let mut buf = Zeroizing::new(vec![0u8; MAX_NOISE_MESSAGE]);
+        let mut rest = sealed;
+        let mut first = true;
+        loop {
             let (len, tail) = rest.split_first_chunk::<2>().ok_or(SessionError::Malformed)?;
             let len = usize::from(u16::from_be_bytes(*len));
-            if len < TAG || len > tail.len() {
+            let (msg, tail) = tail.split_at_checked(len).ok_or(SessionError::Malformed)?;
+            if len <= TAG {
                 return Err(SessionError::Malformed);
             }
-            let n = self.0.read_message(&tail[..len], &mut buf)?;
-            out.extend_from_slice(&buf[..n]);
-            rest = &tail[len..];
+            let n = self.state.read_message(msg, &mut buf)?;
+            let (&flags, data) =
+                buf.get(..n).and_then(<[u8]>::split_first).ok_or(SessionError::Malformed)?;
+            if flags & !(FIRST | LAST) != 0 || (flags & FIRST != 0) != first {
+                return Err(SessionError::Malformed);
+            }
+            out.extend_from_slice(data);
+            first = false;
+            rest = tail;
+            match (flags & LAST != 0, rest.is_empty()) {
+                (true, true) => return Ok(out),
+                (false, false) => {}
+                // A last chunk with more behind it, or the bytes end before the last chunk.
+                _ => return Err(SessionError::Malformed),
+            }
         }
-        Ok(out)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn os(b: &mut [u8]) -> bool {
-        getrandom::fill(b).is_ok()
-    }
-
-    fn pair() -> ([u8; 32], [u8; 32], [u8; 32], [u8; 32]) {
-        let host = [1u8; 32];
-        let device = [2u8; 32];
-        (host, public_of(&host), device, public_of(&device))
-    }
-
-    #[test]
-    fn handshake_and_transport_both_ways() {
-        let (host, host_pub, device, device_pub) = pair();
-        let (m1, init) = initiate(&host, &device_pub, os).unwrap();
-        let resp = Responder::read(&device, &m1, os).unwrap();
-        assert_eq!(resp.host_key(), Some(host_pub));
-        let (m2, mut dev) = resp.accept().unwrap();
-        let mut h = init.finish(&m2).unwrap();
-        for payload in [&b""[..], b"hello", &vec![9u8; 200_000]] {
-            let sealed = h.seal(payload).unwrap();
-            assert_eq!(&dev.open(&sealed).unwrap()[..], payload);
-            let back = dev.seal(payload).unwrap();
-            assert_eq!(&h.open(&back).unwrap()[..], payload);
-        }
-    }
-
-    #[test]
-    fn the_wrong_device_key_or_tampering_fails() {
-        let (host, _, device, _) = pair();
-        let (m1, _) = initiate(&host, &public_of(&[3u8; 32]), os).unwrap();
-        assert!(Responder::read(&device, &m1, os).is_err(), "message 1 for another device");
-        let (m1, init) = initiate(&host, &public_of(&device), os).unwrap();
-        let (m2, mut dev) = Responder::read(&device, &m1, os).unwrap().accept().unwrap();
-        let mut h = init.finish(&m2).unwrap();
-        let mut sealed = h.seal(b"unseal these").unwrap();
-        let last = sealed.len() - 1;
-        sealed[last] ^= 1;
-        assert_eq!(dev.open(&sealed).unwrap_err(), SessionError::Crypto);
-        assert_eq!(dev.open(b"\x00").unwrap_err(), SessionError::Malformed);
-        assert_eq!(dev.open(&[0, 200, 1, 2]).unwrap_err(), SessionError::Malformed);
-    }
-}
+mod tests;

@@ -27,8 +27,8 @@ pub type Frame = (FrameKind, Zeroizing<Vec<u8>>);
 pub fn read_frame_kind(r: &mut impl Read) -> Result<Option<Frame>, FrameError> {
     let mut header = [0u8; FRAME_HEADER_LEN];
     let mut got = 0;
-    while got < FRAME_HEADER_LEN {
-        match r.read(&mut header[got..]) {
+    while let Some(rest @ [_, ..]) = header.get_mut(got..) {
+        match r.read(rest) {
             Ok(0) if got == 0 => return Ok(None),
             Ok(0) => return Err(FrameError::Io(io::ErrorKind::UnexpectedEof.into())),
             Ok(n) => got += n,

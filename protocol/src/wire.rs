@@ -89,13 +89,14 @@ pub enum WireError {
 
 /// Parse a frame header; returns the payload length that follows.
 pub fn parse_header(header: &[u8; FRAME_HEADER_LEN]) -> Result<usize, WireError> {
-    if header[..2] != FRAME_MAGIC {
+    let [m0, m1, version, _kind, l0, l1, l2, l3] = *header;
+    if [m0, m1] != FRAME_MAGIC {
         return Err(WireError::BadMagic);
     }
-    if header[2] != FRAME_VERSION {
-        return Err(WireError::UnsupportedFrameVersion(header[2]));
+    if version != FRAME_VERSION {
+        return Err(WireError::UnsupportedFrameVersion(version));
     }
-    let len = u32::from_be_bytes(header[4..8].try_into().expect("4 bytes")) as usize;
+    let len = u32::from_be_bytes([l0, l1, l2, l3]) as usize;
     if len > MAX_FRAME_PAYLOAD {
         return Err(WireError::FrameTooLarge(len));
     }
@@ -104,7 +105,8 @@ pub fn parse_header(header: &[u8; FRAME_HEADER_LEN]) -> Result<usize, WireError>
 
 /// The frame kind of a header that passed [`parse_header`].
 pub fn frame_kind(header: &[u8; FRAME_HEADER_LEN]) -> Result<FrameKind, WireError> {
-    match header[3] {
+    let [_, _, _, kind, ..] = *header;
+    match kind {
         0 => Ok(FrameKind::Plain),
         1 => Ok(FrameKind::Handshake),
         2 => Ok(FrameKind::Sealed),
@@ -117,14 +119,12 @@ pub fn header_for(len: usize) -> [u8; FRAME_HEADER_LEN] {
     header_for_kind(len, FrameKind::Plain)
 }
 
-/// The header for a payload of `len` bytes of `kind`.
+/// The header for a payload of `len` bytes of `kind` (`len` at most `MAX_FRAME_PAYLOAD`:
+/// larger payloads are never sent, and would be refused by [`parse_header`]).
 pub fn header_for_kind(len: usize, kind: FrameKind) -> [u8; FRAME_HEADER_LEN] {
-    let mut h = [0u8; FRAME_HEADER_LEN];
-    h[..2].copy_from_slice(&FRAME_MAGIC);
-    h[2] = FRAME_VERSION;
-    h[3] = kind as u8;
-    h[4..].copy_from_slice(&(len as u32).to_be_bytes());
-    h
+    let [m0, m1] = FRAME_MAGIC;
+    let [l0, l1, l2, l3] = u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes();
+    [m0, m1, FRAME_VERSION, kind as u8, l0, l1, l2, l3]
 }
 
 /// A whole frame of `kind` around `payload`.
@@ -136,6 +136,11 @@ pub fn frame(kind: FrameKind, payload: &[u8]) -> Vec<u8> {
 }
 
 /// The postcard payload of a message (no frame header): what a session seals.
+#[allow(
+    clippy::expect_used,
+    reason = "postcard fails only for types serde cannot size (none here) or a full buffer \
+              (a Vec grows)"
+)]
 pub fn encode_payload<T: Serialize>(id: u32, body: &T) -> Vec<u8> {
     postcard::to_allocvec(&EnvelopeRef { version: PROTOCOL_VERSION, id, body })
         .expect("wire messages always serialize")
@@ -641,8 +646,10 @@ pub fn encode<T: Serialize>(id: u32, body: &T) -> Vec<u8> {
     frame(FrameKind::Plain, &encode_payload(id, body))
 }
 
-/// Decode a payload. On a version mismatch the request id is still returned when readable,
-/// so the answer can name the request it refuses.
+/// Decode a payload: exactly one message, nothing after it (postcard alone would ignore
+/// trailing bytes, so a payload could carry a second message behind the first). On a version
+/// mismatch the request id is still returned when readable, so the answer can name the
+/// request it refuses.
 pub fn decode<'de, T: Deserialize<'de>>(
     payload: &'de [u8],
 ) -> Result<(u32, T), (Option<u32>, WireError)> {
@@ -653,9 +660,9 @@ pub fn decode<'de, T: Deserialize<'de>>(
     if version != PROTOCOL_VERSION {
         return Err((Some(id), WireError::UnsupportedProtocolVersion(version)));
     }
-    match postcard::from_bytes::<Envelope<T>>(payload) {
-        Ok(env) => Ok((env.id, env.body)),
-        Err(_) => Err((Some(id), WireError::Malformed)),
+    match postcard::take_from_bytes::<Envelope<T>>(payload) {
+        Ok((env, [])) => Ok((env.id, env.body)),
+        Ok(_) | Err(_) => Err((Some(id), WireError::Malformed)),
     }
 }
 
@@ -696,6 +703,36 @@ mod tests {
         assert_eq!(decode::<Request>(&[]).unwrap_err(), (None, WireError::Malformed));
         let junk = postcard::to_allocvec(&(PROTOCOL_VERSION, 5u32, 250u8)).unwrap();
         assert_eq!(decode::<Request>(&junk).unwrap_err(), (Some(5), WireError::Malformed));
+    }
+
+    #[test]
+    fn a_message_with_trailing_bytes_is_refused() {
+        let payload = encode_payload(3, &Request::Hello);
+        assert_eq!(decode::<Request>(&payload).unwrap(), (3, Request::Hello));
+        // A second whole message, or one stray byte, behind a valid one.
+        let mut two = payload.clone();
+        two.extend_from_slice(&encode_payload(4, &Request::FactoryReset));
+        assert_eq!(decode::<Request>(&two).unwrap_err(), (Some(3), WireError::Malformed));
+        for extra in [0u8, 1, 0xff] {
+            let mut p = payload.clone();
+            p.push(extra);
+            assert_eq!(decode::<Request>(&p).unwrap_err(), (Some(3), WireError::Malformed));
+            let mut answer = encode_payload(3, &Response::Ok);
+            answer.push(extra);
+            assert_eq!(decode::<Response>(&answer).unwrap_err(), (Some(3), WireError::Malformed));
+        }
+    }
+
+    #[test]
+    fn headers_round_trip_for_every_kind() {
+        for kind in [FrameKind::Plain, FrameKind::Handshake, FrameKind::Sealed] {
+            let h = header_for_kind(MAX_FRAME_PAYLOAD, kind);
+            assert_eq!(parse_header(&h), Ok(MAX_FRAME_PAYLOAD));
+            assert_eq!(frame_kind(&h), Ok(kind));
+        }
+        let mut h = header_for(0);
+        h[3] = 3;
+        assert_eq!(frame_kind(&h), Err(WireError::UnknownFrameKind(3)));
     }
 
     #[test]

@@ -305,6 +305,18 @@ fn split_kit_is_current() {
             json!({ "id": "1", "bank": { "account": "GB82WEST12345698765433" } }),
         ),
         split_case(
+            "a phone number typed as the street number stays sealed",
+            json!({ "id": "s1", "address": { "lines": ["2125551234 Main St"], "country": "US" } }),
+        ),
+        split_case(
+            "an address that is only a number is not repeated in clear",
+            json!({ "id": "s2", "address": { "lines": ["12b"], "country": "GB" } }),
+        ),
+        split_case(
+            "a house number range",
+            json!({ "id": "s3", "address": { "lines": ["1000-1002 Main St"], "city": "Springfield", "country": "US" } }),
+        ),
+        split_case(
             "unknown country",
             json!({ "id": "1", "address": { "lines": ["1 Main St"], "country": "USA" } }),
         ),

@@ -36,6 +36,24 @@ function errorCode(callable $f): ?string
     }
 }
 
+/**
+ * Test hook: call one of VbzKey's private fixed-ephemeral functions (sealBinary, encap) from a
+ * closure bound to the class. Nothing public takes an ephemeral key.
+ */
+function privately(string $method, mixed ...$args): mixed
+{
+    return \Closure::bind(static fn () => VbzKey::$method(...$args), null, VbzKey::class)();
+}
+
+// No public function of the sealer takes a caller-chosen ephemeral key.
+foreach ((new ReflectionClass(VbzKey::class))->getMethods(ReflectionMethod::IS_PUBLIC) as $m) {
+    foreach ($m->getParameters() as $p) {
+        check(!in_array($p->getName(), ['skE', 'ephemeral'], true), "public {$m->getName()} takes no ephemeral key");
+    }
+}
+check(!(new ReflectionMethod(VbzKey::class, 'sealBinary'))->isPublic(), 'sealBinary is private');
+check(!(new ReflectionMethod(VbzKey::class, 'encap'))->isPublic(), 'encap is private');
+
 $json = fn (string $f) => json_decode(file_get_contents("$vectors/$f"), true, 512, JSON_THROW_ON_ERROR);
 
 // RFC 9180 appendix A.2, base mode, byte for byte.
@@ -48,7 +66,7 @@ foreach ($json('rfc9180-a2-x25519-sha256-chacha20poly1305.json') as $v) {
     [$skR, $pkR] = VbzKey::deriveKeyPair($h('ikmR'));
     check($skE === $h('skEm') && $pkE === $h('pkEm'), 'DeriveKeyPair(ikmE)');
     check($skR === $h('skRm') && $pkR === $h('pkRm'), 'DeriveKeyPair(ikmR)');
-    [$shared, $enc] = VbzKey::encap($pkR, $skE);
+    [$shared, $enc] = privately('encap', $pkR, $skE);
     check($enc === $h('enc'), 'enc');
     check($shared === $h('shared_secret'), 'shared_secret');
     check(VbzKey::decap($enc, $skR, $pkR) === $shared, 'decap');
@@ -72,7 +90,7 @@ check(bin2hex(VbzKey::keyId($kitPk)) === $kit['recipient_key_id'], 'kit key id')
 foreach ($kit['good'] as $g) {
     $opened = VbzKeyOpen::open($kitSk, $g['context'], VbzKeyOpen::fromText($g['record']));
     check($opened === $g['plaintext'], "good record opens: {$g['context']}");
-    $resealed = VbzKey::toText(VbzKey::sealBinary($kitPk, $g['context'], $g['plaintext'], hex2bin($g['ephemeral_private_key'])));
+    $resealed = VbzKey::toText(privately('sealBinary', $kitPk, $g['context'], $g['plaintext'], hex2bin($g['ephemeral_private_key'])));
     check($resealed === $g['record'], "PHP seals the kit record byte for byte: {$g['context']}");
 }
 foreach ($kit['bad'] as $b) {

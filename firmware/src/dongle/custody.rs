@@ -101,9 +101,13 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         // Record values are UTF-8: the key set travels as base64url text inside the record.
         let text = Zeroizing::new(base64url(&self.admin_key_set()?.to_bytes()));
         let target = PublicKey::from_bytes(to);
-        let eph = self.random::<32>()?;
-        let blob = record::seal_with_ephemeral(&target, CLONE_CONTEXT, text.as_bytes(), eph)
-            .map_err(|_| DongleError::BadPublicKey)?;
+        let platform = &mut self.platform;
+        let mut fill = |b: &mut [u8]| platform.fill_random(b).is_ok();
+        let blob = record::seal_with_rng(&target, CLONE_CONTEXT, text.as_bytes(), &mut fill)
+            .map_err(|e| match e {
+                record::RecordError::Rng => DongleError::Rng,
+                _ => DongleError::BadPublicKey,
+            })?;
         self.log(now, Event::CloneExport, &target.key_id().to_string(), 0, 0, &peer.label)?;
         Ok(Response::CloneBlob(blob))
     }

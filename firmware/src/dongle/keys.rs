@@ -96,9 +96,12 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             let result = match opened {
                 Ok((id, pt)) => {
                     used.add(id);
-                    let eph = self.random::<32>()?;
-                    record::seal_with_ephemeral(&target, &item.context, &pt, eph)
-                        .map_err(|e| ItemError::Record((&e).into()))
+                    let platform = &mut self.platform;
+                    let mut fill = |b: &mut [u8]| platform.fill_random(b).is_ok();
+                    match record::seal_with_rng(&target, &item.context, &pt, &mut fill) {
+                        Err(record::RecordError::Rng) => return Err(DongleError::Rng),
+                        sealed => sealed.map_err(|e| ItemError::Record((&e).into())),
+                    }
                 }
                 Err(e) => Err(e),
             };

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use vbzkey_protocol::KeyId;
-use vbzkey_protocol::session::{Responder, Transport};
-use vbzkey_protocol::wire::{self, DongleError, FrameKind, Response};
+use vbzkey_protocol::session::{Responder, SessionError, Transport};
+use vbzkey_protocol::wire::{self, DongleError, FrameKind, Request, Response};
 
 use crate::dongle::{Dongle, FrameOutcome, Now, Peer, Platform, Press};
 use crate::platform::PresenceGate;
@@ -158,8 +158,16 @@ impl<S: Storage, P: Platform> Shared<S, P> {
                         &Response::Error(DongleError::Storage),
                     ));
                 };
-                let Ok(responder) = Responder::read(secret, payload, os_fill) else {
-                    return Reply::Close;
+                let responder = match Responder::read(secret, payload, os_fill) {
+                    Ok(r) => r,
+                    Err(e @ SessionError::UnsupportedVersion { .. }) => {
+                        tracing::warn!("refused a session from {}: {e}", conn.peer.label);
+                        return Reply::SendAndClose(wire::encode(
+                            0,
+                            &Response::Error(DongleError::UnsupportedVersion),
+                        ));
+                    }
+                    Err(_) => return Reply::Close,
                 };
                 match responder.host_key() {
                     Some(host) if dongle.accepts_session(&host, conn.peer.network) => {
@@ -197,7 +205,22 @@ impl<S: Storage, P: Platform> Shared<S, P> {
                 if !self.lock().accepts_session(&host, conn.peer.network) {
                     return Reply::Close;
                 }
-                let Ok(plain) = transport.open(payload) else { return Reply::Close };
+                // A frame whose chunks do not close exactly, or whose payload is not exactly
+                // one request, ends the session: nothing of it runs (docs/PROTOCOL.md).
+                let plain = match transport.open(payload) {
+                    Ok(plain) => plain,
+                    Err(e) => {
+                        tracing::warn!("closing the session of {}: {e}", conn.peer.label);
+                        return Reply::Close;
+                    }
+                };
+                if let Err((_, e)) = wire::decode::<Request>(&plain) {
+                    tracing::warn!(
+                        "closing the session of {}: sealed request: {e}",
+                        conn.peer.label
+                    );
+                    return Reply::Close;
+                }
                 let mut seal_failed = false;
                 let answer = self.run(&plain, &conn.peer, |p| match transport.seal(&p) {
                     Ok(sealed) => send(&wire::frame(FrameKind::Sealed, &sealed)),

@@ -71,8 +71,10 @@ pub(super) fn parse_postal_code(input: &str, country: &str) -> Result<String, Sp
     if country == "US" {
         let b = code.as_bytes();
         let zip5 = b.len() == 5 && b.iter().all(u8::is_ascii_digit);
-        let zip9 =
-            b.len() == 10 && b[5] == b'-' && b[..5].iter().chain(&b[6..]).all(u8::is_ascii_digit);
+        let zip9 = b.len() == 10
+            && b.iter()
+                .enumerate()
+                .all(|(i, c)| if i == 5 { *c == b'-' } else { c.is_ascii_digit() });
         if !(zip5 || zip9) {
             return Err(SplitError::BadPostalCode);
         }
@@ -99,6 +101,12 @@ pub(super) fn clean_lines(lines: &[String]) -> Result<Vec<&str>, SplitError> {
 /// with a digit and does not follow a unit word (Apt, Flat, Suite, Box, …). The word is cut
 /// at the first character that is not a letter, digit, `-` or `/`, and upper-cased:
 /// "221b Baker St" → "221B", "Flat 4, 12 High St" → "12", "Hauptstraße 5" → "5".
+/// Longest street number kept in clear, and most digits in it: longer digit runs are more
+/// likely a phone or account number typed into the address than a house number (a fuzzing
+/// find, docs/TESTING.md), and they would put that number in clear.
+const MAX_STREET_NUMBER: usize = 10;
+const MAX_STREET_NUMBER_DIGITS: usize = 8;
+
 pub(super) fn street_number(lines: &[&str]) -> Option<String> {
     for line in lines {
         let mut after_unit_word = false;
@@ -109,7 +117,10 @@ pub(super) fn street_number(lines: &[&str]) -> Option<String> {
                     .chars()
                     .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '/')
                     .collect();
-                return Some(number.to_ascii_uppercase());
+                let digits = number.bytes().filter(u8::is_ascii_digit).count();
+                let plausible =
+                    number.len() <= MAX_STREET_NUMBER && digits <= MAX_STREET_NUMBER_DIGITS;
+                return plausible.then(|| number.to_ascii_uppercase());
             }
             after_unit_word = UNIT_WORDS.contains(&upper.as_str()) || upper == "#";
         }
@@ -155,6 +166,9 @@ mod tests {
             (&["PO Box 123"][..], None),
             (&["Rose Cottage", "Main Street"][..], None),
             (&["# 5", "9 Elm Rd"][..], Some("9")),
+            (&["1000-1002 Main St"][..], Some("1000-1002")),
+            (&["2125551234 Main St"][..], None),
+            (&["12345678901b Elm Rd"][..], None),
         ] {
             assert_eq!(street_number(lines).as_deref(), want, "{lines:?}");
         }

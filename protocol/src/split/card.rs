@@ -22,7 +22,7 @@ pub enum CardBrand {
 
 impl CardBrand {
     fn of(digits: &str) -> Self {
-        let prefix = |n: usize| digits[..n].parse::<u32>().unwrap_or(0);
+        let prefix = |n: usize| digits.get(..n).and_then(|p| p.parse::<u32>().ok()).unwrap_or(0);
         match (prefix(2), prefix(3), prefix(4)) {
             (34 | 37, _, _) => CardBrand::Amex,
             (51..=55, _, _) | (_, _, 2221..=2720) => CardBrand::Mastercard,
@@ -107,7 +107,7 @@ pub(super) fn parse_expiry(input: &str) -> Result<String, SplitError> {
     let (month, year) = match s.split_once(['/', '-']) {
         Some((a, b)) if a.len() == 4 && (1..=2).contains(&b.len()) => (b, a),
         Some((a, b)) if (1..=2).contains(&a.len()) && matches!(b.len(), 2 | 4) => (a, b),
-        None if s.len() == 4 => (&s[..2], &s[2..]),
+        None if s.len() == 4 => s.split_at_checked(2).ok_or(SplitError::BadExpiry)?,
         _ => return Err(bad),
     };
     if year.contains(['/', '-']) {
@@ -142,11 +142,12 @@ pub(super) fn parse_account(input: &str) -> Result<Account, SplitError> {
         .filter(|c| *c != ' ' && *c != '-')
         .map(|c| c.to_ascii_uppercase())
         .collect();
-    if s.len() >= 2 && s.as_bytes()[..2].iter().all(u8::is_ascii_alphabetic) {
+    if s.as_bytes().get(..2).is_some_and(|cc| cc.iter().all(u8::is_ascii_alphabetic)) {
         if !IBAN_LEN.contains(&s.len()) || !s.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(SplitError::BadIban);
         }
-        if !s.as_bytes()[2..4].iter().all(u8::is_ascii_digit) || iban_mod97(&s) != 1 {
+        let check_digits = s.as_bytes().get(2..4);
+        if !check_digits.is_some_and(|d| d.iter().all(u8::is_ascii_digit)) || iban_mod97(&s) != 1 {
             return Err(SplitError::BadIban);
         }
         return Ok(Account { number: s });
@@ -162,7 +163,8 @@ pub(super) fn parse_account(input: &str) -> Result<Account, SplitError> {
 
 /// ISO 7064 mod 97-10 over the IBAN with its first four characters moved to the end.
 fn iban_mod97(iban: &str) -> u32 {
-    let rotated = iban[4..].bytes().chain(iban[..4].bytes());
+    let (head, tail) = iban.split_at_checked(4).unwrap_or((iban, ""));
+    let rotated = tail.bytes().chain(head.bytes());
     rotated.fold(0u32, |acc, b| {
         let v = if b.is_ascii_digit() { u32::from(b - b'0') } else { u32::from(b - b'A') + 10 };
         if v >= 10 { (acc * 100 + v) % 97 } else { (acc * 10 + v) % 97 }

@@ -280,8 +280,9 @@ pub fn context(table: &str, id: &str, field: &str) -> String {
     format!("{table}/{id}/{field}")
 }
 
+/// The last four characters (of a digit string: never more of it).
 fn last4(s: &str) -> String {
-    String::from(&s[s.len() - 4..])
+    s.chars().skip(s.chars().count().saturating_sub(4)).collect()
 }
 
 /// Split a customer record into clear fields and values to seal.
@@ -336,6 +337,10 @@ pub fn split(input: &CustomerInput) -> Result<Split, SplitError> {
             full.push_str(&locality.join(", "));
         }
         clear.country = Some(country);
+        // An address that is nothing but its number would be in clear whole.
+        if clear.street_number.as_deref() == Some(full.as_str()) {
+            clear.street_number = None;
+        }
         seal(tables::ADDRESSES, full);
     }
     if let Some(p) = &input.phone {

@@ -68,13 +68,14 @@ pub(super) fn parse_phone(input: &str, country: Option<&str>) -> Result<Phone, S
     }
     let cc_len =
         SHORT_CALLING_CODES.iter().find(|cc| digits.starts_with(**cc)).map_or(3, |cc| cc.len());
-    let country_code = String::from(&digits[..cc_len]);
+    let country_code =
+        String::from(digits.get(..cc_len).ok_or(SplitError::BadPhoneLength { len: digits.len() })?);
     let area_code = if country_code == "1" {
         // NANP: +1 NPA NXX XXXX, and an area code (NPA) never starts with 0 or 1.
-        if digits.len() != 11 || matches!(digits.as_bytes()[1], b'0' | b'1') {
+        if digits.len() != 11 || matches!(digits.as_bytes().get(1), Some(b'0' | b'1')) {
             return Err(SplitError::BadNanpNumber);
         }
-        Some(String::from(&digits[1..4]))
+        digits.get(1..4).map(String::from)
     } else {
         None
     };
