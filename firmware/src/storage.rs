@@ -14,7 +14,7 @@ use vbzkey_os::durable;
 pub enum File {
     /// The sealed private keys.
     KeyStore,
-    /// The persistent wrong-PIN counter.
+    /// The persistent wrong-PIN counters (staff and admin).
     PinCounter,
     /// The hash-chained audit log.
     AuditLog,
@@ -22,8 +22,6 @@ pub enum File {
     DeviceKey,
     /// The paired hosts.
     Pairings,
-    /// The admin PIN's verifier.
-    AdminPin,
 }
 
 impl File {
@@ -34,7 +32,6 @@ impl File {
             File::AuditLog => "audit.log",
             File::DeviceKey => "device-key.v1",
             File::Pairings => "pairings.v1",
-            File::AdminPin => "admin-pin.v1",
         }
     }
 }

@@ -87,7 +87,8 @@ pub trait PresenceInput: Send {
     fn pressed(&mut self) -> bool;
 }
 
-/// The board's button (active high: pressed reads high). A press counts only if the button
+/// The board's button, read logically (pressed reads high; `gpio::CdevPin::input` inverts a
+/// button wired to ground). A press counts only if the button
 /// was seen released after `arm`, so a stuck or held button confirms nothing.
 pub struct ButtonInput<B> {
     pin: B,
