@@ -58,6 +58,19 @@ pub struct AuditTail {
     pub total: u64,
 }
 
+/// A page of the audit log (`AuditRead`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditPage {
+    /// The head the first line chains from.
+    pub prev_head: [u8; 32],
+    /// Lines from the asked entry on, oldest first, exactly as stored.
+    pub lines: Vec<String>,
+    /// The hash of the newest line of the whole log.
+    pub head: [u8; 32],
+    /// Lines in the whole log.
+    pub total: u64,
+}
+
 /// Whether `req` may be sent again after its answer was lost: repeating it leaves the dongle
 /// as one request would (reads, `Lock`), or only repeats an answer (`UnsealBatch`: the same
 /// records open again, counted against the rate limit and logged once more).
@@ -67,6 +80,7 @@ pub fn replay_safe(req: &Request) -> bool {
         Request::Hello
             | Request::PublicKeys
             | Request::AuditTail { .. }
+            | Request::AuditRead { .. }
             | Request::DeviceKey
             | Request::Pairings
             | Request::Lock
@@ -92,6 +106,7 @@ fn answer_name(r: &Response) -> &'static str {
         Response::Pairings(_) => "Pairings",
         Response::Error(_) => "Error",
         Response::PresenceNeeded { .. } => "PresenceNeeded",
+        Response::AuditLines { .. } => "AuditLines",
     }
 }
 
@@ -280,6 +295,20 @@ impl Client {
             Response::AuditTail { entries, head, total } => {
                 Ok(AuditTail { lines: entries.into_iter().map(|e| e.line).collect(), head, total })
             }
+            r => Err(r),
+        })
+    }
+
+    /// Audit lines from entry `from_seq` on (at most `max`; the dongle may give fewer, to fit
+    /// one answer).
+    pub fn audit_read(&self, from_seq: u64, max: u16) -> Result<AuditPage, ClientError> {
+        self.ask(&Request::AuditRead { from_seq, max }, "AuditRead", |r| match r {
+            Response::AuditLines { prev_head, entries, head, total } => Ok(AuditPage {
+                prev_head,
+                lines: entries.into_iter().map(|e| e.line).collect(),
+                head,
+                total,
+            }),
             r => Err(r),
         })
     }

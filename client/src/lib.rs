@@ -39,7 +39,7 @@ pub mod socket;
 pub mod usb;
 
 pub use addr::{AddrError, DongleAddr};
-pub use client::{AuditTail, Client, replay_safe};
+pub use client::{AuditPage, AuditTail, Client, replay_safe};
 pub use connector::{ConnectOptions, Connector, connector};
 pub use error::{ClientError, HostKeyError, LinkError, ProtocolError, TransportError};
 pub use link::{FrameIo, Link};

@@ -78,6 +78,10 @@ pub struct Config {
     pub records_per_minute: u32,
     /// Burst size: one full batch plus some, so a page of records opens at once.
     pub burst: u32,
+    /// Audit lines hosts may cause per minute, sustained (a burst of as many): every request
+    /// that appends a line costs one, so no host can fill the card with the log. 120 a
+    /// minute is about 20 MB a day at worst, a year on an 8 GB card.
+    pub log_lines_per_minute: u32,
     /// Batches larger than this need the button; `None` disables the check.
     pub confirm_batch_over: Option<u16>,
     /// Argon2id cost for new credential slots.
@@ -97,6 +101,7 @@ impl Default for Config {
             admin_idle_ms: wire::ADMIN_IDLE_SECS * 1000,
             records_per_minute: 600,
             burst: MAX_BATCH as u32 + 44,
+            log_lines_per_minute: 120,
             confirm_batch_over: None,
             kdf: KdfParams::PI_ZERO,
             firmware_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -215,6 +220,7 @@ pub struct Dongle<S: Storage, P: Platform> {
     binding: Binding,
     store: Store,
     bucket: TokenBucket,
+    log_bucket: TokenBucket,
     audit: AuditLog,
     /// The key host sessions are made with (`None` only if the RNG failed at first start).
     device_key: Option<Zeroizing<[u8; 32]>>,
@@ -247,13 +253,29 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         binding: Binding,
         now: Now,
     ) -> Result<Self, StorageError> {
-        let audit = AuditLog::open(&mut storage, now.unix_secs)?;
+        // The records opened lately are in the log: the bucket restarts at the level they
+        // left (by the log's clock), so a restart grants no fresh burst.
+        let mut replay = TokenBucket::new(cfg.burst, cfg.records_per_minute, 0);
+        let mut last_ms = 0;
+        let audit = AuditLog::open(&mut storage, now.unix_secs, &mut |e| {
+            if e.event == Event::Unseal.as_str() {
+                let at = e.unix.saturating_mul(1000);
+                replay.drain(e.ok.saturating_add(e.failed), at);
+                last_ms = last_ms.max(at);
+            }
+        })?;
         if !audit.intact() {
             tracing::error!(
-                "the audit log does not verify; keys stay unused until an admin checks it"
+                "the audit log does not verify: requests that use or change keys, credentials \
+                 or pairings are refused until an admin resets the dongle (the log is kept)"
             );
         }
-        let bucket = TokenBucket::new(cfg.burst, cfg.records_per_minute, now.mono_ms);
+        // A clock that went back (no battery on a Pi) refills nothing.
+        let level = replay.level(now.unix_secs.saturating_mul(1000).max(last_ms));
+        let bucket =
+            TokenBucket::with_tokens(cfg.burst, cfg.records_per_minute, level, now.mono_ms);
+        let per_minute = cfg.log_lines_per_minute;
+        let log_bucket = TokenBucket::new(per_minute, per_minute, now.mono_ms);
         let mut fill = |b: &mut [u8]| platform.fill_random(b).is_ok();
         let device_key = crate::pairing::device_key(&mut storage, &binding, &mut fill)?;
         if device_key.is_none() {
@@ -297,8 +319,18 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
                 }
             },
         };
-        let mut d =
-            Dongle { cfg, storage, platform, binding, store, bucket, audit, device_key, pairings };
+        let mut d = Dongle {
+            cfg,
+            storage,
+            platform,
+            binding,
+            store,
+            bucket,
+            log_bucket,
+            audit,
+            device_key,
+            pairings,
+        };
         d.open_without_pin(now);
         let unlocked = d.staff_unlocked();
         d.platform.show(unlocked);
@@ -345,6 +377,8 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         }
     }
 
+    /// Log a line a host's request causes. Each costs a token of the log bucket: no host can
+    /// fill the card, and a request whose line cannot be written does not run.
     fn log(
         &mut self,
         now: Now,
@@ -354,8 +388,46 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         failed: u32,
         host: &str,
     ) -> Result<(), DongleError> {
+        self.log_bucket
+            .take(1, now.mono_ms)
+            .map_err(|retry_after_ms| DongleError::RateLimited { retry_after_ms })?;
+        self.log_own(now, event, keys, ok, failed, host)
+    }
+
+    /// Log a line the dongle writes on its own account (an idle lock, a closed window, a change
+    /// that failed after its line): not rate-limited, as no host causes these at will.
+    fn log_own(
+        &mut self,
+        now: Now,
+        event: Event,
+        keys: &str,
+        ok: u32,
+        failed: u32,
+        host: &str,
+    ) -> Result<(), DongleError> {
         let rec = audit::Record { event, keys, ok, failed, host };
-        self.audit.append(&mut self.storage, now.unix_secs, &rec).map_err(storage_failed)
+        self.audit.append(&mut self.storage, now.unix_secs, &rec).map_err(|e| match e {
+            audit::AppendError::Broken => DongleError::AuditBroken,
+            audit::AppendError::Storage(e) => storage_failed(e),
+        })
+    }
+
+    /// Log `event`, **then** make the change: a change on the card is never unlogged. If the
+    /// change then fails, a second line of the same event with `failed` 1 says so.
+    fn logged<T>(
+        &mut self,
+        now: Now,
+        event: Event,
+        keys: &str,
+        peer: &Peer,
+        change: impl FnOnce(&mut Self) -> Result<T, DongleError>,
+    ) -> Result<T, DongleError> {
+        self.log(now, event, keys, 0, 0, &peer.label)?;
+        let done = change(self);
+        if done.is_err() {
+            let _ = self.log_own(now, event, keys, 0, 1, &peer.label);
+        }
+        done
     }
 
     fn random<const N: usize>(&mut self) -> Result<Zeroizing<[u8; N]>, DongleError> {
@@ -418,10 +490,10 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         // Logging is best effort here: the keys are gone whatever the log says.
         if staff_ended {
             self.platform.show(false);
-            let _ = self.log(now, Event::IdleLock, "-", 0, 0, "firmware");
+            let _ = self.log_own(now, Event::IdleLock, "-", 0, 0, "firmware");
         }
         if admin_ended {
-            let _ = self.log(now, Event::AdminEnd, "-", 0, 0, "idle");
+            let _ = self.log_own(now, Event::AdminEnd, "-", 0, 0, "idle");
         }
     }
 
@@ -430,7 +502,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         let Store::Ready(r) = &mut self.store else { return };
         if r.admin.as_ref().is_some_and(|a| a.peer == peer) {
             r.admin = None;
-            let _ = self.log(now, Event::AdminEnd, "-", 0, 0, "disconnect");
+            let _ = self.log_own(now, Event::AdminEnd, "-", 0, 0, "disconnect");
         }
     }
 
@@ -579,6 +651,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             }
             Needs::Admin => self.admin_window(peer),
             Needs::AdminOrRecovery => match &self.store {
+                _ if !self.audit.intact() => Ok(()),
                 Store::Empty { .. } | Store::Damaged => Ok(()),
                 Store::Ready(_) if self.admin_locked_out() => Ok(()),
                 Store::Ready(_) => self.admin_window(peer),
@@ -622,6 +695,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             Request::Rotate => self.rotate(now, peer),
             Request::Retire { key_id } => self.retire(key_id, now, peer),
             Request::AuditTail { max } => self.audit_tail(max),
+            Request::AuditRead { from_seq, max } => self.audit_lines(from_seq, max),
             Request::FactoryReset => self.factory_reset(now, peer),
             Request::Backup { threshold, count } => self.backup(threshold, count, now, peer),
             Request::Restore { shares, pin, admin_pin } => {
@@ -687,9 +761,42 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
     }
 
     fn audit_tail(&mut self, max: u16) -> Result<Response, DongleError> {
-        let lines = AuditLog::tail(&self.storage, usize::from(max).min(MAX_AUDIT_TAIL))
-            .map_err(storage_failed)?;
+        let max = usize::from(max).min(MAX_AUDIT_LINES);
+        let lines = if self.audit.intact() {
+            let from = self.audit.len().saturating_sub(max as u64);
+            self.audit_read(from, max)?.1
+        } else {
+            // A broken log's entries are not numbered reliably: its last lines as stored.
+            AuditLog::raw_tail(&self.storage, max, MAX_AUDIT_BYTES).map_err(storage_failed)?
+        };
         Ok(Response::AuditTail {
+            entries: lines.into_iter().map(|line| wire::AuditEntry { line }).collect(),
+            head: self.audit.head(),
+            total: self.audit.len(),
+        })
+    }
+
+    fn audit_read(
+        &self,
+        from_seq: u64,
+        max: usize,
+    ) -> Result<([u8; 32], Vec<String>), DongleError> {
+        let max = max.min(MAX_AUDIT_LINES);
+        self.audit.read(&self.storage, from_seq, max, MAX_AUDIT_BYTES).map_err(|e| match e {
+            audit::ReadError::Broken => DongleError::AuditBroken,
+            audit::ReadError::Beyond { total } => DongleError::AuditBeyond { total },
+            audit::ReadError::Damaged => {
+                tracing::error!("an audit segment changed since start");
+                DongleError::AuditBroken
+            }
+            audit::ReadError::Storage(e) => storage_failed(e),
+        })
+    }
+
+    fn audit_lines(&self, from_seq: u64, max: u16) -> Result<Response, DongleError> {
+        let (prev_head, lines) = self.audit_read(from_seq, usize::from(max))?;
+        Ok(Response::AuditLines {
+            prev_head,
             entries: lines.into_iter().map(|line| wire::AuditEntry { line }).collect(),
             head: self.audit.head(),
             total: self.audit.len(),
@@ -697,8 +804,10 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
     }
 }
 
-/// Most audit lines one `AuditTail` returns: about 1.5 MB, inside one frame.
-const MAX_AUDIT_TAIL: usize = 10_000;
+/// Most audit lines one answer holds (`AuditTail`, `AuditRead`).
+const MAX_AUDIT_LINES: usize = 1000;
+/// Most bytes of audit lines one answer holds: well inside one frame.
+const MAX_AUDIT_BYTES: usize = 512 * 1024;
 
 fn key_infos(public: &[PublicEntry]) -> Vec<KeyInfo> {
     public

@@ -107,6 +107,9 @@ struct ServeArgs {
     /// Records per minute (token bucket refill).
     #[arg(long, default_value_t = 600)]
     records_per_minute: u32,
+    /// Audit lines hosts may cause per minute (and at once): bounds how fast the log grows.
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..))]
+    log_lines_per_minute: u32,
     /// Batches larger than this need a button press.
     #[arg(long)]
     confirm_batch_over: Option<u16>,
@@ -312,6 +315,7 @@ fn serve(args: ServeArgs) -> Result<(), (u8, String)> {
         admin_idle_ms: args.admin_idle_secs.saturating_mul(1000),
         presence_input: input.is_some(),
         records_per_minute: args.records_per_minute,
+        log_lines_per_minute: args.log_lines_per_minute,
         confirm_batch_over: args.confirm_batch_over,
         kdf: if args.dangerous_weak_kdf { KdfParams::TEST_ONLY_WEAK } else { KdfParams::PI_ZERO },
         ..Config::default()

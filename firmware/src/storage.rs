@@ -9,15 +9,27 @@ use std::path::PathBuf;
 
 use vbzkey_os::durable;
 
+pub mod faults;
+
 /// The files of the dongle's state directory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum File {
     /// The sealed private keys.
     KeyStore,
     /// The persistent wrong-PIN counters (staff and admin).
     PinCounter,
-    /// The hash-chained audit log.
+    /// The hash-chained audit log: the segment being written.
     AuditLog,
+    /// A closed segment of the audit log (1, 2, …: oldest first), never written again.
+    AuditSegment(u32),
+    /// A segment of a broken audit log, set aside as evidence by a factory reset
+    /// (`tag` tells the resets apart; `part` 0 is the segment that was being written).
+    AuditSetAside {
+        /// Unique per reset.
+        tag: u64,
+        /// Which segment.
+        part: u32,
+    },
     /// The device's session key (X25519), sealed to the board.
     DeviceKey,
     /// The paired hosts.
@@ -25,13 +37,16 @@ pub enum File {
 }
 
 impl File {
-    fn name(self) -> &'static str {
+    /// The file's name in the state directory.
+    pub fn name(self) -> String {
         match self {
-            File::KeyStore => "keystore.v1",
-            File::PinCounter => "pin-counter.v1",
-            File::AuditLog => "audit.log",
-            File::DeviceKey => "device-key.v1",
-            File::Pairings => "pairings.v1",
+            File::KeyStore => "keystore.v1".into(),
+            File::PinCounter => "pin-counter.v1".into(),
+            File::AuditLog => "audit.log".into(),
+            File::AuditSegment(n) => format!("audit.{n}.log"),
+            File::AuditSetAside { tag, part } => format!("audit.broken-{tag}.{part}.log"),
+            File::DeviceKey => "device-key.v1".into(),
+            File::Pairings => "pairings.v1".into(),
         }
     }
 }
@@ -41,7 +56,7 @@ impl File {
 #[error("{op} {file}: {source}")]
 pub struct StorageError {
     op: &'static str,
-    file: &'static str,
+    file: String,
     #[source]
     source: std::io::Error,
 }
@@ -65,6 +80,13 @@ pub trait Storage {
     fn truncate(&mut self, file: File, len: u64) -> Result<(), StorageError>;
     /// Delete the file if it exists.
     fn remove(&mut self, file: File) -> Result<(), StorageError>;
+    /// The file's length, or `None` if it does not exist.
+    fn size(&self, file: File) -> Result<Option<u64>, StorageError>;
+    /// Up to `max` bytes from `offset` (fewer at the end of the file): files too big to load
+    /// whole (the audit log) are read in pieces.
+    fn read_at(&self, file: File, offset: u64, max: usize) -> Result<Vec<u8>, StorageError>;
+    /// Rename `from` to `to` atomically (replacing `to`): after a crash one of them exists.
+    fn rename(&mut self, from: File, to: File) -> Result<(), StorageError>;
 }
 
 /// State in a directory on the SD card, 0600 files in a 0700 directory.
@@ -136,6 +158,31 @@ impl Storage for DirStorage {
             Err(e) => Err(Self::err("remove", file)(e)),
         }
     }
+
+    fn size(&self, file: File) -> Result<Option<u64>, StorageError> {
+        match std::fs::metadata(self.dir.join(file.name())) {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Self::err("stat", file)(e)),
+        }
+    }
+
+    fn read_at(&self, file: File, offset: u64, max: usize) -> Result<Vec<u8>, StorageError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f =
+            std::fs::File::open(self.dir.join(file.name())).map_err(Self::err("open", file))?;
+        let mut buf = Vec::with_capacity(max.min(1 << 20));
+        f.seek(SeekFrom::Start(offset))
+            .and_then(|_| f.take(max as u64).read_to_end(&mut buf))
+            .map_err(Self::err("read", file))?;
+        Ok(buf)
+    }
+
+    fn rename(&mut self, from: File, to: File) -> Result<(), StorageError> {
+        std::fs::rename(self.dir.join(from.name()), self.dir.join(to.name()))
+            .map_err(Self::err("rename", from))?;
+        durable::sync_dir(&self.dir).map_err(Self::err("sync directory of", to))
+    }
 }
 
 /// State in memory: for unit tests of the core, and to simulate a restart (keep the map,
@@ -172,6 +219,25 @@ impl Storage for MemStorage {
         self.files.remove(&file);
         Ok(())
     }
+
+    fn size(&self, file: File) -> Result<Option<u64>, StorageError> {
+        Ok(self.files.get(&file).map(|f| f.len() as u64))
+    }
+
+    fn read_at(&self, file: File, offset: u64, max: usize) -> Result<Vec<u8>, StorageError> {
+        let missing = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        let f = self.files.get(&file).ok_or_else(|| StorageError::new("read", file, missing()))?;
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(f.len());
+        Ok(f[start..].iter().take(max).copied().collect())
+    }
+
+    fn rename(&mut self, from: File, to: File) -> Result<(), StorageError> {
+        let missing = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        let data =
+            self.files.remove(&from).ok_or_else(|| StorageError::new("rename", from, missing()))?;
+        self.files.insert(to, data);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -198,6 +264,13 @@ mod tests {
         s.remove(File::KeyStore).unwrap();
         s.remove(File::KeyStore).unwrap();
         assert_eq!(s.load(File::KeyStore).unwrap(), None);
+        s.append(File::AuditLog, b"two\nthree\n").unwrap();
+        assert_eq!(s.size(File::AuditLog).unwrap(), Some(14));
+        assert_eq!(s.read_at(File::AuditLog, 4, 4).unwrap(), b"two\n");
+        assert_eq!(s.read_at(File::AuditLog, 13, 100).unwrap(), b"\n");
+        s.rename(File::AuditLog, File::AuditSegment(1)).unwrap();
+        assert_eq!(s.size(File::AuditLog).unwrap(), None);
+        assert_eq!(mode("audit.1.log"), 0o600);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

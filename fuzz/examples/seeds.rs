@@ -195,7 +195,7 @@ fn sd_card() {
     put("sd_card_files", &[&[1, 0][..], &file[32..]].concat());
     put("sd_card_files", &[&[1, 1][..], &file].concat());
     let mut s = MemStorage::default();
-    let mut log = AuditLog::open(&mut s, 1_700_000_000).unwrap();
+    let mut log = AuditLog::open(&mut s, 1_700_000_000, &mut |_| {}).unwrap();
     for (e, host) in
         [(Event::Init, "unix"), (Event::Unseal, "host:00aa"), (Event::Backup, "tcp:1.2.3.4")]
     {

@@ -26,6 +26,26 @@ impl TokenBucket {
         }
     }
 
+    /// A bucket holding `tokens` (at most `capacity`) at time `now_ms`: the dongle restarts
+    /// with the level its audit log says it had, so a restart grants no fresh burst.
+    pub fn with_tokens(capacity: u32, per_minute: u32, tokens: u32, now_ms: u64) -> Self {
+        let mut b = TokenBucket::new(capacity, per_minute, now_ms);
+        b.tokens_milli = (u64::from(tokens) * MILLI).min(b.capacity_milli);
+        b
+    }
+
+    /// Take up to `n` tokens, as many as there are: for replaying use that already happened.
+    pub fn drain(&mut self, n: u32, now_ms: u64) {
+        self.refill(now_ms);
+        self.tokens_milli = self.tokens_milli.saturating_sub(u64::from(n) * MILLI);
+    }
+
+    /// Whole tokens held at `now_ms`.
+    pub fn level(&mut self, now_ms: u64) -> u32 {
+        self.refill(now_ms);
+        u32::try_from(self.tokens_milli / MILLI).unwrap_or(u32::MAX)
+    }
+
     fn refill(&mut self, now_ms: u64) {
         // A clock that goes backwards (it should not: it is monotonic) adds nothing.
         let elapsed = now_ms.saturating_sub(self.last_ms);
@@ -79,5 +99,18 @@ mod tests {
         assert_eq!(b.take(11, 1000), Err(u32::MAX));
         assert_eq!(b.take(10, 500), Ok(()));
         assert!(b.take(1, 0).is_err());
+    }
+
+    #[test]
+    fn a_replayed_bucket_restarts_at_its_level() {
+        let mut b = TokenBucket::new(300, 600, 0);
+        b.drain(250, 1_000);
+        b.drain(100, 2_000); // only 60 were left (+10 refilled): it empties
+        assert_eq!(b.level(2_000), 0);
+        assert_eq!(b.level(3_000), 10, "ten a second");
+        let mut restarted = TokenBucket::with_tokens(300, 600, b.level(3_000), 50);
+        assert_eq!(restarted.take(11, 50), Err(100));
+        assert_eq!(restarted.take(10, 50), Ok(()));
+        assert_eq!(TokenBucket::with_tokens(5, 60, 99, 0).level(0), 5);
     }
 }

@@ -319,6 +319,15 @@ pub enum Request {
     },
     /// Close this connection's admin window now (the admin tool sends it when it finishes).
     EndAdmin,
+    /// Audit entries from `from_seq` on, with the head they chain from: the whole log is
+    /// read page by page (`vbzkey-admin audit export`). At most `max` entries, and at most
+    /// what fits one answer.
+    AuditRead {
+        /// The first entry wanted.
+        from_seq: u64,
+        /// At most this many entries.
+        max: u16,
+    },
 }
 
 /// Lock state reported by `Hello`.
@@ -513,8 +522,12 @@ pub enum DongleError {
     /// The key store exists but fails its integrity check.
     #[error("the key store is damaged or belongs to another device; it was left untouched")]
     KeyStoreDamaged,
-    /// The audit log's hash chain is broken; unsealing is refused until an admin looks.
-    #[error("the audit log failed verification; unsealing is refused until an admin checks it")]
+    /// The audit log's hash chain is broken: requests that use or change keys, credentials or
+    /// pairings are refused.
+    #[error(
+        "the audit log failed verification: requests that use or change keys, PINs or pairings \
+         are refused; a factory reset sets the log aside (kept on the card) and starts a new one"
+    )]
     AuditBroken,
     /// The request could not be decoded.
     #[error("malformed request")]
@@ -582,6 +595,12 @@ pub enum DongleError {
         "this workstation holds no share of the dongle's keys: use a paired workstation, or pair this one (vbzkey-admin pair)"
     )]
     HostNotTrusted,
+    /// `AuditRead` from beyond the end of the log.
+    #[error("the audit log has only {total} entries")]
+    AuditBeyond {
+        /// Entries in the log.
+        total: u64,
+    },
 }
 
 /// What the dongle answers.
@@ -623,6 +642,18 @@ pub enum Response {
     PresenceNeeded {
         /// How long it waits.
         timeout_secs: u16,
+    },
+    /// Answer to `AuditRead`.
+    AuditLines {
+        /// The head the first entry chains from (the hash of entry `from_seq - 1`; zeros for
+        /// entry 0): with it, the page verifies on its own.
+        prev_head: [u8; 32],
+        /// Entries from `from_seq`, oldest first.
+        entries: Vec<AuditEntry>,
+        /// Hash of the newest entry of the whole log.
+        head: [u8; 32],
+        /// Entries in the whole log.
+        total: u64,
     },
 }
 

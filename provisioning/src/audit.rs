@@ -1,98 +1,174 @@
-//! The dongle's audit log: `audit export` and `audit verify` (the chain, and its head against
-//! the dongle's). The format is `vbzkey_protocol::audit`, specified in docs/AUDIT-LOG.md.
+//! The dongle's audit log: `audit export` (the whole log, or from an entry on, fetched page by
+//! page) and `audit verify` (the chain of an exported file or of the dongle's log, from its
+//! start, from a segment's header, or from a head remembered earlier; and its head against
+//! the dongle's or a remembered one). The format is `vbzkey_protocol::audit`, specified in
+//! docs/AUDIT-LOG.md.
 
+use std::io::BufRead;
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use vbzkey_client::AuditTail;
-use vbzkey_protocol::audit::{self, Hash};
+use vbzkey_protocol::audit::{self, Hash, Verifier};
 
 use crate::dongle::Dongle;
 use crate::error::{AdminError, AuditProblem};
 use crate::output::Output;
 
-/// Lines asked for: as many as the dongle gives (it caps them at its own limit).
-const MAX_LINES: u16 = u16::MAX;
+/// Entries asked for per request (the dongle may give fewer, to fit one answer).
+const PAGE: u16 = 1000;
 
 /// The audit subcommands.
 #[derive(Subcommand)]
 pub(crate) enum AuditCommand {
-    /// Print the log (every line, oldest first).
-    #[command(after_help = "Example:\n  vbzkey-admin audit export -o audit-2026-11.log")]
+    /// Print the log (every entry, oldest first; or from entry --from on, after a header that
+    /// names the head before it), checking it as it comes.
+    #[command(after_help = "Examples:\n  vbzkey-admin audit export -o audit-2026-11.log\n  \
+                      vbzkey-admin audit export --from 120000 -o audit-december.log\n\
+                      The last line on stderr names the head: keep it, to check later exports \
+                      (`audit verify --head`) or the next segment (`audit verify --after`).")]
     Export {
         /// Write to this file.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// The first entry to export (its header carries the head it chains from).
+        #[arg(long, default_value_t = 0)]
+        from: u64,
     },
     /// Check the hash chain, of the dongle's log or of an exported file.
     #[command(
-        after_help = "Example:\n  vbzkey-admin audit verify\n  vbzkey-admin audit verify audit-2026-11.log"
+        after_help = "Examples:\n  vbzkey-admin audit verify\n  vbzkey-admin audit verify audit-2026-11.log\n  \
+                      vbzkey-admin audit verify audit-december.log --after 3bf8…8469 --head 77a0…19c2"
     )]
     Verify {
-        /// An exported log; without it the dongle's own log is fetched and checked.
+        /// An exported log (or a segment copied from the dongle's card); without it the
+        /// dongle's own log is fetched and checked against its head.
         file: Option<PathBuf>,
+        /// The head remembered before the file's first entry: the file must chain from it.
+        #[arg(long, value_parser = parse_head)]
+        after: Option<Hash>,
+        /// A head remembered earlier: the file must end there.
+        #[arg(long, value_parser = parse_head)]
+        head: Option<Hash>,
     },
+}
+
+fn parse_head(s: &str) -> Result<Hash, AuditProblem> {
+    audit::parse_hash(s.trim()).ok_or_else(|| AuditProblem::BadHead(s.to_string()))
 }
 
 /// Run an audit subcommand.
 pub(crate) fn run(d: &Dongle, cmd: &AuditCommand) -> Result<Output, AdminError> {
     match cmd {
-        AuditCommand::Export { output } => {
-            let tail = d.client().audit_tail(MAX_LINES)?;
-            let out = exported(&tail, output.as_deref());
-            if let Some(path) = output {
-                vbzkey_os::durable::write(
-                    path,
-                    out.stdout.as_bytes(),
-                    0o600,
-                    vbzkey_os::durable::Mode::Replace,
-                )
-                .map_err(|e| AdminError::io("write", path, e))?;
-                return Ok(Output { stdout: Default::default(), stderr: out.stderr });
+        AuditCommand::Export { output, from } => {
+            let (text, summary) = fetch(d, *from)?;
+            let mut out = Output::default();
+            match output {
+                Some(path) => {
+                    vbzkey_os::durable::write(
+                        path,
+                        text.as_bytes(),
+                        0o600,
+                        vbzkey_os::durable::Mode::Replace,
+                    )
+                    .map_err(|e| AdminError::io("write", path, e))?;
+                    out.note(format!("{summary}; written to {}.", path.display()));
+                }
+                None => {
+                    out.stdout.push_str(&text);
+                    out.note(summary);
+                }
             }
             Ok(out)
         }
-        AuditCommand::Verify { file: Some(path) } => {
-            let text =
-                std::fs::read_to_string(path).map_err(|e| AdminError::io("read", path, e))?;
-            Ok(verified(&text, None)?)
+        AuditCommand::Verify { file: Some(path), after, head } => {
+            let file = std::fs::File::open(path).map_err(|e| AdminError::io("read", path, e))?;
+            let mut v = after.map_or_else(Verifier::segment, Verifier::after);
+            let mut first = None;
+            for line in std::io::BufReader::new(file).lines() {
+                let line = line.map_err(|e| AdminError::io("read", path, e))?;
+                first.get_or_insert_with(|| line.split(' ').nth(1).unwrap_or("?").to_string());
+                if let Err(e) = v.push(&line) {
+                    // A file that starts mid-chain without a header, and no --after.
+                    if after.is_none()
+                        && v.entries() == 0
+                        && !line.starts_with(audit::SEGMENT_HEADER)
+                    {
+                        return Err(
+                            AuditProblem::Unanchored { first: first.unwrap_or_default() }.into()
+                        );
+                    }
+                    return Err(AuditProblem::Broken(e).into());
+                }
+            }
+            Ok(verified(&v, *head, after.is_some())?)
         }
-        AuditCommand::Verify { file: None } => {
-            let tail = d.client().audit_tail(MAX_LINES)?;
-            let text = whole(&tail)?;
-            Ok(verified(&text, Some(tail.head))?)
+        AuditCommand::Verify { file: None, .. } => {
+            let (_, summary) = fetch(d, 0)?;
+            let mut out = Output::default();
+            out.line(format!("audit log verifies: {summary}, as the dongle says"));
+            Ok(out)
         }
     }
 }
 
-/// The exported lines, and, when they go to a file, a note saying so.
-fn exported(tail: &AuditTail, to: Option<&std::path::Path>) -> Output {
-    let mut out = Output::default();
-    for l in &tail.lines {
-        out.line(l);
+/// The log from entry `from` on (after a header when `from` > 0), checked page by page and
+/// against the dongle's head, and a summary naming the head.
+fn fetch(d: &Dongle, from: u64) -> Result<(String, String), AdminError> {
+    let mut text = String::new();
+    let mut next = from;
+    let mut v = None;
+    loop {
+        let page = d.client().audit_read(next, PAGE)?;
+        let v = v.get_or_insert_with(|| {
+            if from > 0 {
+                text.push_str(&audit::segment_header(from, &page.prev_head));
+            }
+            Verifier::after(page.prev_head)
+        });
+        for line in &page.lines {
+            v.push(line).map_err(AuditProblem::Broken)?;
+            text.push_str(line);
+            text.push('\n');
+        }
+        next += page.lines.len() as u64;
+        if next >= page.total || page.lines.is_empty() {
+            if next < page.total {
+                return Err(
+                    AuditProblem::Incomplete { fetched: next - from, total: page.total }.into()
+                );
+            }
+            // The log may have grown meanwhile; the chain must end at the dongle's head then.
+            if page.total == next && v.head() != page.head && next > 0 {
+                return Err(AuditProblem::HeadMismatch.into());
+            }
+            let summary = format!(
+                "{} entries ({from} to {}), head {}",
+                next - from,
+                next.saturating_sub(1),
+                audit::hex(&v.head())
+            );
+            return Ok((text, summary));
+        }
     }
-    if let Some(path) = to {
-        out.note(format!("{} lines written to {}.", tail.lines.len(), path.display()));
-    }
-    out
 }
 
-/// The whole log from a tail, or why it is not whole.
-fn whole(tail: &AuditTail) -> Result<String, AuditProblem> {
-    if tail.lines.len() as u64 != tail.total {
-        return Err(AuditProblem::Incomplete { fetched: tail.lines.len(), total: tail.total });
-    }
-    Ok(tail.lines.join("\n"))
-}
-
-/// Verify `text`, and that its head is `head` when the dongle's head is known.
-fn verified(text: &str, head: Option<Hash>) -> Result<Output, AuditProblem> {
-    let (computed, n) = audit::verify(text).map_err(AuditProblem::Broken)?;
-    if head.is_some_and(|h| n > 0 && h != computed) {
+/// The summary of a verified file, or why it does not verify against `head`.
+fn verified(v: &Verifier, head: Option<Hash>, anchored: bool) -> Result<Output, AuditProblem> {
+    if head.is_some_and(|h| v.entries() > 0 && h != v.head()) {
         return Err(AuditProblem::HeadMismatch);
     }
     let mut out = Output::default();
-    out.line(format!("audit log verifies: {n} entries, head {}", audit::hex(&computed)));
+    out.line(format!(
+        "audit log verifies: {} entries, head {}",
+        v.entries(),
+        audit::hex(&v.head())
+    ));
+    if !anchored && v.next_seq().is_some_and(|n| n > v.entries()) {
+        out.note(
+            "It starts after entry 0: checked from its own header. Give --after with the head \
+             you remembered before it to tie it to what you saw.",
+        );
+    }
     Ok(out)
 }
 
@@ -114,26 +190,33 @@ mod tests {
         (text, head)
     }
 
+    fn check(text: &str, after: Option<Hash>) -> Result<Verifier, AuditError> {
+        let mut v = after.map_or_else(Verifier::segment, Verifier::after);
+        for l in text.lines() {
+            v.push(l)?;
+        }
+        Ok(v)
+    }
+
     #[test]
-    fn a_chain_that_holds_and_matches_the_dongles_head_verifies() {
+    fn a_chain_that_holds_and_matches_a_remembered_head_verifies() {
         let (text, head) = log(3);
-        let out = verified(&text, Some(head)).unwrap();
+        let v = check(&text, None).unwrap();
+        let out = verified(&v, Some(head), false).unwrap();
         assert_eq!(
             out.stdout.as_str(),
             format!("audit log verifies: 3 entries, head {}\n", audit::hex(&head))
         );
-        assert!(verified(&text, None).is_ok());
+        assert!(out.stderr.is_empty());
     }
 
     #[test]
-    fn an_edited_log_or_another_dongles_head_does_not_verify() {
-        let (text, head) = log(3);
+    fn an_edited_log_or_another_head_does_not_verify() {
+        let (text, _) = log(3);
         let edited = text.replacen(" 1 0 usb", " 0 0 usb", 1);
-        assert!(matches!(
-            verified(&edited, Some(head)),
-            Err(AuditProblem::Broken(AuditError::Broken { line: 1 }))
-        ));
-        assert!(matches!(verified(&text, Some([1; 32])), Err(AuditProblem::HeadMismatch)));
+        assert_eq!(check(&edited, None).err(), Some(AuditError::Broken { line: 1 }));
+        let v = check(&text, None).unwrap();
+        assert!(matches!(verified(&v, Some([1; 32]), false), Err(AuditProblem::HeadMismatch)));
         assert!(
             AuditProblem::HeadMismatch.to_string().contains("does NOT verify"),
             "scripts and people look for these words"
@@ -141,22 +224,19 @@ mod tests {
     }
 
     #[test]
-    fn an_export_is_the_lines_as_stored_and_verifies_again() {
-        let (text, head) = log(2);
-        let tail = AuditTail { lines: text.lines().map(str::to_string).collect(), head, total: 2 };
-        let out = exported(&tail, None);
-        assert_eq!(out.stdout.as_str(), text);
-        assert!(out.stderr.is_empty());
-        assert!(verified(&out.stdout, Some(head)).is_ok());
-        let to_file = exported(&tail, Some(std::path::Path::new("a.log")));
-        assert_eq!(to_file.stderr, "2 lines written to a.log.\n");
-    }
-
-    #[test]
-    fn a_partial_tail_is_not_passed_off_as_the_whole_log() {
-        let (text, head) = log(3);
-        let lines: Vec<String> = text.lines().skip(1).map(str::to_string).collect();
-        let tail = AuditTail { lines, head, total: 3 };
-        assert!(matches!(whole(&tail), Err(AuditProblem::Incomplete { fetched: 2, total: 3 })));
+    fn a_later_part_verifies_from_its_header_or_a_remembered_head() {
+        let (text, head) = log(5);
+        let lines: Vec<&str> = text.lines().collect();
+        let (_, head_2) = log(2);
+        let rest = format!("{}\n{}\n{}\n", lines[2], lines[3], lines[4]);
+        let with_header = format!("{}{rest}", audit::segment_header(2, &head_2));
+        let v = check(&with_header, None).unwrap();
+        let out = verified(&v, Some(head), false).unwrap();
+        assert!(out.stderr.contains("--after"), "unanchored: {}", out.stderr);
+        let v = check(&rest, Some(head_2)).unwrap();
+        assert!(verified(&v, Some(head), true).unwrap().stderr.is_empty());
+        assert!(check(&rest, Some(head)).is_err(), "not after that head");
+        assert!(parse_head(&audit::hex(&head)).is_ok());
+        assert!(matches!(parse_head("3bf8"), Err(AuditProblem::BadHead(_))));
     }
 }

@@ -122,16 +122,26 @@ pub(crate) enum AuditProblem {
     /// The chain holds, but its head is not the dongle's.
     #[error("audit log does NOT verify: the dongle's head hash differs from the chain")]
     HeadMismatch,
-    /// Only part of the dongle's log could be fetched.
-    #[error(
-        "the log has {total} lines; only the last {fetched} could be fetched, so it cannot be verified here"
-    )]
+    /// The dongle gave fewer lines than its log holds.
+    #[error("the dongle's log has {total} entries but only {fetched} came: run the command again")]
     Incomplete {
-        /// Lines fetched.
-        fetched: usize,
-        /// Lines in the log.
+        /// Entries fetched.
+        fetched: u64,
+        /// Entries in the log.
         total: u64,
     },
+    /// A file that starts after entry 0, with no header and no remembered head to start from.
+    #[error(
+        "the file starts at entry {first}, not at the log's start: give --after HEAD, the head \
+         you remembered before it (an export made with --from starts with a header that has it)"
+    )]
+    Unanchored {
+        /// The first entry in the file.
+        first: String,
+    },
+    /// `--after` or `--head` is not a head hash.
+    #[error("{0:?} is not a head hash (64 lower-case hex digits, as `audit export` prints)")]
+    BadHead(String),
 }
 
 /// Everything a command can fail with.
@@ -218,6 +228,10 @@ impl AdminError {
             AdminError::Shares(_) => exit::BAD_INPUT,
             AdminError::Dongle(error) => client_class(error),
             AdminError::StillInUse { .. } => exit::REFUSED,
+            AdminError::Audit(AuditProblem::Unanchored { .. } | AuditProblem::BadHead(_)) => {
+                exit::USAGE
+            }
+            AdminError::Audit(AuditProblem::Incomplete { .. }) => exit::DONGLE_FAILED,
             AdminError::Audit(_) => exit::NOT_VERIFIED,
             AdminError::Rewrap(e) => e.exit_code(),
             AdminError::Db(e) => e.exit_code(),
@@ -355,8 +369,15 @@ fn refusal(e: &DongleError) -> (u8, Cow<'static, str>) {
         ),
         D::AuditBroken => s(
             NOT_VERIFIED,
-            "the dongle's audit log fails verification, so it opens no records until an admin \
-             has looked: keep a copy (`vbzkey-admin audit export`) as evidence",
+            "the dongle's audit log fails verification, so it refuses everything that uses or \
+             changes keys, PINs or pairings. Look at its last lines (`vbzkey-admin audit \
+             export`), keep the SD card's audit files as evidence, then `vbzkey-admin reset` \
+             (a press of the button; the broken log is set aside on the card, not deleted) and \
+             restore from the recovery shares",
+        ),
+        D::AuditBeyond { total } => (
+            BAD_INPUT,
+            format!("the dongle's audit log has {total} entries: start from a lower one").into(),
         ),
         D::Malformed | D::UnsupportedVersion => s(
             DONGLE_FAILED,

@@ -72,12 +72,14 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
 
     /// Present `who`'s credential (and, in split custody, the host's unlock secret): the
     /// credential's counter is written **before** the comparison and reset only by a correct
-    /// entry. The one place a PIN is checked.
+    /// entry, after `ok_event` is logged: a right guess whose line cannot be written looks
+    /// exactly like a wrong one (counted, not reset). The one place a PIN is checked.
     fn present(
         &mut self,
         who: Credential,
         secret: &[u8],
         unlock: Option<&UnlockSecret>,
+        ok_event: Event,
         now: Now,
         peer: &Peer,
     ) -> Result<Opened, DongleError> {
@@ -103,6 +105,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         });
         match opened {
             Ok(opened) => {
+                self.log(now, ok_event, "-", 0, 0, &peer.label)?;
                 self.write_counters(counters.with(who, 0))?;
                 Ok(opened)
             }
@@ -250,9 +253,8 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
     ) -> Result<Response, DongleError> {
         let key = SecretKey::from_bytes(*self.random::<32>()?);
         let key_id = key.key_id().to_string();
-        let answer = self.install(Keys { keys: vec![(1, key)] }, 1, pin, &admin_pin, now)?;
-        self.log(now, Event::Init, &key_id, 0, 0, &peer.label)?;
-        Ok(answer)
+        let keys = Keys { keys: vec![(1, key)] };
+        self.logged(now, Event::Init, &key_id, peer, |d| d.install(keys, 1, pin, &admin_pin, now))
     }
 
     pub(super) fn unlock(
@@ -269,7 +271,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             return Ok(Response::Ok);
         }
         let opened = if pin_set {
-            self.present(Credential::Staff, &pin.0, unlock, now, peer)?
+            self.present(Credential::Staff, &pin.0, unlock, Event::UnlockOk, now, peer)?
         } else {
             // No staff PIN, but split custody: the host's share alone unlocks.
             let host = self.host_half(unlock, now, peer)?;
@@ -279,12 +281,12 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
                 .map_err(|e| self.store_error(e))?;
             let halves = Halves::new(device, host);
             let keys = file.open(&halves.master_key()).map_err(|e| self.store_error(e))?;
+            self.log(now, Event::UnlockOk, "-", 0, 0, &peer.label)?;
             Opened { keys, halves }
         };
         if let Store::Ready(r) = &mut self.store {
             r.staff = Some(StaffUnlock { opened, last_use_ms: now.mono_ms });
         }
-        self.log(now, Event::UnlockOk, "-", 0, 0, &peer.label)?;
         Ok(Response::Ok)
     }
 
@@ -295,12 +297,12 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         now: Now,
         peer: &Peer,
     ) -> Result<Response, DongleError> {
-        let opened = self.present(Credential::Admin, &admin_pin.0, unlock, now, peer)?;
+        let opened =
+            self.present(Credential::Admin, &admin_pin.0, unlock, Event::AdminAuth, now, peer)?;
         if let Store::Ready(r) = &mut self.store {
             // One admin window at a time: the newest authentication takes it.
             r.admin = Some(AdminWindow { peer: peer.id, opened, last_use_ms: now.mono_ms });
         }
-        self.log(now, Event::AdminAuth, "-", 0, 0, &peer.label)?;
         Ok(Response::Ok)
     }
 
@@ -315,10 +317,10 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         }
         self.open_without_pin(now);
         if had_staff {
-            let _ = self.log(now, Event::Lock, "-", 0, 0, &peer.label);
+            let _ = self.log_own(now, Event::Lock, "-", 0, 0, &peer.label);
         }
         if had_admin {
-            let _ = self.log(now, Event::AdminEnd, "-", 0, 0, &peer.label);
+            let _ = self.log_own(now, Event::AdminEnd, "-", 0, 0, &peer.label);
         }
         Ok(Response::Ok)
     }
@@ -328,7 +330,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             && r.admin.as_ref().is_some_and(|w| w.peer == peer.id)
         {
             r.admin = None;
-            let _ = self.log(now, Event::AdminEnd, "-", 0, 0, &peer.label);
+            let _ = self.log_own(now, Event::AdminEnd, "-", 0, 0, &peer.label);
         }
         Ok(Response::Ok)
     }
@@ -382,17 +384,18 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             .cloned()
             .collect();
         slots.insert(0, self.staff_slot(new.as_ref(), &halves)?);
-        self.rewrite_slots(&slots, &halves)?;
-        let counters = self.ready()?.counters;
-        self.write_counters(counters.with(Credential::Staff, 0))?;
-        // Whoever was unlocked with the old PIN is not any more.
-        if let Store::Ready(r) = &mut self.store {
-            r.staff = None;
-        }
-        self.open_without_pin(now);
         let event = if new.is_some() { Event::StaffPinSet } else { Event::StaffPinRemoved };
-        self.log(now, event, "-", 0, 0, &peer.label)?;
-        Ok(Response::Ok)
+        self.logged(now, event, "-", peer, |d| {
+            d.rewrite_slots(&slots, &halves)?;
+            let counters = d.ready()?.counters;
+            d.write_counters(counters.with(Credential::Staff, 0))?;
+            // Whoever was unlocked with the old PIN is not any more.
+            if let Store::Ready(r) = &mut d.store {
+                r.staff = None;
+            }
+            d.open_without_pin(now);
+            Ok(Response::Ok)
+        })
     }
 
     pub(super) fn change_admin_pin(
@@ -415,11 +418,12 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             .cloned()
             .collect();
         slots.push(self.device_slot(SlotKind::Admin, &new.0, &halves)?);
-        self.rewrite_slots(&slots, &halves)?;
-        let counters = self.ready()?.counters;
-        self.write_counters(counters.with(Credential::Admin, 0))?;
-        self.log(now, Event::AdminPinChanged, "-", 0, 0, &peer.label)?;
-        Ok(Response::Ok)
+        self.logged(now, Event::AdminPinChanged, "-", peer, |d| {
+            d.rewrite_slots(&slots, &halves)?;
+            let counters = d.ready()?.counters;
+            d.write_counters(counters.with(Credential::Admin, 0))?;
+            Ok(Response::Ok)
+        })
     }
 
     pub(super) fn active_version(&self) -> u32 {
@@ -430,14 +434,22 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
     }
 
     pub(super) fn factory_reset(&mut self, now: Now, peer: &Peer) -> Result<Response, DongleError> {
-        self.storage.remove(File::KeyStore).map_err(storage_failed)?;
-        self.storage.remove(File::PinCounter).map_err(storage_failed)?;
-        self.storage.remove(File::Pairings).map_err(storage_failed)?;
-        self.store = Store::Empty { clone_key: None };
-        self.pairings = super::Pairings::Hosts(Vec::new());
+        // A broken log is the one way back from: set it aside (kept as evidence, renamed) and
+        // start a new chain whose first line says how many files were set aside.
+        if !self.audit.intact() {
+            let moved =
+                self.audit.set_aside(&mut self.storage, now.unix_secs).map_err(storage_failed)?;
+            self.log_own(now, Event::LogSetAside, "-", moved, 0, &peer.label)?;
+        }
         // The audit log survives a reset: it is the evidence of what happened before. The
         // device key stays: it is the dongle's identity, not a secret of the shop's.
-        self.log(now, Event::FactoryReset, "-", 0, 0, &peer.label)?;
-        Ok(Response::Ok)
+        self.logged(now, Event::FactoryReset, "-", peer, |d| {
+            d.storage.remove(File::KeyStore).map_err(storage_failed)?;
+            d.storage.remove(File::PinCounter).map_err(storage_failed)?;
+            d.storage.remove(File::Pairings).map_err(storage_failed)?;
+            d.store = Store::Empty { clone_key: None };
+            d.pairings = super::Pairings::Hosts(Vec::new());
+            Ok(Response::Ok)
+        })
     }
 }

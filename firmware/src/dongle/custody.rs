@@ -74,9 +74,9 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         let set = KeySet::from_bytes(&secret).ok_or(DongleError::WrongShare)?;
         let (keys, active) = set.into_keys().ok_or(DongleError::WrongShare)?;
         let ids = key_ids(&keys);
-        let answer = self.install(keys, active, pin, &admin_pin, now)?;
-        self.log(now, Event::Restore, &ids, shares.len() as u32, 0, &peer.label)?;
-        Ok(answer)
+        self.logged(now, Event::Restore, &ids, peer, |d| {
+            d.install(keys, active, pin, &admin_pin, now)
+        })
     }
 
     pub(super) fn clone_begin(&mut self) -> Result<Response, DongleError> {
@@ -128,9 +128,9 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         let set = KeySet::from_bytes(&bytes).ok_or(DongleError::BadCloneBlob)?;
         let (keys, active) = set.into_keys().ok_or(DongleError::BadCloneBlob)?;
         let ids = key_ids(&keys);
-        let answer = self.install(keys, active, pin, &admin_pin, now)?;
-        self.log(now, Event::CloneImport, &ids, 0, 0, &peer.label)?;
-        Ok(answer)
+        self.logged(now, Event::CloneImport, &ids, peer, |d| {
+            d.install(keys, active, pin, &admin_pin, now)
+        })
     }
 }
 

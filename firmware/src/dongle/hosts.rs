@@ -57,15 +57,16 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             .cloned()
             .collect();
         slots.push(self.host_slot(host_key, unlock, &halves)?);
-        // The key store first: a host in the pairings without its wrap can open a session but
-        // not unlock (re-pair it); the reverse cannot happen.
-        self.rewrite_slots(&slots, &halves)?;
         let mut hosts = self.hosts();
         hosts.retain(|h| h.host_key != host_key);
         hosts.push(PairingInfo { host_key, label, paired_at: now.unix_secs });
-        self.store_hosts(hosts)?;
-        self.log(now, Event::Pair, &KeyId::of(&host_key).to_string(), 0, 0, &peer.label)?;
-        Ok(Response::Ok)
+        self.logged(now, Event::Pair, &KeyId::of(&host_key).to_string(), peer, |d| {
+            // The key store first: a host in the pairings without its wrap can open a session
+            // but not unlock (re-pair it); the reverse cannot happen.
+            d.rewrite_slots(&slots, &halves)?;
+            d.store_hosts(hosts)?;
+            Ok(Response::Ok)
+        })
     }
 
     pub(super) fn unpair(
@@ -93,9 +94,10 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             tracing::warn!("the last host was unpaired: the dongle is protected by its PIN only");
             slots.push(Slot::host_open(&halves.host));
         }
-        self.rewrite_slots(&slots, &halves)?;
-        self.store_hosts(hosts)?;
-        self.log(now, Event::Unpair, &KeyId::of(&host_key).to_string(), 0, 0, &peer.label)?;
-        Ok(Response::Ok)
+        self.logged(now, Event::Unpair, &KeyId::of(&host_key).to_string(), peer, |d| {
+            d.rewrite_slots(&slots, &halves)?;
+            d.store_hosts(hosts)?;
+            Ok(Response::Ok)
+        })
     }
 }

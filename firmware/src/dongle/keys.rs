@@ -120,9 +120,10 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         let key_id = key.key_id().to_string();
         keys.keys.push((version, key));
         let slots = self.ready()?.file.slots().to_vec();
-        self.write_store(&keys, version, &slots, &halves)?;
-        self.log(now, Event::Rotate, &key_id, 0, 0, &peer.label)?;
-        Ok(Response::PublicKeys(key_infos(self.ready()?.file.public())))
+        self.logged(now, Event::Rotate, &key_id, peer, |d| {
+            d.write_store(&keys, version, &slots, &halves)?;
+            Ok(Response::PublicKeys(key_infos(d.ready()?.file.public())))
+        })
     }
 
     pub(super) fn retire(
@@ -147,9 +148,10 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         keys.keys.retain(|(v, _)| *v != entry.version);
         let active = self.active_version();
         let slots = self.ready()?.file.slots().to_vec();
-        self.write_store(&keys, active, &slots, &halves)?;
-        self.log(now, Event::Retire, &key_id.to_string(), 0, 0, &peer.label)?;
-        Ok(Response::Ok)
+        self.logged(now, Event::Retire, &key_id.to_string(), peer, |d| {
+            d.write_store(&keys, active, &slots, &halves)?;
+            Ok(Response::Ok)
+        })
     }
 
     /// Whether the dongle's own keys include `public` (clone and re-wrap targets).

@@ -7,12 +7,12 @@
 //! | `Init`, `Restore`, `CloneBegin`, `CloneImport` | session | uninitialised | — | refused | — |
 //! | `AdminAuth` | session | admin credential | — | refused | — |
 //! | `Unlock` | session | initialised | — | refused | yes |
-//! | `Lock`, `EndAdmin`, `AuditTail`, `Pairings` | session | nothing | — | served | — |
+//! | `Lock`, `EndAdmin`, `AuditTail`, `AuditRead`, `Pairings` | session | nothing | — | served | — |
 //! | `PublicKeys` | session | initialised | — | served | — |
 //! | `UnsealBatch` | session | staff unlock | over `confirm_batch_over` | refused | yes |
 //! | `Rewrap`, `Rotate`, `Retire` | session | admin window | — | refused | `Rewrap` |
 //! | `Backup`, `CloneExport`, `Pair`, `Unpair`, `SetStaffPin`, `ChangeAdminPin` | session | admin window | always | refused | — |
-//! | `FactoryReset` | session | admin window, or recovery | always | refused | — |
+//! | `FactoryReset` | session | admin window, or recovery | always | served: the way back (it sets the broken log aside) | — |
 //!
 //! "Session" means: inside an encrypted session of a paired host once any host is paired,
 //! and always on a network link (TCP). Limits (rate, tries, idle times) are set only on the
@@ -46,8 +46,8 @@ pub enum Needs {
     /// An open admin window of the asking connection.
     Admin,
     /// An admin window or, when the admin credential cannot be given (admin locked out, key
-    /// store damaged, uninitialised), nothing: the way back for a dongle nobody can
-    /// administer. Only `FactoryReset`, and always with the button.
+    /// store damaged, uninitialised, audit log broken), nothing: the way back for a dongle
+    /// nobody can administer. Only `FactoryReset`, and always with the button.
     AdminOrRecovery,
 }
 
@@ -98,9 +98,11 @@ pub fn requirement(req: &Request) -> Requirement {
         Request::Unlock { .. } => {
             Requirement { key_use: true, ..rule(Session, Initialised, Never, false) }
         }
-        Request::Lock | Request::EndAdmin | Request::AuditTail { .. } | Request::Pairings => {
-            rule(Session, Nothing, Never, true)
-        }
+        Request::Lock
+        | Request::EndAdmin
+        | Request::AuditTail { .. }
+        | Request::AuditRead { .. }
+        | Request::Pairings => rule(Session, Nothing, Never, true),
         Request::PublicKeys => rule(Session, Initialised, Never, true),
         Request::UnsealBatch { .. } => {
             Requirement { key_use: true, ..rule(Session, StaffUnlocked, LargeBatch, false) }
@@ -115,7 +117,7 @@ pub fn requirement(req: &Request) -> Requirement {
         | Request::Unpair { .. }
         | Request::SetStaffPin { .. }
         | Request::ChangeAdminPin { .. } => rule(Session, Admin, Always, false),
-        Request::FactoryReset => rule(Session, AdminOrRecovery, Always, false),
+        Request::FactoryReset => rule(Session, AdminOrRecovery, Always, true),
     }
 }
 
@@ -148,7 +150,10 @@ mod tests {
             assert_eq!((r.needs, r.button, r.on_broken_log), (Needs::Admin, Button::Always, false));
         }
         let reset = requirement(&Request::FactoryReset);
-        assert_eq!((reset.needs, reset.button), (Needs::AdminOrRecovery, Button::Always));
+        assert_eq!(
+            (reset.needs, reset.button, reset.on_broken_log),
+            (Needs::AdminOrRecovery, Button::Always, true)
+        );
     }
 
     #[test]

@@ -13,7 +13,8 @@ use vbzkey_protocol::{KeyId, PublicKey, SecretKey};
 
 use super::*;
 use crate::keystore::KdfParams;
-use crate::storage::{File, MemStorage, Storage, StorageError};
+use crate::storage::faults::{Fault, FaultyStorage};
+use crate::storage::{File, MemStorage, Storage};
 
 #[derive(Clone, Default)]
 struct TestPlatform {
@@ -359,35 +360,13 @@ fn admin_lock_out_refuses_admin_requests_but_unsealing_goes_on_and_a_pressed_res
     assert_eq!(hello(&mut d, at(5)).state, LockState::Uninitialised);
 }
 
-/// Storage whose counter writes fail: proves the counter is written before the PIN is
-/// compared (otherwise a right PIN would unlock while the try went uncounted).
-struct CounterWriteFails(MemStorage);
-
-impl Storage for CounterWriteFails {
-    fn load(&self, f: File) -> Result<Option<Vec<u8>>, StorageError> {
-        self.0.load(f)
-    }
-    fn store(&mut self, f: File, data: &[u8]) -> Result<(), StorageError> {
-        if f == File::PinCounter {
-            return Err(StorageError::new("write", f, std::io::Error::other("injected failure")));
-        }
-        self.0.store(f, data)
-    }
-    fn append(&mut self, f: File, data: &[u8]) -> Result<(), StorageError> {
-        self.0.append(f, data)
-    }
-    fn truncate(&mut self, f: File, len: u64) -> Result<(), StorageError> {
-        self.0.truncate(f, len)
-    }
-    fn remove(&mut self, f: File) -> Result<(), StorageError> {
-        self.0.remove(f)
-    }
-}
-
 #[test]
 fn counters_are_written_before_either_credential_is_compared() {
+    // Counter writes fail: were the counter written after the comparison, a right PIN would
+    // unlock while its try went uncounted.
     let (d, _) = initialised(Some(PIN));
-    let storage = CounterWriteFails(d.into_storage());
+    let mut storage = FaultyStorage::new(d.into_storage());
+    storage.fail_writes_to(File::PinCounter, Fault::NoSpace);
     let mut d = start_with(storage, cfg(), TestPlatform::default());
     assert_eq!(err(unlock(&mut d, PIN, at(1))), DongleError::Storage);
     assert_eq!(
@@ -765,11 +744,78 @@ fn a_broken_audit_log_refuses_key_use_and_custody_changes_but_answers_reads() {
     ] {
         assert_eq!(err(pressed(&mut d, req, at(1))), DongleError::AuditBroken);
     }
-    assert!(matches!(
-        ask(&mut d, Request::AuditTail { max: 5 }, at(1)),
-        Response::AuditTail { .. }
-    ));
+    // Reads answer: the state, and the broken log's last lines as stored.
+    match ask(&mut d, Request::AuditTail { max: 5 }, at(1)) {
+        Response::AuditTail { entries, total, .. } => {
+            assert_eq!((entries.len(), total), (1, 0), "one (edited) line, numbered unreliably")
+        }
+        other => panic!("{other:?}"),
+    }
     assert!(matches!(ask(&mut d, Request::PublicKeys, at(1)), Response::PublicKeys(_)));
+    assert_eq!(
+        err(ask(&mut d, Request::AuditRead { from_seq: 0, max: 5 }, at(1))),
+        DongleError::AuditBroken
+    );
+    // The way back: a factory reset with a press (nobody can open an admin window) sets the
+    // broken log aside, kept on the card, and starts a new chain that says so.
+    let broken = d.storage().files[&File::AuditLog].clone();
+    assert!(matches!(ask(&mut d, Request::FactoryReset, at(2)), Response::PresenceNeeded { .. }));
+    assert_eq!(pressed(&mut d, Request::FactoryReset, at(2)), Response::Ok);
+    let kept = d.storage().files.iter().find(|(f, _)| matches!(f, File::AuditSetAside { .. }));
+    assert_eq!(kept.map(|(_, b)| b), Some(&broken));
+    let h = hello(&mut d, at(3));
+    assert!(h.audit_intact && h.state == LockState::Uninitialised);
+    let lines = audit_lines(&mut d);
+    assert!(lines[0].contains(" log-set-aside - 1 0 ") && lines[1].contains(" factory-reset "));
+    assert!(matches!(ask(&mut d, init(Some(PIN), ADMIN), at(4)), Response::PublicKeys(_)));
+    assert!(audit::verify(&(lines.join("\n") + "\n")).is_ok());
+}
+
+/// What a host may cause to be logged is rate-limited (the card cannot be filled), and a
+/// request whose line is refused does not run.
+#[test]
+fn audit_lines_hosts_cause_are_rate_limited_and_refused_requests_do_not_run() {
+    let (mut d, pk) = initialised(Some(PIN));
+    let per_minute = cfg().log_lines_per_minute;
+    // Init made one line; the bucket started full.
+    for i in 1..per_minute {
+        assert_eq!(unlock(&mut d, PIN, at(1)), Response::Ok, "line {i}");
+    }
+    assert!(matches!(err(unlock(&mut d, PIN, at(1))), DongleError::RateLimited { .. }));
+    assert!(matches!(
+        unseal(&mut d, vec![item(&pk, "c", "v")], at(1)),
+        Err(DongleError::RateLimited { .. })
+    ));
+    let lines = audit_lines(&mut d).len();
+    assert_eq!(lines as u32, per_minute, "refused requests wrote nothing");
+    // A second later, two more lines may be written.
+    assert_eq!(unseal(&mut d, vec![item(&pk, "c", "v")], at(1001)).unwrap(), [Ok("v".into())]);
+}
+
+/// A restart grants no fresh burst: the records opened lately are read back from the log.
+#[test]
+fn a_restart_does_not_refill_the_records_bucket() {
+    let (mut d, pk) = initialised(None);
+    let burst = cfg().burst as usize;
+    let batch = |n| (0..n).map(|i| item(&pk, "c", &format!("{i}"))).collect::<Vec<_>>();
+    let mut opened = 0;
+    while opened + 256 <= burst {
+        assert!(unseal(&mut d, batch(256), at(0)).is_ok());
+        opened += 256;
+    }
+    assert!(unseal(&mut d, batch(burst - opened), at(0)).is_ok());
+    assert!(matches!(unseal(&mut d, batch(5), at(0)), Err(DongleError::RateLimited { .. })));
+    let mut d = restart(d);
+    assert!(
+        matches!(unseal(&mut d, batch(5), at(0)), Err(DongleError::RateLimited { .. })),
+        "the bucket restarted empty, as it was"
+    );
+    // Started a second later by the clock the log uses: ten a second came back.
+    let t = Now { mono_ms: 0, unix_secs: at(0).unix_secs + 1 };
+    let mut later =
+        Dongle::start(cfg(), d.into_storage(), TestPlatform::default(), binding(), t).unwrap();
+    assert!(unseal(&mut later, batch(10), t).is_ok());
+    assert!(matches!(unseal(&mut later, batch(1), t), Err(DongleError::RateLimited { .. })));
 }
 
 #[test]
@@ -1182,3 +1228,5 @@ fn locking_leaves_no_secret_in_memory() {
     d.tick(at(4 + cfg().idle_lock_ms.max(cfg().admin_idle_ms)));
     assert_eq!(d.secrets_held(), SecretsHeld::default());
 }
+
+mod faults;
