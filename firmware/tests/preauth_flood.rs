@@ -36,7 +36,7 @@ const FLOOD: usize = 8;
 /// raised it by 58 MiB: 8 × 2 MiB of frame buffers and the decoding of a million-item
 /// batch (docs/DECISIONS.md, "Pre-authentication limits").
 const GROWTH_BOUND_KIB: u64 = FLOOD as u64 * 256;
-/// The firmware's handshake deadline (`transport::preauth::Limits`) and the slack a loaded CI
+/// The firmware's handshake deadline (`transport::preauth::TcpLimits`) and the slack a loaded CI
 /// machine may add before the close is seen.
 const DEADLINE: Duration = Duration::from_secs(5);
 const SLACK: Duration = Duration::from_secs(5);

@@ -9,8 +9,8 @@
 //!   other frame closes the connection unread. So an unpaired peer costs the dongle a buffer
 //!   of at most a few hundred bytes, whatever length its header announces.
 //! - **A deadline.** On TCP a connection must open a session within
-//!   [`Limits::handshake_deadline`] of being accepted, however it spends that time (public
-//!   requests included); sessions idle out after [`Limits::session_idle`].
+//!   [`TcpLimits::handshake_deadline`] of being accepted, however it spends that time (public
+//!   requests included); sessions idle out after [`TcpLimits::session_idle`].
 //! - **Per-peer slots.** [`Slots`] counts TCP connections without a session and sessions
 //!   separately, in total and per peer address: a flood of unauthenticated connections
 //!   never takes a paired host's session slot, and one address cannot take every
@@ -127,7 +127,7 @@ impl<S: Storage, P: Platform> Shared<S, P> {
 
 /// The TCP transport's limits (docs/DECISIONS.md, "pre-authentication limits").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub struct TcpLimits {
     /// From accepting a connection until its session must be open: a host on the LAN needs
     /// two round trips (its `DeviceKey` and the handshake), milliseconds.
     pub handshake_deadline: Duration,
@@ -144,9 +144,9 @@ pub struct Limits {
     pub max_sessions_per_peer: usize,
 }
 
-impl Default for Limits {
+impl Default for TcpLimits {
     fn default() -> Self {
-        Limits {
+        TcpLimits {
             handshake_deadline: Duration::from_secs(5),
             session_idle: Duration::from_secs(300),
             max_unauthenticated: 16,
@@ -231,7 +231,7 @@ struct Counts {
 
 /// The TCP transport's connection slots.
 pub struct Slots {
-    limits: Limits,
+    limits: TcpLimits,
     counts: Mutex<Counts>,
 }
 
@@ -256,13 +256,8 @@ pub fn peer_key(ip: IpAddr) -> IpAddr {
 
 impl Slots {
     /// Slots under `limits`.
-    pub fn new(limits: Limits) -> Arc<Self> {
+    pub fn new(limits: TcpLimits) -> Arc<Self> {
         Arc::new(Slots { limits, counts: Mutex::new(Counts::default()) })
-    }
-
-    /// The limits.
-    pub fn limits(&self) -> &Limits {
-        &self.limits
     }
 
     fn counts(&self) -> MutexGuard<'_, Counts> {
@@ -284,7 +279,8 @@ impl Slots {
     }
 
     /// Connections without a session and sessions held now.
-    pub fn held(&self) -> (usize, usize) {
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> (usize, usize) {
         let c = self.counts();
         (c.unauthenticated.total, c.sessions.total)
     }

@@ -18,13 +18,13 @@ use vbzkey_protocol::stream::{FrameError, read_header, write_frame};
 use vbzkey_protocol::wire::{self, DongleError, Response};
 use zeroize::Zeroizing;
 
-use super::preauth::{self, Limits, REFUSAL_PREFIX, Slot, Slots, Stage, Verdict};
+use super::preauth::{self, REFUSAL_PREFIX, Slot, Slots, Stage, TcpLimits, Verdict};
 use super::{Connection, Reply, Shared};
 use crate::dongle::Platform;
 use crate::storage::Storage;
 
 /// Unix-socket connections served at once; more are refused (closed) at accept. (TCP counts
-/// its connections per peer: `preauth::Limits`.)
+/// its connections per peer: `preauth::TcpLimits`.)
 pub const MAX_CONNECTIONS: usize = 8;
 /// A Unix-socket connection silent this long is closed (a bridge keeps its own pool and
 /// reconnects).
@@ -270,7 +270,7 @@ where
 
 /// Serve on TCP at `addr` until `stop` is set: the LAN key server. Every TCP connection must
 /// open an encrypted session as a paired host before anything but `Hello` and `DeviceKey` is
-/// answered, within the default [`Limits`].
+/// answered, within the default [`TcpLimits`].
 pub fn serve_tcp<S, P>(
     addr: SocketAddr,
     shared: Arc<Shared<S, P>>,
@@ -283,7 +283,7 @@ where
     let listener = TcpListener::bind(addr)
         .map_err(|source| ListenError::Bind { what: addr.to_string(), source })?;
     tracing::info!("serving on tcp:{}", listener.local_addr().map_or(addr, |a| a));
-    serve_tcp_on(listener, shared, stop, Limits::default());
+    serve_tcp_on(listener, shared, stop, TcpLimits::default());
     Ok(())
 }
 
@@ -293,7 +293,7 @@ pub fn serve_tcp_on<S, P>(
     listener: TcpListener,
     shared: Arc<Shared<S, P>>,
     stop: Arc<AtomicBool>,
-    limits: Limits,
+    limits: TcpLimits,
 ) where
     S: Storage + Send + 'static,
     P: Platform + Send + 'static,

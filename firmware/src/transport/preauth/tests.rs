@@ -84,13 +84,13 @@ fn v4(last: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(192, 168, 1, last))
 }
 
-fn limits(unauth: usize, unauth_per_peer: usize, sessions: usize, per_peer: usize) -> Limits {
-    Limits {
+fn limits(unauth: usize, unauth_per_peer: usize, sessions: usize, per_peer: usize) -> TcpLimits {
+    TcpLimits {
         max_unauthenticated: unauth,
         max_unauthenticated_per_peer: unauth_per_peer,
         max_sessions: sessions,
         max_sessions_per_peer: per_peer,
-        ..Limits::default()
+        ..TcpLimits::default()
     }
 }
 

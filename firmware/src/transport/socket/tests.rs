@@ -25,7 +25,7 @@ struct Server {
 
 impl Server {
     /// An uninitialised dongle serving TCP on a loopback port under `limits`.
-    fn start(limits: Limits) -> Self {
+    fn start(limits: TcpLimits) -> Self {
         let cfg = Config { kdf: KdfParams::TEST_ONLY_WEAK, ..Config::default() };
         let binding = Binding { serial: "TCP1".into(), device_secret: None };
         let clock = Clock::default();
@@ -67,12 +67,12 @@ impl Drop for Server {
     }
 }
 
-fn limits(deadline_ms: u64, unauth: usize, per_peer: usize) -> Limits {
-    Limits {
+fn limits(deadline_ms: u64, unauth: usize, per_peer: usize) -> TcpLimits {
+    TcpLimits {
         handshake_deadline: Duration::from_millis(deadline_ms),
         max_unauthenticated: unauth,
         max_unauthenticated_per_peer: per_peer,
-        ..Limits::default()
+        ..TcpLimits::default()
     }
 }
 
