@@ -278,6 +278,14 @@ fn serve(args: ServeArgs) -> Result<(), (u8, String)> {
         serial: identity.serial().map_err(|e| cfg_err(e.to_string()))?,
         device_secret: identity.device_secret().map_err(|e| cfg_err(e.to_string()))?,
     };
+    // Hosts read the serial in `Hello` with a bound (`wire::MAX_DEVICE_TEXT`): a longer one
+    // would make every answer to `Hello` undecodable.
+    if binding.serial.len() > vbzkey_protocol::wire::MAX_DEVICE_TEXT {
+        return Err(cfg_err(format!(
+            "the serial number is longer than {} bytes",
+            vbzkey_protocol::wire::MAX_DEVICE_TEXT
+        )));
+    }
     if binding.device_secret.is_none() && args.identity == "pi" {
         tracing::warn!("no OTP device secret: a copied SD card is protected by the PIN alone");
     }

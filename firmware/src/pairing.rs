@@ -19,8 +19,8 @@ use crate::keystore::{
 };
 use crate::storage::{File, Storage, StorageError};
 
-/// Longest host label.
-pub const MAX_LABEL: usize = 64;
+/// Longest host label: what hosts decode in `Pairings` (`wire::MAX_LABEL_LEN`).
+pub const MAX_LABEL: usize = vbzkey_protocol::wire::MAX_LABEL_LEN;
 
 #[derive(Serialize, Deserialize)]
 struct PairingsFile {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use vbzkey_protocol::record;
 use vbzkey_protocol::session::{self, CHUNK_DATA, Transport};
 use vbzkey_protocol::stream::read_frame_kind;
 use vbzkey_protocol::wire::{
@@ -197,10 +198,13 @@ fn a_sealed_frame_cut_into_two_frames_closes_the_session_and_runs_nothing() {
     // start of the second chunk, a whole `Pair` request for the intruder's key. Cut at the
     // chunk boundary, the second frame would decode as that request if chunks were not bound
     // into their frame.
+    // (Records are at most `MAX_RECORD_LEN` bytes: a batch of long ones spans the chunks.)
     let smuggled = wire::encode_payload(77, &intruder_pair());
-    let item = SealedItem { record: vec![0xAA; 2 * CHUNK_DATA], context: b"c".to_vec() };
-    let mut payload = wire::encode_payload(9, &Request::UnsealBatch { items: vec![item] });
-    payload[CHUNK_DATA..CHUNK_DATA + smuggled.len()].copy_from_slice(&smuggled);
+    let item = SealedItem { record: vec![0xAA; record::MAX_RECORD_LEN], context: b"c".to_vec() };
+    let mut payload = wire::encode_payload(9, &Request::UnsealBatch { items: vec![item; 32] });
+    let cut = CHUNK_DATA..CHUNK_DATA + smuggled.len();
+    assert!(payload[cut.clone()].iter().all(|&b| b == 0xAA), "the cut falls inside a record");
+    payload[cut].copy_from_slice(&smuggled);
     assert!(wire::decode::<Request>(&payload).is_ok(), "still one valid request");
 
     let mut s = fw.connect();

@@ -58,6 +58,10 @@ const LAST: u8 = 0x02;
 const VERSION_LEN: usize = 2;
 /// Room for an IK handshake message (96 bytes for message 1, 48 for message 2, no payload).
 const HANDSHAKE_BUF: usize = 256;
+/// The longest handshake frame payload a responder reads: the clear version and a Noise
+/// message that fits [`Responder::read`]'s buffer. A transport refuses a longer one from its
+/// frame header, before reading it.
+pub const MAX_HANDSHAKE_MESSAGE: usize = VERSION_LEN + HANDSHAKE_BUF;
 
 /// Why a session failed. Any of these ends the connection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -69,6 +69,7 @@ struct ShareFields {
     threshold: u8,
     count: u8,
     index: u8,
+    #[serde(deserialize_with = "crate::wire::bounded::secret::<MAX_SHARE_DATA, _>")]
     data: Zeroizing<Vec<u8>>,
 }
 

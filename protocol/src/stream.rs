@@ -25,6 +25,17 @@ pub type Frame = (FrameKind, Zeroizing<Vec<u8>>);
 /// Read one frame: its kind and payload. `Ok(None)` on a clean end of stream before a header.
 /// The buffer is zeroized on drop: payloads carry PINs one way and plaintext the other.
 pub fn read_frame_kind(r: &mut impl Read) -> Result<Option<Frame>, FrameError> {
+    let Some((kind, len)) = read_header(r)? else { return Ok(None) };
+    let mut payload = Zeroizing::new(vec![0u8; len]);
+    r.read_exact(&mut payload)?;
+    Ok(Some((kind, payload)))
+}
+
+/// Read one frame header only: the kind and the payload length (at most
+/// `MAX_FRAME_PAYLOAD`), none of the payload. `Ok(None)` on a clean end of stream before a
+/// header. For a reader that decides from the header whether to read the payload at all (the
+/// dongle's limits before a session, docs/PROTOCOL.md).
+pub fn read_header(r: &mut impl Read) -> Result<Option<(FrameKind, usize)>, FrameError> {
     let mut header = [0u8; FRAME_HEADER_LEN];
     let mut got = 0;
     while let Some(rest @ [_, ..]) = header.get_mut(got..) {
@@ -38,9 +49,7 @@ pub fn read_frame_kind(r: &mut impl Read) -> Result<Option<Frame>, FrameError> {
     }
     let len = wire::parse_header(&header)?;
     let kind = wire::frame_kind(&header)?;
-    let mut payload = Zeroizing::new(vec![0u8; len]);
-    r.read_exact(&mut payload)?;
-    Ok(Some((kind, payload)))
+    Ok(Some((kind, len)))
 }
 
 /// Write a full frame (header ‖ payload) and flush.
@@ -72,6 +81,22 @@ mod tests {
         assert!(matches!(read_frame(&mut truncated), Err(FrameError::Io(_))));
         let mut half_header = &frame[..3];
         assert!(matches!(read_frame(&mut half_header), Err(FrameError::Io(_))));
+    }
+
+    #[test]
+    fn a_header_is_read_without_its_payload() {
+        let frame = wire::encode(3, &Request::Hello);
+        let mut r = &frame[..];
+        let (kind, len) = read_header(&mut r).unwrap().unwrap();
+        assert_eq!((kind, len), (FrameKind::Plain, frame.len() - FRAME_HEADER_LEN));
+        assert_eq!(r, &frame[FRAME_HEADER_LEN..], "the payload is still unread");
+        assert!(read_header(&mut &[][..]).unwrap().is_none());
+        let big = wire::header_for_kind(MAX_FRAME_PAYLOAD, FrameKind::Sealed);
+        assert_eq!(
+            read_header(&mut &big[..]).unwrap(),
+            Some((FrameKind::Sealed, MAX_FRAME_PAYLOAD)),
+            "a 2 MiB header alone: nothing is allocated for its payload"
+        );
     }
 
     #[test]

@@ -21,6 +21,8 @@ use crate::keys::KeyId;
 use crate::record::RecordErrorCode;
 use crate::share::Share;
 
+pub(crate) mod bounded;
+
 /// First two bytes of every frame.
 pub const FRAME_MAGIC: [u8; 2] = *b"VZ";
 /// Version of the framing (the 8-byte header).
@@ -52,6 +54,30 @@ pub const MIN_ADMIN_PIN_LEN: usize = 8;
 pub const ADMIN_IDLE_SECS: u64 = 300;
 /// How long the dongle waits for a press of its button before refusing the request.
 pub const PRESENCE_TIMEOUT_SECS: u64 = 30;
+
+// Decode-time bounds (`bounded`): the largest value a valid message can carry in each field
+// that the constants above and the record and share formats do not already bound. A longer
+// field makes the whole message `Malformed` before its elements are decoded.
+
+/// Longest host label (`Pair`, `Pairings`), in bytes of UTF-8.
+pub const MAX_LABEL_LEN: usize = 64;
+/// Most shares in `Restore` or `Shares`: a share's index is a u8 from 1, so no more distinct
+/// shares of one backup exist.
+pub const MAX_SHARES: usize = 255;
+/// Most key versions in `Hello` and `PublicKeys`: more than a key store can list (its public
+/// part is at most 64 KiB, and each version takes at least 34 bytes of it).
+pub const MAX_KEY_VERSIONS: usize = 2048;
+/// Most paired hosts in `Pairings`: each holds one of the key store's at most 255 slots.
+pub const MAX_PAIRINGS: usize = 255;
+/// Most lines in one `AuditTail` answer: all that its `max` (a u16) can ask for.
+pub const MAX_AUDIT_ENTRIES: usize = u16::MAX as usize;
+/// Longest audit line in an answer: the fixed fields and the key ids of a restore or clone
+/// (at most about a hundred versions fit in the shares or the clone blob) fit many times over.
+pub const MAX_AUDIT_LINE: usize = 16 * 1024;
+/// Longest serial number or firmware version in `Hello`.
+pub const MAX_DEVICE_TEXT: usize = 64;
+/// Longest clone blob (`CloneBlob`, `CloneImport`): the key set travels sealed as one record.
+pub const MAX_CLONE_BLOB: usize = crate::record::MAX_RECORD_LEN;
 
 /// What a frame carries (byte 3 of the header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,7 +174,9 @@ pub fn encode_payload<T: Serialize>(id: u32, body: &T) -> Vec<u8> {
 
 /// A PIN or passphrase: zeroized on drop, never printed.
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Pin(pub Zeroizing<Vec<u8>>);
+pub struct Pin(
+    #[serde(deserialize_with = "bounded::secret::<MAX_PIN_LEN, _>")] pub Zeroizing<Vec<u8>>,
+);
 
 impl Pin {
     /// Wrap PIN bytes.
@@ -178,8 +206,10 @@ impl core::fmt::Debug for UnlockSecret {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SealedItem {
     /// The binary record.
+    #[serde(deserialize_with = "bounded::seq::<{ crate::record::MAX_RECORD_LEN }, _, _>")]
     pub record: Vec<u8>,
     /// The context bytes.
+    #[serde(deserialize_with = "bounded::seq::<{ crate::record::MAX_CONTEXT_LEN }, _, _>")]
     pub context: Vec<u8>,
 }
 
@@ -225,12 +255,14 @@ pub enum Request {
     /// Open many records; each gets its own result. Needs the staff unlock.
     UnsealBatch {
         /// The records.
+        #[serde(deserialize_with = "bounded::seq::<MAX_BATCH, _, _>")]
         items: Vec<SealedItem>,
     },
     /// Open each record and seal its value to `new_public_key` (one of the dongle's own keys)
     /// under the same context, inside the device: plaintext never leaves it. Admin.
     Rewrap {
         /// The records.
+        #[serde(deserialize_with = "bounded::seq::<MAX_BATCH, _, _>")]
         items: Vec<SealedItem>,
         /// The key to re-seal to.
         new_public_key: [u8; 32],
@@ -269,6 +301,7 @@ pub enum Request {
     /// credentials.
     Restore {
         /// The shares, typed (the admin tool parses and checks the printed lines).
+        #[serde(deserialize_with = "bounded::seq::<MAX_SHARES, _, _>")]
         shares: Vec<Share>,
         /// The staff PIN to set.
         pin: Option<Pin>,
@@ -291,6 +324,7 @@ pub enum Request {
         /// The host's static X25519 public key.
         host_key: [u8; 32],
         /// A name for the host (shown by `Pairings`), at most 64 bytes.
+        #[serde(deserialize_with = "bounded::string::<MAX_LABEL_LEN, _>")]
         label: String,
         /// The host's unlock secret: the dongle wraps its half of the master key under it.
         unlock_secret: UnlockSecret,
@@ -306,6 +340,7 @@ pub enum Request {
     /// credentials.
     CloneImport {
         /// The sealed key set from `CloneExport`.
+        #[serde(deserialize_with = "bounded::seq::<MAX_CLONE_BLOB, _, _>")]
         blob: Vec<u8>,
         /// The staff PIN to set.
         pin: Option<Pin>,
@@ -388,10 +423,12 @@ pub struct Limits {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct HelloInfo {
     /// Firmware version string.
+    #[serde(deserialize_with = "bounded::string::<MAX_DEVICE_TEXT, _>")]
     pub firmware_version: String,
     /// Wire protocol version.
     pub protocol_version: u16,
     /// Device serial number (not secret).
+    #[serde(deserialize_with = "bounded::string::<MAX_DEVICE_TEXT, _>")]
     pub serial: String,
     /// Lock state.
     pub state: LockState,
@@ -403,6 +440,7 @@ pub struct HelloInfo {
     /// until a factory reset).
     pub admin_tries_left: u8,
     /// Keys held (present even when locked: public keys are stored in clear).
+    #[serde(deserialize_with = "bounded::seq::<MAX_KEY_VERSIONS, _, _>")]
     pub keys: Vec<KeyInfo>,
     /// Limits.
     pub limits: Limits,
@@ -425,6 +463,7 @@ pub struct PairingInfo {
     /// The host's static public key.
     pub host_key: [u8; 32],
     /// Its name.
+    #[serde(deserialize_with = "bounded::string::<MAX_LABEL_LEN, _>")]
     pub label: String,
     /// When it was paired (Unix seconds, by the dongle's clock).
     pub paired_at: u64,
@@ -434,6 +473,7 @@ pub struct PairingInfo {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AuditEntry {
     /// The entry exactly as stored (one line of the log), for export and re-verification.
+    #[serde(deserialize_with = "bounded::string::<MAX_AUDIT_LINE, _>")]
     pub line: String,
 }
 
@@ -458,7 +498,10 @@ impl ItemError {
 
 /// A plaintext on its way to the bridge: zeroized on drop, never printed.
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Plaintext(pub Zeroizing<Vec<u8>>);
+pub struct Plaintext(
+    #[serde(deserialize_with = "bounded::secret::<{ crate::record::MAX_PLAINTEXT_LEN }, _>")]
+    pub  Zeroizing<Vec<u8>>,
+);
 
 impl core::fmt::Debug for Plaintext {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -611,14 +654,18 @@ pub enum Response {
     /// Success without data.
     Ok,
     /// Answer to `PublicKeys`, `Init`, `Rotate`.
-    PublicKeys(Vec<KeyInfo>),
+    PublicKeys(#[serde(deserialize_with = "bounded::seq::<MAX_KEY_VERSIONS, _, _>")] Vec<KeyInfo>),
     /// Per-item results of `UnsealBatch`, in request order.
-    Unsealed(Vec<Result<Plaintext, ItemError>>),
+    Unsealed(
+        #[serde(deserialize_with = "bounded::seq::<MAX_BATCH, _, _>")]
+        Vec<Result<Plaintext, ItemError>>,
+    ),
     /// Per-item results of `Rewrap`: the new records, in request order.
-    Rewrapped(Vec<Result<Vec<u8>, ItemError>>),
+    Rewrapped(#[serde(deserialize_with = "bounded::rewrapped")] Vec<Result<Vec<u8>, ItemError>>),
     /// Answer to `AuditTail`.
     AuditTail {
         /// Entries, oldest first.
+        #[serde(deserialize_with = "bounded::seq::<MAX_AUDIT_ENTRIES, _, _>")]
         entries: Vec<AuditEntry>,
         /// Hash of the newest entry (zeros for an empty log).
         head: [u8; 32],
@@ -626,15 +673,15 @@ pub enum Response {
         total: u64,
     },
     /// Answer to `Backup`: the shares (printed as `vkshare1.` lines by the admin tool).
-    Shares(Vec<Share>),
+    Shares(#[serde(deserialize_with = "bounded::seq::<MAX_SHARES, _, _>")] Vec<Share>),
     /// Answer to `CloneBegin`: the transfer public key.
     CloneKey([u8; 32]),
     /// Answer to `CloneExport`: the sealed key set.
-    CloneBlob(Vec<u8>),
+    CloneBlob(#[serde(deserialize_with = "bounded::seq::<MAX_CLONE_BLOB, _, _>")] Vec<u8>),
     /// Answer to `DeviceKey`.
     DeviceKey([u8; 32]),
     /// Answer to `Pairings`.
-    Pairings(Vec<PairingInfo>),
+    Pairings(#[serde(deserialize_with = "bounded::seq::<MAX_PAIRINGS, _, _>")] Vec<PairingInfo>),
     /// The request failed as a whole.
     Error(DongleError),
     /// Not an answer yet: the dongle waits for a press of its button (its LED blinks) before

@@ -20,6 +20,7 @@ use std::time::Duration;
 use vbzkey_protocol::wire::{self, DongleError, FRAME_HEADER_LEN, Response};
 use zeroize::Zeroizing;
 
+use super::preauth::{self, REFUSAL_PREFIX, Verdict};
 use super::{Connection, Reply, Shared};
 use crate::dongle::Platform;
 use crate::storage::Storage;
@@ -200,6 +201,27 @@ fn read_payload(ep: &mut File, buf: &mut [u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Read and drop one payload of `len` bytes in chunks, keeping its first
+/// `REFUSAL_PREFIX` bytes (a refused request's id): nothing of its announced size is
+/// allocated.
+fn drain_payload(ep: &mut File, len: usize) -> io::Result<Vec<u8>> {
+    let mut chunk = Zeroizing::new(vec![0u8; CHUNK.min(len)]);
+    let mut prefix = Vec::with_capacity(REFUSAL_PREFIX);
+    let mut got = 0;
+    while got < len {
+        let want = (len - got).min(CHUNK);
+        match ep.read(&mut chunk[..want])? {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                let keep = n.min(REFUSAL_PREFIX - prefix.len());
+                prefix.extend_from_slice(&chunk[..keep]);
+                got += n;
+            }
+        }
+    }
+    Ok(prefix)
+}
+
 fn write_frame_usb(ep: &mut File, frame: &[u8]) -> io::Result<()> {
     let (header, payload) = frame.split_at(FRAME_HEADER_LEN);
     ep.write_all(header)?;
@@ -245,22 +267,35 @@ fn serve_usb_frames<S: Storage, P: Platform>(
             Err(wire::WireError::Malformed)
         };
         let reply = match parsed {
-            Ok((len, kind)) => {
-                let mut payload = Zeroizing::new(vec![0u8; len]);
-                if let Err(e) = read_payload(ep_out, &mut payload) {
-                    return e;
-                }
-                let mut interim: Option<io::Error> = None;
-                let reply = shared.on_frame(conn, kind, &payload, &mut |frame| {
-                    if interim.is_none() {
-                        interim = write_frame_usb(ep_in, frame).err();
+            // What a connection without a session may send is decided from the header
+            // (docs/PROTOCOL.md, "Before a session"); a refused payload is still read off the
+            // endpoint, in chunks, to stay in step with the host.
+            Ok((len, kind)) => match preauth::verdict(shared.standing(conn), kind, len) {
+                Verdict::Read => {
+                    let mut payload = Zeroizing::new(vec![0u8; len]);
+                    if let Err(e) = read_payload(ep_out, &mut payload) {
+                        return e;
                     }
-                });
-                if let Some(e) = interim {
-                    return e;
+                    let mut interim: Option<io::Error> = None;
+                    let reply = shared.on_frame(conn, kind, &payload, &mut |frame| {
+                        if interim.is_none() {
+                            interim = write_frame_usb(ep_in, frame).err();
+                        }
+                    });
+                    if let Some(e) = interim {
+                        return e;
+                    }
+                    reply
                 }
-                reply
-            }
+                Verdict::Refuse => match drain_payload(ep_out, len) {
+                    Ok(prefix) => Reply::Send(preauth::refusal(&prefix)),
+                    Err(e) => return e,
+                },
+                Verdict::Close => match drain_payload(ep_out, len) {
+                    Ok(_) => Reply::Close,
+                    Err(e) => return e,
+                },
+            },
             Err(e) => {
                 tracing::warn!("usb: {e} ({n}-byte transfer where a frame header was expected)");
                 Reply::Send(wire::encode(0, &Response::Error(DongleError::Malformed)))

@@ -3,6 +3,7 @@
 //! [`Dongle`]: crate::dongle::Dongle
 
 pub mod ffs;
+pub mod preauth;
 pub mod socket;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,5 +1,9 @@
 //! Stream-socket transports: a Unix socket (the emulated dongle in development and tests)
-//! and TCP (the LAN key server, loopback only until host sessions are authenticated).
+//! and TCP (the LAN key server, sessions of paired hosts only).
+//!
+//! Every frame is read header first, and `preauth::verdict` decides from the header whether
+//! its payload is read at all (docs/PROTOCOL.md, "Before a session"). On TCP a connection
+//! also has a handshake deadline and counts against per-peer slots (`preauth::Slots`).
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -8,18 +12,22 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use vbzkey_protocol::stream::{FrameError, read_frame_kind, write_frame};
+use vbzkey_protocol::stream::{FrameError, read_header, write_frame};
 use vbzkey_protocol::wire::{self, DongleError, Response};
+use zeroize::Zeroizing;
 
+use super::preauth::{self, REFUSAL_PREFIX, Slot, Slots, Stage, TcpLimits, Verdict};
 use super::{Connection, Reply, Shared};
 use crate::dongle::Platform;
 use crate::storage::Storage;
 
-/// Connections served at once; more are refused (closed) at accept.
+/// Unix-socket connections served at once; more are refused (closed) at accept. (TCP counts
+/// its connections per peer: `preauth::TcpLimits`.)
 pub const MAX_CONNECTIONS: usize = 8;
-/// A connection silent this long is closed (a bridge keeps its own pool and reconnects).
+/// A Unix-socket connection silent this long is closed (a bridge keeps its own pool and
+/// reconnects).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Why a listener could not start.
@@ -35,55 +43,176 @@ pub enum ListenError {
     },
 }
 
-/// Serve one connection until it closes, errs or idles out; then its admin window closes.
-pub fn serve_stream<S: Storage, P: Platform>(
-    mut stream: impl Read + Write,
+/// A stream socket whose reads and writes can time out.
+pub trait Timed: Read + Write {
+    /// `set_read_timeout` of the socket.
+    fn read_timeout(&self, t: Duration) -> io::Result<()>;
+    /// `set_write_timeout` of the socket.
+    fn write_timeout(&self, t: Duration) -> io::Result<()>;
+}
+
+impl Timed for TcpStream {
+    fn read_timeout(&self, t: Duration) -> io::Result<()> {
+        self.set_read_timeout(Some(t))
+    }
+    fn write_timeout(&self, t: Duration) -> io::Result<()> {
+        self.set_write_timeout(Some(t))
+    }
+}
+
+impl Timed for UnixStream {
+    fn read_timeout(&self, t: Duration) -> io::Result<()> {
+        self.set_read_timeout(Some(t))
+    }
+    fn write_timeout(&self, t: Duration) -> io::Result<()> {
+        self.set_write_timeout(Some(t))
+    }
+}
+
+/// How long each read and write of a connection may wait.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    /// Until when a connection without a session may stay (TCP only).
+    handshake_by: Option<Instant>,
+    /// How long a connection with a session (or a local one) may be silent.
+    idle: Duration,
+}
+
+/// A connection's socket with the time it may wait on each read or write: the idle time, or,
+/// before its session, what is left of its handshake deadline (so a peer that trickles bytes
+/// cannot stretch it).
+struct Paced<'a, T: Timed> {
+    stream: &'a mut T,
+    until: Option<Instant>,
+    idle: Duration,
+}
+
+impl<T: Timed> Paced<'_, T> {
+    fn wait(&self) -> io::Result<Duration> {
+        match self.until {
+            None => Ok(self.idle),
+            Some(until) => until
+                .checked_duration_since(Instant::now())
+                .filter(|left| !left.is_zero())
+                .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "handshake deadline")),
+        }
+    }
+}
+
+impl<T: Timed> Read for Paced<'_, T> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.stream.read_timeout(self.wait()?)?;
+        self.stream.read(buf)
+    }
+}
+
+impl<T: Timed> Write for Paced<'_, T> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.write_timeout(self.wait()?)?;
+        self.stream.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+/// Read and drop a payload of `len` bytes, keeping its first `REFUSAL_PREFIX` bytes: a
+/// refused frame costs no buffer of its announced size.
+fn skip(r: &mut impl Read, len: usize) -> io::Result<Vec<u8>> {
+    let mut prefix = vec![0u8; len.min(REFUSAL_PREFIX)];
+    r.read_exact(&mut prefix)?;
+    let rest = (len - prefix.len()) as u64;
+    if io::copy(&mut r.by_ref().take(rest), &mut io::sink())? < rest {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(prefix)
+}
+
+/// Serve one connection until it closes, errs, idles out or misses its handshake deadline;
+/// then its admin window closes. On TCP, `slot` moves to a session slot when a session opens
+/// (and the connection closes if none is free).
+fn serve_stream<S: Storage, P: Platform, T: Timed>(
+    mut stream: T,
     shared: &Shared<S, P>,
     mut conn: Connection,
+    pace: Pace,
+    mut slot: Option<Slot>,
 ) {
-    serve_frames(&mut stream, shared, &mut conn);
+    serve_frames(&mut stream, shared, &mut conn, pace, &mut slot);
     shared.disconnect(&conn);
 }
 
-fn serve_frames<S: Storage, P: Platform>(
-    stream: &mut (impl Read + Write),
+fn serve_frames<S: Storage, P: Platform, T: Timed>(
+    stream: &mut T,
     shared: &Shared<S, P>,
     conn: &mut Connection,
+    pace: Pace,
+    slot: &mut Option<Slot>,
 ) {
     loop {
-        match read_frame_kind(stream) {
+        let until = if conn.session.is_some() { None } else { pace.handshake_by };
+        let mut s = Paced { stream: &mut *stream, until, idle: pace.idle };
+        let (kind, len) = match read_header(&mut s) {
+            Ok(Some(header)) => header,
             Ok(None) => return,
-            Ok(Some((kind, payload))) => {
-                let mut interim_failed = false;
-                let reply = shared.on_frame(conn, kind, &payload, &mut |frame| {
-                    interim_failed |= write_frame(stream, frame).is_err();
-                });
-                match reply {
-                    Reply::Send(answer) if !interim_failed => {
-                        if write_frame(stream, &answer).is_err() {
-                            return;
-                        }
-                    }
-                    Reply::SendAndClose(answer) => {
-                        let _ = write_frame(stream, &answer);
-                        return;
-                    }
-                    Reply::Send(_) | Reply::Close => return,
-                }
-            }
             Err(FrameError::Wire(e)) => {
                 // The stream is out of sync: answer once, then hang up.
-                tracing::warn!("{e}; closing the connection");
+                tracing::warn!("{}: {e}; closing the connection", conn.peer.label);
                 let _ =
-                    write_frame(stream, &wire::encode(0, &Response::Error(DongleError::Malformed)));
+                    write_frame(&mut s, &wire::encode(0, &Response::Error(DongleError::Malformed)));
                 return;
             }
             Err(FrameError::Io(e)) => {
                 if e.kind() != io::ErrorKind::UnexpectedEof {
-                    tracing::debug!("{e}");
+                    tracing::debug!("{}: {e}", conn.peer.label);
                 }
                 return;
             }
+        };
+        let reply = match preauth::verdict(shared.standing(conn), kind, len) {
+            Verdict::Read => {
+                let mut payload = Zeroizing::new(vec![0u8; len]);
+                if s.read_exact(&mut payload).is_err() {
+                    return;
+                }
+                let mut interim_failed = false;
+                let reply = shared.on_frame(conn, kind, &payload, &mut |frame| {
+                    interim_failed |= write_frame(&mut s, frame).is_err();
+                });
+                if interim_failed {
+                    return;
+                }
+                reply
+            }
+            Verdict::Refuse => match skip(&mut s, len) {
+                Ok(prefix) => Reply::Send(preauth::refusal(&prefix)),
+                Err(_) => return,
+            },
+            Verdict::Close => {
+                tracing::debug!("{}: a {kind:?} frame of {len} bytes; closing", conn.peer.label);
+                return;
+            }
+        };
+        // A session just opened: it needs a session slot before its handshake answer goes out.
+        if conn.session.is_some()
+            && let Some(slot) = slot.as_mut()
+            && slot.stage() == Stage::Unauthenticated
+            && let Err(full) = slot.promote()
+        {
+            tracing::warn!("{}: {full}; closing its new session", conn.peer.label);
+            return;
+        }
+        match reply {
+            Reply::Send(answer) => {
+                if write_frame(&mut s, &answer).is_err() {
+                    return;
+                }
+            }
+            Reply::SendAndClose(answer) => {
+                let _ = write_frame(&mut s, &answer);
+                return;
+            }
+            Reply::Close => return,
         }
     }
 }
@@ -94,12 +223,15 @@ fn spawn_bounded(active: &Arc<AtomicUsize>, serve: impl FnOnce() + Send + 'stati
         active.fetch_sub(1, Ordering::SeqCst);
         return false;
     }
-    let active = Arc::clone(active);
-    std::thread::spawn(move || {
+    let mine = Arc::clone(active);
+    let spawned = std::thread::Builder::new().spawn(move || {
         serve();
-        active.fetch_sub(1, Ordering::SeqCst);
+        mine.fetch_sub(1, Ordering::SeqCst);
     });
-    true
+    if spawned.is_err() {
+        active.fetch_sub(1, Ordering::SeqCst);
+    }
+    spawned.is_ok()
 }
 
 /// Serve on a Unix socket at `path` (created 0600; a stale socket file is replaced) until
@@ -120,15 +252,25 @@ where
     let listener = UnixListener::bind(path).map_err(bind_err)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(bind_err)?;
     tracing::info!("serving on unix:{}", path.display());
-    accept(listener.incoming(), shared, stop, |shared, stream: &UnixStream| {
-        let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
-        shared.connect("unix", false)
-    });
+    let active = Arc::new(AtomicUsize::new(0));
+    for stream in listener.incoming() {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let Ok(stream) = stream else { continue };
+        let conn = shared.connect("unix", false);
+        let shared = Arc::clone(&shared);
+        let pace = Pace { handshake_by: None, idle: IDLE_TIMEOUT };
+        if !spawn_bounded(&active, move || serve_stream(stream, &shared, conn, pace, None)) {
+            tracing::warn!("too many connections on the Unix socket; refusing one");
+        }
+    }
     Ok(())
 }
 
 /// Serve on TCP at `addr` until `stop` is set: the LAN key server. Every TCP connection must
-/// open an encrypted session as a paired host before anything but `Hello` is answered.
+/// open an encrypted session as a paired host before anything but `Hello` and `DeviceKey` is
+/// answered, within the default [`TcpLimits`].
 pub fn serve_tcp<S, P>(
     addr: SocketAddr,
     shared: Arc<Shared<S, P>>,
@@ -141,37 +283,51 @@ where
     let listener = TcpListener::bind(addr)
         .map_err(|source| ListenError::Bind { what: addr.to_string(), source })?;
     tracing::info!("serving on tcp:{}", listener.local_addr().map_or(addr, |a| a));
-    accept(listener.incoming(), shared, stop, |shared, stream: &TcpStream| {
-        let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
-        let _ = stream.set_nodelay(true);
-        let host = stream.peer_addr().map_or_else(|_| "tcp".to_string(), |a| format!("tcp:{a}"));
-        shared.connect(host, true)
-    });
+    serve_tcp_on(listener, shared, stop, TcpLimits::default());
     Ok(())
 }
 
-/// Accept connections until `stop` is set, each served on its own thread (at most
-/// `MAX_CONNECTIONS` at once); `setup` prepares the stream and says what kind of connection it is.
-fn accept<T, S, P>(
-    incoming: impl Iterator<Item = io::Result<T>>,
+/// Serve connections accepted on `listener` under `limits` until `stop` is set (checked at
+/// each accept).
+pub fn serve_tcp_on<S, P>(
+    listener: TcpListener,
     shared: Arc<Shared<S, P>>,
     stop: Arc<AtomicBool>,
-    setup: impl Fn(&Shared<S, P>, &T) -> Connection,
+    limits: TcpLimits,
 ) where
-    T: Read + Write + Send + 'static,
     S: Storage + Send + 'static,
     P: Platform + Send + 'static,
 {
-    let active = Arc::new(AtomicUsize::new(0));
-    for conn in incoming {
+    let slots = Slots::new(limits);
+    for stream in listener.incoming() {
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let Ok(stream) = conn else { continue };
-        let connection = setup(&shared, &stream);
+        let accepted = Instant::now();
+        let Ok(stream) = stream else { continue };
+        let Ok(peer) = stream.peer_addr() else { continue };
+        // Refused here, the connection is closed before anything of it is read.
+        let slot = match slots.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(full) => {
+                tracing::warn!("refusing a connection from {peer}: {full}");
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = shared.connect(format!("tcp:{peer}"), true);
+        let pace = Pace {
+            handshake_by: Some(accepted + limits.handshake_deadline),
+            idle: limits.session_idle,
+        };
         let shared = Arc::clone(&shared);
-        if !spawn_bounded(&active, move || serve_stream(stream, &shared, connection)) {
-            tracing::warn!("too many connections; refusing one");
+        let spawned = std::thread::Builder::new()
+            .spawn(move || serve_stream(stream, &shared, conn, pace, Some(slot)));
+        if let Err(e) = spawned {
+            tracing::warn!("cannot serve a connection from {peer}: {e}");
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
