@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use vbzkey_protocol::share::Share;
 use vbzkey_protocol::wire::{
-    HelloInfo, ItemError, KeyInfo, PairingInfo, Pin, Plaintext, Request, Response, SealedItem,
-    UnlockSecret,
+    DongleError, HelloInfo, ItemError, KeyInfo, PairingInfo, Pin, Plaintext, Request, Response,
+    SealedItem, UnlockSecret,
 };
 use vbzkey_protocol::{KeyId, PublicKey};
 
@@ -232,8 +232,12 @@ impl Client {
         })
     }
 
-    /// Unlock with the staff PIN (and this host's unlock secret, if it has a host key).
+    /// Unlock with the staff PIN (and this host's unlock secret, if it has a host key). A PIN
+    /// longer than any PIN is refused here, as the dongle would (it could not even decode it).
     pub fn unlock(&self, pin: Pin) -> Result<(), ClientError> {
+        if pin.0.len() > vbzkey_protocol::wire::MAX_PIN_LEN {
+            return Err(ClientError::Dongle(DongleError::BadPin));
+        }
         let unlock_secret = self.unlock_secret.clone();
         self.ask_ok(&Request::Unlock { pin, unlock_secret }, "Unlock")
     }

@@ -38,6 +38,9 @@ impl KeySet {
 
     /// Serialised, in memory that is wiped on drop.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        // postcard fails only on types it cannot encode (maps with non-string keys, say) or a
+        // full fixed buffer; this is integers and byte arrays into a growable vector.
+        #[allow(clippy::expect_used, reason = "encoding integers and arrays to a Vec cannot fail")]
         Zeroizing::new(postcard::to_allocvec(self).expect("plain data"))
     }
 

@@ -506,6 +506,15 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         }
     }
 
+    /// Whether a local link serves any host (no host paired, or the pairings file damaged, so
+    /// an admin can pair again): what the transports' pre-authentication limits ask.
+    pub fn serves_any_local_host(&self) -> bool {
+        match &self.pairings {
+            Pairings::Hosts(h) => h.is_empty(),
+            Pairings::Damaged => true,
+        }
+    }
+
     /// Whether a host may open (or keep) a session: a paired host, or on a local link any
     /// host while none is paired or the pairings file is damaged (so an admin can pair again;
     /// such a session still needs the admin credential for anything beyond `Hello`).

@@ -41,6 +41,8 @@ use subtle::ConstantTimeEq;
 use vbzkey_protocol::{KeyId, SecretKey};
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::bytes::{Reader, split_tail};
+
 const MAGIC: &[u8; 4] = b"VZKS";
 const VERSION: u8 = 2;
 const SALT_LEN: usize = 16;
@@ -195,9 +197,9 @@ impl Halves {
 
     /// The master key.
     pub fn master_key(&self) -> MasterKey {
-        let mut ikm = Zeroizing::new([0u8; 64]);
-        ikm[..32].copy_from_slice(&self.device[..]);
-        ikm[32..].copy_from_slice(&self.host[..]);
+        let mut ikm = Zeroizing::new(Vec::with_capacity(64));
+        ikm.extend_from_slice(&self.device[..]);
+        ikm.extend_from_slice(&self.host[..]);
         let mut mk = Zeroizing::new([0u8; 32]);
         // 32 bytes is always a valid HKDF-SHA256 output length.
         let _ = Hkdf::<Sha256>::new(None, &ikm[..]).expand(b"vbzkey master key v2", &mut mk[..]);
@@ -319,37 +321,37 @@ impl Slot {
         (self.kind == SlotKind::Host).then_some(&self.host)
     }
 
-    fn header(&self) -> [u8; SLOT_HEADER_LEN] {
-        let mut h = [0u8; SLOT_HEADER_LEN];
-        h[0] = self.kind as u8;
-        h[1] = if self.otp { SLOT_FLAG_OTP } else { 0 };
-        for (i, v) in [self.kdf.m_kib, self.kdf.t, self.kdf.p].into_iter().enumerate() {
-            h[2 + 4 * i..6 + 4 * i].copy_from_slice(&v.to_be_bytes());
+    /// The slot's header: its kind, flags, cost, salt, nonce and host, the AEAD's associated
+    /// data (so none of them can be changed without the slot failing to open).
+    fn header(&self) -> Vec<u8> {
+        let mut h = Vec::with_capacity(SLOT_HEADER_LEN);
+        h.push(self.kind as u8);
+        h.push(if self.otp { SLOT_FLAG_OTP } else { 0 });
+        for v in [self.kdf.m_kib, self.kdf.t, self.kdf.p] {
+            h.extend_from_slice(&v.to_be_bytes());
         }
-        h[14..30].copy_from_slice(&self.salt);
-        h[30..42].copy_from_slice(&self.nonce);
-        h[42..74].copy_from_slice(&self.host);
+        h.extend_from_slice(&self.salt);
+        h.extend_from_slice(&self.nonce);
+        h.extend_from_slice(&self.host);
         h
     }
 
-    fn parse(b: &[u8; SLOT_LEN]) -> Result<Self, KeyStoreError> {
-        let kind = SlotKind::from_byte(b[0]).ok_or(KeyStoreError::Damaged("unknown slot kind"))?;
-        if b[1] & !SLOT_FLAG_OTP != 0 {
+    fn parse(r: &mut Reader<'_>) -> Result<Self, KeyStoreError> {
+        let short = KeyStoreError::Damaged("bad slot count");
+        let kind = SlotKind::from_byte(r.u8().ok_or(short.clone())?)
+            .ok_or(KeyStoreError::Damaged("unknown slot kind"))?;
+        let flags = r.u8().ok_or(short.clone())?;
+        if flags & !SLOT_FLAG_OTP != 0 {
             return Err(KeyStoreError::Damaged("unknown slot flags"));
         }
-        let kdf = KdfParams { m_kib: u32_at(b, 2), t: u32_at(b, 6), p: u32_at(b, 10) };
+        let mut u32 = || r.u32().ok_or(short.clone());
+        let kdf = KdfParams { m_kib: u32()?, t: u32()?, p: u32()? };
         if kind.stretches() && !cost_ok(kdf) {
             return Err(KeyStoreError::Damaged("invalid Argon2 parameters"));
         }
-        let mut salt = [0u8; SALT_LEN];
-        salt.copy_from_slice(&b[14..30]);
-        let mut nonce = [0u8; NONCE_LEN];
-        nonce.copy_from_slice(&b[30..42]);
-        let mut host = [0u8; 32];
-        host.copy_from_slice(&b[42..74]);
-        let mut wrapped = [0u8; 32 + TAG_LEN];
-        wrapped.copy_from_slice(&b[SLOT_HEADER_LEN..]);
-        Ok(Slot { kind, otp: b[1] & SLOT_FLAG_OTP != 0, kdf, salt, nonce, host, wrapped })
+        let (salt, nonce, host, wrapped) =
+            (|| Some((r.array()?, r.array()?, r.array()?, r.array()?)))().ok_or(short)?;
+        Ok(Slot { kind, otp: flags & SLOT_FLAG_OTP != 0, kdf, salt, nonce, host, wrapped })
     }
 
     /// The slot key: the board, the slot's own header facts, and the secret (stretched for
@@ -421,12 +423,6 @@ impl Keys {
     }
 }
 
-fn u32_at(b: &[u8], i: usize) -> u32 {
-    let mut w = [0u8; 4];
-    w.copy_from_slice(&b[i..i + 4]);
-    u32::from_be_bytes(w)
-}
-
 fn file_head() -> [u8; 8] {
     let mut h = [0u8; 8];
     h[..4].copy_from_slice(MAGIC);
@@ -466,48 +462,36 @@ impl KeyStore {
         if bytes.len() < FIXED_LEN + 1 + NONCE_LEN + TAG_LEN + CHECKSUM_LEN {
             return Err(damaged("too short"));
         }
-        let (body, checksum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
+        let (body, checksum) = split_tail(bytes, CHECKSUM_LEN).ok_or(damaged("too short"))?;
         if !bool::from(Sha256::digest(body).as_slice().ct_eq(checksum)) {
             return Err(damaged("checksum mismatch"));
         }
-        if &body[..4] != MAGIC {
+        let mut r = Reader::new(body);
+        if r.take(4) != Some(MAGIC.as_slice()) {
             return Err(damaged("not a key store"));
         }
-        if body[4] != VERSION {
+        if r.u8() != Some(VERSION) {
             return Err(damaged("unknown key store version"));
         }
-        if body[5..8] != [0, 0, 0] {
+        if r.take(3) != Some([0, 0, 0].as_slice()) {
             return Err(damaged("unknown flags"));
         }
-        let n = u32_at(body, 8) as usize;
-        if n > MAX_PUBLIC_PART || body.len() < FIXED_LEN + n + 1 {
+        let n = r.u32().map_or(usize::MAX, |n| n as usize);
+        if n > MAX_PUBLIC_PART {
             return Err(damaged("bad public part length"));
         }
-        let public: Vec<PublicEntry> = postcard::from_bytes(&body[FIXED_LEN..FIXED_LEN + n])
+        let public_bytes = r.take(n).ok_or(damaged("bad public part length"))?;
+        let public: Vec<PublicEntry> = postcard::from_bytes(public_bytes)
             .map_err(|_| damaged("public part does not parse"))?;
-        let count = usize::from(body[FIXED_LEN + n]);
-        let slots_start = FIXED_LEN + n + 1;
-        let keys_start = slots_start + count * SLOT_LEN;
-        if body.len() < keys_start + NONCE_LEN + TAG_LEN {
+        let aad = body.get(..FIXED_LEN + n).ok_or(damaged("bad public part length"))?.to_vec();
+        let count = r.u8().ok_or(damaged("bad slot count"))?;
+        let slots = (0..count).map(|_| Slot::parse(&mut r)).collect::<Result<Vec<_>, _>>()?;
+        let nonce = r.array().ok_or(damaged("bad slot count"))?;
+        let sealed = r.rest().to_vec();
+        if sealed.len() < TAG_LEN {
             return Err(damaged("bad slot count"));
         }
-        let slots = body[slots_start..keys_start]
-            .chunks_exact(SLOT_LEN)
-            .map(|c| {
-                let mut b = [0u8; SLOT_LEN];
-                b.copy_from_slice(c);
-                Slot::parse(&b)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut nonce = [0u8; NONCE_LEN];
-        nonce.copy_from_slice(&body[keys_start..keys_start + NONCE_LEN]);
-        Ok(KeyStore {
-            public,
-            slots,
-            aad: body[..FIXED_LEN + n].to_vec(),
-            nonce,
-            sealed: body[keys_start + NONCE_LEN..].to_vec(),
-        })
+        Ok(KeyStore { public, slots, aad, nonce, sealed })
     }
 
     /// Whether opening records needs a staff PIN.

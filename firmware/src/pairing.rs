@@ -32,10 +32,11 @@ struct PairingsFile {
 /// an empty list would serve everyone on USB).
 pub fn load(storage: &dyn Storage) -> Result<Result<Vec<PairingInfo>, ()>, StorageError> {
     let Some(bytes) = storage.load(File::Pairings)? else { return Ok(Ok(Vec::new())) };
-    if bytes.len() < 32 || Sha256::digest(&bytes[32..])[..] != bytes[..32] {
+    let Some((sum, body)) = bytes.split_at_checked(32) else { return Ok(Err(())) };
+    if Sha256::digest(body).as_slice() != sum {
         return Ok(Err(()));
     }
-    let Ok(f) = postcard::from_bytes::<PairingsFile>(&bytes[32..]) else { return Ok(Err(())) };
+    let Ok(f) = postcard::from_bytes::<PairingsFile>(body) else { return Ok(Err(())) };
     Ok(Ok(f
         .hosts
         .into_iter()
@@ -49,7 +50,9 @@ pub fn store(storage: &mut dyn Storage, hosts: &[PairingInfo]) -> Result<(), Sto
         version: 1,
         hosts: hosts.iter().map(|p| ((p.host_key, p.label.clone()), p.paired_at)).collect(),
     };
-    let body = postcard::to_allocvec(&f).expect("plain data");
+    let body = postcard::to_allocvec(&f).map_err(|e| {
+        StorageError::new("encode", File::Pairings, std::io::Error::other(e.to_string()))
+    })?;
     let mut bytes = Sha256::digest(&body).to_vec();
     bytes.extend_from_slice(&body);
     storage.store(File::Pairings, &bytes)

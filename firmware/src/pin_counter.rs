@@ -7,6 +7,7 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::bytes::Reader;
 use crate::keystore::Credential;
 
 const MAGIC: &[u8; 4] = b"VZPC";
@@ -44,25 +45,35 @@ impl Counters {
         }
     }
 
-    /// The file content.
+    /// The file content: magic, version, the two counts, a zero byte, and the first 8 bytes
+    /// of the SHA-256 of those 8.
     pub fn encode(&self) -> [u8; LEN] {
-        let mut b = [0u8; LEN];
-        b[..4].copy_from_slice(MAGIC);
-        b[4] = VERSION;
-        b[5] = self.staff;
-        b[6] = self.admin;
-        let sum = Sha256::digest(&b[..8]);
-        b[8..].copy_from_slice(&sum[..8]);
-        b
+        let mut head = [0u8; 8];
+        for (h, b) in head.iter_mut().zip(MAGIC.iter().chain(&[VERSION, self.staff, self.admin, 0]))
+        {
+            *h = *b;
+        }
+        let sum = Sha256::digest(head);
+        let mut out = [0u8; LEN];
+        for (o, b) in out.iter_mut().zip(head.iter().chain(sum.iter())) {
+            *o = *b;
+        }
+        out
     }
 
     /// Decode a counter file; `None` if it is damaged.
     pub fn decode(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() != LEN || &bytes[..4] != MAGIC || bytes[4] != VERSION || bytes[7] != 0 {
+        if bytes.len() != LEN {
             return None;
         }
-        (Sha256::digest(&bytes[..8])[..8] == bytes[8..])
-            .then_some(Counters { staff: bytes[5], admin: bytes[6] })
+        let mut r = Reader::new(bytes);
+        let head = r.array::<8>()?;
+        let sum = r.array::<8>()?;
+        let [m0, m1, m2, m3, version, staff, admin, zero] = head;
+        if [m0, m1, m2, m3] != *MAGIC || version != VERSION || zero != 0 {
+            return None;
+        }
+        (Sha256::digest(head).get(..8) == Some(sum.as_slice())).then_some(Counters { staff, admin })
     }
 }
 

@@ -227,8 +227,8 @@ impl Storage for MemStorage {
     fn read_at(&self, file: File, offset: u64, max: usize) -> Result<Vec<u8>, StorageError> {
         let missing = || std::io::Error::from(std::io::ErrorKind::NotFound);
         let f = self.files.get(&file).ok_or_else(|| StorageError::new("read", file, missing()))?;
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(f.len());
-        Ok(f[start..].iter().take(max).copied().collect())
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        Ok(f.get(start..).unwrap_or_default().iter().take(max).copied().collect())
     }
 
     fn rename(&mut self, from: File, to: File) -> Result<(), StorageError> {

@@ -63,8 +63,10 @@ pub fn parse_otp_dump(dump: &str) -> Option<Zeroizing<[u8; 32]>> {
         };
         if (OTP_FIRST_ROW..OTP_FIRST_ROW + OTP_ROWS).contains(&row) {
             let i = ((row - OTP_FIRST_ROW) * 4) as usize;
-            out[i..i + 4].copy_from_slice(&value.to_be_bytes());
-            found += 1;
+            if let Some(word) = out.get_mut(i..i + 4) {
+                word.copy_from_slice(&value.to_be_bytes());
+                found += 1;
+            }
         }
     }
     (found == OTP_ROWS && out.iter().any(|b| *b != 0)).then_some(out)

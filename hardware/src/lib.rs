@@ -13,6 +13,15 @@
 //! The Pi image kit (gadget script, systemd units, udev rule) is in `hardware/pi/`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// What the board hands the firmware (OTP dumps, the serial in /proc/cpuinfo, GPIO) is parsed
+// without panics; tests may unwrap and index (`hardware/clippy.toml`).
+#![deny(
+    clippy::indexing_slicing,
+    clippy::string_slice,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 pub mod fake;
 pub mod gpio;

@@ -190,13 +190,8 @@ fn spawn_event_reader(mut ep0: File) -> Receiver<Event> {
 
 /// Read exactly `buf.len()` bytes of one payload transfer, in chunks.
 fn read_payload(ep: &mut File, buf: &mut [u8]) -> io::Result<()> {
-    let mut got = 0;
-    while got < buf.len() {
-        let end = (got + CHUNK).min(buf.len());
-        match ep.read(&mut buf[got..end])? {
-            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-            n => got += n,
-        }
+    for piece in buf.chunks_mut(CHUNK) {
+        ep.read_exact(piece)?;
     }
     Ok(())
 }
@@ -210,11 +205,12 @@ fn drain_payload(ep: &mut File, len: usize) -> io::Result<Vec<u8>> {
     let mut got = 0;
     while got < len {
         let want = (len - got).min(CHUNK);
-        match ep.read(&mut chunk[..want])? {
+        let room = chunk.get_mut(..want).unwrap_or_default();
+        match ep.read(room)? {
             0 => return Err(io::ErrorKind::UnexpectedEof.into()),
             n => {
                 let keep = n.min(REFUSAL_PREFIX - prefix.len());
-                prefix.extend_from_slice(&chunk[..keep]);
+                prefix.extend_from_slice(room.get(..keep).unwrap_or_default());
                 got += n;
             }
         }
@@ -259,12 +255,11 @@ fn serve_usb_frames<S: Storage, P: Platform>(
             Ok(n) => n,
             Err(e) => return e,
         };
-        let parsed = if n == FRAME_HEADER_LEN {
-            let h: &[u8; FRAME_HEADER_LEN] =
-                header[..FRAME_HEADER_LEN].try_into().expect("8 bytes");
-            wire::parse_header(h).and_then(|len| wire::frame_kind(h).map(|k| (len, k)))
-        } else {
-            Err(wire::WireError::Malformed)
+        let parsed = match header.first_chunk::<FRAME_HEADER_LEN>() {
+            Some(h) if n == FRAME_HEADER_LEN => {
+                wire::parse_header(h).and_then(|len| wire::frame_kind(h).map(|k| (len, k)))
+            }
+            _ => Err(wire::WireError::Malformed),
         };
         let reply = match parsed {
             // What a connection without a session may send is decided from the header

@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use vbzkey_protocol::wire::{self, DongleError, FrameKind, PROTOCOL_VERSION, Response};
@@ -98,26 +98,13 @@ pub fn refusal(prefix: &[u8]) -> Vec<u8> {
 
 /// A key that is never a paired host's: generated at random once per process, so nobody can
 /// pair it on purpose.
-fn probe_key() -> &'static [u8; 32] {
-    static PROBE: OnceLock<[u8; 32]> = OnceLock::new();
-    PROBE.get_or_init(|| {
-        let mut k = [0u8; 32];
-        // Without randomness the probe is all zeros: pairing that key on purpose would only
-        // give a local link back the checks it had before these limits.
-        let _ = getrandom::fill(&mut k);
-        k
-    })
-}
-
 impl<S: Storage, P: Platform> Shared<S, P> {
-    /// Where `conn` stands. A local link is open while no host is paired: the core then accepts
-    /// a session from any host, which a key nobody holds tells apart (with damaged pairings the
-    /// core accepts any local session too, and the link is treated as open, as before these
-    /// limits: the core still refuses what it must).
+    /// Where `conn` stands. A local link is open while the core serves any local host (no
+    /// host paired, or damaged pairings: the core still refuses what it must).
     pub fn standing(&self, conn: &Connection) -> Standing {
         if conn.session.is_some() {
             Standing::Session
-        } else if !conn.peer.network && self.lock().accepts_session(probe_key(), false) {
+        } else if !conn.peer.network && self.lock().serves_any_local_host() {
             Standing::Open
         } else {
             Standing::Unauthenticated
