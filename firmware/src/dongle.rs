@@ -1,7 +1,7 @@
 //! The dongle's state machine: one request in, one response out. No sockets, no files, no
 //! clock: storage and the platform (RNG, button, LED) are passed in, and so is the time.
 
-use vbzkey_protocol::record::{self, Record};
+use vbzkey_protocol::record;
 use vbzkey_protocol::wire::{
     self, DongleError, HelloInfo, ItemError, KeyInfo, Limits, LockState, MAX_BATCH, MAX_PIN_LEN,
     MIN_PIN_LEN, PairingInfo, Pin, Plaintext, Request, Response, SealedItem,
@@ -70,6 +70,9 @@ pub struct Config {
     pub kdf: KdfParams,
     /// Reported by `Hello`.
     pub firmware_version: String,
+    /// Threads one batch's records are opened on (`crate::parallel`); the default is the
+    /// board's core count, at most 4.
+    pub open_threads: usize,
 }
 
 impl Default for Config {
@@ -82,6 +85,7 @@ impl Default for Config {
             confirm_batch_over: None,
             kdf: KdfParams::PI_ZERO,
             firmware_version: env!("CARGO_PKG_VERSION").to_string(),
+            open_threads: crate::parallel::default_threads(),
         }
     }
 }
@@ -519,11 +523,10 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
 
     /// Open one item with whichever held key its key id names.
     fn open_item(&self, item: &SealedItem) -> Result<(KeyId, Zeroizing<Vec<u8>>), ItemError> {
-        let keys = &self.unlocked.as_ref().expect("checked by check_batch").keys;
-        let rec = Record::parse(&item.record).map_err(|e| ItemError::Record((&e).into()))?;
-        let key = keys.by_id(rec.key_id()).ok_or(ItemError::NoSuchKey)?;
-        let pt = rec.open(key, &item.context).map_err(|e| ItemError::Record((&e).into()))?;
-        Ok((rec.key_id(), pt))
+        crate::parallel::open_one(
+            &self.unlocked.as_ref().expect("checked by check_batch").keys,
+            item,
+        )
     }
 
     fn unseal(
@@ -542,10 +545,14 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             return Err(DongleError::NotConfirmed);
         }
         let mut used = KeyIds::default();
-        let results: Vec<Result<Plaintext, ItemError>> = items
-            .iter()
-            .map(|item| {
-                self.open_item(item).map(|(id, pt)| {
+        let keys = &self.unlocked.as_ref().expect("checked by check_batch").keys;
+        let opened = crate::parallel::map_ordered(items, self.cfg.open_threads, |item| {
+            crate::parallel::open_one(keys, item)
+        });
+        let results: Vec<Result<Plaintext, ItemError>> = opened
+            .into_iter()
+            .map(|r| {
+                r.map(|(id, pt)| {
                     used.add(id);
                     Plaintext(pt)
                 })

@@ -35,6 +35,7 @@ pub mod backup;
 pub mod dongle;
 pub mod keystore;
 pub mod pairing;
+pub mod parallel;
 pub mod pin_counter;
 pub mod platform;
 pub mod ratelimit;

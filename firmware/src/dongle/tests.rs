@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use vbzkey_protocol::record;
+use vbzkey_protocol::record::{self, Record};
 use vbzkey_protocol::wire::{
     DongleError, LockState, MAX_BATCH, Pin, Request, Response, SealedItem,
 };

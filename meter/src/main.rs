@@ -1,0 +1,161 @@
+//! `vbzkey-meter OP N`: set up OP, run it once to warm up, then N more times, and exit.
+//!
+//! `scripts/meter` runs this under an instruction counter (qemu's TCG plugin for the Pi's
+//! CPUs, callgrind on x86) with N = 0 and N = k: the difference divided by k is the cost of
+//! one operation, free of the setup, the warm-up and the process start. Every iteration checks
+//! its result, so the optimiser cannot drop the work and a wrong answer fails the meter.
+#![forbid(unsafe_code)]
+
+use std::hint::black_box;
+use std::process::ExitCode;
+
+use vbzkey_firmware::dongle::{Config, Dongle, Now, Platform, RngFailed};
+use vbzkey_firmware::keystore::{self, Binding, KdfParams};
+use vbzkey_firmware::storage::MemStorage;
+use vbzkey_protocol::wire::{Pin, Request, Response, SealedItem};
+use vbzkey_protocol::{PublicKey, SecretKey, record};
+
+const USAGE: &str = "usage: vbzkey-meter OP N\n  OP: x25519 | x25519-dalek | x25519-base | open | seal | batch100 | argon2id\n  N: iterations after one warm-up";
+
+/// A 32-byte value, the size of a card number record's plaintext and then some.
+const VALUE: &[u8] = b"4111111111111111 / 12-29 / Jane ";
+const CONTEXT: &[u8] = b"cust_cards/1001/card_number";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (op, n) = match args.as_slice() {
+        [op, n] => match n.parse::<u32>() {
+            Ok(n) => (op.as_str(), n),
+            Err(_) => return usage(),
+        },
+        _ => return usage(),
+    };
+    let mut run: Box<dyn FnMut()> = match op {
+        "x25519" => x25519(),
+        "x25519-dalek" => x25519_dalek_op(),
+        "x25519-base" => x25519_base(),
+        "open" => open(),
+        "seal" => seal(),
+        "batch100" => batch(100),
+        "argon2id" => argon2id(),
+        _ => return usage(),
+    };
+    for _ in 0..=n {
+        run();
+    }
+    ExitCode::SUCCESS
+}
+
+fn usage() -> ExitCode {
+    eprintln!("{USAGE}");
+    ExitCode::from(2)
+}
+
+fn recipient() -> SecretKey {
+    SecretKey::derive(b"vbzkey meter recipient key seed, 32+ bytes")
+}
+
+/// The variable-base X25519 every record open costs, through the project's own entry point.
+fn x25519() -> Box<dyn FnMut()> {
+    let peer = *recipient().public_key().as_bytes();
+    let want = x25519_dalek::x25519([7u8; 32], peer);
+    Box::new(move || {
+        let out = vbzkey_x25519::x25519(black_box(&[7u8; 32]), black_box(&peer));
+        assert_eq!(out, want);
+    })
+}
+
+/// The same through x25519-dalek's portable field arithmetic (the "before" figure).
+fn x25519_dalek_op() -> Box<dyn FnMut()> {
+    let peer = *recipient().public_key().as_bytes();
+    let want = vbzkey_x25519::x25519(&[7u8; 32], &peer);
+    Box::new(move || {
+        let out = x25519_dalek::x25519(black_box([7u8; 32]), black_box(peer));
+        assert_eq!(out, want);
+    })
+}
+
+/// The fixed-base multiplication that makes a seal's ephemeral public key.
+fn x25519_base() -> Box<dyn FnMut()> {
+    let want = x25519_dalek::x25519([7u8; 32], x25519_dalek::X25519_BASEPOINT_BYTES);
+    Box::new(move || {
+        assert_eq!(vbzkey_x25519::x25519_base(black_box(&[7u8; 32])), want);
+    })
+}
+
+fn open() -> Box<dyn FnMut()> {
+    let key = recipient();
+    let rec = record::seal(key.public_key(), CONTEXT, VALUE).expect("seal");
+    Box::new(move || {
+        let pt = record::open(black_box(&key), CONTEXT, black_box(&rec)).expect("open");
+        assert_eq!(&pt[..], VALUE);
+    })
+}
+
+fn seal() -> Box<dyn FnMut()> {
+    let pk = recipient().public_key().clone();
+    Box::new(move || {
+        let rec = record::seal(black_box(&pk), CONTEXT, black_box(VALUE)).expect("seal");
+        assert_eq!(rec.len(), record::MIN_RECORD_LEN + VALUE.len());
+    })
+}
+
+struct MeterPlatform;
+
+impl Platform for MeterPlatform {
+    fn fill_random(&mut self, buf: &mut [u8]) -> Result<(), RngFailed> {
+        getrandom::fill(buf).map_err(|_| RngFailed)
+    }
+    fn confirm(&mut self) -> bool {
+        false
+    }
+    fn show(&mut self, _unlocked: bool) {}
+}
+
+/// One `UnsealBatch` of `n` records through the firmware core (`Dongle::handle`): request
+/// dispatch, policy checks, the opens on one thread, the audit line (to memory).
+fn batch(n: usize) -> Box<dyn FnMut()> {
+    let now = Now { mono_ms: 1000, unix_secs: 1_800_000_000 };
+    let config = Config {
+        kdf: KdfParams::TEST_ONLY_WEAK,
+        records_per_minute: u32::MAX,
+        burst: u32::MAX,
+        open_threads: 1,
+        ..Config::default()
+    };
+    let binding = Binding { serial: "meter".into(), device_secret: None };
+    let mut dongle =
+        Dongle::start(config, MemStorage::default(), MeterPlatform, binding, now).expect("start");
+    let init = Request::Init { pin: Some(Pin::new(b"123456")), admin_pin: None };
+    let pk = match dongle.handle(init, now, "meter") {
+        Response::PublicKeys(keys) => PublicKey::from_bytes(keys[0].public_key),
+        other => panic!("init: {other:?}"),
+    };
+    let unlock = Request::Unlock { pin: Pin::new(b"123456") };
+    assert!(matches!(dongle.handle(unlock, now, "meter"), Response::Ok), "unlock");
+    let items: Vec<SealedItem> = (0..n)
+        .map(|i| {
+            let context = format!("cust_cards/{i}/card_number").into_bytes();
+            let record = record::seal(&pk, &context, VALUE).expect("seal");
+            SealedItem { record, context }
+        })
+        .collect();
+    Box::new(move || {
+        let req = Request::UnsealBatch { items: items.clone() };
+        match dongle.handle(req, now, "meter") {
+            Response::Unsealed(results) => {
+                assert!(results.iter().all(|r| r.as_ref().is_ok_and(|p| &p.0[..] == VALUE)));
+            }
+            other => panic!("unseal: {other:?}"),
+        }
+    })
+}
+
+/// One key-store key derivation at the Pi Zero's Argon2id parameters (an unlock's cost).
+fn argon2id() -> Box<dyn FnMut()> {
+    let binding = Binding { serial: "meter".into(), device_secret: None };
+    Box::new(move || {
+        let kek = keystore::derive_kek(KdfParams::PI_ZERO, &[0; 16], &binding, Some(b"123456"));
+        black_box(&kek);
+    })
+}
