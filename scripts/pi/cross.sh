@@ -26,12 +26,13 @@ cross_toolchain() {
   fi
 }
 
+# CROSS_TARGET_DIR overrides the target directory (builds with other flags keep their own).
 cross_build() {
   local target=$1
   shift
   # Debian's toolchain first on PATH; RUSTC_BOOTSTRAP lets its stable cargo use build-std.
   (cd "$cross_root" && PATH="$cross_venv/bin:/usr/bin:$PATH" RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
-    CARGO_TARGET_DIR="$cross_root/target/pi" \
+    CARGO_TARGET_DIR="${CROSS_TARGET_DIR:-$cross_root/target/pi}" \
     cargo-zigbuild zigbuild --quiet --locked --release --target "$target" \
     --config scripts/pi/cargo-config.toml "$@")
 }
@@ -39,9 +40,12 @@ cross_build() {
 cross_test() {
   local target=$1
   shift
-  # The test harness needs `test` rebuilt too; the runner (qemu) comes from cargo-config.toml.
+  # The test harness needs `test` rebuilt too, and unwinding: a std of its own, in a target
+  # directory of its own (two std builds in one directory clash). The runner (qemu) comes
+  # from cargo-config.toml.
   (cd "$cross_root" && PATH="$cross_venv/bin:/usr/bin:$PATH" RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
-    CARGO_TARGET_DIR="$cross_root/target/pi" \
+    CARGO_TARGET_DIR="$cross_root/target/pi-test" \
     cargo-zigbuild test --quiet --locked --release --target "$target" \
-    --config scripts/pi/cargo-config.toml -Zbuild-std=std,panic_abort,test "$@")
+    --config scripts/pi/cargo-config.toml --config 'profile.release.panic="unwind"' \
+    -Zbuild-std=std,panic_unwind,test "$@")
 }
