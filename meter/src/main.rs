@@ -15,7 +15,7 @@ use vbzkey_firmware::storage::MemStorage;
 use vbzkey_protocol::wire::{Pin, Request, Response, SealedItem};
 use vbzkey_protocol::{PublicKey, SecretKey, record};
 
-const USAGE: &str = "usage: vbzkey-meter OP N\n  OP: x25519 | x25519-dalek | x25519-base | open | seal | batch100 | argon2id\n  N: iterations after one warm-up";
+const USAGE: &str = "usage: vbzkey-meter OP N\n  OP: x25519 | x25519-dalek | x25519-varied | x25519-base | open | seal | batch100 | argon2id\n  N: iterations after one warm-up";
 
 /// A 32-byte value, the size of a card number record's plaintext and then some.
 const VALUE: &[u8] = b"4111111111111111 / 12-29 / Jane ";
@@ -33,6 +33,7 @@ fn main() -> ExitCode {
     let mut run: Box<dyn FnMut()> = match op {
         "x25519" => x25519(),
         "x25519-dalek" => x25519_dalek_op(),
+        "x25519-varied" => x25519_varied(),
         "x25519-base" => x25519_base(),
         "open" => open(),
         "seal" => seal(),
@@ -72,6 +73,29 @@ fn x25519_dalek_op() -> Box<dyn FnMut()> {
     Box::new(move || {
         let out = x25519_dalek::x25519(black_box([7u8; 32]), black_box(peer));
         assert_eq!(out, want);
+    })
+}
+
+/// X25519 on a new pseudo-random scalar and point at every iteration: `scripts/meter --check`
+/// requires every iteration to cost the same number of instructions (no input-dependent
+/// branch in the ladder or the field arithmetic).
+fn x25519_varied() -> Box<dyn FnMut()> {
+    let mut state = 0x7662_7a6b_6579_u64;
+    let mut next = move || {
+        let mut out = [0u8; 32];
+        for c in out.chunks_exact_mut(8) {
+            // splitmix64: cheap, and the same cost for every output.
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            c.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+        }
+        out
+    };
+    Box::new(move || {
+        let (k, u) = (next(), next());
+        black_box(vbzkey_x25519::x25519(black_box(&k), black_box(&u)));
     })
 }
 
