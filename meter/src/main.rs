@@ -15,7 +15,7 @@ use vbzkey_firmware::storage::MemStorage;
 use vbzkey_protocol::wire::{Pin, Request, Response, SealedItem};
 use vbzkey_protocol::{PublicKey, SecretKey, record};
 
-const USAGE: &str = "usage: vbzkey-meter OP N\n  OP: x25519 | x25519-dalek | x25519-varied | x25519-base | open | seal | batch100 | argon2id\n  N: iterations after one warm-up";
+const USAGE: &str = "usage: vbzkey-meter OP N\n  OP: x25519 | x25519-dalek | x25519-varied | x25519-base | x25519-base-dalek | open | seal | batch100 | argon2id\n  N: iterations after one warm-up";
 
 /// A 32-byte value, the size of a card number record's plaintext and then some.
 const VALUE: &[u8] = b"4111111111111111 / 12-29 / Jane ";
@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         "x25519-dalek" => x25519_dalek_op(),
         "x25519-varied" => x25519_varied(),
         "x25519-base" => x25519_base(),
+        "x25519-base-dalek" => x25519_base_dalek(),
         "open" => open(),
         "seal" => seal(),
         "batch100" => batch(100),
@@ -104,6 +105,15 @@ fn x25519_base() -> Box<dyn FnMut()> {
     let want = x25519_dalek::x25519([7u8; 32], x25519_dalek::X25519_BASEPOINT_BYTES);
     Box::new(move || {
         assert_eq!(vbzkey_x25519::x25519_base(black_box(&[7u8; 32])), want);
+    })
+}
+
+/// The same through x25519-dalek's fixed-base code (Edwards, precomputed tables).
+fn x25519_base_dalek() -> Box<dyn FnMut()> {
+    let want = vbzkey_x25519::x25519_base(&[7u8; 32]);
+    let secret = x25519_dalek::StaticSecret::from([7u8; 32]);
+    Box::new(move || {
+        assert_eq!(x25519_dalek::PublicKey::from(black_box(&secret)).to_bytes(), want);
     })
 }
 

@@ -39,19 +39,13 @@ pub fn x25519(scalar: &[u8; 32], u: &[u8; 32]) -> [u8; 32] {
     }
 }
 
-/// X25519(scalar, 9): the public key of `scalar`. On ARMv6 the ladder (as fast as dalek's
-/// table-driven fixed-base code there, see docs/PERFORMANCE.md); elsewhere dalek's fixed-base
-/// multiplication with precomputed tables, several times faster than its ladder.
+/// X25519(scalar, 9): the public key of `scalar`, by x25519-dalek's fixed-base code
+/// (Edwards arithmetic on precomputed tables) on every CPU: several times faster than a
+/// ladder on 64-bit CPUs, and on the ARM1176 still 4 % fewer instructions than the assembly
+/// ladder (docs/PERFORMANCE.md).
 pub fn x25519_base(scalar: &[u8; 32]) -> [u8; 32] {
-    #[cfg(vbzkey_x25519_armv6)]
-    {
-        ladder::x25519(scalar, &BASEPOINT)
-    }
-    #[cfg(not(vbzkey_x25519_armv6))]
-    {
-        let secret = x25519_dalek::StaticSecret::from(*scalar);
-        x25519_dalek::PublicKey::from(&secret).to_bytes()
-    }
+    let secret = x25519_dalek::StaticSecret::from(*scalar);
+    x25519_dalek::PublicKey::from(&secret).to_bytes()
 }
 
 /// x25519-dalek's X25519 (its portable field arithmetic): the reference the ARM code is
