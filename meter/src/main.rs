@@ -15,7 +15,7 @@ use vbzkey_firmware::storage::MemStorage;
 use vbzkey_protocol::wire::{Pin, Request, Response, SealedItem};
 use vbzkey_protocol::{PublicKey, SecretKey, record};
 
-const USAGE: &str = "usage: vbzkey-meter OP N\n  OP: x25519 | x25519-dalek | x25519-varied | x25519-base | x25519-base-dalek | open | seal | batch100 | argon2id\n  N: iterations after one warm-up";
+const USAGE: &str = "usage: vbzkey-meter OP N\n  OP: x25519 | x25519-dalek | x25519-varied | x25519-base | x25519-base-dalek | open | seal | batch100 | batch100-4threads | argon2id\n  N: iterations after one warm-up";
 
 /// A 32-byte value, the size of a card number record's plaintext and then some.
 const VALUE: &[u8] = b"4111111111111111 / 12-29 / Jane ";
@@ -38,7 +38,8 @@ fn main() -> ExitCode {
         "x25519-base-dalek" => x25519_base_dalek(),
         "open" => open(),
         "seal" => seal(),
-        "batch100" => batch(100),
+        "batch100" => batch(100, 1),
+        "batch100-4threads" => batch(100, 4),
         "argon2id" => argon2id(),
         _ => return usage(),
     };
@@ -147,14 +148,15 @@ impl Platform for MeterPlatform {
 }
 
 /// One `UnsealBatch` of `n` records through the firmware core (`Dongle::handle`): request
-/// dispatch, policy checks, the opens on one thread, the audit line (to memory).
-fn batch(n: usize) -> Box<dyn FnMut()> {
+/// dispatch, policy checks, the opens on `threads` threads, the audit line (to memory). With
+/// several threads the count is the total over all of them: the parallel path's overhead.
+fn batch(n: usize, threads: usize) -> Box<dyn FnMut()> {
     let now = Now { mono_ms: 1000, unix_secs: 1_800_000_000 };
     let config = Config {
         kdf: KdfParams::TEST_ONLY_WEAK,
         records_per_minute: u32::MAX,
         burst: u32::MAX,
-        open_threads: 1,
+        open_threads: threads,
         ..Config::default()
     };
     let binding = Binding { serial: "meter".into(), device_secret: None };
