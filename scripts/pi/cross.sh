@@ -26,26 +26,29 @@ cross_toolchain() {
   fi
 }
 
+# cross_cargo TARGET-DIR SUBCOMMAND TARGET ARGS..: cargo-zigbuild with Debian's toolchain
+# first on PATH; RUSTC_BOOTSTRAP lets its stable cargo use build-std.
+cross_cargo() {
+  local dir=$1 sub=$2 target=$3
+  shift 3
+  (cd "$cross_root" && PATH="$cross_venv/bin:/usr/bin:$PATH" RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
+    CARGO_TARGET_DIR="$dir" cargo-zigbuild "$sub" --quiet --locked --release --target "$target" \
+    --config scripts/pi/cargo-config.toml "$@")
+}
+
 # CROSS_TARGET_DIR overrides the target directory (builds with other flags keep their own).
 cross_build() {
   local target=$1
   shift
-  # Debian's toolchain first on PATH; RUSTC_BOOTSTRAP lets its stable cargo use build-std.
-  (cd "$cross_root" && PATH="$cross_venv/bin:/usr/bin:$PATH" RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
-    CARGO_TARGET_DIR="${CROSS_TARGET_DIR:-$cross_root/target/pi}" \
-    cargo-zigbuild zigbuild --quiet --locked --release --target "$target" \
-    --config scripts/pi/cargo-config.toml "$@")
+  cross_cargo "${CROSS_TARGET_DIR:-$cross_root/target/pi}" zigbuild "$target" "$@"
 }
 
+# The test harness needs `test` rebuilt too, and unwinding: a std of its own, in a target
+# directory of its own (two std builds in one directory clash). The runner (qemu) comes from
+# cargo-config.toml.
 cross_test() {
   local target=$1
   shift
-  # The test harness needs `test` rebuilt too, and unwinding: a std of its own, in a target
-  # directory of its own (two std builds in one directory clash). The runner (qemu) comes
-  # from cargo-config.toml.
-  (cd "$cross_root" && PATH="$cross_venv/bin:/usr/bin:$PATH" RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
-    CARGO_TARGET_DIR="$cross_root/target/pi-test" \
-    cargo-zigbuild test --quiet --locked --release --target "$target" \
-    --config scripts/pi/cargo-config.toml --config 'profile.release.panic="unwind"' \
-    -Zbuild-std=std,panic_unwind,test "$@")
+  cross_cargo "$cross_root/target/pi-test" test "$target" --config 'profile.release.panic="unwind"' \
+    -Zbuild-std=std,panic_unwind,test "$@"
 }
