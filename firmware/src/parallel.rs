@@ -120,6 +120,65 @@ mod tests {
         assert!(map_ordered(&items, 4, |_| thread::current().id() == me).into_iter().all(|x| x));
     }
 
+    /// Through the core, with four threads: every answer at its request's place (good,
+    /// tampered and foreign-context records mixed), and one audit line for the batch.
+    #[test]
+    fn a_parallel_batch_answers_in_request_order_with_one_audit_line() {
+        use vbzkey_protocol::wire::{Pin, Request, Response};
+        use vbzkey_protocol::{PublicKey, record};
+
+        use crate::dongle::{Config, Dongle, Now, Platform, RngFailed};
+        use crate::keystore::{Binding, KdfParams};
+        use crate::storage::{File, MemStorage, Storage};
+
+        struct Rng;
+        impl Platform for Rng {
+            fn fill_random(&mut self, buf: &mut [u8]) -> Result<(), RngFailed> {
+                getrandom::fill(buf).map_err(|_| RngFailed)
+            }
+            fn confirm(&mut self) -> bool {
+                false
+            }
+            fn show(&mut self, _: bool) {}
+        }
+        let now = Now { mono_ms: 1, unix_secs: 1_800_000_000 };
+        let cfg = Config { kdf: KdfParams::TEST_ONLY_WEAK, open_threads: 4, ..Config::default() };
+        let binding = Binding { serial: "parallel".into(), device_secret: None };
+        let mut d = Dongle::start(cfg, MemStorage::default(), Rng, binding, now).unwrap();
+        let init = Request::Init { pin: Some(Pin::new(b"123456")), admin_pin: None };
+        let Response::PublicKeys(keys) = d.handle(init, now, "t") else { panic!("init") };
+        let pk = PublicKey::from_bytes(keys[0].public_key);
+        let unlock = Request::Unlock { pin: Pin::new(b"123456") };
+        assert!(matches!(d.handle(unlock, now, "t"), Response::Ok));
+
+        let bad = |i: usize| i % 7 == 3 || i % 11 == 5;
+        let items: Vec<SealedItem> = (0..40)
+            .map(|i| {
+                let context = format!("cust_cards/{i}/card_number").into_bytes();
+                let value = format!("value {i}");
+                let mut record = record::seal(&pk, &context, value.as_bytes()).unwrap();
+                if i % 7 == 3 {
+                    *record.last_mut().unwrap() ^= 1; // a tampered tag
+                }
+                let context = if i % 11 == 5 { b"another/place".to_vec() } else { context };
+                SealedItem { record, context }
+            })
+            .collect();
+        let Response::Unsealed(results) = d.handle(Request::UnsealBatch { items }, now, "t") else {
+            panic!("unseal")
+        };
+        assert_eq!(results.len(), 40);
+        for (i, r) in results.iter().enumerate() {
+            match r {
+                Ok(pt) => assert!(!bad(i) && pt.0[..] == *format!("value {i}").as_bytes(), "{i}"),
+                Err(_) => assert!(bad(i), "{i}"),
+            }
+        }
+        let log = d.into_storage().load(File::AuditLog).unwrap().unwrap();
+        let log = String::from_utf8(log).unwrap();
+        assert_eq!(log.lines().filter(|l| l.contains("unseal")).count(), 1, "{log}");
+    }
+
     #[test]
     fn default_threads_is_between_one_and_the_cap() {
         assert!((1..=MAX_THREADS).contains(&default_threads()));
