@@ -90,6 +90,9 @@ pub struct Config {
     pub firmware_version: String,
     /// Whether the board has a presence input (button); reported by `Hello`.
     pub presence_input: bool,
+    /// Threads one batch's records are opened on (`crate::parallel`); the default is the
+    /// board's core count, at most 4.
+    pub open_threads: usize,
 }
 
 impl Default for Config {
@@ -106,6 +109,7 @@ impl Default for Config {
             kdf: KdfParams::PI_ZERO,
             firmware_version: env!("CARGO_PKG_VERSION").to_string(),
             presence_input: false,
+            open_threads: crate::parallel::default_threads(),
         }
     }
 }

@@ -46,6 +46,7 @@ mod bytes;
 pub mod dongle;
 pub mod keystore;
 pub mod pairing;
+pub mod parallel;
 pub mod pin_counter;
 pub mod platform;
 pub mod selftest;

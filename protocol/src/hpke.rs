@@ -9,7 +9,8 @@ use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
 use hkdf::{Hkdf, HkdfExtract};
 use sha2::Sha256;
-use x25519_dalek::{PublicKey, StaticSecret};
+use subtle::ConstantTimeEq;
+use x25519_dalek::StaticSecret;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// Length of an X25519 public key, private key, DH output and of `Nh` for HKDF-SHA256.
@@ -66,12 +67,15 @@ pub(crate) fn derive_private_key(ikm: &[u8]) -> Zeroizing<[u8; N]> {
     sk
 }
 
-fn dh(sk: &StaticSecret, pk: &PublicKey) -> Result<Zeroizing<[u8; N]>, LowOrderPoint> {
-    let shared = sk.diffie_hellman(pk);
-    if !shared.was_contributory() {
+/// DH(sk, pk) = X25519(sk, pk), refusing the all-zero output of a low-order `pk` (RFC 9180
+/// §7.1.4), compared in constant time. X25519 is vbzkey-x25519's: the ARMv6 assembly on the
+/// Pi Zero, x25519-dalek elsewhere.
+fn dh(sk: &StaticSecret, pk: &[u8; N]) -> Result<Zeroizing<[u8; N]>, LowOrderPoint> {
+    let shared = Zeroizing::new(vbzkey_x25519::x25519(sk.as_bytes(), pk));
+    if bool::from(shared.ct_eq(&[0u8; N])) {
         return Err(LowOrderPoint);
     }
-    Ok(Zeroizing::new(shared.to_bytes()))
+    Ok(shared)
 }
 
 /// ExtractAndExpand(dh, kem_context) with kem_context = enc ‖ pkR.
@@ -89,11 +93,11 @@ fn extract_and_expand(dh: &[u8; N], enc: &[u8; N], pk_r: &[u8; N]) -> Zeroizing<
 /// from a CSPRNG). Returns (shared_secret, enc).
 pub(crate) fn encap(
     sk_e: &StaticSecret,
-    pk_r: &PublicKey,
+    pk_r: &[u8; N],
 ) -> Result<(Zeroizing<[u8; N]>, [u8; N]), LowOrderPoint> {
-    let enc = PublicKey::from(sk_e).to_bytes();
+    let enc = vbzkey_x25519::x25519_base(sk_e.as_bytes());
     let dh = dh(sk_e, pk_r)?;
-    Ok((extract_and_expand(&dh, &enc, pk_r.as_bytes()), enc))
+    Ok((extract_and_expand(&dh, &enc, pk_r), enc))
 }
 
 /// Decap(enc, skR); `pk_r` is passed in because the recipient already knows it.
@@ -102,7 +106,7 @@ pub(crate) fn decap(
     sk_r: &StaticSecret,
     pk_r: &[u8; N],
 ) -> Result<Zeroizing<[u8; N]>, LowOrderPoint> {
-    let dh = dh(sk_r, &PublicKey::from(*enc))?;
+    let dh = dh(sk_r, enc)?;
     Ok(extract_and_expand(&dh, enc, pk_r))
 }
 
@@ -236,8 +240,8 @@ mod tests {
             for (ikm, sk, pk) in [("ikmE", "skEm", "pkEm"), ("ikmR", "skRm", "pkRm")] {
                 let derived = derive_private_key(&hex(&v[ikm]));
                 assert_eq!(&derived[..], &hex(&v[sk])[..], "{sk}");
-                let public = PublicKey::from(&StaticSecret::from(*derived));
-                assert_eq!(public.as_bytes(), &arr(&v[pk]), "{pk}");
+                let public = vbzkey_x25519::x25519_base(&derived);
+                assert_eq!(public, arr(&v[pk]), "{pk}");
             }
         }
     }
@@ -247,11 +251,11 @@ mod tests {
         for v in base_vectors() {
             let sk_e = StaticSecret::from(arr(&v["skEm"]));
             let sk_r = StaticSecret::from(arr(&v["skRm"]));
-            let pk_r = PublicKey::from(arr(&v["pkRm"]));
+            let pk_r = arr(&v["pkRm"]);
             let (shared, enc) = encap(&sk_e, &pk_r).unwrap();
             assert_eq!(enc, arr(&v["enc"]), "enc");
             assert_eq!(&shared[..], &hex(&v["shared_secret"])[..], "shared_secret");
-            let shared_r = decap(&enc, &sk_r, pk_r.as_bytes()).unwrap();
+            let shared_r = decap(&enc, &sk_r, &pk_r).unwrap();
             assert_eq!(&shared_r[..], &shared[..], "decap");
 
             let ksc = key_schedule_context(&hex(&v["info"]));
@@ -296,7 +300,7 @@ mod tests {
     fn all_zero_shared_secret_is_refused() {
         let sk = StaticSecret::from([7u8; N]);
         // The identity (u = 0) is a low-order point: X25519 gives all zeros.
-        assert_eq!(encap(&sk, &PublicKey::from([0u8; N])).err(), Some(LowOrderPoint));
+        assert_eq!(encap(&sk, &[0u8; N]).err(), Some(LowOrderPoint));
         assert_eq!(decap(&[0u8; N], &sk, &[1u8; N]).err(), Some(LowOrderPoint));
     }
 

@@ -6,7 +6,7 @@ use core::fmt;
 use base64ct::{Base64UrlUnpadded, Encoding};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use x25519_dalek::{PublicKey as DalekPublic, StaticSecret};
+use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
 use crate::hpke;
@@ -182,10 +182,6 @@ impl PublicKey {
     pub fn key_id(&self) -> KeyId {
         self.id
     }
-
-    pub(crate) fn dalek(&self) -> DalekPublic {
-        DalekPublic::from(self.bytes)
-    }
 }
 
 impl core::str::FromStr for PublicKey {
@@ -221,7 +217,7 @@ impl SecretKey {
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         let bytes = Zeroizing::new(bytes);
         let secret = StaticSecret::from(*bytes);
-        let public = PublicKey::from_bytes(DalekPublic::from(&secret).to_bytes());
+        let public = PublicKey::from_bytes(vbzkey_x25519::x25519_base(&bytes));
         SecretKey { secret, public }
     }
 

@@ -344,7 +344,8 @@ fn seal_to(
     ephemeral: &[u8; 32],
 ) -> Result<Vec<u8>, RecordError> {
     let sk_e = StaticSecret::from(*ephemeral);
-    let (shared, enc) = hpke::encap(&sk_e, &to.dalek()).map_err(|_| RecordError::LowOrderPoint)?;
+    let (shared, enc) =
+        hpke::encap(&sk_e, to.as_bytes()).map_err(|_| RecordError::LowOrderPoint)?;
     let header = header_for(to.key_id());
     let mut ctx = hpke::Context::new(&shared, &KEY_SCHEDULE_CONTEXT);
 

@@ -1,23 +1,15 @@
 //! Using the keys: opening records for staff, re-wrapping, rotating and retiring versions.
 
-use vbzkey_protocol::record::{self, Record};
+use vbzkey_protocol::record;
 use vbzkey_protocol::wire::{DongleError, ItemError, Plaintext, Response, SealedItem};
 use vbzkey_protocol::{KeyId, PublicKey, SecretKey};
-use zeroize::Zeroizing;
 
 use super::{Dongle, Now, Peer, Platform, Store, key_infos};
 use crate::audit::Event;
 use crate::keystore::Keys;
+use crate::parallel;
 use crate::storage::Storage;
 use vbzkey_protocol::wire::MAX_BATCH;
-
-/// Open one item with whichever held key its key id names.
-fn open_item(keys: &Keys, item: &SealedItem) -> Result<(KeyId, Zeroizing<Vec<u8>>), ItemError> {
-    let rec = Record::parse(&item.record).map_err(|e| ItemError::Record((&e).into()))?;
-    let key = keys.by_id(rec.key_id()).ok_or(ItemError::NoSuchKey)?;
-    let pt = rec.open(key, &item.context).map_err(|e| ItemError::Record((&e).into()))?;
-    Ok((rec.key_id(), pt))
-}
 
 fn check_batch(n: usize) -> Result<(), DongleError> {
     if n == 0 || n > MAX_BATCH { Err(DongleError::BadBatchSize) } else { Ok(()) }
@@ -59,11 +51,14 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             .take(items.len() as u32, now.mono_ms)
             .map_err(|retry_after_ms| DongleError::RateLimited { retry_after_ms })?;
         let keys = self.staff_keys()?;
+        let opened = parallel::map_ordered(items, self.cfg.open_threads, |item| {
+            parallel::open_one(keys, item)
+        });
         let mut used = KeyIds::default();
-        let results: Vec<Result<Plaintext, ItemError>> = items
-            .iter()
-            .map(|item| {
-                open_item(keys, item).map(|(id, pt)| {
+        let results: Vec<Result<Plaintext, ItemError>> = opened
+            .into_iter()
+            .map(|r| {
+                r.map(|(id, pt)| {
                     used.add(id);
                     Plaintext(pt)
                 })
@@ -92,7 +87,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         let mut used = KeyIds::default();
         let mut results = Vec::with_capacity(items.len());
         for item in items {
-            let opened = open_item(self.admin_keys()?.0, item);
+            let opened = parallel::open_one(self.admin_keys()?.0, item);
             let result = match opened {
                 Ok((id, pt)) => {
                     used.add(id);

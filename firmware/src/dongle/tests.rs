@@ -1229,4 +1229,43 @@ fn locking_leaves_no_secret_in_memory() {
     assert_eq!(d.secrets_held(), SecretsHeld::default());
 }
 
+/// Through the core, with four threads: every answer at its request's place (good, tampered
+/// and foreign-context records mixed), and one audit line for the batch.
+#[test]
+fn a_parallel_batch_answers_in_request_order_with_one_audit_line() {
+    let mut d = start_with(
+        MemStorage::default(),
+        Config { open_threads: 4, ..cfg() },
+        TestPlatform::default(),
+    );
+    let pk = match ask(&mut d, init(Some(PIN), ADMIN), at(0)) {
+        Response::PublicKeys(keys) => PublicKey::from_bytes(keys[0].public_key),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(unlock(&mut d, PIN, at(1)), Response::Ok);
+    let bad = |i: usize| i % 7 == 3 || i % 11 == 5;
+    let items: Vec<SealedItem> = (0..40)
+        .map(|i| {
+            let mut it = item(&pk, &format!("cust_cards/{i}/card_number"), &format!("value {i}"));
+            if i % 7 == 3 {
+                *it.record.last_mut().unwrap() ^= 1; // a tampered tag
+            }
+            if i % 11 == 5 {
+                it.context = b"another/place".to_vec();
+            }
+            it
+        })
+        .collect();
+    let results = unseal(&mut d, items, at(2)).unwrap();
+    assert_eq!(results.len(), 40);
+    for (i, r) in results.iter().enumerate() {
+        match r {
+            Ok(v) => assert!(!bad(i) && *v == format!("value {i}"), "{i}"),
+            Err(_) => assert!(bad(i), "{i}"),
+        }
+    }
+    let unseal_lines = audit_lines(&mut d).iter().filter(|l| l.contains(" unseal ")).count();
+    assert_eq!(unseal_lines, 1);
+}
+
 mod faults;
