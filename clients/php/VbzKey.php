@@ -606,7 +606,9 @@ final class VbzKey
                 }
                 $clear['bank_routing'] = $r;
             }
-            $clear['bank_last4'] = substr($account, -4);
+            // The last 4, or the last half of an account shorter than 8 (docs/SPLIT.md).
+            $shown = min(4, intdiv(strlen($account), 2));
+            $clear['bank_last4'] = $shown === 0 ? '' : substr($account, -$shown);
             $seal('account_number', $account);
         }
         if (isset($c['address'])) {

@@ -317,6 +317,10 @@ fn split_kit_is_current() {
             json!({ "id": "s3", "address": { "lines": ["1000-1002 Main St"], "city": "Springfield", "country": "US" } }),
         ),
         split_case(
+            "a short domestic account shows only its last half",
+            json!({ "id": "s4", "bank": { "account": "00217" } }),
+        ),
+        split_case(
             "unknown country",
             json!({ "id": "1", "address": { "lines": ["1 Main St"], "country": "USA" } }),
         ),
