@@ -50,6 +50,19 @@ impl Argon2idParams {
         Ok(argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params))
     }
 
+    /// The most a key file on a workstation may ask for: 1 GiB, 16 passes, 8 lanes. A file
+    /// asking for more was edited to make opening it exhaust the machine.
+    pub const WORKSTATION_MAX: Self = Self { m_kib: 1024 * 1024, t: 16, p: 8 };
+
+    /// Whether Argon2 accepts these parameters and none exceeds `max`'s (check a cost read
+    /// from a file against what the machine should run).
+    pub fn check_within(&self, max: &Self) -> Result<(), KdfError> {
+        if self.m_kib > max.m_kib || self.t > max.t || self.p > max.p {
+            return Err(KdfError::BadParams);
+        }
+        self.check()
+    }
+
     /// Whether Argon2 accepts these parameters (check them when reading them from a file).
     pub fn check(&self) -> Result<(), KdfError> {
         self.argon2().map(|_| ())
@@ -104,6 +117,19 @@ mod tests {
             [Argon2idParams::WORKSTATION, Argon2idParams::PI_ZERO, Argon2idParams::TEST_ONLY_WEAK]
         {
             assert_eq!(p.check(), Ok(()));
+        }
+    }
+
+    #[test]
+    fn a_cost_beyond_the_machines_limit_is_refused_before_any_work() {
+        let max = Argon2idParams::WORKSTATION_MAX;
+        assert_eq!(Argon2idParams::WORKSTATION.check_within(&max), Ok(()));
+        for too_much in [
+            Argon2idParams { m_kib: max.m_kib + 1, ..Argon2idParams::WORKSTATION },
+            Argon2idParams { t: 17, ..Argon2idParams::WORKSTATION },
+            Argon2idParams { p: 9, ..Argon2idParams::WORKSTATION },
+        ] {
+            assert_eq!(too_much.check_within(&max), Err(KdfError::BadParams), "{too_much:?}");
         }
     }
 }

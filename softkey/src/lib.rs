@@ -36,6 +36,8 @@ pub type Kdf = Argon2idParams;
 
 /// Stretch `passphrase` with `kdf`; a file's bad cost or salt is a malformed file.
 fn stretch(kdf: &Kdf, passphrase: &[u8], salt: &[u8]) -> Result<Zeroizing<[u8; 32]>, SoftKeyError> {
+    // A file may carry any cost: one edited to ask for terabytes of memory is malformed.
+    kdf.check_within(&Kdf::WORKSTATION_MAX).map_err(|_| SoftKeyError::Malformed("kdf"))?;
     kdf.stretch(passphrase, salt).map_err(|e| match e {
         KdfError::BadParams => SoftKeyError::Malformed("kdf"),
         KdfError::BadSalt => SoftKeyError::Malformed("salt"),
@@ -292,5 +294,21 @@ mod tests {
         }
         let with_extra = json.replacen('{', "{\"extra\": 1,", 1);
         assert!(KeyFile::from_json(&with_extra).is_err());
+    }
+
+    /// A file edited to ask for more memory than any machine should give is refused before
+    /// Argon2 allocates anything (opening it would otherwise take down the bridge).
+    #[test]
+    fn a_file_asking_for_an_exhausting_cost_is_malformed() {
+        let key = SecretKey::generate().unwrap();
+        let json = KeyFile::seal(&key, PASS, Kdf::TEST_ONLY_WEAK).unwrap().to_json();
+        let greedy = json.replace("\"m_kib\": 64", "\"m_kib\": 4294967295");
+        assert_ne!(greedy, json);
+        let f = KeyFile::from_json(&greedy).unwrap();
+        assert_eq!(f.open(PASS), Err(SoftKeyError::Malformed("kdf")));
+        let (d, _) = PassphraseKey::create(PASS, Kdf::TEST_ONLY_WEAK).unwrap();
+        let greedy = d.to_json().replace("\"t\": 1", "\"t\": 4000000000");
+        let d = PassphraseKey::from_json(&greedy).unwrap();
+        assert_eq!(d.unlock(PASS), Err(SoftKeyError::Malformed("kdf")));
     }
 }
