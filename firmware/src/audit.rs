@@ -61,6 +61,7 @@ pub enum Event {
     PresenceMissing,
     HostNotTrusted,
     LogSetAside,
+    KeyTransferRefused,
 }
 
 impl Event {
@@ -95,6 +96,7 @@ impl Event {
             Event::PresenceMissing => "presence-missing",
             Event::HostNotTrusted => "host-not-trusted",
             Event::LogSetAside => "log-set-aside",
+            Event::KeyTransferRefused => "key-transfer-refused",
         }
     }
 }

@@ -25,7 +25,6 @@ const HPKE_V1: &[u8] = b"HPKE-v1";
 const KEM_SUITE_ID: &[u8] = b"KEM\x00\x20";
 /// `suite_id` of the whole HPKE suite: "HPKE" ‖ kem 0x0020 ‖ kdf 0x0001 ‖ aead 0x0003.
 const HPKE_SUITE_ID: &[u8] = b"HPKE\x00\x20\x00\x01\x00\x03";
-#[cfg(test)]
 const MODE_BASE: u8 = 0x00;
 
 /// The DH step produced the all-zero value: the peer's public key is a low-order point.
@@ -110,16 +109,19 @@ pub(crate) fn decap(
     Ok(extract_and_expand(&dh, enc, pk_r))
 }
 
-/// `key_schedule_context` = mode ‖ psk_id_hash ‖ info_hash for base mode. The record layer
-/// uses a precomputed constant (its `info` never changes); this recomputes it in tests.
-#[cfg(test)]
+/// `key_schedule_context` = mode ‖ psk_id_hash ‖ info_hash for base mode. Records use a
+/// precomputed constant (their `info` never changes, and they are opened by the thousand); key
+/// transfers compute theirs, once per clone.
 pub(crate) fn key_schedule_context(info: &[u8]) -> [u8; 1 + 2 * N] {
     let psk_id_hash = labeled_extract(HPKE_SUITE_ID, b"", b"psk_id_hash", b"");
     let info_hash = labeled_extract(HPKE_SUITE_ID, b"", b"info_hash", info);
+    let bytes = core::iter::once(MODE_BASE)
+        .chain(psk_id_hash.iter().copied())
+        .chain(info_hash.iter().copied());
     let mut ctx = [0u8; 1 + 2 * N];
-    ctx[0] = MODE_BASE;
-    ctx[1..1 + N].copy_from_slice(&psk_id_hash[..]);
-    ctx[1 + N..].copy_from_slice(&info_hash[..]);
+    for (c, b) in ctx.iter_mut().zip(bytes) {
+        *c = b;
+    }
     ctx
 }
 

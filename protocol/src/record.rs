@@ -7,6 +7,11 @@
 //!  +------+---+---+------------+-----------------------+---------------------------+
 //!  aad = bytes 0..12 ‖ caller context        info = "vbzkey record v1"
 //! ```
+//!
+//! Key transfer blobs (a dongle's keys on their way to a clone) share the layout in their own
+//! domain: magic "VT", info "vbzkey key transfer v1", an empty context. Neither opens as the
+//! other, and a transfer blob given where a record is expected is named as such
+//! ([`RecordError::KeyTransfer`]).
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -47,6 +52,36 @@ pub const MAX_TEXT_LEN: usize = TEXT_PREFIX.len() + (MAX_RECORD_LEN * 4).div_cei
 pub const MAX_CONTEXT_LEN: usize = 512;
 /// HPKE `info` for every v1 record.
 pub const INFO: &[u8] = b"vbzkey record v1";
+/// The magic bytes of a key transfer blob ("VT").
+pub const TRANSFER_MAGIC: [u8; 2] = *b"VT";
+/// HPKE `info` of key transfer blobs.
+pub const TRANSFER_INFO: &[u8] = b"vbzkey key transfer v1";
+
+/// What a sealed blob is for. Each domain has its own magic bytes and HPKE `info`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Domain {
+    /// A customer value, bound to its place by the context.
+    Record,
+    /// Every key of a dongle, sealed to a clone's transfer key.
+    KeyTransfer,
+}
+
+impl Domain {
+    fn magic(self) -> [u8; 2] {
+        match self {
+            Domain::Record => MAGIC,
+            Domain::KeyTransfer => TRANSFER_MAGIC,
+        }
+    }
+
+    fn key_schedule_context(self) -> [u8; 65] {
+        match self {
+            Domain::Record => KEY_SCHEDULE_CONTEXT,
+            // Computed when used: a clone happens once in a dongle's life.
+            Domain::KeyTransfer => hpke::key_schedule_context(TRANSFER_INFO),
+        }
+    }
+}
 
 /// HPKE `key_schedule_context` for `INFO` in base mode. It depends only on constants, so it is
 /// fixed here instead of costing two HMACs per record; a unit test recomputes it.
@@ -123,6 +158,10 @@ pub enum RecordError {
     /// The operating system RNG failed.
     #[error("the system random number generator failed")]
     Rng,
+    /// A key transfer blob (a clone's keys) where a record was expected: it opens only in a
+    /// clone's `CloneImport`, never as a value.
+    #[error("this is a key transfer blob, not a record: it opens only in a clone import")]
+    KeyTransfer,
 }
 
 impl RecordError {
@@ -151,6 +190,7 @@ pub enum RecordErrorCode {
     BadTextPrefix,
     BadBase64,
     Rng,
+    KeyTransfer,
 }
 
 impl From<&RecordError> for RecordErrorCode {
@@ -170,6 +210,7 @@ impl From<&RecordError> for RecordErrorCode {
             RecordError::BadTextPrefix => Self::BadTextPrefix,
             RecordError::BadBase64 => Self::BadBase64,
             RecordError::Rng => Self::Rng,
+            RecordError::KeyTransfer => Self::KeyTransfer,
         }
     }
 }
@@ -192,6 +233,7 @@ impl RecordErrorCode {
             Self::BadTextPrefix => "bad_text_prefix",
             Self::BadBase64 => "bad_base64",
             Self::Rng => "rng",
+            Self::KeyTransfer => "key_transfer",
         }
     }
 }
@@ -199,6 +241,7 @@ impl RecordErrorCode {
 /// A parsed (not yet opened) record, borrowing the bytes it came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record<'a> {
+    domain: Domain,
     header: &'a [u8; HEADER_LEN],
     enc: &'a [u8; ENC_LEN],
     ciphertext: &'a [u8],
@@ -207,11 +250,17 @@ pub struct Record<'a> {
 impl<'a> Record<'a> {
     /// Check the header and lengths of a binary record. Does not need a key.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, RecordError> {
+        Self::parse_in(Domain::Record, bytes)
+    }
+
+    fn parse_in(domain: Domain, bytes: &'a [u8]) -> Result<Self, RecordError> {
         let Some([m0, m1, version, suite]) = bytes.first_chunk::<4>() else {
             return Err(RecordError::Truncated { len: bytes.len() });
         };
-        if [*m0, *m1] != MAGIC {
-            return Err(RecordError::BadMagic);
+        match [*m0, *m1] {
+            m if m == domain.magic() => {}
+            TRANSFER_MAGIC => return Err(RecordError::KeyTransfer),
+            _ => return Err(RecordError::BadMagic),
         }
         if *version != VERSION {
             return Err(RecordError::UnsupportedVersion(*version));
@@ -228,7 +277,7 @@ impl<'a> Record<'a> {
         if ciphertext.len() < TAG_LEN {
             return Err(truncated);
         }
-        Ok(Record { header, enc, ciphertext })
+        Ok(Record { domain, header, enc, ciphertext })
     }
 
     /// The id of the key this record was sealed to.
@@ -258,7 +307,7 @@ impl<'a> Record<'a> {
         }
         let shared = hpke::decap(self.enc, key.dalek(), key.public_key().as_bytes())
             .map_err(|_| RecordError::LowOrderPoint)?;
-        let mut ctx = hpke::Context::new(&shared, &KEY_SCHEDULE_CONTEXT);
+        let mut ctx = hpke::Context::new(&shared, &self.domain.key_schedule_context());
         let (body, tag) = self
             .ciphertext
             .split_last_chunk::<TAG_LEN>()
@@ -266,15 +315,15 @@ impl<'a> Record<'a> {
         let mut plaintext = Zeroizing::new(body.to_vec());
         let aad = aad(self.header, context);
         ctx.open_in_place(&aad, &mut plaintext, tag).map_err(|_| RecordError::TagMismatch)?;
-        if core::str::from_utf8(&plaintext).is_err() {
+        if self.domain == Domain::Record && core::str::from_utf8(&plaintext).is_err() {
             return Err(RecordError::PlaintextNotUtf8);
         }
         Ok(plaintext)
     }
 }
 
-fn header_for(key_id: KeyId) -> [u8; HEADER_LEN] {
-    let [m0, m1] = MAGIC;
+fn header_for(domain: Domain, key_id: KeyId) -> [u8; HEADER_LEN] {
+    let [m0, m1] = domain.magic();
     let [k0, k1, k2, k3, k4, k5, k6, k7] = key_id.0;
     [m0, m1, VERSION, SUITE, k0, k1, k2, k3, k4, k5, k6, k7]
 }
@@ -300,7 +349,30 @@ pub fn seal_with_rng(
     if !fill(&mut ephemeral[..]) {
         return Err(RecordError::Rng);
     }
-    seal_to(to, context, plaintext, &ephemeral)
+    seal_to(Domain::Record, to, context, plaintext, &ephemeral)
+}
+
+/// Seal a dongle's keys (`plaintext`, at most 4096 bytes) to a clone's transfer key `to`, in
+/// the key transfer domain, with a fresh ephemeral key from `fill`.
+pub fn seal_key_transfer(
+    to: &PublicKey,
+    plaintext: &[u8],
+    fill: &mut dyn FnMut(&mut [u8]) -> bool,
+) -> Result<Vec<u8>, RecordError> {
+    if plaintext.len() > MAX_PLAINTEXT_LEN {
+        return Err(RecordError::PlaintextTooLong { len: plaintext.len() });
+    }
+    let mut ephemeral = Zeroizing::new([0u8; 32]);
+    if !fill(&mut ephemeral[..]) {
+        return Err(RecordError::Rng);
+    }
+    seal_to(Domain::KeyTransfer, to, b"", plaintext, &ephemeral)
+}
+
+/// Open a key transfer blob with the clone's transfer key. A record is refused
+/// ([`RecordError::BadMagic`]): only transfer blobs open here.
+pub fn open_key_transfer(key: &SecretKey, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, RecordError> {
+    Record::parse_in(Domain::KeyTransfer, blob)?.open(key, b"")
 }
 
 /// Seal `plaintext` to `to` under `context` with a fresh ephemeral key from the OS RNG.
@@ -321,7 +393,7 @@ pub fn seal_with_ephemeral(
     ephemeral: Zeroizing<[u8; 32]>,
 ) -> Result<Vec<u8>, RecordError> {
     check_seal_input(context, plaintext)?;
-    seal_to(to, context, plaintext, &ephemeral)
+    seal_to(Domain::Record, to, context, plaintext, &ephemeral)
 }
 
 fn check_seal_input(context: &[u8], plaintext: &[u8]) -> Result<(), RecordError> {
@@ -338,6 +410,7 @@ fn check_seal_input(context: &[u8], plaintext: &[u8]) -> Result<(), RecordError>
 }
 
 fn seal_to(
+    domain: Domain,
     to: &PublicKey,
     context: &[u8],
     plaintext: &[u8],
@@ -346,8 +419,8 @@ fn seal_to(
     let sk_e = StaticSecret::from(*ephemeral);
     let (shared, enc) =
         hpke::encap(&sk_e, to.as_bytes()).map_err(|_| RecordError::LowOrderPoint)?;
-    let header = header_for(to.key_id());
-    let mut ctx = hpke::Context::new(&shared, &KEY_SCHEDULE_CONTEXT);
+    let header = header_for(domain, to.key_id());
+    let mut ctx = hpke::Context::new(&shared, &domain.key_schedule_context());
 
     let mut out = Vec::with_capacity(MIN_RECORD_LEN + plaintext.len());
     out.extend_from_slice(&header);
@@ -414,5 +487,34 @@ mod tests {
         assert_eq!(&rec[12..44], eph_pub.as_bytes());
         assert_eq!(rec.len(), 44 + 3 + 16);
         assert_eq!(&open(&sk, b"t/1/f", &rec).unwrap()[..], b"abc");
+    }
+
+    fn os_fill(b: &mut [u8]) -> bool {
+        getrandom::fill(b).is_ok()
+    }
+
+    /// A clone's key transfer and a customer record never open as each other, even sealed to
+    /// the same key: their magic and HPKE `info` differ, and a transfer blob is named as such.
+    #[test]
+    fn key_transfers_and_records_live_in_separate_domains() {
+        let sk = SecretKey::derive(&[9u8; 32]);
+        let keys = [1u8, 2, 0xff, 0]; // not text: a transfer carries bytes
+        let blob = seal_key_transfer(sk.public_key(), &keys, &mut os_fill).unwrap();
+        assert_eq!(&blob[..4], b"VT\x01\x01");
+        assert_eq!(&open_key_transfer(&sk, &blob).unwrap()[..], keys);
+        // Given where a record is expected, with the right key and any context.
+        assert_eq!(Record::parse(&blob), Err(RecordError::KeyTransfer));
+        assert_eq!(open(&sk, b"", &blob), Err(RecordError::KeyTransfer));
+        assert_eq!(RecordError::KeyTransfer.code(), "key_transfer");
+        // Relabelled as a record, it still does not open: the HPKE info differs.
+        let mut relabelled = blob.clone();
+        relabelled[..2].copy_from_slice(b"VK");
+        assert_eq!(open(&sk, b"", &relabelled), Err(RecordError::TagMismatch));
+        // And a record never opens as a transfer.
+        let rec = seal_with_rng(sk.public_key(), b"", b"4111", &mut os_fill).unwrap();
+        assert_eq!(open_key_transfer(&sk, &rec), Err(RecordError::BadMagic));
+        let mut as_transfer = rec.clone();
+        as_transfer[..2].copy_from_slice(b"VT");
+        assert_eq!(open_key_transfer(&sk, &as_transfer), Err(RecordError::TagMismatch));
     }
 }

@@ -4,7 +4,6 @@ use vbzkey_protocol::PublicKey;
 use vbzkey_protocol::record;
 use vbzkey_protocol::share::Share;
 use vbzkey_protocol::wire::{DongleError, Pin, Response};
-use zeroize::Zeroizing;
 
 use super::{Dongle, Now, Peer, Platform, Store};
 use crate::audit::Event;
@@ -14,19 +13,6 @@ use crate::storage::Storage;
 /// Most recovery shares one backup makes: enough for any board of trustees, small enough to
 /// print.
 const MAX_SHARES: u8 = 16;
-/// Context under which a clone's key set is sealed to the target's transfer key.
-const CLONE_CONTEXT: &[u8] = b"vbzkey clone v1";
-
-fn base64url(b: &[u8]) -> String {
-    use base64ct::{Base64UrlUnpadded, Encoding};
-    Base64UrlUnpadded::encode_string(b)
-}
-
-fn unbase64url(b: &[u8]) -> Option<Vec<u8>> {
-    use base64ct::{Base64UrlUnpadded, Encoding};
-    Base64UrlUnpadded::decode_vec(std::str::from_utf8(b).ok()?).ok()
-}
-
 impl<S: Storage, P: Platform> Dongle<S, P> {
     /// Every key version and the active one, from the admin window.
     fn admin_key_set(&self) -> Result<KeySet, DongleError> {
@@ -98,16 +84,15 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         if self.holds_public(&to) {
             return Err(DongleError::BadPublicKey);
         }
-        // Record values are UTF-8: the key set travels as base64url text inside the record.
-        let text = Zeroizing::new(base64url(&self.admin_key_set()?.to_bytes()));
+        // In the key transfer domain: the blob never opens as a record, whatever it is given.
+        let set = self.admin_key_set()?.to_bytes();
         let target = PublicKey::from_bytes(to);
         let platform = &mut self.platform;
         let mut fill = |b: &mut [u8]| platform.fill_random(b).is_ok();
-        let blob = record::seal_with_rng(&target, CLONE_CONTEXT, text.as_bytes(), &mut fill)
-            .map_err(|e| match e {
-                record::RecordError::Rng => DongleError::Rng,
-                _ => DongleError::BadPublicKey,
-            })?;
+        let blob = record::seal_key_transfer(&target, &set, &mut fill).map_err(|e| match e {
+            record::RecordError::Rng => DongleError::Rng,
+            _ => DongleError::BadPublicKey,
+        })?;
         self.log(now, Event::CloneExport, &target.key_id().to_string(), 0, 0, &peer.label)?;
         Ok(Response::CloneBlob(blob))
     }
@@ -123,8 +108,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         let Store::Empty { clone_key: Some(key) } = &self.store else {
             return Err(DongleError::NoCloneInProgress);
         };
-        let text = record::open(key, CLONE_CONTEXT, blob).map_err(|_| DongleError::BadCloneBlob)?;
-        let bytes = Zeroizing::new(unbase64url(&text).ok_or(DongleError::BadCloneBlob)?);
+        let bytes = record::open_key_transfer(key, blob).map_err(|_| DongleError::BadCloneBlob)?;
         let set = KeySet::from_bytes(&bytes).ok_or(DongleError::BadCloneBlob)?;
         let (keys, active) = set.into_keys().ok_or(DongleError::BadCloneBlob)?;
         let ids = key_ids(&keys);

@@ -1,6 +1,6 @@
 //! Using the keys: opening records for staff, re-wrapping, rotating and retiring versions.
 
-use vbzkey_protocol::record;
+use vbzkey_protocol::record::{self, RecordErrorCode};
 use vbzkey_protocol::wire::{DongleError, ItemError, Plaintext, Response, SealedItem};
 use vbzkey_protocol::{KeyId, PublicKey, SecretKey};
 
@@ -65,6 +65,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             })
             .collect();
         let ok = results.iter().filter(|r| r.is_ok()).count() as u32;
+        self.log_transfers_refused(&results, now, peer)?;
         // Logged before anything is answered: no plaintext leaves without its audit line.
         self.log(now, Event::Unseal, &used.text(), ok, items.len() as u32 - ok, &peer.label)?;
         Ok(Response::Unsealed(results))
@@ -103,8 +104,27 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             results.push(result);
         }
         let ok = results.iter().filter(|r| r.is_ok()).count() as u32;
+        self.log_transfers_refused(&results, now, peer)?;
         self.log(now, Event::Rewrap, &used.text(), ok, items.len() as u32 - ok, &peer.label)?;
         Ok(Response::Rewrapped(results))
+    }
+
+    /// A clone's key transfer blob given as a record is refused item by item; its own line says
+    /// so (whoever sends one is probing for the keys).
+    fn log_transfers_refused<T>(
+        &mut self,
+        results: &[Result<T, ItemError>],
+        now: Now,
+        peer: &Peer,
+    ) -> Result<(), DongleError> {
+        let refused = results
+            .iter()
+            .filter(|r| matches!(r, Err(ItemError::Record(RecordErrorCode::KeyTransfer))))
+            .count() as u32;
+        if refused > 0 {
+            self.log(now, Event::KeyTransferRefused, "-", 0, refused, &peer.label)?;
+        }
+        Ok(())
     }
 
     pub(super) fn rotate(&mut self, now: Now, peer: &Peer) -> Result<Response, DongleError> {

@@ -986,7 +986,8 @@ fn clone_moves_the_keys_wrapped_to_the_target() {
         DongleError::AdminRequired
     );
     admin(&mut a, at(2));
-    // Sealed to one of the dongle's own keys, a clone blob would open as a record: refused.
+    // Sealed to one of the dongle's own keys, a clone blob is refused (it is in its own
+    // domain and would not open as a record anyway: `a_clone_blob_given_as_a_record_...`).
     assert_eq!(
         err(pressed(&mut a, Request::CloneExport { to: *pk.as_bytes() }, at(2))),
         DongleError::BadPublicKey
@@ -1013,6 +1014,39 @@ fn clone_moves_the_keys_wrapped_to_the_target() {
     assert_eq!(unseal(&mut a, items, at(7)).unwrap(), vec![Ok("4111111111111111".into())]);
     assert!(audit_lines(&mut a).iter().any(|l| l.contains(" clone-export ")));
     assert!(audit_lines(&mut b).iter().any(|l| l.contains(" clone-import ")));
+}
+
+/// A clone's blob is a key transfer, not a record: given to `UnsealBatch` or `Rewrap` (even
+/// with the context clones once used), it is refused item by item, and the refusal is logged.
+#[test]
+fn a_clone_blob_given_as_a_record_is_refused_and_the_refusal_is_logged() {
+    let (mut d, pk) = initialised(Some(PIN));
+    admin(&mut d, at(1));
+    let target = SecretKey::derive(b"a clone target's transfer key");
+    let export = Request::CloneExport { to: *target.public_key().as_bytes() };
+    let blob = match pressed(&mut d, export, at(1)) {
+        Response::CloneBlob(b) => b,
+        other => panic!("{other:?}"),
+    };
+    let as_item = SealedItem { record: blob, context: b"vbzkey clone v1".to_vec() };
+    unlock(&mut d, PIN, at(2));
+    assert_eq!(
+        unseal(&mut d, vec![as_item.clone(), item(&pk, "c", "v")], at(2)).unwrap(),
+        vec![Err("key_transfer"), Ok("v".into())]
+    );
+    let rewrap = Request::Rewrap { items: vec![as_item], new_public_key: *pk.as_bytes() };
+    match ask(&mut d, rewrap, at(3)) {
+        Response::Rewrapped(r) => assert_eq!(
+            r,
+            vec![Err(wire::ItemError::Record(
+                vbzkey_protocol::record::RecordErrorCode::KeyTransfer
+            ))]
+        ),
+        other => panic!("{other:?}"),
+    }
+    let refusals =
+        audit_lines(&mut d).iter().filter(|l| l.contains(" key-transfer-refused ")).count();
+    assert_eq!(refusals, 2);
 }
 
 #[test]
