@@ -1036,12 +1036,9 @@ fn a_clone_blob_given_as_a_record_is_refused_and_the_refusal_is_logged() {
     );
     let rewrap = Request::Rewrap { items: vec![as_item], new_public_key: *pk.as_bytes() };
     match ask(&mut d, rewrap, at(3)) {
-        Response::Rewrapped(r) => assert_eq!(
-            r,
-            vec![Err(wire::ItemError::Record(
-                vbzkey_protocol::record::RecordErrorCode::KeyTransfer
-            ))]
-        ),
+        Response::Rewrapped(r) => {
+            assert_eq!(r, vec![Err(wire::ItemError::Record(record::RecordErrorCode::KeyTransfer))])
+        }
         other => panic!("{other:?}"),
     }
     let refusals =
