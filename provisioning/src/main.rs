@@ -5,8 +5,10 @@
 
 mod device;
 mod input;
+mod progress;
 mod rewrap;
 mod rewrap_db;
+mod rewrap_mysql;
 
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
@@ -137,7 +139,8 @@ enum Command {
         /// Files of sealed records to check (JSON lines).
         #[arg(long = "records")]
         records: Vec<PathBuf>,
-        /// The store's database to check (`sqlite:PATH`), with --column.
+        /// The store's database to check (`sqlite:PATH` or `mysql://USER@localhost/DB?socket=PATH`),
+        /// with --column.
         #[arg(long, requires = "columns")]
         db: Option<String>,
         /// A sealed column to check, as TABLE.COLUMN (repeat for every one).
@@ -205,11 +208,13 @@ enum Command {
         new_pin_file: PathBuf,
     },
     /// Re-seal records to the active key inside the dongle (a JSON-lines file, or a table of
-    /// the store's SQLite database in place); resumable.
+    /// the store's SQLite or MariaDB/MySQL database in place); resumable.
     #[command(
         after_help = "Examples:\n  vbzkey-admin rewrap --pin-file pin.txt --in cards.jsonl --out cards-new.jsonl\n  \
                             vbzkey-admin rewrap --pin-file pin.txt --db sqlite:/var/lib/shop/store.db \
-                            --table cust_cards --column card_number\n\
+                            --table cust_cards --column card_number\n  \
+                            vbzkey-admin rewrap --pin-file pin.txt --table cust_cards --column card_number \
+                            --db 'mysql://vbzkey@localhost/shop?socket=/run/mysqld/mysqld.sock&password-file=/etc/vbzkey/db-password'\n\
                             JSON lines are objects with \"record\" and \"context\"; other fields are \
                             kept. A table is updated in place, one transaction per batch; contexts are \
                             <table>/<id>/<column>. Interrupted? Run the same command again: it resumes."
@@ -224,7 +229,8 @@ enum Command {
         /// Output JSON lines (appended to when resuming).
         #[arg(long = "out", requires = "input")]
         output: Option<PathBuf>,
-        /// The store's database: `sqlite:PATH`.
+        /// The store's database: `sqlite:PATH`, or `mysql://USER@localhost/DB?socket=PATH&password-file=PATH`
+        /// (MariaDB/MySQL on its Unix socket; the password's file, never the password itself).
         #[arg(long, requires_all = ["table", "column"], required_unless_present = "input")]
         db: Option<String>,
         /// The table (with --db).

@@ -4,16 +4,18 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod mariadb;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use vbzkey_protocol::PublicKey;
 use vbzkey_protocol::stream::call;
-use vbzkey_protocol::wire::{Pin, Request, Response};
+use vbzkey_protocol::wire::{Pin, Request, Response, SealedItem};
 
 /// The longest any test waits for a process to come up.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -126,6 +128,29 @@ impl Firmware {
         call(&mut s, 1, req).expect("wire call")
     }
 
+    /// Open `(context, record text)` pairs on the dongle, a full batch at a time (it must be
+    /// unlocked): each value, or the error code.
+    pub fn unseal_all(&self, items: &[(String, String)]) -> Vec<Result<String, String>> {
+        let mut out = Vec::with_capacity(items.len());
+        for chunk in items.chunks(vbzkey_protocol::wire::MAX_BATCH) {
+            let items = chunk
+                .iter()
+                .map(|(context, text)| SealedItem {
+                    record: vbzkey_protocol::record::from_text(text).expect("a vk1. record"),
+                    context: context.as_bytes().to_vec(),
+                })
+                .collect();
+            match self.request(&Request::UnsealBatch { items }) {
+                Response::Unsealed(results) => out.extend(results.into_iter().map(|r| {
+                    r.map(|p| String::from_utf8_lossy(&p.0).into_owned())
+                        .map_err(|e| e.code().to_string())
+                })),
+                other => panic!("unseal failed: {other:?}"),
+            }
+        }
+        out
+    }
+
     /// Initialise with a PIN; returns the public key.
     pub fn init(&self, pin: &[u8]) -> PublicKey {
         match self.request(&Request::Init { pin: Some(Pin::new(pin)), admin_pin: None }) {
@@ -133,6 +158,68 @@ impl Firmware {
             other => panic!("init failed: {other:?}"),
         }
     }
+}
+
+/// Run `vbzkey-admin --dongle unix:DONGLE ARGS` (stdin empty): how every test reaches a
+/// dongle through the admin tool, so a change of its credentials is made here once.
+pub fn admin(dongle: &Path, args: &[&str]) -> Output {
+    Command::new(bin("vbzkey-admin"))
+        .arg("--dongle")
+        .arg(format!("unix:{}", dongle.display()))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run vbzkey-admin")
+}
+
+/// The stdout of a command that must have succeeded.
+pub fn ok(out: Output) -> String {
+    assert!(out.status.success(), "vbzkey-admin failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// Assert that a command failed and said `says` on stderr.
+pub fn refused(out: Output, says: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected a refusal saying {says:?}");
+    assert!(err.contains(says), "expected {says:?} in: {err}");
+}
+
+/// An emulated dongle set up as an admin would: `vbzkey-admin init` with a staff PIN.
+pub struct AdminDongle {
+    /// The firmware process.
+    pub fw: Firmware,
+    /// The file holding the staff PIN (first line), for `--pin-file`.
+    pub pin_file: PathBuf,
+    /// The public key `init` printed (what the store seals to).
+    pub public_key: PublicKey,
+}
+
+impl AdminDongle {
+    /// Start the firmware in `dir` (with `extra` serve options) and initialise it with `pin`.
+    pub fn init(dir: &TempDir, pin: &str, extra: &[&str]) -> Self {
+        let fw = Firmware::start(&dir.path("dongle-state"), &dir.path("dongle.sock"), extra);
+        let pin_file = dir.path("pin.txt");
+        std::fs::write(&pin_file, format!("{pin}\n")).expect("write the PIN file");
+        let out = ok(admin(&fw.socket, &["init", "--pin-file", path_str(&pin_file)]));
+        let public_key = PublicKey::from_text(out.trim()).expect("init prints the public key");
+        AdminDongle { fw, pin_file, public_key }
+    }
+
+    /// `vbzkey-admin ARGS` against this dongle.
+    pub fn admin(&self, args: &[&str]) -> Output {
+        admin(&self.fw.socket, args)
+    }
+
+    /// The `--pin-file` argument.
+    pub fn pin_arg(&self) -> &str {
+        path_str(&self.pin_file)
+    }
+}
+
+/// A path as a command-line argument (test paths are UTF-8).
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
 }
 
 impl Drop for Firmware {

@@ -4,38 +4,17 @@
 //! opens under the new key only → retire the old key (refused while records still use it).
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use vbzkey_e2e::{Firmware, TempDir, bin};
+use vbzkey_e2e::{Firmware, TempDir, admin, bin, ok, refused};
 use vbzkey_protocol::record::{self, Record};
 use vbzkey_protocol::wire::{Pin, Request, Response, SealedItem};
 use vbzkey_protocol::{KeyId, PublicKey};
 
 const N: usize = 10_000;
 const FAST: &[&str] = &["--records-per-minute", "1000000000"];
-
-fn admin(dongle: &Path, args: &[&str]) -> Output {
-    Command::new(bin("vbzkey-admin"))
-        .arg("--dongle")
-        .arg(format!("unix:{}", dongle.display()))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run vbzkey-admin")
-}
-
-fn ok(out: Output) -> String {
-    assert!(out.status.success(), "vbzkey-admin failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn refused(out: Output, says: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected a refusal saying {says:?}");
-    assert!(err.contains(says), "expected {says:?} in: {err}");
-}
 
 fn key_id_of(text: &str) -> KeyId {
     Record::parse(&record::from_text(text).unwrap()).unwrap().key_id()
@@ -483,9 +462,19 @@ fn rewrap_a_sqlite_table_in_place_and_retire_checked_against_it() {
     refused(
         admin(
             &fw.socket,
-            &["rewrap", "--pin-file", pin, "--db", "mysql://shop", "--table", "t", "--column", "c"],
+            &[
+                "rewrap",
+                "--pin-file",
+                pin,
+                "--db",
+                "mysql://shop@db.example.com/store",
+                "--table",
+                "t",
+                "--column",
+                "c",
+            ],
         ),
-        "JSON",
+        "only a server on this machine",
     );
     refused(
         admin(

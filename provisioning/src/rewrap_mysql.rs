@@ -1,0 +1,294 @@
+//! A sealed column in a MariaDB/MySQL table, for the re-wrap loop of [`crate::rewrap_db`].
+//!
+//! Connection string: `mysql://USER@localhost/DATABASE?socket=PATH&password-file=PATH`
+//! (`mariadb://` too). Only a server on this machine's Unix socket is reached (default
+//! `/run/mysqld/mysqld.sock`, Debian's): the client has no TLS, and over a network a
+//! man in the middle could drop or corrupt the re-wrapped records it writes back. A password in
+//! the URL is refused (it would show in `ps` and the shell history); it comes from the first
+//! line of `password-file`.
+//!
+//! The compare-and-swap compares the old record as **binary**: the schema's sealed columns are
+//! `ascii` with a case-insensitive collation, and base64url is case-sensitive.
+
+use mysql::prelude::Queryable;
+use mysql::{Conn, OptsBuilder, TxOpts, Value};
+use url::Url;
+
+use crate::input::read_secret_line;
+use crate::rewrap_db::{Row, SealedColumn, Swap};
+
+/// Debian's (and most distributions') socket of the system's MariaDB/MySQL server.
+const DEFAULT_SOCKET: &str = "/run/mysqld/mysqld.sock";
+
+/// Is `db` a MariaDB/MySQL connection string?
+pub(crate) fn is_mysql(db: &str) -> bool {
+    db.starts_with("mysql:") || db.starts_with("mariadb:")
+}
+
+/// Where and as whom to connect, from the connection string.
+#[derive(Debug, PartialEq)]
+struct Target {
+    user: String,
+    database: String,
+    socket: String,
+    password_file: Option<String>,
+}
+
+fn parse(db: &str) -> Result<Target, String> {
+    let form = "write mysql://USER@localhost/DATABASE?socket=PATH&password-file=PATH";
+    let url = Url::parse(db).map_err(|e| format!("{e} in the database URL: {form}"))?;
+    if !matches!(url.scheme(), "mysql" | "mariadb") {
+        return Err(format!("not a MariaDB/MySQL URL: {form}"));
+    }
+    if url.password().is_some() {
+        return Err("a password in the database URL would show in `ps` and the shell history: \
+                    put it in a file (first line) and add password-file=PATH"
+            .into());
+    }
+    match url.host_str() {
+        None | Some("localhost") => {}
+        Some(host) => {
+            return Err(format!(
+                "{host}: only a server on this machine is reached, on its Unix socket (without TLS \
+                 the records written back could be altered on the way); run vbzkey-admin on the \
+                 database server"
+            ));
+        }
+    }
+    if url.port().is_some() {
+        return Err(format!("a port is for TCP; the server is reached on its Unix socket: {form}"));
+    }
+    let decode = |s: &str| {
+        percent_decode(s).ok_or_else(|| format!("{s:?} is not valid percent-encoded UTF-8"))
+    };
+    let user = decode(url.username())?;
+    if user.is_empty() {
+        return Err(format!("the database URL names no user: {form}"));
+    }
+    let database = decode(url.path().trim_start_matches('/'))?;
+    if database.is_empty() || database.contains('/') {
+        return Err(format!("the database URL names no database: {form}"));
+    }
+    let (mut socket, mut password_file) = (None, None);
+    for (k, v) in url.query_pairs() {
+        match &*k {
+            "socket" if socket.is_none() => socket = Some(v.into_owned()),
+            "password-file" if password_file.is_none() => password_file = Some(v.into_owned()),
+            other => return Err(format!("{other:?} is not an option of the database URL: {form}")),
+        }
+    }
+    Ok(Target {
+        user,
+        database,
+        socket: socket.unwrap_or_else(|| DEFAULT_SOCKET.into()),
+        password_file,
+    })
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hex = [bytes.next()?, bytes.next()?];
+            out.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A sealed column of a MariaDB/MySQL table.
+pub(crate) struct MySqlColumn {
+    conn: Conn,
+    /// `user@database`, for messages.
+    name: String,
+    table: String,
+    column: String,
+    id_column: String,
+    has_key_id: bool,
+}
+
+impl MySqlColumn {
+    /// Connect and check that the table and columns exist.
+    pub(crate) fn open(
+        db: &str,
+        table: &str,
+        column: &str,
+        id_column: &str,
+    ) -> Result<Self, String> {
+        let t = parse(db)?;
+        let name = format!("{}@{}", t.user, t.database);
+        let password = t
+            .password_file
+            .as_deref()
+            .map(|p| {
+                let line = read_secret_line(std::path::Path::new(p))?;
+                String::from_utf8(line.to_vec())
+                    .map_err(|_| format!("{p}: the password is not UTF-8 text"))
+            })
+            .transpose()?;
+        let opts = OptsBuilder::new()
+            .socket(Some(&t.socket))
+            .prefer_socket(false)
+            .user(Some(&t.user))
+            .pass(password)
+            .db_name(Some(&t.database));
+        let mut conn = Conn::new(opts)
+            .map_err(|e| format!("cannot connect to {name} on {}: {}", t.socket, describe(&e)))?;
+        let err = |e: mysql::Error| format!("{name}: {}", describe(&e));
+        conn.query_drop(format!("SELECT `{id_column}`, `{column}` FROM `{table}` LIMIT 0"))
+            .map_err(err)?;
+        let has_key_id: Option<u64> = conn
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.COLUMNS \
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = 'key_id'",
+                (table,),
+            )
+            .map_err(err)?;
+        Ok(MySqlColumn {
+            conn,
+            name,
+            table: table.into(),
+            column: column.into(),
+            id_column: id_column.into(),
+            has_key_id: has_key_id.unwrap_or(0) > 0,
+        })
+    }
+
+    fn err(&self, e: &mysql::Error) -> String {
+        format!("{}: {}", self.name, describe(e))
+    }
+}
+
+/// The server's own message, without the crate's debug wrapping.
+fn describe(e: &mysql::Error) -> String {
+    match e {
+        mysql::Error::MySqlError(m) => format!("{} (error {})", m.message, m.code),
+        other => other.to_string(),
+    }
+}
+
+impl SealedColumn for MySqlColumn {
+    /// The primary key's value as the server sent it (pages and writes compare it natively).
+    type Key = Value;
+
+    fn count(&mut self) -> Result<u64, String> {
+        let n: Option<u64> = self
+            .conn
+            .query_first(format!("SELECT COUNT(*) FROM `{}`", self.table))
+            .map_err(|e| self.err(&e))?;
+        Ok(n.unwrap_or(0))
+    }
+
+    fn page(&mut self, after: Option<&Value>, limit: usize) -> Result<Vec<Row<Value>>, String> {
+        let (t, c, id) = (&self.table, &self.column, &self.id_column);
+        let select = format!("SELECT `{id}`, CAST(`{id}` AS CHAR), `{c}` FROM `{t}`");
+        let rows: Result<Vec<(Value, String, String)>, _> = match after {
+            None => self.conn.exec(format!("{select} ORDER BY `{id}` LIMIT ?"), (limit as u64,)),
+            Some(k) => self.conn.exec(
+                format!("{select} WHERE `{id}` > ? ORDER BY `{id}` LIMIT ?"),
+                (k.clone(), limit as u64),
+            ),
+        };
+        Ok(rows
+            .map_err(|e| self.err(&e))?
+            .into_iter()
+            .map(|(key, id, record)| Row { key, id, record })
+            .collect())
+    }
+
+    fn swap(
+        &mut self,
+        swaps: &[Swap<'_, Value>],
+        key_id: &str,
+        halfway: &mut dyn FnMut(),
+    ) -> Result<usize, String> {
+        let (t, c, id) = (&self.table, &self.column, &self.id_column);
+        let sql = if self.has_key_id {
+            format!(
+                "UPDATE `{t}` SET `{c}` = ?, `key_id` = ? WHERE `{id}` = ? AND `{c}` = BINARY ?"
+            )
+        } else {
+            format!(
+                "UPDATE `{t}` SET `{c}` = ? WHERE ? IS NOT NULL AND `{id}` = ? AND `{c}` = BINARY ?"
+            )
+        };
+        let name = self.name.clone();
+        let err = |e: mysql::Error| format!("{name}: {}", describe(&e));
+        let mut tx = self.conn.start_transaction(TxOpts::default()).map_err(err)?;
+        let mut written = 0;
+        for (i, s) in swaps.iter().enumerate() {
+            if i == swaps.len() / 2 {
+                halfway();
+            }
+            tx.exec_drop(&sql, (&s.new, key_id, s.key.clone(), s.old)).map_err(err)?;
+            written += tx.affected_rows() as usize;
+        }
+        tx.commit().map_err(err)?;
+        Ok(written)
+    }
+
+    fn for_each_record(
+        &mut self,
+        f: &mut dyn FnMut(&str) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let name = self.name.clone();
+        let rows = self
+            .conn
+            .query_iter(format!("SELECT `{}` FROM `{}`", self.column, self.table))
+            .map_err(|e| format!("{name}: {}", describe(&e)))?;
+        for row in rows {
+            let row = row.map_err(|e| format!("{name}: {}", describe(&e)))?;
+            let text: String = mysql::from_row_opt(row)
+                .map_err(|_| format!("{name}: a sealed value is not text"))?;
+            f(&text)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_socket_url_names_user_database_socket_and_password_file() {
+        let t =
+            parse("mysql://shop@localhost/store?socket=/tmp/my%20db/s.sock&password-file=/etc/pw")
+                .unwrap();
+        assert_eq!(
+            t,
+            Target {
+                user: "shop".into(),
+                database: "store".into(),
+                socket: "/tmp/my db/s.sock".into(),
+                password_file: Some("/etc/pw".into())
+            }
+        );
+        let t = parse("mariadb://shop@localhost/store").unwrap();
+        assert_eq!(t.socket, DEFAULT_SOCKET);
+        assert_eq!(t.password_file, None);
+    }
+
+    #[test]
+    fn bad_urls_are_refused_with_what_to_do() {
+        for (url, says) in [
+            ("mysql://shop:hunter2@localhost/store", "password-file"),
+            ("mysql://shop@db.example.com/store", "on this machine"),
+            ("mysql://shop@localhost:3306/store", "Unix socket"),
+            ("mysql://localhost/store", "no user"),
+            ("mysql://shop@localhost/", "no database"),
+            ("mysql://shop@localhost/a/b", "no database"),
+            ("mysql://shop@localhost/store?sockett=/x", "not an option"),
+            ("mysql://shop@localhost/store?socket=/x&socket=/y", "not an option"),
+            ("mysql://sh%ffop@localhost/store", "percent-encoded"),
+            ("mysql://[::1/store", "database URL"),
+        ] {
+            let e = parse(url).unwrap_err();
+            assert!(e.contains(says), "{url}: {e}");
+            assert!(!e.contains("hunter2"), "{url}: the password is never repeated: {e}");
+        }
+    }
+}
