@@ -5,6 +5,7 @@
 #![deny(missing_docs)]
 
 pub mod mariadb;
+pub mod store;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

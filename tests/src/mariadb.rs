@@ -66,7 +66,12 @@ impl MariaDb {
             String::from_utf8_lossy(&out.stderr)
         );
         let socket = dir.join("mysqld.sock");
-        let mut server = Command::new("mariadbd");
+        // Debian puts the server in /usr/sbin, which a normal user's PATH may lack.
+        let mariadbd = ["/usr/sbin/mariadbd", "/usr/bin/mariadbd"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap_or("mariadbd");
+        let mut server = Command::new(mariadbd);
         server
             .args(&SERVER_OPTIONS[..1])
             .arg(format!("--datadir={}", data.display()))
@@ -145,30 +150,35 @@ impl MariaDb {
         mysql::Conn::new(opts).expect("connect to the private MariaDB")
     }
 
-    /// Create `database` with the SCD schema (`schema/mysql.sql`) and more `sql`, and a user
-    /// `name` with password `password` (written to `password_file`) that may read and update
-    /// it and nothing else. Returns the `vbzkey-admin --db` URL for that user.
-    pub fn create_store(
-        &self,
-        database: &str,
-        name: &str,
-        password: &str,
-        password_file: &Path,
-    ) -> String {
-        let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema/mysql.sql");
+    /// Create an empty database.
+    pub fn create_database(&self, database: &str) {
         self.try_sql(None, &format!("CREATE DATABASE `{database}`"))
             .unwrap_or_else(|e| panic!("{e}"));
-        self.sql(database, &std::fs::read_to_string(schema).expect("schema/mysql.sql"));
-        self.sql(
-            database,
-            &format!(
-                "CREATE USER '{name}'@'localhost' IDENTIFIED BY '{password}';\n\
-                 GRANT SELECT, INSERT, UPDATE ON `{database}`.* TO '{name}'@'localhost';"
-            ),
-        );
+    }
+
+    /// Run an SQL file (e.g. `schema/mysql.sql`) in `database` as root.
+    pub fn load(&self, database: &str, file: &Path) {
+        let sql =
+            std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        self.sql(database, &sql);
+    }
+
+    /// A user with `password` (also written to `password_file`, first line) and these
+    /// privileges (e.g. `SELECT, UPDATE ON shop.*`), logging in by password as a store's
+    /// application or the admin tool does.
+    pub fn create_user(&self, user: &str, password: &str, grants: &[&str], password_file: &Path) {
+        let mut sql = format!("CREATE USER '{user}'@'localhost' IDENTIFIED BY '{password}';\n");
+        for g in grants {
+            sql.push_str(&format!("GRANT {g} TO '{user}'@'localhost';\n"));
+        }
+        self.try_sql(None, &sql).unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(password_file, format!("{password}\n")).expect("password file");
+    }
+
+    /// The `vbzkey-admin --db` URL for `user` on `database` (password from `password_file`).
+    pub fn admin_url(&self, user: &str, database: &str, password_file: &Path) -> String {
         format!(
-            "mysql://{name}@localhost/{database}?socket={}&password-file={}",
+            "mysql://{user}@localhost/{database}?socket={}&password-file={}",
             self.socket.display(),
             password_file.display()
         )

@@ -423,9 +423,48 @@ fn rewrap_a_sqlite_table_in_place_and_retire_checked_against_it() {
             ],
         )
     };
+    // Killed at every step of a batch (the third of each run): only whole batches are ever on
+    // the new key, and each run gets further.
+    let on_new_key = || -> Vec<String> {
+        sqlite(
+            &db,
+            &format!(
+                "import sqlite3, sys\ndb = sqlite3.connect(sys.argv[1])\n\
+                 print('\\n'.join(r[0] for r in db.execute(\"SELECT id FROM cust_cards WHERE key_id = '{}' ORDER BY id\")))",
+                new_pk.key_id()
+            ),
+            "",
+        )
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+    };
+    let mut done = 0;
+    for step in ["read", "rewrapped", "half-written", "committed"] {
+        let out = Command::new(bin("vbzkey-admin"))
+            .arg("--dongle")
+            .arg(format!("unix:{}", fw.socket.display()))
+            .args(["rewrap", "--pin-file", pin, "--db", &db_arg, "--table", "cust_cards"])
+            .args(["--column", "card_number", "--batch", "32"])
+            .env("VBZKEY_DANGEROUS_CRASH_AT", format!("rewrap-db:{step}:3"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(9), "killed at {step}");
+        let ids = on_new_key();
+        assert_eq!(ids.len() % 32, 0, "killed at {step}: whole batches only ({} rows)", ids.len());
+        let expected: Vec<String> = (0..ids.len()).map(|i| format!("c{i:04}")).collect();
+        assert_eq!(ids, expected, "killed at {step}: the batches done are the first ones");
+        assert!(ids.len() >= done, "killed at {step}: nothing re-wrapped was lost");
+        done = ids.len();
+    }
+    assert!(done > 0 && done < 500);
     let first = rewrap("64");
     assert!(
-        String::from_utf8_lossy(&first.stderr).contains("500 rows, 500 re-wrapped"),
+        String::from_utf8_lossy(&first.stderr)
+            .contains(&format!("500 rows, {} re-wrapped", 500 - done)),
         "{}",
         String::from_utf8_lossy(&first.stderr)
     );

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use mysql::TxOpts;
 use mysql::prelude::Queryable;
+use serde_json::json;
 use vbzkey_e2e::mariadb::MariaDb;
+use vbzkey_e2e::store::DemoStore;
 use vbzkey_e2e::{AdminDongle, TempDir, bin, ok};
 use vbzkey_protocol::record::{self, Record};
 use vbzkey_protocol::{KeyId, PublicKey};
@@ -98,7 +100,20 @@ fn rewrap_10000_rows_in_mariadb_survives_kills_and_never_overwrites_a_concurrent
     let dongle = AdminDongle::init(&dir, "2468", FAST);
     let old_pk = dongle.public_key.clone();
     let db = MariaDb::start(&dir.path("mariadb"));
-    let url = db.create_store("shop", "vbzkey", PASSWORD, &dir.path("db-password"));
+    // The store's application user owns its database; the re-wrap runs as a user that may
+    // only read and update the sealed table.
+    db.create_database("shop");
+    let shop_password = dir.path("shop-password");
+    db.create_user("shop", "shop-Pw-5", &["ALL PRIVILEGES ON shop.*"], &shop_password);
+    let store = DemoStore::new(
+        &dir.path("store"),
+        &old_pk,
+        Some((&db.pdo_dsn("shop"), "shop", &shop_password)),
+    );
+    store.install();
+    let password_file = dir.path("db-password");
+    db.create_user("vbzkey", PASSWORD, &["SELECT, UPDATE ON shop.cust_cards"], &password_file);
+    let url = db.admin_url("vbzkey", "shop", &password_file);
 
     // 10,000 cards sealed to the first key, as checkouts would have stored them.
     let mut values = BTreeMap::new();
@@ -157,8 +172,8 @@ fn rewrap_10000_rows_in_mariadb_survives_kills_and_never_overwrites_a_concurrent
     };
 
     // 1. A store transaction holds row LOCKED; the re-wrap stalls on it inside its batch.
-    let mut store = db.connect("vbzkey", PASSWORD, "shop");
-    let mut store_tx = store.start_transaction(TxOpts::default()).unwrap();
+    let mut store_db = db.connect("shop", "shop-Pw-5", "shop");
+    let mut store_tx = store_db.start_transaction(TxOpts::default()).unwrap();
     store_tx.exec_drop("SELECT id FROM cust_cards WHERE id = ? FOR UPDATE", (LOCKED,)).unwrap();
     let mut first = rewrap(None);
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -182,23 +197,17 @@ fn rewrap_10000_rows_in_mariadb_survives_kills_and_never_overwrites_a_concurrent
         assert!(first.try_wait().unwrap().is_none(), "the re-wrap ended early");
         std::thread::sleep(Duration::from_millis(20));
     }
-    // 2. Meanwhile a checkout gives CHECKED_OUT (same batch, not locked) a new card, sealed
-    //    to the key the store still has: the old one.
+    // 2. Meanwhile the store's PHP checkout gives customer CHECKED_OUT (same batch, not
+    //    locked) a new card, sealed to the key the store still has: the old one.
     let checkout_value = "4111111111111111";
-    let checkout_rec = record::to_text(
-        &record::seal(
-            &old_pk,
-            format!("cust_cards/{CHECKED_OUT}/card_number").as_bytes(),
-            checkout_value.as_bytes(),
-        )
-        .unwrap(),
-    );
-    db.sql(
-        "shop",
-        &format!(
-            "UPDATE cust_cards SET card_number = '{checkout_rec}', card_brand = 'visa', card_last4 = '1111' WHERE id = '{CHECKED_OUT}'"
-        ),
-    );
+    let out = store.checkout(&json!({
+        "order": "#9001", "name": "Checkout During Rewrap", "shipping": "standard",
+        "items": [{"sku": "X-1", "title": "Anything", "quantity": 1}],
+        "customer": {"id": CHECKED_OUT, "card": {"number": "4111 1111 1111 1111", "expiry": "12/30"}},
+    }));
+    assert!(out.status.success(), "checkout: {}", String::from_utf8_lossy(&out.stderr));
+    let checkout_rec = rows(&db)[CHECKED_OUT].0.clone();
+    assert_eq!(key_id_of(&checkout_rec), old_pk.key_id());
     values.insert(CHECKED_OUT.into(), checkout_value.into());
     store_tx.commit().unwrap();
 
