@@ -185,18 +185,31 @@ impl SealedColumn for MySqlColumn {
     fn page(&mut self, after: Option<&Value>, limit: usize) -> Result<Vec<Row<Value>>, String> {
         let (t, c, id) = (&self.table, &self.column, &self.id_column);
         let select = format!("SELECT `{id}`, CAST(`{id}` AS CHAR), `{c}` FROM `{t}`");
-        let rows: Result<Vec<(Value, String, String)>, _> = match after {
+        // Rows come back untyped and are converted here: a NULL or binary value in the
+        // sealed column is an error naming the row, never a panic in the client library.
+        let rows: Result<Vec<mysql::Row>, _> = match after {
             None => self.conn.exec(format!("{select} ORDER BY `{id}` LIMIT ?"), (limit as u64,)),
             Some(k) => self.conn.exec(
                 format!("{select} WHERE `{id}` > ? ORDER BY `{id}` LIMIT ?"),
                 (k.clone(), limit as u64),
             ),
         };
-        Ok(rows
-            .map_err(|e| self.err(&e))?
-            .into_iter()
-            .map(|(key, id, record)| Row { key, id, record })
-            .collect())
+        let mut out = Vec::new();
+        for mut row in rows.map_err(|e| self.err(&e))? {
+            let key = row.take_opt::<Value, _>(0).and_then(Result::ok);
+            let id = row.take_opt::<String, _>(1).and_then(Result::ok);
+            let (Some(key), Some(id)) = (key, id) else {
+                return Err(format!(
+                    "{}: {t} has a row whose {} is NULL or not text",
+                    self.name, self.id_column
+                ));
+            };
+            let record = row.take_opt::<String, _>(2).and_then(Result::ok).ok_or_else(|| {
+                format!("{}: {t} row {id}: {c} is NULL or not text, not a sealed record", self.name)
+            })?;
+            out.push(Row { key, id, record });
+        }
+        Ok(out)
     }
 
     fn swap(
@@ -240,9 +253,11 @@ impl SealedColumn for MySqlColumn {
             .query_iter(format!("SELECT `{}` FROM `{}`", self.column, self.table))
             .map_err(|e| format!("{name}: {}", describe(&e)))?;
         for row in rows {
-            let row = row.map_err(|e| format!("{name}: {}", describe(&e)))?;
-            let text: String = mysql::from_row_opt(row)
-                .map_err(|_| format!("{name}: a sealed value is not text"))?;
+            let mut row = row.map_err(|e| format!("{name}: {}", describe(&e)))?;
+            let text = row
+                .take_opt::<String, _>(0)
+                .and_then(Result::ok)
+                .ok_or_else(|| format!("{name}: a sealed value is NULL or not text"))?;
             f(&text)?;
         }
         Ok(())

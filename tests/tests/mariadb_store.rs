@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 use vbzkey_e2e::mariadb::MariaDb;
 use vbzkey_e2e::store::{DemoStore, listed_orders, sealed_fields};
-use vbzkey_e2e::{AdminDongle, Bridge, TempDir};
+use vbzkey_e2e::{AdminDongle, Bridge, TempDir, refused};
 
 const PIN: &str = "314159";
 
@@ -177,4 +177,49 @@ fn the_store_on_mariadb_seals_at_checkout_and_the_staff_page_opens_what_it_reads
             "{context}: {opened:?}"
         );
     }
+
+    // `vbzkey-admin rewrap` on this database refuses bad input clearly and changes nothing:
+    // a wrong password, a table it may not see, a damaged record in a sealed column.
+    let admin_password = dir.path("admin-password");
+    db.create_user(
+        "vbzkey",
+        "admin-Pw-3",
+        &["SELECT, UPDATE ON shop.cust_phones"],
+        &admin_password,
+    );
+    let wrong_password = dir.path("wrong-password");
+    std::fs::write(&wrong_password, "not-the-password\n").unwrap();
+    db.sql(
+        "shop",
+        "INSERT INTO cust_phones (id, customer_id, phone_country_code, phone, key_id) \
+         VALUES ('9999', 9999, '44', 'vk1.AAAA', '0123456789abcdef')",
+    );
+    let before = db.sql("shop", "SELECT id, phone FROM cust_phones ORDER BY id");
+    let rewrap = |url: &str, table: &str| {
+        dongle.admin(&[
+            "rewrap",
+            "--pin-file",
+            dongle.pin_arg(),
+            "--db",
+            url,
+            "--table",
+            table,
+            "--column",
+            "phone",
+        ])
+    };
+    refused(
+        rewrap(&db.admin_url("vbzkey", "shop", &wrong_password), "cust_phones"),
+        "Access denied",
+    );
+    refused(rewrap(&db.admin_url("vbzkey", "shop", &admin_password), "cust_cards"), "cust_cards");
+    refused(
+        rewrap(&db.admin_url("vbzkey", "shop", &admin_password), "cust_phones"),
+        "cust_phones row 9999",
+    );
+    assert_eq!(
+        db.sql("shop", "SELECT id, phone FROM cust_phones ORDER BY id"),
+        before,
+        "nothing changed"
+    );
 }
