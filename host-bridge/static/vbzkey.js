@@ -23,7 +23,8 @@
  * into one print area, opens all their sealed fields in ONE request (one audited unseal on the
  * dongle), and prints: 4×6 in labels, A4 or Letter packing lists (<select data-vbzkey-paper>).
  * The print area is hidden on screen, and its plaintext is removed after printing, on lock,
- * when the page is left, and after `printSeconds` at the latest.
+ * when the page is left, and after `printSeconds` at the latest. While unlocked, the client
+ * asks the bridge every `pollSeconds` whether it still is, and drops every plaintext when not.
  */
 (function (global) {
   "use strict";
@@ -33,6 +34,10 @@
   var REVEAL_SECONDS = 30;
   /** A printed sheet's plaintext is removed after this long at the latest (seconds). */
   var PRINT_SECONDS = 120;
+  /** While unlocked, the bridge is asked this often whether it still is (seconds): a dongle
+   *  that locked itself (idle lock), was locked from another page or was unplugged takes
+   *  the plaintext off this page within this time. */
+  var POLL_SECONDS = 15;
   var plaintexts = new WeakMap(); // element -> value, for reveal; never written to the DOM
   var buttons = new WeakMap(); // element -> its reveal button
   var timers = new WeakMap(); // element -> its re-mask timer
@@ -85,6 +90,7 @@
     this.bar = typeof opts.bar === "string" ? document.querySelector(opts.bar) : opts.bar || null;
     this.revealSeconds = opts.revealSeconds || REVEAL_SECONDS;
     this.printSeconds = opts.printSeconds || PRINT_SECONDS;
+    this.pollSeconds = opts.pollSeconds || POLL_SECONDS;
     this.state = "unknown";
     this.notice = "";
     this.sheet = null; // the print area while it holds plaintext
@@ -157,7 +163,8 @@
     this.forget();
     return this.call("POST", "/v1/lock", {}).then(
       function () { self.state = "locked"; self.render(); },
-      function () { self.state = "locked"; self.render(); }
+      // The request failed: say what the bridge says now, not "Locked" on faith.
+      function () { return self.status().then(function () { self.render(); }); }
     );
   };
 
@@ -432,13 +439,33 @@
       });
     });
     global.addEventListener("afterprint", function () { self.clearSheet(); });
+    // Leaving the page (or its going into the back/forward cache) drops every plaintext; a
+    // page brought back from that cache asks the bridge again.
     global.addEventListener("pagehide", function () { self.forget(); });
+    global.addEventListener("pageshow", function (ev) {
+      if (ev.persisted) self.refresh();
+    });
   };
 
-  /** Start: read the bridge's state, open the fields if unlocked, draw the bar. */
+  /** Start: wire the print buttons, then read the bridge's state and open the fields. */
   Client.prototype.start = function () {
     var self = this;
     this.bindPrint();
+    setInterval(function () {
+      if (self.state !== "unlocked") return;
+      self.status().then(function () {
+        if (self.state !== "unlocked") {
+          self.forget();
+          self.render();
+        }
+      });
+    }, this.pollSeconds * 1000);
+    return this.refresh();
+  };
+
+  /** Read the bridge's state, open the fields if unlocked, draw the bar. */
+  Client.prototype.refresh = function () {
+    var self = this;
     return this.status().then(function () {
       self.render();
       if (self.state === "unlocked") return self.unsealAll().catch(function () { self.render(); });

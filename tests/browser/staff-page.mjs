@@ -12,7 +12,8 @@
 //      a Letter packing list; the print sheet gone after printing; after Lock, no plaintext
 //      anywhere in the page's HTML;
 //   2. the timers (Playwright's clock): a revealed card masks itself again, an unprinted sheet
-//      is removed after its timeout; values an attacker planted in the database (a phone
+//      is removed after its timeout, a page whose dongle was locked elsewhere drops its
+//      plaintext; values an attacker planted in the database (a phone
 //      "javascript:…", an address of HTML) open as text, never as a link or markup;
 //   3. the same page from an origin the bridge does NOT allow: nothing opens;
 //   4. the production case: the page on a public HTTPS origin (https://shop.example, mapped to
@@ -122,6 +123,11 @@ function pdfPages(path) {
   const info = execFileSync("pdfinfo", [path], { encoding: "utf8" });
   return { pages: Number(/Pages:\s+(\d+)/.exec(info)[1]), size: /Page size:\s+([\d.]+ x [\d.]+) pts/.exec(info)[1] };
 }
+// The bridge's API as another page of the store would call it.
+async function bridgePost(path, body) {
+  const r = await fetch(bridge + path, { method: "POST", headers: { Origin: store, "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  return { status: r.status, body: await r.json().catch(() => ({})) };
+}
 async function printTo(p, button, path) {
   const before = await p.evaluate(() => window.__prints);
   await p.click(button);
@@ -218,6 +224,13 @@ try {
   check((await p5.locator(".vbzkey-print").count()) === 1, "the label sheet is there while the print dialog is open");
   await timed.clock.fastForward(121_000);
   check((await p5.locator(".vbzkey-print").count()) === 0, "an unprinted sheet is removed after its timeout");
+  // The dongle locked elsewhere (another page, the idle lock): this page notices within 15 s.
+  await bridgePost("/v1/lock", {});
+  await timed.clock.fastForward(16_000);
+  await p5.waitForFunction(() => document.querySelectorAll(".vbzkey-open").length === 0, null, { timeout: 15000 }).catch(() => {});
+  check((await p5.locator(".vbzkey-open").count()) === 0 && (await leaks(p5)).length === 0,
+    "a page whose dongle was locked elsewhere drops its plaintext");
+  check((await bridgePost("/v1/unlock", { pin })).status === 200, "unlocked again for the next pages");
   await timed.close();
 
   // 3. The same page from an origin the bridge does not allow: nothing, although unlocked.
