@@ -11,6 +11,7 @@
 
 use std::ffi::OsString;
 
+use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, params};
 use vbzkey_protocol::record::{self, Record};
 use vbzkey_protocol::wire::{KeyInfo, MAX_BATCH, Request, Response, SealedItem};
@@ -263,8 +264,9 @@ impl SqliteColumn {
 }
 
 impl SealedColumn for SqliteColumn {
-    /// The primary key read as text, whatever its type.
-    type Key = String;
+    /// The primary key's value as stored: pages and writes compare it natively, so both use
+    /// the primary key's index (a comparison on its text form would scan the table per row).
+    type Key = SqlValue;
 
     fn count(&mut self) -> Result<u64, String> {
         self.conn
@@ -273,35 +275,54 @@ impl SealedColumn for SqliteColumn {
             .map_err(|e| self.err(e))
     }
 
-    fn page(&mut self, after: Option<&String>, limit: usize) -> Result<Vec<Row<String>>, String> {
+    fn page(
+        &mut self,
+        after: Option<&SqlValue>,
+        limit: usize,
+    ) -> Result<Vec<Row<SqlValue>>, String> {
         let (table, column, id) = (&self.table, &self.column, &self.id_column);
-        let sql = format!(
-            "SELECT CAST({id} AS TEXT), {column} FROM {table} \
-             WHERE ?1 IS NULL OR CAST({id} AS TEXT) > ?1 ORDER BY CAST({id} AS TEXT) LIMIT ?2"
-        );
-        let mut stmt = self.conn.prepare(&sql).map_err(|e| format!("{}: {e}", self.path))?;
-        stmt.query_map(params![after, limit as i64], |r| {
-            let id: String = r.get(0)?;
-            Ok(Row { key: id.clone(), id, record: r.get(1)? })
-        })
-        .and_then(|rows| rows.collect())
-        .map_err(|e| format!("{}: {e}", self.path))
+        let select = format!("SELECT {id}, CAST({id} AS TEXT), {column} FROM {table}");
+        let path = &self.path;
+        let read = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(SqlValue, Option<String>, Option<String>)> {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        };
+        let rows: Vec<(SqlValue, Option<String>, Option<String>)> = match after {
+            None => self
+                .conn
+                .prepare_cached(&format!("{select} ORDER BY {id} LIMIT ?1"))
+                .and_then(|mut st| st.query_map(params![limit as i64], read)?.collect()),
+            Some(k) => self
+                .conn
+                .prepare_cached(&format!("{select} WHERE {id} > ?1 ORDER BY {id} LIMIT ?2"))
+                .and_then(|mut st| st.query_map(params![k, limit as i64], read)?.collect()),
+        }
+        .map_err(|e| format!("{path}: {e}"))?;
+        rows.into_iter()
+            .map(|(key, id_text, record)| {
+                let id_text = id_text
+                    .ok_or_else(|| format!("{path}: {table} has a row whose {id} is NULL"))?;
+                let record = record.ok_or_else(|| {
+                    format!("{path}: {table} row {id_text}: {column} is NULL, not a sealed record")
+                })?;
+                Ok(Row { key, id: id_text, record })
+            })
+            .collect()
     }
 
     fn swap(
         &mut self,
-        swaps: &[Swap<'_, String>],
+        swaps: &[Swap<'_, SqlValue>],
         key_id: &str,
         halfway: &mut dyn FnMut(),
     ) -> Result<usize, String> {
         let (table, column, id) = (&self.table, &self.column, &self.id_column);
         let sql = if self.has_key_id {
             format!(
-                "UPDATE {table} SET {column} = ?1, key_id = ?4 WHERE CAST({id} AS TEXT) = ?2 AND {column} = ?3"
+                "UPDATE {table} SET {column} = ?1, key_id = ?4 WHERE {id} = ?2 AND {column} = ?3"
             )
         } else {
             format!(
-                "UPDATE {table} SET {column} = ?1 WHERE CAST({id} AS TEXT) = ?2 AND {column} = ?3 AND ?4 IS NOT NULL"
+                "UPDATE {table} SET {column} = ?1 WHERE {id} = ?2 AND {column} = ?3 AND ?4 IS NOT NULL"
             )
         };
         let path = self.path.clone();

@@ -23,7 +23,7 @@ use vbzkey_e2e::{AdminDongle, TempDir, bin, ok, path_str};
 use vbzkey_protocol::record;
 
 const N: usize = 10_000;
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 const BATCH: &str = "256";
 
 fn main() {
