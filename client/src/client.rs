@@ -17,6 +17,7 @@
 //! wrong PIN is therefore never counted twice, and `Rotate` or `Backup` never run twice.
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use vbzkey_protocol::share::Share;
 use vbzkey_protocol::wire::{
@@ -45,6 +46,8 @@ pub struct Client {
     /// This host's unlock secret (split custody), sent with `Unlock` and `AdminAuth`.
     unlock_secret: Option<UnlockSecret>,
     presence: Option<PresenceHook>,
+    /// How long one request may wait, in all, when the dongle refuses it for its rate limit.
+    rate_wait: Duration,
 }
 
 /// The answer to `AuditTail`.
@@ -114,7 +117,13 @@ impl Client {
     /// A client that opens links with `connector` (as a host without a share: no unlock
     /// secret).
     pub fn new(connector: Box<dyn Connector>) -> Self {
-        Client { connector, open: Mutex::new(None), unlock_secret: None, presence: None }
+        Client {
+            connector,
+            open: Mutex::new(None),
+            unlock_secret: None,
+            presence: None,
+            rate_wait: Duration::ZERO,
+        }
     }
 
     /// A client for the dongle at `addr`; with host keys, it also gives the host's unlock
@@ -188,11 +197,33 @@ impl Client {
         name: &'static str,
         pick: impl FnOnce(Response) -> Result<T, Response>,
     ) -> Result<T, ClientError> {
-        match self.exchange(req)? {
-            Response::Error(e) => Err(ClientError::Dongle(e)),
-            other => pick(other)
-                .map_err(|r| ClientError::Unexpected { request: name, answer: answer_name(&r) }),
+        let mut waited = Duration::ZERO;
+        loop {
+            return match self.exchange(req)? {
+                // Refused for the rate before anything ran: the same request again is safe.
+                Response::Error(DongleError::RateLimited { retry_after_ms })
+                    if waited < self.rate_wait =>
+                {
+                    let pause = Duration::from_millis(u64::from(retry_after_ms).clamp(50, 5_000));
+                    std::thread::sleep(pause);
+                    waited += pause;
+                    continue;
+                }
+                Response::Error(e) => Err(ClientError::Dongle(e)),
+                other => pick(other).map_err(|r| ClientError::Unexpected {
+                    request: name,
+                    answer: answer_name(&r),
+                }),
+            };
         }
+    }
+
+    /// Wait (up to `total` per request) and ask again when the dongle refuses a request for its
+    /// rate limit, instead of failing: for long jobs such as a re-wrap. The bridge does not
+    /// wait: a staff page is told to slow down.
+    pub fn waiting_on_rate_limit(mut self, total: Duration) -> Self {
+        self.rate_wait = total;
+        self
     }
 
     fn ask_ok(&self, req: &Request, name: &'static str) -> Result<(), ClientError> {

@@ -1,32 +1,37 @@
 <?php
 /**
- * The demo store's checkout, from the command line: seal one customer with the store's
- * PUBLIC key and save the order. A real store does the same three lines in its checkout code.
+ * The demo store's checkout, from the command line: take one order, seal the customer's card,
+ * address and phone with the store's PUBLIC key into the SCD tables, and store the order.
+ * A real store does the same in its checkout code (src/Store.php, checkout()).
  *
- *   php checkout.php ORDER NAME < customer.json
+ *   php checkout.php < order.json
+ *   order.json: {"order": "#1041", "name": "Ada Lovelace", "shipping": "standard",
+ *                "items": [{"sku": "…", "title": "…", "quantity": 1}],
+ *                "customer": {"id": "1001", "card": {…}, "address": {…}, "phone": "…", "email": "…"}}
  *
- * Environment: VBZKEY_STORE_DATA (holds public-key.txt and orders/).
+ * Environment: VBZKEY_STORE_DATA (and VBZKEY_STORE_DSN for another database; src/Store.php).
  */
 
 declare(strict_types=1);
 
-require __DIR__ . '/../../clients/php/VbzKey.php';
-
-[$order, $name] = [$argv[1] ?? '', $argv[2] ?? ''];
-$data = getenv('VBZKEY_STORE_DATA') ?: exit("set VBZKEY_STORE_DATA\n");
-if (!preg_match('/\A#?[0-9A-Za-z-]{1,20}\z/', $order) || $name === '') {
-    fwrite(STDERR, "usage: php checkout.php ORDER NAME < customer.json\n");
-    exit(2);
-}
-$customer = json_decode(stream_get_contents(STDIN), true, 16, JSON_THROW_ON_ERROR);
+require __DIR__ . '/bootstrap.php';
 
 try {
-    // The three lines:
-    $sealed = VbzKey::sealCustomer(file_get_contents("$data/public-key.txt"), $customer);
-    $sealed += ['order' => $order, 'name' => $name];
-    file_put_contents("$data/orders/" . ltrim($order, '#') . '.json', json_encode($sealed, JSON_PRETTY_PRINT) . "\n");
-} catch (VbzKeyException $e) {
+    $order = json_decode(stream_get_contents(STDIN, 1 << 20), true, 16, JSON_THROW_ON_ERROR);
+    if (!is_array($order)) {
+        throw new InvalidArgumentException('the order must be a JSON object');
+    }
+    $store = DemoStore\Store::fromEnvironment();
+    $store->install();
+    [$number, $keyId] = $store->checkout($order);
+} catch (VbzKey\Exception $e) {
     fwrite(STDERR, "checkout refused: {$e->getMessage()} ({$e->getErrorCode()})\n");
     exit(1);
+} catch (JsonException | InvalidArgumentException $e) {
+    fwrite(STDERR, "checkout refused: {$e->getMessage()}\n");
+    exit(2);
+} catch (PDOException $e) {
+    fwrite(STDERR, "checkout failed: the database said: {$e->getMessage()}\n");
+    exit(1);
 }
-echo "order $order sealed for key {$sealed['key_id']}\n";
+echo "order $number sealed for key $keyId\n";

@@ -10,5 +10,6 @@ if ($path === '/vbzkey.js') {
     return true;
 }
 http_response_code(404);
+header('Content-Type: text/plain; charset=utf-8');
 echo "not found\n";
 return true;

@@ -381,26 +381,11 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         }
     }
 
-    /// Log a line a host's request causes. Each costs a token of the log bucket: no host can
-    /// fill the card, and a request whose line cannot be written does not run.
+    /// Log a line. Its request paid for it before it ran (the policy's `logs`: a token of the
+    /// log bucket); lines the dongle writes on its own account (an idle lock, a closed admin
+    /// window) cost nothing, as no host causes them at will. A request whose line cannot be
+    /// written does not run.
     fn log(
-        &mut self,
-        now: Now,
-        event: Event,
-        keys: &str,
-        ok: u32,
-        failed: u32,
-        host: &str,
-    ) -> Result<(), DongleError> {
-        self.log_bucket
-            .take(1, now.mono_ms)
-            .map_err(|retry_after_ms| DongleError::RateLimited { retry_after_ms })?;
-        self.log_own(now, event, keys, ok, failed, host)
-    }
-
-    /// Log a line the dongle writes on its own account (an idle lock, a closed window, a change
-    /// that failed after its line): not rate-limited, as no host causes these at will.
-    fn log_own(
         &mut self,
         now: Now,
         event: Event,
@@ -429,7 +414,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         self.log(now, event, keys, 0, 0, &peer.label)?;
         let done = change(self);
         if done.is_err() {
-            let _ = self.log_own(now, event, keys, 0, 1, &peer.label);
+            let _ = self.log(now, event, keys, 0, 1, &peer.label);
         }
         done
     }
@@ -494,10 +479,10 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         // Logging is best effort here: the keys are gone whatever the log says.
         if staff_ended {
             self.platform.show(false);
-            let _ = self.log_own(now, Event::IdleLock, "-", 0, 0, "firmware");
+            let _ = self.log(now, Event::IdleLock, "-", 0, 0, "firmware");
         }
         if admin_ended {
-            let _ = self.log_own(now, Event::AdminEnd, "-", 0, 0, "idle");
+            let _ = self.log(now, Event::AdminEnd, "-", 0, 0, "idle");
         }
     }
 
@@ -506,7 +491,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         let Store::Ready(r) = &mut self.store else { return };
         if r.admin.as_ref().is_some_and(|a| a.peer == peer) {
             r.admin = None;
-            let _ = self.log_own(now, Event::AdminEnd, "-", 0, 0, "disconnect");
+            let _ = self.log(now, Event::AdminEnd, "-", 0, 0, "disconnect");
         }
     }
 
@@ -587,6 +572,14 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
                 _ => false,
             },
         };
+        // The request's audit line is paid for before anything runs (the press is asked for
+        // first: asking writes nothing), so a refusal for the rate changes nothing.
+        if rule.logs
+            && !(button && press == Press::NotAsked)
+            && let Err(retry_after_ms) = self.log_bucket.take(1, now.mono_ms)
+        {
+            return Outcome::Answer(Response::Error(DongleError::RateLimited { retry_after_ms }));
+        }
         if button {
             match press {
                 Press::NotAsked => return Outcome::NeedsPresence,

@@ -58,12 +58,17 @@ pub const CRASH_STEPS: [&str; 5] = ["created", "written", "synced", "replaced", 
 /// exactly as an OOM kill or `kill -9` would. This only ever ends the process; it cannot
 /// weaken anything, and production units never set the variable.
 fn crash_point(target: &Path, step: &str) {
-    let Some(want) = std::env::var_os(CRASH_AT_ENV) else { return };
     let Some(name) = target.file_name() else { return };
     let mut here = name.to_os_string();
     here.push(":");
     here.push(step);
-    if want == here {
+    crash_if_asked(&here);
+}
+
+/// The same test hook for a named point of a longer job (e.g. `rewrap-db:committed:3`): if
+/// `VBZKEY_DANGEROUS_CRASH_AT` equals `here`, die with SIGKILL. Only ever ends the process.
+pub fn crash_if_asked(here: &std::ffi::OsStr) {
+    if std::env::var_os(CRASH_AT_ENV).is_some_and(|want| want == here) {
         let _ =
             rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
     }

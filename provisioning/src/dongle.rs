@@ -63,9 +63,13 @@ impl Dongle {
     /// for its button, the tool says so on stderr.
     pub(crate) fn open(t: &Target) -> Self {
         let opts = ConnectOptions { keys: t.keys.clone(), ..ConnectOptions::default() };
-        let client = Client::for_addr(&t.addr, opts).on_presence(|secs| {
-            eprintln!("{PRESS_PROMPT} now (its light blinks; {secs} s)...");
-        });
+        // An admin's job (a long re-wrap, commands in a script) waits for the dongle's rate
+        // limit rather than failing half-way.
+        let client = Client::for_addr(&t.addr, opts)
+            .on_presence(|secs| {
+                eprintln!("{PRESS_PROMPT} now (its light blinks; {secs} s)...");
+            })
+            .waiting_on_rate_limit(std::time::Duration::from_secs(120));
         Dongle {
             client,
             addr: t.addr.clone(),

@@ -63,7 +63,10 @@ pub(crate) enum Usage {
     )]
     StaffPinRefused(&'static str),
     /// `retire` without anything to check.
-    #[error("give the records to check: --records FILE or --db sqlite:PATH --column TABLE.COLUMN")]
+    #[error(
+        "give the records to check: --records FILE, or --db sqlite:PATH (or \
+         mysql://USER@localhost/DB?socket=PATH) --column TABLE.COLUMN"
+    )]
     RetireNeedsRecords,
     /// `--column` not `TABLE.COLUMN`.
     #[error("--column {0:?}: write TABLE.COLUMN")]
@@ -480,6 +483,21 @@ mod tests {
                 exit::DONGLE_FAILED,
             ),
             (AuditProblem::HeadMismatch.into(), exit::NOT_VERIFIED),
+            (DbError::BadUrl("postgres://x".into()).into(), exit::USAGE),
+            (DbError::from(crate::rewrap_mysql::UrlProblem::PasswordInUrl).into(), exit::USAGE),
+            (
+                DbError::NotARecord { db: "shop@store".into(), at: "cust_cards row 7".into() }
+                    .into(),
+                exit::BAD_INPUT,
+            ),
+            (
+                DbError::PasswordFile {
+                    path: "/etc/pw".into(),
+                    source: std::io::ErrorKind::NotFound.into(),
+                }
+                .into(),
+                exit::IO,
+            ),
             (AdminError::NotConfirmed, exit::ABORTED),
         ];
         for (e, code) in cases {

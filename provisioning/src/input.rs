@@ -13,15 +13,18 @@ use crate::error::{AdminError, SharesProblem};
 /// Longest secret or share file read.
 const MAX_INPUT: u64 = 64 * 1024;
 
-fn read_all(path: &Path) -> Result<Zeroizing<Vec<u8>>, AdminError> {
+fn read_bytes(path: &Path) -> std::io::Result<Zeroizing<Vec<u8>>> {
     let mut raw = Zeroizing::new(Vec::new());
-    let result = if path == Path::new("-") {
-        std::io::stdin().take(MAX_INPUT).read_to_end(&mut raw)
+    if path == Path::new("-") {
+        std::io::stdin().take(MAX_INPUT).read_to_end(&mut raw)?;
     } else {
-        std::fs::File::open(path).and_then(|f| f.take(MAX_INPUT).read_to_end(&mut raw))
-    };
-    result.map_err(|e| AdminError::io("read", path, e))?;
+        std::fs::File::open(path).and_then(|f| f.take(MAX_INPUT).read_to_end(&mut raw))?;
+    }
     Ok(raw)
+}
+
+fn read_all(path: &Path) -> Result<Zeroizing<Vec<u8>>, AdminError> {
+    read_bytes(path).map_err(|e| AdminError::io("read", path, e))
 }
 
 /// The first line of `text`, without its line ending.
@@ -33,6 +36,12 @@ fn first_line(text: &[u8]) -> &[u8] {
 /// The PIN in the first line of `path` (`-`: stdin), without its line ending.
 pub(crate) fn read_pin(path: &Path) -> Result<Pin, AdminError> {
     Ok(Pin::new(first_line(&read_all(path)?)))
+}
+
+/// The first line of `path` (`-`: stdin), without its line ending: a secret other than a PIN
+/// (the database password of `rewrap --db mysql://…`), wiped when dropped.
+pub(crate) fn read_secret_line(path: &Path) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    Ok(Zeroizing::new(first_line(&read_bytes(path)?).to_vec()))
 }
 
 /// The shares in `text` (blank lines and `#` comments skipped), each checked for its checksum.

@@ -143,7 +143,8 @@ pub(crate) struct RetireArgs {
     /// Files of sealed records to check (JSON lines).
     #[arg(long = "records")]
     records: Vec<PathBuf>,
-    /// The store's database to check (`sqlite:PATH`), with --column.
+    /// The store's database to check (`sqlite:PATH` or `mysql://USER@localhost/DB?socket=PATH`),
+    /// with --column.
     #[arg(long, requires = "columns")]
     db: Option<String>,
     /// A sealed column to check, as TABLE.COLUMN (repeat for every one).

@@ -18,8 +18,10 @@ mod keys;
 mod output;
 mod pairing;
 mod pin;
+mod progress;
 mod rewrap;
 mod rewrap_db;
+mod rewrap_mysql;
 mod strength;
 
 use std::path::PathBuf;
@@ -139,11 +141,13 @@ enum Command {
     )]
     Clone(backup::CloneArgs),
     /// Re-seal records to the active key inside the dongle (a JSON-lines file, or a table of
-    /// the store's SQLite database in place); resumable.
+    /// the store's SQLite or MariaDB/MySQL database in place); resumable.
     #[command(
         after_help = "Examples:\n  vbzkey-admin --admin-pin-file admin.txt rewrap --in cards.jsonl --out cards-new.jsonl\n  \
                             vbzkey-admin --admin-pin-file admin.txt rewrap --db sqlite:/var/lib/shop/store.db \
-                            --table cust_cards --column card_number\n\
+                            --table cust_cards --column card_number\n  \
+                            vbzkey-admin --admin-pin-file admin.txt rewrap --table cust_cards --column card_number \
+                            --db 'mysql://vbzkey@localhost/shop?socket=/run/mysqld/mysqld.sock&password-file=/etc/vbzkey/db-password'\n\
                             JSON lines are objects with \"record\" and \"context\"; other fields are \
                             kept. A table is updated in place, one transaction per batch; contexts are \
                             <table>/<id>/<column>. Interrupted? Run the same command again: it resumes."

@@ -10,7 +10,7 @@
 //! that does not open stops the run (nothing is dropped or written half), naming its line.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -23,6 +23,7 @@ use vbzkey_protocol::{KeyId, PublicKey};
 use crate::dongle::{Dongle, NoStaffPin};
 use crate::error::{AdminError, exit};
 use crate::output::Output;
+use crate::progress::Progress;
 use crate::rewrap_db;
 
 /// `rewrap`'s options.
@@ -36,7 +37,8 @@ pub(crate) struct RewrapArgs {
     /// Output JSON lines (appended to when resuming).
     #[arg(long = "out", requires = "input")]
     output: Option<PathBuf>,
-    /// The store's database: `sqlite:PATH`.
+    /// The store's database: `sqlite:PATH`, or `mysql://USER@localhost/DB?socket=PATH&password-file=PATH`
+    /// (MariaDB/MySQL on its Unix socket; the password's file, never the password itself).
     #[arg(long, requires_all = ["table", "column"], required_unless_present = "input")]
     db: Option<String>,
     /// The table (with --db).
@@ -287,11 +289,11 @@ pub(crate) fn run(
     let target_id = target.key_id;
     let start = Instant::now();
     let (mut rewrapped, mut already, mut processed) = (0, 0, resumed_at);
-    let tty = std::io::stderr().is_terminal();
-    loop {
+    let mut progress = Progress::start("rewrap", "records", total as u64, resumed_at as u64);
+    let result = (|| loop {
         let chunk: Vec<(usize, String)> = src.by_ref().take(batch).collect::<Result<_, _>>()?;
         if chunk.is_empty() {
-            break;
+            return Ok::<(), AdminError>(());
         }
         let mut parsed = Vec::with_capacity(chunk.len());
         let mut items = Vec::new();
@@ -332,22 +334,10 @@ pub(crate) fn run(
             .and_then(|()| out.sync_data())
             .map_err(|e| AdminError::io("write", output, e))?;
         processed += chunk.len();
-        let rate = (processed - resumed_at) as f64 / start.elapsed().as_secs_f64().max(1e-3);
-        if tty {
-            let width = 30;
-            let filled = processed * width / total.max(1);
-            eprint!(
-                "\r[{}{}] {processed}/{total} records, {rate:.0}/s ",
-                "#".repeat(filled),
-                "-".repeat(width - filled)
-            );
-        } else if processed % (batch * 20) < chunk.len() || processed == total {
-            eprintln!("rewrap: {processed}/{total} records ({rate:.0}/s)");
-        }
-    }
-    if tty {
-        eprintln!();
-    }
+        progress.set(processed as u64);
+    })();
+    progress.finish();
+    result?;
     Ok(Summary { total, resumed_at, rewrapped, already, seconds: start.elapsed().as_secs_f64() })
 }
 

@@ -4,17 +4,20 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod mariadb;
+pub mod store;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use vbzkey_client::{Client, ConnectOptions, DongleAddr};
 use vbzkey_protocol::PublicKey;
 use vbzkey_protocol::endpoint::Endpoint;
-use vbzkey_protocol::wire::{Pin, Request, Response};
+use vbzkey_protocol::wire::{Pin, Request, Response, SealedItem};
 
 /// The admin credential the tests' dongles are initialised with.
 pub const ADMIN_PIN: &[u8] = b"admin-e2e-2468";
@@ -149,12 +152,36 @@ impl Firmware {
     /// A client of this dongle, as the admin tool and the bridge have.
     pub fn client(&self) -> Client {
         let addr = DongleAddr::Socket(Endpoint::Unix(self.socket.clone()));
+        // Tests run bursts of requests a person never would: wait out the dongle's rate
+        // limits as the admin tool does. `request` gives the dongle's raw answer instead.
         Client::for_addr(&addr, ConnectOptions::default())
+            .waiting_on_rate_limit(Duration::from_secs(120))
     }
 
     /// Send one wire request on a connection of its own; the dongle's answer, whatever it is.
     pub fn request(&self, req: &Request) -> Response {
         self.client().exchange(req).expect("the dongle answers")
+    }
+
+    /// Open `(context, record text)` pairs on the dongle, a full batch at a time (it must be
+    /// unlocked): each value, or the error code.
+    pub fn unseal_all(&self, items: &[(String, String)]) -> Vec<Result<String, String>> {
+        let mut out = Vec::with_capacity(items.len());
+        for chunk in items.chunks(vbzkey_protocol::wire::MAX_BATCH) {
+            let items = chunk
+                .iter()
+                .map(|(context, text)| SealedItem {
+                    record: vbzkey_protocol::record::from_text(text).expect("a vk1. record"),
+                    context: context.as_bytes().to_vec(),
+                })
+                .collect();
+            let results = self.client().unseal(items).expect("unseal");
+            out.extend(results.into_iter().map(|r| {
+                r.map(|p| String::from_utf8_lossy(&p.0).into_owned())
+                    .map_err(|e| e.code().to_string())
+            }));
+        }
+        out
     }
 
     /// Initialise with a staff PIN and [`ADMIN_PIN`]; returns the public key. The dongle is
@@ -163,6 +190,89 @@ impl Firmware {
         let keys = self.client().init(Some(Pin::new(pin)), Pin::new(ADMIN_PIN)).expect("init");
         PublicKey::from_bytes(keys[0].public_key)
     }
+}
+
+/// The stdout of a command that must have succeeded.
+pub fn ok(out: Output) -> String {
+    assert!(out.status.success(), "vbzkey-admin failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// Assert that a command failed and said `says` on stderr.
+pub fn refused(out: Output, says: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected a refusal saying {says:?}");
+    assert!(err.contains(says), "expected {says:?} in: {err}");
+}
+
+/// An emulated dongle set up as an admin would: `vbzkey-admin init` with a staff PIN and
+/// [`ADMIN_PIN`] (both in files, as the tool takes them). Not paired: the keys open with the
+/// PIN alone (split custody has its own tests).
+pub struct AdminDongle {
+    /// The firmware process.
+    pub fw: Firmware,
+    /// The staff PIN.
+    pub pin: String,
+    /// The file holding [`ADMIN_PIN`] (first line), for `--admin-pin-file`.
+    pub admin_pin_file: PathBuf,
+    /// The public key `init` printed (what the store seals to).
+    pub public_key: PublicKey,
+}
+
+impl AdminDongle {
+    /// Start the firmware in `dir` (with `extra` serve options) and initialise it with the
+    /// staff PIN `pin` and [`ADMIN_PIN`]. The dongle is left locked.
+    pub fn init(dir: &TempDir, pin: &str, extra: &[&str]) -> Self {
+        let fw = Firmware::start(&dir.path("dongle-state"), &dir.path("dongle.sock"), extra);
+        let (pin_file, admin_pin_file) = (dir.path("pin.txt"), dir.path("admin-pin.txt"));
+        std::fs::write(&pin_file, format!("{pin}\n")).expect("write the PIN file");
+        let mut admin_pin = ADMIN_PIN.to_vec();
+        admin_pin.push(b'\n');
+        std::fs::write(&admin_pin_file, admin_pin).expect("write the admin PIN file");
+        let out = ok(admin(
+            &fw.socket,
+            &[
+                "init",
+                "--pin-file",
+                path_str(&pin_file),
+                "--new-admin-pin-file",
+                path_str(&admin_pin_file),
+            ],
+        ));
+        std::fs::remove_file(&pin_file).expect("remove the PIN file");
+        let public_key = PublicKey::from_text(out.trim()).expect("init prints the public key");
+        AdminDongle { fw, pin: pin.into(), admin_pin_file, public_key }
+    }
+
+    /// The global options of an admin command on this dongle: `--dongle unix:SOCKET
+    /// --admin-pin-file FILE`.
+    pub fn admin_options(&self) -> [String; 4] {
+        [
+            "--dongle".into(),
+            self.fw.target(),
+            "--admin-pin-file".into(),
+            path_str(&self.admin_pin_file).into(),
+        ]
+    }
+
+    /// `vbzkey-admin --admin-pin-file FILE ARGS` against this dongle, pressing its button
+    /// when asked (see [`admin`]).
+    pub fn admin(&self, args: &[&str]) -> Output {
+        let mut all = vec!["--admin-pin-file", path_str(&self.admin_pin_file)];
+        all.extend(args);
+        admin(&self.fw.socket, &all)
+    }
+
+    /// Unlock for staff with the staff PIN, straight on the dongle (the bridge's `Unlock`),
+    /// waiting out the dongle's limit on audit lines after the tests' bursts of admin commands.
+    pub fn unlock(&self) {
+        self.fw.client().unlock(Pin::new(self.pin.as_bytes())).expect("staff unlock");
+    }
+}
+
+/// A path as a command-line argument (test paths are UTF-8).
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
 }
 
 impl Drop for Firmware {
@@ -315,7 +425,7 @@ pub const PRESS_PROMPT: &str = "Press the dongle's button";
 /// Run `vbzkey-admin` with `args`; whenever it tells the user to press the dongle's button,
 /// press `button` (if given) the way a person would: after the prompt. Returns its output;
 /// `Output::stderr` holds everything it printed there.
-pub fn admin_pressing(args: &[&str], button: Option<&Path>) -> std::process::Output {
+pub fn admin_pressing(args: &[&str], button: Option<&Path>) -> Output {
     let mut child = Command::new(bin("vbzkey-admin"))
         .args(args)
         .stdin(Stdio::null())
@@ -343,13 +453,13 @@ pub fn admin_pressing(args: &[&str], button: Option<&Path>) -> std::process::Out
     child.stdout.take().expect("stdout").read_to_end(&mut stdout).expect("read stdout");
     let status = child.wait().expect("wait for vbzkey-admin");
     let stderr = reader.join().expect("stderr reader");
-    std::process::Output { status, stdout, stderr }
+    Output { status, stdout, stderr }
 }
 
 /// Run `vbzkey-admin --dongle unix:DONGLE ARGS…` with no stdin, pressing the emulated
 /// dongle's button (the FIFO beside its socket, as [`Firmware`] makes it) whenever the tool
 /// asks: an admin who presses when told.
-pub fn admin(dongle: &Path, args: &[&str]) -> std::process::Output {
+pub fn admin(dongle: &Path, args: &[&str]) -> Output {
     let target = format!("unix:{}", dongle.display());
     let mut all = vec!["--dongle", target.as_str()];
     all.extend(args);

@@ -5,12 +5,7 @@
 use std::path::Path;
 use std::process::Output;
 
-use vbzkey_e2e::{ADMIN_PIN, Firmware, PRESS_PROMPT, TempDir, admin_pressing, cli};
-
-fn ok(out: Output) -> String {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
+use vbzkey_e2e::{ADMIN_PIN, Firmware, PRESS_PROMPT, TempDir, admin_pressing, cli, ok};
 
 fn refused(out: &Output, says: &[&str]) {
     let err = String::from_utf8_lossy(&out.stderr);

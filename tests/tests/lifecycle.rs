@@ -8,24 +8,13 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use vbzkey_e2e::{Firmware, TempDir, admin, admin_pressing, bin};
+use vbzkey_e2e::{Firmware, TempDir, admin, admin_pressing, bin, ok, refused};
 use vbzkey_protocol::record::{self, Record};
 use vbzkey_protocol::wire::{Pin, Request, Response, SealedItem};
 use vbzkey_protocol::{KeyId, PublicKey};
 
 const N: usize = 10_000;
 const FAST: &[&str] = &["--records-per-minute", "1000000000"];
-
-fn ok(out: Output) -> String {
-    assert!(out.status.success(), "vbzkey-admin failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn refused(out: Output, says: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected a refusal saying {says:?}");
-    assert!(err.contains(says), "expected {says:?} in: {err}");
-}
 
 fn key_id_of(text: &str) -> KeyId {
     Record::parse(&record::from_text(text).unwrap()).unwrap().key_id()
@@ -520,9 +509,56 @@ fn rewrap_a_sqlite_table_in_place_and_retire_checked_against_it() {
             batch,
         ])
     };
+    // Killed at every step of a batch (the third of each run): only whole batches are ever on
+    // the new key, and each run gets further.
+    let on_new_key = || -> Vec<String> {
+        sqlite(
+            &db,
+            &format!(
+                "import sqlite3, sys\ndb = sqlite3.connect(sys.argv[1])\n\
+                 print('\\n'.join(r[0] for r in db.execute(\"SELECT id FROM cust_cards WHERE key_id = '{}' ORDER BY id\")))",
+                new_pk.key_id()
+            ),
+            "",
+        )
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+    };
+    let mut done = 0;
+    for step in ["read", "rewrapped", "half-written", "committed"] {
+        let out = Command::new(bin("vbzkey-admin"))
+            .arg("--dongle")
+            .arg(format!("unix:{}", fw.socket.display()))
+            .args([
+                "--admin-pin-file",
+                admin_pin,
+                "rewrap",
+                "--db",
+                &db_arg,
+                "--table",
+                "cust_cards",
+            ])
+            .args(["--column", "card_number", "--batch", "32"])
+            .env("VBZKEY_DANGEROUS_CRASH_AT", format!("rewrap-db:{step}:3"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(9), "killed at {step}");
+        let ids = on_new_key();
+        assert_eq!(ids.len() % 32, 0, "killed at {step}: whole batches only ({} rows)", ids.len());
+        let expected: Vec<String> = (0..ids.len()).map(|i| format!("c{i:04}")).collect();
+        assert_eq!(ids, expected, "killed at {step}: the batches done are the first ones");
+        assert!(ids.len() >= done, "killed at {step}: nothing re-wrapped was lost");
+        done = ids.len();
+    }
+    assert!(done > 0 && done < 500);
     let first = rewrap("64");
     assert!(
-        String::from_utf8_lossy(&first.stderr).contains("500 rows, 500 re-wrapped"),
+        String::from_utf8_lossy(&first.stderr)
+            .contains(&format!("500 rows, {} re-wrapped", 500 - done)),
         "{}",
         String::from_utf8_lossy(&first.stderr)
     );
@@ -555,7 +591,18 @@ fn rewrap_a_sqlite_table_in_place_and_retire_checked_against_it() {
     assert_eq!(open_all(&fw, &lines), (500, vec![]));
     let old = pk.key_id().to_string();
     ok(admin(&["retire", &old, "--db", &db_arg, "--column", "cust_cards.card_number"]));
-    refused(admin(&["rewrap", "--db", "mysql://shop", "--table", "t", "--column", "c"]), "JSON");
+    refused(
+        admin(&[
+            "rewrap",
+            "--db",
+            "mysql://shop@db.example.com/store",
+            "--table",
+            "t",
+            "--column",
+            "c",
+        ]),
+        "only a server on this machine",
+    );
     refused(
         admin(&["rewrap", "--db", &db_arg, "--table", "cust_cards; DROP TABLE x", "--column", "c"]),
         "not a plain",

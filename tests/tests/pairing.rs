@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use vbzkey_client::{Client, ClientError, ConnectOptions};
-use vbzkey_e2e::{Bridge, Firmware, TempDir, admin_pressing, bin, cli, make_fifo};
+use vbzkey_e2e::{Bridge, Firmware, TempDir, admin_pressing, bin, cli, make_fifo, ok, refused};
 use vbzkey_protocol::wire::DongleError;
 
 const STORE: &str = "http://127.0.0.1:8080";
@@ -22,19 +22,6 @@ fn admin_at(target: &str, host_key: Option<&Path>, button: &Path, args: &[&str])
     }
     all.extend(args);
     admin_pressing(&all, Some(button))
-}
-
-fn ok(out: Output) -> String {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn refused(out: Output, says: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains(says),
-        "expected a refusal saying {says:?}, got: {err}"
-    );
 }
 
 fn unseal_status(bridge: &Bridge, rec: &str) -> (u16, String) {

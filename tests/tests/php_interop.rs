@@ -1,6 +1,9 @@
-//! PHP (Debian's php-cli, ext-sodium + hash only) against Rust, across processes: records
+//! PHP (Debian's php-cli, ext-sodium + hash only) against Rust, across processes: the
+//! Composer package `clients/php` passes its PHPUnit suite (Debian's phpunit) on the shared
+//! vectors and installs into a store with `composer require` from a path repository; records
 //! sealed by PHP open in Rust, records sealed by Rust open in PHP, and the clear-field split
-//! gives the same fields. `scripts/test` installs php-cli; without it these tests fail loudly.
+//! gives the same fields. `scripts/test` installs php-cli, phpunit and composer; without them
+//! these tests fail loudly.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -16,9 +19,17 @@ fn php_dir() -> PathBuf {
 }
 
 fn php(args: &[&str], stdin: &str) -> String {
+    php_with_stdin(&php_dir(), args, stdin)
+}
+
+fn php_in(dir: &std::path::Path, args: &[&str]) -> String {
+    php_with_stdin(dir, args, "")
+}
+
+fn php_with_stdin(dir: &std::path::Path, args: &[&str], stdin: &str) -> String {
     let mut child = Command::new("php")
         .args(args)
-        .current_dir(php_dir())
+        .current_dir(dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -46,10 +57,62 @@ fn values() -> Vec<(String, String)> {
     v
 }
 
+fn run(program: &str, args: &[&str], dir: &std::path::Path, env: &[(&str, &str)]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e} (scripts/test installs it)"));
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{program} {args:?}: {text}");
+    text
+}
+
 #[test]
-fn the_php_sealer_passes_its_own_tests_on_the_shared_vectors() {
-    let out = php(&["tests/run.php"], "");
-    assert!(out.trim_end().ends_with(", 0 failed"), "{out}");
+fn the_php_package_passes_its_phpunit_suite_on_the_shared_vectors() {
+    let out = run("phpunit", &["-c", "phpunit.xml.dist"], &php_dir(), &[]);
+    let tests: usize = out
+        .split("OK (")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("PHPUnit did not pass: {out}"));
+    assert!(tests >= 60, "the RFC, record and split kits ran ({tests} tests): {out}");
+}
+
+#[test]
+fn a_store_installs_the_php_package_with_composer_from_a_path_repository() {
+    // Exactly what clients/php/README.md tells a store, offline (no Packagist).
+    let dir = vbzkey_e2e::TempDir::new("composer");
+    let home = dir.path("composer-home");
+    let shop = dir.path("shop");
+    std::fs::create_dir_all(&shop).unwrap();
+    std::fs::write(shop.join("composer.json"), "{}\n").unwrap();
+    let package = php_dir().canonicalize().unwrap();
+    let env = [("COMPOSER_HOME", home.to_str().unwrap()), ("COMPOSER_NO_INTERACTION", "1")];
+    run("composer", &["validate", "--strict"], &package, &env);
+    run("composer", &["config", "repo.packagist", "false"], &shop, &env);
+    run(
+        "composer",
+        &["config", "repositories.vbzkey", "path", package.to_str().unwrap()],
+        &shop,
+        &env,
+    );
+    run("composer", &["require", "vbzkey/vbzkey:@dev"], &shop, &env);
+    let key = SecretKey::generate().unwrap();
+    let sealed = php_in(
+        &shop,
+        &[
+            "-r",
+            "require 'vendor/autoload.php'; echo \\VbzKey\\Sealer::seal($argv[1], 'cust_phones/7/phone', '+442079460958');",
+            &key.public_key().to_text(),
+        ],
+    );
+    let bytes = record::from_text(sealed.trim()).unwrap();
+    assert_eq!(&record::open(&key, b"cust_phones/7/phone", &bytes).unwrap()[..], b"+442079460958");
 }
 
 #[test]

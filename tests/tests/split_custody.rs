@@ -5,18 +5,12 @@
 //! unpairs A, A's host key no longer opens it.
 
 use std::path::Path;
-use std::process::Output;
 
 use serde_json::json;
-use vbzkey_e2e::{ADMIN_PIN, Bridge, Firmware, TempDir, admin_pressing, cli};
+use vbzkey_e2e::{ADMIN_PIN, Bridge, Firmware, TempDir, admin_pressing, cli, ok};
 
 const STORE: &str = "http://127.0.0.1:8080";
 const PIN: &str = "13579246";
-
-fn ok(out: Output) -> String {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// A workstation's bridge with host key `key`, pinning the dongle's `device` key.
 fn bridge(dir: &TempDir, fw: &Firmware, key: &Path, device: &str) -> Bridge {

@@ -317,10 +317,10 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         }
         self.open_without_pin(now);
         if had_staff {
-            let _ = self.log_own(now, Event::Lock, "-", 0, 0, &peer.label);
+            let _ = self.log(now, Event::Lock, "-", 0, 0, &peer.label);
         }
         if had_admin {
-            let _ = self.log_own(now, Event::AdminEnd, "-", 0, 0, &peer.label);
+            let _ = self.log(now, Event::AdminEnd, "-", 0, 0, &peer.label);
         }
         Ok(Response::Ok)
     }
@@ -330,7 +330,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             && r.admin.as_ref().is_some_and(|w| w.peer == peer.id)
         {
             r.admin = None;
-            let _ = self.log_own(now, Event::AdminEnd, "-", 0, 0, &peer.label);
+            let _ = self.log(now, Event::AdminEnd, "-", 0, 0, &peer.label);
         }
         Ok(Response::Ok)
     }
@@ -439,7 +439,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         if !self.audit.intact() {
             let moved =
                 self.audit.set_aside(&mut self.storage, now.unix_secs).map_err(storage_failed)?;
-            self.log_own(now, Event::LogSetAside, "-", moved, 0, &peer.label)?;
+            self.log(now, Event::LogSetAside, "-", moved, 0, &peer.label)?;
         }
         // The audit log survives a reset: it is the evidence of what happened before. The
         // device key stays: it is the dongle's identity, not a secret of the shop's.

@@ -77,10 +77,14 @@ pub struct Requirement {
     /// Whether it is key use, which extends the idle time of the keys it used. Status reads
     /// never are: a page polling `/v1/status` must not keep the dongle unlocked.
     pub key_use: bool,
+    /// Whether it writes audit lines, and so costs a token of the log bucket, taken before it
+    /// runs (a refusal then changes nothing: no PIN try, no state). What runs on a broken log
+    /// writes none (it cannot), but the factory reset that starts a new log.
+    pub logs: bool,
 }
 
 const fn rule(access: Access, needs: Needs, button: Button, on_broken_log: bool) -> Requirement {
-    Requirement { access, needs, button, on_broken_log, key_use: false }
+    Requirement { access, needs, button, on_broken_log, key_use: false, logs: !on_broken_log }
 }
 
 /// The requirement of `req`.
@@ -117,7 +121,9 @@ pub fn requirement(req: &Request) -> Requirement {
         | Request::Unpair { .. }
         | Request::SetStaffPin { .. }
         | Request::ChangeAdminPin { .. } => rule(Session, Admin, Always, false),
-        Request::FactoryReset => rule(Session, AdminOrRecovery, Always, true),
+        Request::FactoryReset => {
+            Requirement { logs: true, ..rule(Session, AdminOrRecovery, Always, true) }
+        }
     }
 }
 

@@ -782,6 +782,9 @@ fn audit_lines_hosts_cause_are_rate_limited_and_refused_requests_do_not_run() {
         assert_eq!(unlock(&mut d, PIN, at(1)), Response::Ok, "line {i}");
     }
     assert!(matches!(err(unlock(&mut d, PIN, at(1))), DongleError::RateLimited { .. }));
+    // Refused before the PIN was looked at: no try spent, right or wrong.
+    assert!(matches!(err(unlock(&mut d, b"999999", at(1))), DongleError::RateLimited { .. }));
+    assert_eq!(hello(&mut d, at(1)).pin_tries_left, cfg().max_pin_tries);
     assert!(matches!(
         unseal(&mut d, vec![item(&pk, "c", "v")], at(1)),
         Err(DongleError::RateLimited { .. })

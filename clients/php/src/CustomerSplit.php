@@ -1,211 +1,20 @@
 <?php
-/**
- * VbzKey — seal customer data for vbzkey, with PHP's built-ins only (ext-sodium, hash, pcre).
- *
- * Three lines at checkout:
- *
- *     require 'VbzKey.php';
- *     $out = VbzKey::sealCustomer(file_get_contents('store-public-key.txt'), $customer);
- *     // store $out['clear'] in clear columns and $out['sealed'][field]['record'] in sealed ones
- *
- * Needs only the PUBLIC key: checkout works while every key device is unplugged.
- * Record format v1 (docs/FORMAT.md): HPKE RFC 9180 base mode, DHKEM(X25519, HKDF-SHA256),
- * HKDF-SHA256, ChaCha20Poly1305; info "vbzkey record v1"; aad = 12-byte header || context.
- * The clear-field split follows docs/SPLIT.md exactly; both are tested against the Rust
- * implementation's test kit. Errors are VbzKeyException with a stable code (getErrorCode())
- * and a message that names the field, never its value.
- */
 
 declare(strict_types=1);
 
-final class VbzKeyException extends RuntimeException
+namespace VbzKey;
+
+/**
+ * The clear-field split (docs/SPLIT.md): which parts of a customer stay clear for search
+ * (card brand and last 4, expiry, postal code, country, phone country and area code, email)
+ * and which are sealed (card and bank account numbers, address, phone), with the same rules
+ * and error codes as the Rust implementation (`protocol/src/split/`), checked against the
+ * shared kit `split-v1.json`. A card security code anywhere is refused (`cvv_refused`).
+ */
+final class CustomerSplit
 {
-    private string $errorCode;
-
-    public function __construct(string $errorCode, string $message)
-    {
-        parent::__construct($message);
-        $this->errorCode = $errorCode;
-    }
-
-    /** Stable code shared with the Rust implementation (e.g. "luhn_check_failed"). */
-    public function getErrorCode(): string
-    {
-        return $this->errorCode;
-    }
-}
-
-final class VbzKey
-{
-    public const MAX_PLAINTEXT_LEN = 4096;
-    public const MAX_CONTEXT_LEN = 512;
-    private const INFO = 'vbzkey record v1';
-    private const KEM_SUITE = "KEM\x00\x20";
-    private const HPKE_SUITE = "HPKE\x00\x20\x00\x01\x00\x03";
-    private const PUBLIC_PREFIX = 'vkpub1.';
     private const MAX_ID_LEN = 64;
     private const MAX_EMAIL_LEN = 254;
-
-    // ---- record format v1 ------------------------------------------------------------------
-
-    /** Seal a UTF-8 value to a `vkpub1.` public key under a context; returns the `vk1.` text. */
-    public static function seal(string $publicKey, string $context, string $plaintext): string
-    {
-        return self::toText(self::sealBinary(self::parsePublicKey($publicKey), $context, $plaintext, random_bytes(32)));
-    }
-
-    /**
-     * The binary record, with a caller-supplied ephemeral private key. Private: reusing an
-     * ephemeral key reuses the AEAD key and nonce, so only seal() (random_bytes) calls it; the
-     * tests reach it through a closure bound to this class (clients/php/tests/run.php).
-     */
-    private static function sealBinary(string $pkR, string $context, string $plaintext, string $skE): string
-    {
-        if (strlen($plaintext) > self::MAX_PLAINTEXT_LEN) {
-            throw new VbzKeyException('plaintext_too_long', 'value is longer than 4096 bytes');
-        }
-        if (!preg_match('//u', $plaintext)) {
-            throw new VbzKeyException('plaintext_not_utf8', 'value is not UTF-8 text');
-        }
-        if (strlen($context) > self::MAX_CONTEXT_LEN) {
-            throw new VbzKeyException('context_too_long', 'context is longer than 512 bytes');
-        }
-        [$shared, $enc] = self::encap($pkR, $skE);
-        [$key, $nonce] = self::keySchedule($shared, self::INFO);
-        $header = "VK\x01\x01" . self::keyId($pkR);
-        $ct = sodium_crypto_aead_chacha20poly1305_ietf_encrypt($plaintext, $header . $context, $nonce, $key);
-        sodium_memzero($shared);
-        sodium_memzero($key);
-        return $header . $enc . $ct;
-    }
-
-    /** First 8 bytes of SHA-256("vbzkey key id v1" || public key). */
-    public static function keyId(string $pk): string
-    {
-        return substr(hash('sha256', 'vbzkey key id v1' . $pk, true), 0, 8);
-    }
-
-    public static function toText(string $record): string
-    {
-        return 'vk1.' . self::b64($record);
-    }
-
-    /** The 32 key bytes of a `vkpub1.` public key (surrounding whitespace ignored). */
-    public static function parsePublicKey(string $text): string
-    {
-        $text = trim($text);
-        if (strncmp($text, self::PUBLIC_PREFIX, strlen(self::PUBLIC_PREFIX)) !== 0) {
-            throw new VbzKeyException('bad_public_key', 'not a vbzkey public key: it must start with vkpub1.');
-        }
-        $body = substr($text, strlen(self::PUBLIC_PREFIX));
-        $raw = self::unb64($body);
-        if ($raw === null || strlen($raw) !== 32 || self::b64($raw) !== $body) {
-            throw new VbzKeyException('bad_public_key', 'the public key is damaged: expected 43 base64url characters');
-        }
-        return $raw;
-    }
-
-    public static function b64(string $bytes): string
-    {
-        return rtrim(strtr(base64_encode($bytes), '+/', '-_'), '=');
-    }
-
-    /** Strict unpadded base64url; null if invalid. */
-    public static function unb64(string $text): ?string
-    {
-        if (!preg_match('/\A[A-Za-z0-9_-]*\z/', $text) || strlen($text) % 4 === 1) {
-            return null;
-        }
-        $raw = base64_decode(strtr($text, '-_', '+/') . str_repeat('=', (4 - strlen($text) % 4) % 4), true);
-        return $raw === false ? null : $raw;
-    }
-
-    // ---- RFC 9180 for the one suite ------------------------------------------------------
-
-    public static function labeledExtract(string $suite, string $salt, string $label, string $ikm): string
-    {
-        // HKDF-Extract with an empty salt uses HashLen zero bytes (RFC 5869 §2.2).
-        return hash_hmac('sha256', 'HPKE-v1' . $suite . $label . $ikm, $salt === '' ? str_repeat("\0", 32) : $salt, true);
-    }
-
-    public static function labeledExpand(string $suite, string $prk, string $label, string $info, int $len): string
-    {
-        $labeledInfo = pack('n', $len) . 'HPKE-v1' . $suite . $label . $info;
-        $out = '';
-        $t = '';
-        for ($i = 1; strlen($out) < $len; $i++) {
-            $t = hash_hmac('sha256', $t . $labeledInfo . chr($i), $prk, true);
-            $out .= $t;
-        }
-        return substr($out, 0, $len);
-    }
-
-    /** RFC 9180 DeriveKeyPair: [private key, public key]. */
-    public static function deriveKeyPair(string $ikm): array
-    {
-        $prk = self::labeledExtract(self::KEM_SUITE, '', 'dkp_prk', $ikm);
-        $sk = self::labeledExpand(self::KEM_SUITE, $prk, 'sk', '', 32);
-        return [$sk, sodium_crypto_scalarmult_base($sk)];
-    }
-
-    private static function dh(string $sk, string $pk): string
-    {
-        try {
-            // libsodium refuses an all-zero result (a low-order point) by throwing.
-            $dh = sodium_crypto_scalarmult($sk, $pk);
-        } catch (SodiumException $e) {
-            throw new VbzKeyException('low_order_point', 'the public key is a low-order point: not a valid recipient');
-        }
-        if (hash_equals(str_repeat("\0", 32), $dh)) {
-            throw new VbzKeyException('low_order_point', 'the public key is a low-order point: not a valid recipient');
-        }
-        return $dh;
-    }
-
-    private static function extractAndExpand(string $dh, string $kemContext): string
-    {
-        $prk = self::labeledExtract(self::KEM_SUITE, '', 'eae_prk', $dh);
-        return self::labeledExpand(self::KEM_SUITE, $prk, 'shared_secret', $kemContext, 32);
-    }
-
-    /** Encap(pkR) with the given ephemeral private key: [shared secret, enc]. Private, as sealBinary. */
-    private static function encap(string $pkR, string $skE): array
-    {
-        $enc = sodium_crypto_scalarmult_base($skE);
-        $dh = self::dh($skE, $pkR);
-        $shared = self::extractAndExpand($dh, $enc . $pkR);
-        sodium_memzero($dh);
-        return [$shared, $enc];
-    }
-
-    /** Decap(enc, skR) given pkR. */
-    public static function decap(string $enc, string $skR, string $pkR): string
-    {
-        $dh = self::dh($skR, $enc);
-        $shared = self::extractAndExpand($dh, $enc . $pkR);
-        sodium_memzero($dh);
-        return $shared;
-    }
-
-    /** Base-mode key schedule: [key, base nonce, key schedule context, secret]. */
-    public static function keySchedule(string $shared, string $info): array
-    {
-        $ksc = "\x00" . self::labeledExtract(self::HPKE_SUITE, '', 'psk_id_hash', '')
-            . self::labeledExtract(self::HPKE_SUITE, '', 'info_hash', $info);
-        $secret = self::labeledExtract(self::HPKE_SUITE, $shared, 'secret', '');
-        $key = self::labeledExpand(self::HPKE_SUITE, $secret, 'key', $ksc, 32);
-        $nonce = self::labeledExpand(self::HPKE_SUITE, $secret, 'base_nonce', $ksc, 12);
-        return [$key, $nonce, $ksc, $secret];
-    }
-
-    /** The nonce for sequence number $seq (RFC 9180 §5.2). */
-    public static function nonceFor(string $baseNonce, int $seq): string
-    {
-        return $baseNonce ^ (str_repeat("\0", 4) . pack('J', $seq));
-    }
-
-    // ---- the clear-field split (docs/SPLIT.md) -------------------------------------------
-
     private const CVV_KEYS = ['cvv', 'cvc', 'cvv2', 'cvc2', 'cid', 'csc', 'security_code'];
     private const TOP_KEYS = ['id', 'card', 'bank', 'address', 'phone', 'email'];
     private const CARD_KEYS = ['number', 'expiry'];
@@ -243,7 +52,7 @@ final class VbzKey
 
     private static function fail(string $code, string $message): never
     {
-        throw new VbzKeyException($code, $message);
+        throw new Exception($code, $message);
     }
 
     private static function utrim(string $s): string
@@ -556,7 +365,7 @@ final class VbzKey
     }
 
     /**
-     * Split a customer record into clear fields and values to seal (docs/SPLIT.md).
+     * Split a customer record into clear fields and values to seal.
      * Returns ['clear' => [...all keys...], 'sealed' => [field => ['table', 'context', 'value']]].
      */
     public static function split(array $c): array
@@ -648,22 +457,5 @@ final class VbzKey
             $clear['email'] = self::normaliseEmail($email);
         }
         return ['clear' => $clear, 'sealed' => $sealed];
-    }
-
-    /**
-     * Split and seal a customer at checkout: what `vbzkey seal-customer` prints, as an array.
-     * ['id', 'key_id' (hex), 'clear' => [...], 'sealed' => [field => ['table', 'context', 'record']]]
-     */
-    public static function sealCustomer(string $publicKey, array $customer): array
-    {
-        $pk = self::parsePublicKey($publicKey);
-        $split = self::split($customer);
-        $sealed = [];
-        foreach ($split['sealed'] as $field => $f) {
-            $record = self::toText(self::sealBinary($pk, $f['context'], $f['value'], random_bytes(32)));
-            sodium_memzero($f['value']);
-            $sealed[$field] = ['table' => $f['table'], 'context' => $f['context'], 'record' => $record];
-        }
-        return ['id' => $customer['id'], 'key_id' => bin2hex(self::keyId($pk)), 'clear' => $split['clear'], 'sealed' => $sealed];
     }
 }
