@@ -122,6 +122,14 @@ fn storage_failed(e: StorageError) -> DongleError {
     DongleError::Storage
 }
 
+/// A key store that would not open for a reason other than the PIN.
+fn store_error(e: KeyStoreError) -> DongleError {
+    match e {
+        KeyStoreError::MissingDeviceSecret => DongleError::DeviceSecretMissing,
+        _ => DongleError::KeyStoreDamaged,
+    }
+}
+
 fn check_pin(pin: &Pin) -> Result<(), DongleError> {
     if (MIN_PIN_LEN..=MAX_PIN_LEN).contains(&pin.0.len()) {
         Ok(())
@@ -201,6 +209,12 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
                 }
             };
         }
+        if d.device_secret_missing() {
+            tracing::error!(
+                "the key store is sealed to this board's OTP device secret, which was not given \
+                 (--otp-dump): it stays closed and no PIN is counted until the secret is back"
+            );
+        }
         if d.store.as_ref().is_some_and(|s| !s.pin_set()) {
             let _ = d.open_keys(None);
         }
@@ -217,6 +231,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
     fn state(&self) -> LockState {
         match &self.store {
             None if !self.store_damaged => LockState::Uninitialised,
+            Some(_) if self.device_secret_missing() => LockState::DeviceSecretMissing,
             Some(s) if s.pin_set() && self.failures >= self.cfg.max_pin_tries => {
                 LockState::LockedOut
             }
@@ -266,13 +281,22 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         self.store.as_ref().ok_or(DongleError::NotInitialised)
     }
 
+    /// The key store is sealed to an OTP secret this board was not given (checked before any
+    /// PIN is counted: without the secret the right PIN would look wrong).
+    fn device_secret_missing(&self) -> bool {
+        self.store.as_ref().is_some_and(KeyStore::otp_used) && self.binding.device_secret.is_none()
+    }
+
     fn require_unlocked(&mut self) -> Result<(), DongleError> {
         let pin_set = self.require_store()?.pin_set();
+        if self.device_secret_missing() {
+            return Err(DongleError::DeviceSecretMissing);
+        }
         if self.state() == LockState::LockedOut {
             return Err(DongleError::LockedOut);
         }
         if self.unlocked.is_none() && !pin_set {
-            self.open_keys(None).map_err(|_| DongleError::KeyStoreDamaged)?;
+            self.open_keys(None).map_err(store_error)?;
         }
         if self.unlocked.is_none() { Err(DongleError::Locked) } else { Ok(()) }
     }
@@ -387,7 +411,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         active: u32,
         pin: Option<Option<&Pin>>,
     ) -> Result<(), DongleError> {
-        let (kdf, salt, pin_set, kek) = match pin {
+        let (kdf, salt, pin_set, otp_used, kek) = match pin {
             // A new PIN (or none): fresh salt, fresh KEK.
             Some(new_pin) => {
                 let salt = *self.random::<16>()?;
@@ -397,18 +421,17 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
                     &self.binding,
                     new_pin.map(|p| &p.0[..]),
                 );
-                (self.cfg.kdf, salt, new_pin.is_some(), kek)
+                (self.cfg.kdf, salt, new_pin.is_some(), self.binding.device_secret.is_some(), kek)
             }
             // Same PIN: same salt and KEK.
             None => {
                 let store = self.require_store()?;
                 let (kdf, salt) = store.kdf();
                 let kek = self.unlocked.as_ref().ok_or(DongleError::Locked)?.kek.clone();
-                (kdf, salt, store.pin_set(), kek)
+                (kdf, salt, store.pin_set(), store.otp_used(), kek)
             }
         };
         let nonce = *self.random::<12>()?;
-        let otp_used = self.binding.device_secret.is_some();
         let bytes = keystore::seal(
             &NewStore { kdf, salt, pin_set, otp_used, nonce, keys: &keys.keys, active },
             &kek,
@@ -457,6 +480,9 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
     /// Check a PIN the way `Unlock` does: counter written before the comparison.
     fn verify_pin(&mut self, pin: &Pin, now: Now, host: &str) -> Result<(), DongleError> {
         self.require_store()?;
+        if self.device_secret_missing() {
+            return Err(DongleError::DeviceSecretMissing);
+        }
         if self.state() == LockState::LockedOut {
             return Err(DongleError::LockedOut);
         }
@@ -483,7 +509,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
                 // Not a PIN failure: give the try back.
                 tracing::error!("{e}");
                 self.set_failures(before)?;
-                Err(DongleError::KeyStoreDamaged)
+                Err(store_error(e))
             }
         }
     }

@@ -214,17 +214,28 @@ impl KeyStore {
         &self.public
     }
 
-    /// The KEK for this store, given the board and (if set) the PIN.
+    /// Whether the store is sealed to the board's OTP device secret.
+    pub fn otp_used(&self) -> bool {
+        self.flags & FLAG_OTP != 0
+    }
+
+    /// The KEK for this store, given the board and (if set) the PIN. A store sealed without
+    /// the OTP secret is opened without it even if the board has one now (OTP programmed
+    /// after the store was made), so programming OTP can never make the right PIN look wrong.
     pub fn kek(
         &self,
         binding: &Binding,
         pin: Option<&[u8]>,
     ) -> Result<Zeroizing<[u8; 32]>, KeyStoreError> {
-        if self.flags & FLAG_OTP != 0 && binding.device_secret.is_none() {
-            return Err(KeyStoreError::MissingDeviceSecret);
-        }
         let pin = if self.pin_set() { pin } else { None };
-        Ok(derive_kek(self.kdf, &self.salt, binding, pin))
+        match (self.otp_used(), &binding.device_secret) {
+            (true, None) => Err(KeyStoreError::MissingDeviceSecret),
+            (true, Some(_)) => Ok(derive_kek(self.kdf, &self.salt, binding, pin)),
+            (false, _) => {
+                let without = Binding { serial: binding.serial.clone(), device_secret: None };
+                Ok(derive_kek(self.kdf, &self.salt, &without, pin))
+            }
+        }
     }
 
     /// The salt and KDF parameters, for re-sealing under the same KEK.
@@ -416,6 +427,28 @@ mod tests {
                 assert!(sealed.open(&kek, store.public()).is_err());
             }
         }
+    }
+
+    #[test]
+    fn otp_programmed_after_the_store_was_made_does_not_change_its_kek() {
+        let store_bytes = seal(
+            &NewStore {
+                kdf: KdfParams::TEST_ONLY_WEAK,
+                salt: [3; 16],
+                pin_set: true,
+                otp_used: false,
+                nonce: [4; 12],
+                keys: &[(1, SecretKey::from_bytes([5; 32]))],
+                active: 1,
+            },
+            &derive_kek(KdfParams::TEST_ONLY_WEAK, &[3; 16], &binding("x"), Some(b"123456")),
+        );
+        let (store, sealed) = KeyStore::parse(&store_bytes).unwrap();
+        assert!(!store.otp_used());
+        let now_with_otp =
+            Binding { serial: "x".into(), device_secret: Some(Zeroizing::new([9; 32])) };
+        let kek = store.kek(&now_with_otp, Some(b"123456")).unwrap();
+        assert!(sealed.open(&kek, store.public()).is_ok(), "the right PIN still opens it");
     }
 
     #[test]

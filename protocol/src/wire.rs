@@ -278,6 +278,10 @@ pub enum LockState {
     Unlocked,
     /// Too many wrong PINs: only `FactoryReset` (and restore from backup) helps.
     LockedOut,
+    /// The key store is sealed to this board's OTP device secret, which the firmware was not
+    /// given (the boot unit could not read it): nothing opens, no PIN is asked or counted,
+    /// until it is back. Not damage: do not reset.
+    DeviceSecretMissing,
 }
 
 /// One key held by the dongle.
@@ -492,6 +496,12 @@ pub enum DongleError {
     /// No such pairing (unpair), or a bad label.
     #[error("no such paired host, or a label longer than 64 bytes")]
     BadPairing,
+    /// The key store needs the board's OTP device secret and the firmware was not given it.
+    /// The PIN was not checked and no try was counted.
+    #[error(
+        "the dongle could not read its OTP device secret at boot, so its key store stays closed (the PIN was not checked or counted); on the dongle: `systemctl status vbzkey-otp`. Do not reset it"
+    )]
+    DeviceSecretMissing,
 }
 
 /// What the dongle answers.
