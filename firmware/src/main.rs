@@ -264,6 +264,20 @@ fn serve(args: ServeArgs) -> Result<(), (u8, String)> {
     let storage = DirStorage::open(&args.state_dir).map_err(|e| {
         cfg_err(format!("cannot use state directory {}: {e}", args.state_dir.display()))
     })?;
+    // A RAM-backed state directory (an overlay root) resets the wrong-PIN counter at every
+    // power cycle: unlimited PIN guesses for whoever unplugs the dongle between tries.
+    if let Ok(Some(fs)) = vbzkey_os::durable::volatile_fs(&args.state_dir) {
+        let msg = format!(
+            "the state directory {} is on {fs}, which forgets it at every power cycle: the \
+             wrong-PIN counter would reset and the audit log vanish. Keep it on a read-write \
+             partition (INSTALL.md, \"Power loss\")",
+            args.state_dir.display()
+        );
+        if args.identity == "pi" {
+            return Err(cfg_err(msg));
+        }
+        tracing::warn!("{msg}");
+    }
     let config = Config {
         max_pin_tries: args.max_pin_tries,
         idle_lock_ms: args.idle_lock_secs.saturating_mul(1000),

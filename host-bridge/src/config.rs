@@ -7,7 +7,8 @@
 //! [method]
 //! kind = "dongle"            # dongle | lan | passphrase | keyfile
 //! transport = "usb"          # or "unix:/run/vbzkey/dongle.sock" for the emulated dongle
-//! # vid = 0x1209, pid = 0x0001, serial = "00000000a1b2c3d4"
+//! # vid = 0x1209, pid = 0x0001     default: hardware/pi/usb-id.conf, built in
+//! # serial = "00000000a1b2c3d4"
 //!
 //! [limits]                   # all optional
 //! max_body_bytes = 1048576
@@ -252,9 +253,8 @@ mod tests {
         let ok = "allowed_origins = [\"https://shop.example\"]\n[method]\nkind = \"dongle\"\n";
         let c = Config::parse(ok).unwrap();
         assert_eq!(c.port, 7878);
-        assert!(
-            matches!(c.method, MethodConfig::Dongle { ref transport, vid: 0x1209, pid: 1, .. } if transport == "usb")
-        );
+        assert!(matches!(c.method, MethodConfig::Dongle { ref transport, vid, pid, .. }
+                if transport == "usb" && vid == DEFAULT_VID && pid == DEFAULT_PID));
         for bad in [
             "allowed_origins = [\"*\"]\n[method]\nkind = \"dongle\"\n",
             "allowed_origins = [\"https://shop.example/\"]\n[method]\nkind = \"dongle\"\n",
