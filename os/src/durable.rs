@@ -183,7 +183,7 @@ mod tests {
 
     #[test]
     fn ram_and_overlay_file_systems_are_volatile_disks_are_not() {
-        let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+        let mounts = fs::read_to_string("/proc/mounts").unwrap();
         // The last mount on a path is the one statfs sees.
         let mut top = std::collections::BTreeMap::new();
         for line in mounts.lines() {
