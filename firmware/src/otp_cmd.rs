@@ -226,6 +226,8 @@ fn lock(access: &dyn OtpAccess, yes: bool) -> Result<(), Stop> {
 
 fn save(access: &dyn OtpAccess, out: &Path) -> Result<(), Stop> {
     let rows = otp::read(access).map_err(|e| {
+        // A file from an earlier run must not stand in for rows that cannot be read now.
+        let _ = std::fs::remove_file(out);
         Stop(
             EXIT_OTP,
             format!(

@@ -208,11 +208,12 @@ fn otp_program_and_lock_need_confirmation() {
 fn otp_save_fails_loudly_when_the_rows_cannot_be_read() {
     let b = Board::new("save-fails");
     let out = b.dir.join("otp-dump");
+    std::fs::write(&out, "36:00000001\n").unwrap();
     let o = b.otp(&["save", "--out", out.to_str().unwrap()], true);
     assert_eq!(o.status.code(), Some(69), "a failure the boot unit cannot swallow");
     let msg = stderr(&o);
     assert!(msg.contains("vcgencmd failed") && msg.contains("device secret missing"), "{msg}");
-    assert!(!out.exists());
+    assert!(!out.exists(), "an earlier run's file does not stand in for unreadable rows");
 }
 
 #[test]
