@@ -62,7 +62,7 @@ host_tools() {
 kernel() {
   kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/.*Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -1)
   [ -n "$kpkg" ] || { apt-get update -qq; kpkg=$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -1); }
-  if [ ! -f "$cache/$kpkg.ok" ]; then
+  if [ ! -f "$cache/$kpkg.v2.ok" ]; then
     say "downloading $kpkg"
     rm -rf "$cache/dl" "$cache/kernel" && mkdir -p "$cache/dl" "$cache/kernel"
     (cd "$cache/dl" && apt-get download "$kpkg" 2>/dev/null)
@@ -77,7 +77,7 @@ PY
     kver=$(ls "$cache/kernel/lib/modules")
     depmod -b "$cache/kernel" "$kver"
     rm -rf "$cache/dl"
-    touch "$cache/$kpkg.ok"
+    touch "$cache/$kpkg.v2.ok"
   fi
   kver=$(ls "$cache/kernel/lib/modules")
 }
@@ -128,7 +128,7 @@ vm_modules() {
   local files
   files=$(for m in "${want[@]}"; do
     awk -v m="$m" -F: '{ n = $1; sub(/.*\//, "", n); sub(/\.ko.*$/, "", n); gsub(/-/, "_", n);
-                          if (n == m) { print $1; printf "%s", $2 } }' "$mdir/modules.dep" | tr ' ' '\n'
+                          if (n == m) { print $1; print $2 } }' "$mdir/modules.dep" | tr ' ' '\n'
   done | sed '/^$/d' | sort -u)
   local f
   for f in $files; do install -D -m 0644 "$mdir/$f" "$r/lib/modules/$kver/$f"; done
