@@ -4,11 +4,12 @@
 #
 #   debian_root_unpack DIR      a fresh copy of the root in DIR (made and cached if needed)
 #
-# It holds what both users need: systemd and udev (the USB VM boots it), sudo and minisign
-# (the install guide's commands), kmod (modules in the VM). Nothing of vbzkey's.
+# It holds what both users need: systemd, udev and dbus (the USB VM boots it, as Raspberry Pi
+# OS has them), sudo and minisign (the install guide's commands), kmod (modules in the VM).
+# Nothing of vbzkey's.
 
 DEBIAN_ROOT_SUITE=bookworm
-DEBIAN_ROOT_PACKAGES=systemd,systemd-sysv,udev,kmod,sudo,minisign
+DEBIAN_ROOT_PACKAGES=systemd,systemd-sysv,udev,dbus,kmod,sudo,minisign
 DEBIAN_ROOT_MIRROR=${VBZKEY_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 debian_root_tarball() {

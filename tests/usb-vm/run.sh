@@ -165,11 +165,12 @@ EOF
   truncate -s 64M "$work/state.img"
   mkfs.ext4 -q -F "$work/state.img"
   echo vbzkey-vm > "$r/etc/hostname"
+  echo "127.0.1.1 vbzkey-vm" >> "$r/etc/hosts"
   ln -sf /sbin/init "$r/init"
   ln -sf /dev/null "$r/etc/systemd/system/serial-getty@ttyS0.service"
   ln -sf /dev/null "$r/etc/systemd/system/getty@tty1.service"
   # The walk: the guide's blocks, the downloads, the probe, and the unit that runs them.
-  local w=$r/root/walk
+  local w=$r/opt/vbzkey-walk
   mkdir -p "$w"
   guide_blocks "$w/blocks"
   cp -r "$work/downloads" "$w/downloads"
@@ -184,7 +185,7 @@ After=basic.target local-fs.target systemd-udev-trigger.service systemd-modules-
 
 [Service]
 Type=oneshot
-ExecStart=/root/walk/walk.sh
+ExecStart=/opt/vbzkey-walk/walk.sh
 StandardOutput=journal+console
 StandardError=journal+console
 TimeoutStartSec=1200

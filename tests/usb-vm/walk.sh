@@ -1,20 +1,22 @@
 #!/bin/bash
-# Runs inside the USB test VM (tests/usb-vm/run.sh), as root, at the end of boot:
+# Runs inside the USB test VM (tests/usb-vm/run.sh), as root, at the end of boot. The users:
+# `admin` is the Pi's (as Raspberry Pi Imager creates one), `clerk` a staff member at the
+# workstation (the VM is both), `stranger` another local user. Steps:
 #
 #   1. the VM's stand-ins for a Pi and for the two people (the Pi's admin, a staff member);
 #   2. the blocks of hardware/pi/INSTALL.md, as written: `pi` ones as the Pi's admin user
-#      (from their home), `workstation` ones as the staff user (from ~/Downloads, the PIN on
+#      (from their home), `workstation` ones as clerk (from ~/Downloads, the PIN on
 #      stdin), each in a fresh login; `real-pi-only` ones are counted, not run;
 #   3. checks of what the guide set up (VBZKEY-WALK-RESULT);
 #   4. usb-vm-probe on the real USB path (VBZKEY-USB-RESULT); then power off.
-set -u
-. /root/walk/env
-W=/root/walk
+set -u -o pipefail
+. /opt/vbzkey-walk/env
+W=/opt/vbzkey-walk
 declare -a RESULT=()
 put() { RESULT+=("\"$1\":$2"); }
 flag() { if "${@:2}" >/dev/null 2>&1; then put "$1" true; else put "$1" false; fi; }
 log() { echo "[walk] $*"; }
-as_staff() { su - staff -c "$1"; }
+as_clerk() { su - clerk -c "$1"; }
 
 finish() {
   local ok=true kv
@@ -29,15 +31,15 @@ finish() {
 { cat /proc/cpuinfo; printf 'Serial\t\t: %s\n' "$SERIAL"; } > /run/cpuinfo-pi
 mount --bind /run/cpuinfo-pi /proc/cpuinfo           # the Pi's serial number
 groupadd --system gpio                              # Raspberry Pi OS has it
-mkdir -p /boot/firmware /media/staff/bootfs           # the SD card's boot partition, as seen
-mount --bind /boot/firmware /media/staff/bootfs       # by the Pi and by the workstation
-for u in admin staff stranger; do useradd -m -s /bin/bash "$u"; done
+mkdir -p /boot/firmware /media/clerk/bootfs           # the SD card's boot partition, as seen
+mount --bind /boot/firmware /media/clerk/bootfs       # by the Pi and by the workstation
+for u in admin clerk stranger; do useradd -m -s /bin/bash "$u"; done
 echo 'admin ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/admin
-echo 'staff ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/staff
-chown staff /boot/firmware
-install -d -o staff -g staff /home/staff/Downloads
-cp "$W"/downloads/* /home/staff/Downloads/
-chown -R staff:staff /home/staff/Downloads
+echo 'clerk ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/clerk
+chown clerk /boot/firmware
+install -d -o clerk -g clerk /home/clerk/Downloads
+cp "$W"/downloads/* /home/clerk/Downloads/
+chown -R clerk:clerk /home/clerk/Downloads
 
 # --- 2. the guide -------------------------------------------------------------------------------
 ran=0 skipped=0 failed=""
@@ -47,7 +49,7 @@ for block in "$W"/blocks/*.sh; do
   case "$name" in
     *-real-pi-only) skipped=$((skipped + 1)); log "$name: real Pi only, not run"; continue ;;
     *-pi) cmd=(su - admin -c "bash -eo pipefail $block") ;;
-    *-workstation) cmd=(su - staff -c "cd ~/Downloads && bash -eo pipefail $block") ;;
+    *-workstation) cmd=(su - clerk -c "cd ~/Downloads && bash -eo pipefail $block") ;;
     *) failed=$name; break ;;
   esac
   log "$name"
@@ -82,7 +84,7 @@ put state_on_its_partition "$(findmnt -n -o FSTYPE /var/lib/vbzkey | grep -qx ex
 flag keystore_sealed_to_otp sh -c 'vbzkey-firmware otp status | grep -q "keystore.v1 sealed to the OTP device secret"'
 flag otp_locked test -e /var/lib/fake-otp/fuses.locked
 # The udev rule (installed after the dongle was plugged in, applied by the package's trigger):
-# the device node belongs to group vbzkey; staff (in it) may open it, a stranger may not.
+# the device node belongs to group vbzkey; clerk (in it) may open it, a stranger may not.
 node=""
 for d in /sys/bus/usb/devices/*; do
   if [ "$(cat "$d/idVendor" 2>/dev/null):$(cat "$d/idProduct" 2>/dev/null)" = "$(. /etc/vbzkey/usb-id.conf; echo "${VBZKEY_VID#0x}:${VBZKEY_PID#0x}")" ]; then
@@ -90,7 +92,7 @@ for d in /sys/bus/usb/devices/*; do
   fi
 done
 put dongle_node_group_vbzkey "$([ -n "$node" ] && [ "$(stat -c '%G %a' "$node")" = "vbzkey 660" ] && echo true || echo false)"
-flag staff_opens_dongle as_staff 'vbzkey-admin info'
+flag clerk_opens_dongle as_clerk 'vbzkey-admin info'
 if su - stranger -c 'vbzkey-admin info' >/dev/null 2>&1; then put stranger_refused false; else put stranger_refused true; fi
 
 # RestartPreventExitStatus: a configuration error (exit 78) is not retried.
@@ -108,10 +110,10 @@ rm -r /run/systemd/system/vbzkey-firmware.service.d
 systemctl daemon-reload
 systemctl reset-failed vbzkey-firmware
 
-wait_info() { # STATE: staff's `vbzkey-admin info --json` until it shows STATE
+wait_info() { # STATE: clerk's `vbzkey-admin info --json` until it shows STATE
   local i
   for i in $(seq 1 60); do
-    as_staff 'vbzkey-admin info --json' 2>/dev/null > /run/info.json &&
+    as_clerk 'vbzkey-admin info --json' 2>/dev/null > /run/info.json &&
       grep -q "\"state\":\"$1\"" /run/info.json && return 0
     sleep 1
   done
@@ -132,7 +134,7 @@ finish
 
 # --- 4. the real USB path ------------------------------------------------------------------------
 log "sealing 20 records with the installed CLI, then usb-vm-probe"
-as_staff 'cd ~/Downloads && for i in $(seq 1 20); do
+as_clerk 'cd ~/Downloads && for i in $(seq 1 20); do
   v=4111-1111-1111-$(printf %04d $i); c=cust_cards/$i/card_number
   r=$(printf %s "$v" | vbzkey seal --to store-public-key.txt --context "$c")
   printf "{\"context\":\"%s\",\"value\":\"%s\",\"record\":\"%s\"}\n" "$c" "$v" "$r"
