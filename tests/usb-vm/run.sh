@@ -166,7 +166,21 @@ EOF
   mkfs.ext4 -q -F "$work/state.img"
   echo vbzkey-vm > "$r/etc/hostname"
   echo "127.0.1.1 vbzkey-vm" >> "$r/etc/hosts"
-  ln -sf /sbin/init "$r/init"
+  # The Pi's serial number as a `Serial` line of /proc/cpuinfo (where the firmware looks on a
+  # Pi without a device tree): /init binds it over /proc/cpuinfo before systemd starts, and
+  # as the firmware's sandbox mounts /proc afresh, a drop-in binds it there too (the unit's
+  # own settings unchanged).
+  cat > "$r/init" <<EOF
+#!/bin/sh
+mount -t proc proc /proc
+{ cat /proc/cpuinfo; printf 'Serial\t\t: %s\n' "$SERIAL"; } > /cpuinfo-pi
+mount --bind /cpuinfo-pi /proc/cpuinfo
+exec /sbin/init
+EOF
+  chmod 0755 "$r/init"
+  mkdir -p "$r/etc/systemd/system/vbzkey-firmware.service.d"
+  printf '[Service]\nBindReadOnlyPaths=/cpuinfo-pi:/proc/cpuinfo\n' \
+    > "$r/etc/systemd/system/vbzkey-firmware.service.d/vm-serial.conf"
   ln -sf /dev/null "$r/etc/systemd/system/serial-getty@ttyS0.service"
   ln -sf /dev/null "$r/etc/systemd/system/getty@tty1.service"
   # The walk: the guide's blocks, the downloads, the probe, and the unit that runs them.

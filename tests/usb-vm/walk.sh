@@ -28,8 +28,7 @@ finish() {
 }
 
 # --- 1. stand-ins -----------------------------------------------------------------------------
-{ cat /proc/cpuinfo; printf 'Serial\t\t: %s\n' "$SERIAL"; } > /run/cpuinfo-pi
-mount --bind /run/cpuinfo-pi /proc/cpuinfo           # the Pi's serial number
+grep -q "^Serial.*$SERIAL" /proc/cpuinfo || log "no Serial line in /proc/cpuinfo (see /init)"
 groupadd --system gpio                              # Raspberry Pi OS has it
 mkdir -p /boot/firmware /media/clerk/bootfs           # the SD card's boot partition, as seen
 mount --bind /boot/firmware /media/clerk/bootfs       # by the Pi and by the workstation
@@ -112,7 +111,8 @@ systemctl reset-failed vbzkey-firmware
 
 wait_info() { # STATE: clerk's `vbzkey-admin info --json` until it shows STATE
   local i
-  for i in $(seq 1 60); do
+  systemctl is-active --quiet vbzkey-firmware || return 1
+  for i in $(seq 1 30); do
     as_clerk 'vbzkey-admin info --json' 2>/dev/null > /run/info.json &&
       grep -q "\"state\":\"$1\"" /run/info.json && return 0
     sleep 1
