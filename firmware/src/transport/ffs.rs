@@ -48,8 +48,12 @@ pub const WINUSB_COMPATIBLE_ID: &[u8; 8] = b"WINUSB\0\0";
 /// The device interface GUID Windows registers for the interface (a WinUSB extended property,
 /// which libusb uses to find the device). Fixed for this project: a random v4 UUID.
 pub const DEVICE_INTERFACE_GUID: &str = "{c72e16c5-09b9-4e07-8357-63ec2d434aa2}";
-/// MS OS descriptor version 1.00, and the `wIndex` of its two feature descriptors.
+/// MS OS descriptor version 1.00, and the `wIndex` of its two feature descriptors. Older
+/// kernels (Debian 12's 6.1, which the USB VM test boots) accept only the byte-swapped 0x0001
+/// that early userspace wrote; newer ones take 1.00 (and 0x0001 with a warning), so [`serve`]
+/// tries 1.00 first. Either way the host reads 1.00: the composite layer writes it itself.
 const MS_OS_BCD_VERSION: u16 = 0x0100;
+const MS_OS_BCD_VERSION_OLD_KERNELS: u16 = 0x0001;
 const MS_OS_EXT_COMPAT: u16 = 4;
 const MS_OS_EXT_PROP: u16 = 5;
 /// `REG_SZ`, the registry type of the interface GUID property.
@@ -61,11 +65,11 @@ const REG_SZ: u32 = 1;
 /// interface 0. The kernel answers Windows' vendor requests from these once the configfs
 /// gadget has `os_desc/use` set (`hardware/pi/vbzkey-gadget.sh`). Property names and values
 /// are given as NUL-terminated ASCII: the kernel sends them as UTF-16.
-fn ms_os_descriptors() -> Vec<u8> {
+fn ms_os_descriptors(bcd_version: u16) -> Vec<u8> {
     let header = |len: usize, w_index: u16, count: u16| {
         let mut h = vec![0u8]; // interface 0
         h.extend_from_slice(&(len as u32).to_le_bytes());
-        h.extend_from_slice(&MS_OS_BCD_VERSION.to_le_bytes());
+        h.extend_from_slice(&bcd_version.to_le_bytes());
         h.extend_from_slice(&w_index.to_le_bytes());
         h.extend_from_slice(&count.to_le_bytes()); // bCount + reserved, or wCount
         h
@@ -99,6 +103,10 @@ fn ms_os_descriptors() -> Vec<u8> {
 /// each an interface descriptor and two bulk endpoint descriptors, then the Microsoft OS
 /// descriptors.
 pub fn descriptors() -> Vec<u8> {
+    descriptors_with(MS_OS_BCD_VERSION)
+}
+
+fn descriptors_with(ms_os_bcd_version: u16) -> Vec<u8> {
     let interface = [9, USB_DT_INTERFACE, 0, 0, 2, USB_CLASS_VENDOR_SPEC, 0, 0, 1];
     let endpoint = |addr: u8, max: u16| {
         let m = max.to_le_bytes();
@@ -110,7 +118,7 @@ pub fn descriptors() -> Vec<u8> {
         body.extend_from_slice(&endpoint(1 | USB_DIR_IN, max));
         body.extend_from_slice(&endpoint(2, max));
     }
-    body.extend_from_slice(&ms_os_descriptors());
+    body.extend_from_slice(&ms_os_descriptors(ms_os_bcd_version));
     let flags = FUNCTIONFS_HAS_FS_DESC | FUNCTIONFS_HAS_HS_DESC | FUNCTIONFS_HAS_MS_OS_DESC;
     let mut out = Vec::new();
     out.extend_from_slice(&FUNCTIONFS_DESCRIPTORS_MAGIC_V2.to_le_bytes());
@@ -340,7 +348,15 @@ where
         .write(true)
         .open(&ep0_path)
         .map_err(io_err("open", &ep0_path))?;
-    ep0.write_all(&descriptors()).map_err(io_err("write descriptors to", &ep0_path))?;
+    // A refused write leaves FunctionFS waiting for descriptors, so the older form can follow.
+    if let Err(e) = ep0.write_all(&descriptors()) {
+        if e.kind() != io::ErrorKind::InvalidInput {
+            return Err(io_err("write descriptors to", &ep0_path)(e));
+        }
+        tracing::debug!("MS OS descriptors 1.00 refused; this kernel wants the older form");
+        ep0.write_all(&descriptors_with(MS_OS_BCD_VERSION_OLD_KERNELS))
+            .map_err(io_err("write descriptors to", &ep0_path))?;
+    }
     ep0.write_all(&strings()).map_err(io_err("write strings to", &ep0_path))?;
     let events = spawn_event_reader(ep0);
     if let Some((udc_file, name)) = &cfg.bind {
@@ -409,6 +425,11 @@ mod tests {
         want.extend_from_slice(b"{c72e16c5-09b9-4e07-8357-63ec2d434aa2}\0");
         assert_eq!(descriptors(), want);
         assert_eq!(want.len(), 189);
+        // The form for older kernels: only the two bcdVersion fields differ.
+        let old = descriptors_with(MS_OS_BCD_VERSION_OLD_KERNELS);
+        let diff: Vec<usize> = (0..want.len()).filter(|&i| want[i] != old[i]).collect();
+        assert_eq!(diff, [75, 76, 110, 111]);
+        assert_eq!((old[75], old[76], old[110], old[111]), (1, 0, 1, 0));
     }
 
     #[test]
