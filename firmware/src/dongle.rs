@@ -299,6 +299,12 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         };
         let mut d =
             Dongle { cfg, storage, platform, binding, store, bucket, audit, device_key, pairings };
+        if d.device_secret_missing() {
+            tracing::error!(
+                "the key store is sealed to this board's OTP device secret, which was not given \
+                 (--otp-dump): it stays closed and no PIN is counted until the secret is back"
+            );
+        }
         d.open_without_pin(now);
         let unlocked = d.staff_unlocked();
         d.platform.show(unlocked);
@@ -336,9 +342,18 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         matches!(&self.store, Store::Ready(r) if r.counters.admin >= self.cfg.max_admin_tries)
     }
 
+    /// The key store has a slot sealed to the board's OTP device secret and the firmware was
+    /// not given it. Checked before any credential is counted: without the secret the right
+    /// PIN would look wrong.
+    fn device_secret_missing(&self) -> bool {
+        matches!(&self.store, Store::Ready(r) if r.file.otp_used())
+            && self.binding.device_secret.is_none()
+    }
+
     fn state(&self) -> LockState {
         match &self.store {
             Store::Empty { .. } => LockState::Uninitialised,
+            _ if self.device_secret_missing() => LockState::DeviceSecretMissing,
             _ if self.staff_locked_out() => LockState::LockedOut,
             _ if self.staff_unlocked() => LockState::Unlocked,
             _ => LockState::Locked,
@@ -367,6 +382,9 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
     /// A store without a staff PIN (and not in split custody) is open to whoever the dongle
     /// serves: open it now (start, after an idle lock) so `Hello` says so.
     fn open_without_pin(&mut self, now: Now) {
+        if self.device_secret_missing() {
+            return;
+        }
         let Store::Ready(r) = &mut self.store else { return };
         if r.staff.is_some() || r.file.staff_pin_set() || r.file.split_custody() {
             return;
@@ -559,13 +577,16 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         if !rule.on_broken_log && !self.audit.intact() {
             return Err(DongleError::AuditBroken);
         }
+        if rule.needs.opens_keys() && self.device_secret_missing() {
+            return Err(DongleError::DeviceSecretMissing);
+        }
         match rule.needs {
             Needs::Nothing => Ok(()),
             Needs::Uninitialised => match self.store {
                 Store::Empty { .. } => Ok(()),
                 _ => Err(DongleError::AlreadyInitialised),
             },
-            Needs::Initialised => self.ready().map(|_| ()),
+            Needs::Initialised | Needs::StaffCredential => self.ready().map(|_| ()),
             Needs::AdminCredential => {
                 self.ready()?;
                 if self.admin_locked_out() { Err(DongleError::AdminLockedOut) } else { Ok(()) }

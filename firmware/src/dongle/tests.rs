@@ -60,13 +60,18 @@ fn session(id: u64, host: [u8; 32]) -> Peer {
 }
 
 /// Unlock from `peer`, giving its host's unlock secret.
-fn unlock_from(d: &mut TestDongle, peer: &Peer, pin: &[u8], now: Now) -> Response {
+fn unlock_from(
+    d: &mut Dongle<impl Storage, TestPlatform>,
+    peer: &Peer,
+    pin: &[u8],
+    now: Now,
+) -> Response {
     let unlock_secret = peer.session.as_ref().map(secret_for);
     ask_as(d, peer, Request::Unlock { pin: Pin::new(pin), unlock_secret }, now, Press::NotAsked)
 }
 
 /// Admin from `peer`, giving its host's unlock secret.
-fn admin_from(d: &mut TestDongle, peer: &Peer, now: Now) -> Response {
+fn admin_from(d: &mut Dongle<impl Storage, TestPlatform>, peer: &Peer, now: Now) -> Response {
     let unlock_secret = peer.session.as_ref().map(secret_for);
     ask_as(
         d,
@@ -1181,4 +1186,71 @@ fn locking_leaves_no_secret_in_memory() {
     let _ = unseal(&mut d, vec![item(&pk, "c", "v")], at(4));
     d.tick(at(4 + cfg().idle_lock_ms.max(cfg().admin_idle_ms)));
     assert_eq!(d.secrets_held(), SecretsHeld::default());
+}
+
+fn with_otp() -> Binding {
+    Binding { device_secret: Some(Zeroizing::new([0x42; 32])), ..binding() }
+}
+
+/// A store sealed to the board's OTP secret, started without it (the boot unit failed): its
+/// own state, no credential is counted (the counter file is never written: writes to it fail
+/// here), no host is blamed, no reset is offered even with the button, and the public keys
+/// are still served. With the secret back, both PINs work with every try left.
+#[test]
+fn a_missing_device_secret_opens_nothing_and_counts_no_try() {
+    let mut d =
+        Dongle::start(cfg(), MemStorage::default(), TestPlatform::default(), with_otp(), at(0))
+            .unwrap();
+    assert!(matches!(ask(&mut d, init(Some(PIN), ADMIN), at(0)), Response::PublicKeys(_)));
+    let host = [7u8; 32];
+    admin(&mut d, at(1));
+    let pair =
+        Request::Pair { host_key: host, label: "till".into(), unlock_secret: secret_for(&host) };
+    assert_eq!(pressed(&mut d, pair, at(1)), Response::Ok);
+    let storage = CounterWriteFails(d.into_storage());
+    let mut d = start_with(storage, cfg(), TestPlatform::default());
+    let till = session(2, host);
+    for _ in 0..10 {
+        assert_eq!(err(unlock_from(&mut d, &till, PIN, at(2))), DongleError::DeviceSecretMissing);
+        assert_eq!(
+            err(unlock_from(&mut d, &till, b"999999", at(2))),
+            DongleError::DeviceSecretMissing
+        );
+        assert_eq!(err(admin_from(&mut d, &till, at(2))), DongleError::DeviceSecretMissing);
+    }
+    let reset = ask_as(&mut d, &till, Request::FactoryReset, at(3), Press::Pressed);
+    assert_eq!(err(reset), DongleError::DeviceSecretMissing);
+    assert!(matches!(
+        ask_as(&mut d, &till, Request::PublicKeys, at(3), Press::NotAsked),
+        Response::PublicKeys(_)
+    ));
+    let h = match ask_as(&mut d, &till, Request::Hello, at(3), Press::NotAsked) {
+        Response::Hello(h) => h,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        (h.state, h.pin_tries_left, h.admin_tries_left),
+        (LockState::DeviceSecretMissing, 8, 8)
+    );
+    assert_eq!(d.secrets_held(), SecretsHeld::default());
+    assert!(!audit_lines(&mut d).iter().any(|l| l.contains("host-not-trusted")));
+
+    let storage = d.into_storage().0;
+    let mut d = Dongle::start(cfg(), storage, TestPlatform::default(), with_otp(), at(4)).unwrap();
+    assert_eq!(unlock_from(&mut d, &till, PIN, at(5)), Response::Ok);
+    assert_eq!(admin_from(&mut d, &till, at(5)), Response::Ok);
+}
+
+/// A store without a staff PIN, sealed to the OTP secret: it does not open by itself at
+/// start while the secret is missing.
+#[test]
+fn a_store_without_pin_stays_closed_without_its_device_secret() {
+    let mut d =
+        Dongle::start(cfg(), MemStorage::default(), TestPlatform::default(), with_otp(), at(0))
+            .unwrap();
+    assert!(matches!(ask(&mut d, init(None, ADMIN), at(0)), Response::PublicKeys(_)));
+    let mut d = restart(d);
+    assert_eq!(hello(&mut d, at(1)).state, LockState::DeviceSecretMissing);
+    assert_eq!(d.secrets_held(), SecretsHeld::default());
+    assert_eq!(err(unlock(&mut d, b"", at(1))), DongleError::DeviceSecretMissing);
 }
