@@ -216,8 +216,12 @@ pub struct Dongle<S: Storage, P: Platform> {
     store: Store,
     bucket: TokenBucket,
     audit: AuditLog,
-    /// The key host sessions are made with (`None` only if the RNG failed at first start).
+    /// The key host sessions are made with (`None` if the RNG failed at first start, or its
+    /// file cannot be opened).
     device_key: Option<Zeroizing<[u8; 32]>>,
+    /// The device key's file is sealed to the OTP device secret, which was not given: no
+    /// session until it is back, and hosts are told so rather than "storage failed".
+    device_key_needs_secret: bool,
     pairings: Pairings,
 }
 
@@ -256,7 +260,18 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         let bucket = TokenBucket::new(cfg.burst, cfg.records_per_minute, now.mono_ms);
         let mut fill = |b: &mut [u8]| platform.fill_random(b).is_ok();
         let device_key = crate::pairing::device_key(&mut storage, &binding, &mut fill)?;
-        if device_key.is_none() {
+        let device_key_needs_secret = device_key.is_none()
+            && binding.device_secret.is_none()
+            && storage
+                .load(File::DeviceKey)?
+                .and_then(|bytes| KeyStore::parse(&bytes).ok())
+                .is_some_and(|file| file.otp_used());
+        if device_key_needs_secret {
+            tracing::error!(
+                "the device key is sealed to this board's OTP device secret, which was not given \
+                 (--otp-dump): host sessions are unavailable until the secret is back"
+            );
+        } else if device_key.is_none() {
             tracing::error!(
                 "the device key could not be made or opened: host sessions are unavailable"
             );
@@ -297,8 +312,18 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
                 }
             },
         };
-        let mut d =
-            Dongle { cfg, storage, platform, binding, store, bucket, audit, device_key, pairings };
+        let mut d = Dongle {
+            cfg,
+            storage,
+            platform,
+            binding,
+            store,
+            bucket,
+            audit,
+            device_key,
+            device_key_needs_secret,
+            pairings,
+        };
         if d.device_secret_missing() {
             tracing::error!(
                 "the key store is sealed to this board's OTP device secret, which was not given \
@@ -478,6 +503,15 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         self.device_key.as_deref()
     }
 
+    /// Why there is no device key to answer with or to open a session with.
+    pub fn no_device_key(&self) -> DongleError {
+        if self.device_key_needs_secret {
+            DongleError::DeviceSecretMissing
+        } else {
+            DongleError::Storage
+        }
+    }
+
     /// Decode one frame payload, handle it, and encode the answer as a full frame. Malformed
     /// input gets an error response, never a panic.
     pub fn handle_frame(
@@ -622,7 +656,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         match req {
             Request::Hello => Ok(Response::Hello(self.hello(peer))),
             Request::DeviceKey => {
-                self.device_public().map(Response::DeviceKey).ok_or(DongleError::Storage)
+                self.device_public().map(Response::DeviceKey).ok_or_else(|| self.no_device_key())
             }
             Request::Init { pin, admin_pin } => self.init(pin, admin_pin, now, peer),
             Request::AdminAuth { admin_pin, unlock_secret } => {

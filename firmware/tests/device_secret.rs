@@ -278,6 +278,11 @@ fn a_missing_otp_secret_is_its_own_state_and_never_counts_a_pin_try() {
             assert_eq!(d.admin_auth(), Response::Error(DongleError::DeviceSecretMissing));
         }
         assert_eq!(
+            d.ask(Request::DeviceKey),
+            Response::Error(DongleError::DeviceSecretMissing),
+            "no session either, and the host is told why (not \"storage failed\")"
+        );
+        assert_eq!(
             d.ask(Request::FactoryReset),
             Response::Error(DongleError::DeviceSecretMissing),
             "not damage: nobody is led to wipe it, not even with the button"

@@ -113,6 +113,8 @@ flag firmware_no_new_privs grep -q '^NoNewPrivs:[[:space:]]*1$' "$status"
 flag firmware_seccomp_filter grep -q '^Seccomp:[[:space:]]*2$' "$status"
 flag firmware_no_capabilities grep -q '^CapEff:[[:space:]]*0*$' "$status"
 flag firmware_in_gpio_group has_group "$(getent group gpio | cut -d: -f3)"
+# Its memory locked against swap (mlockall; the unit's LimitMEMLOCK lets it grow locked).
+flag firmware_memory_locked grep -Eq '^VmLck:[[:space:]]*[1-9]' "$status"
 put ffs_owned_by_vbzkey "$([ "$(stat -c %U /dev/ffs-vbzkey/ep0)" = vbzkey ] && echo true || echo false)"
 put udc_file_owned_by_vbzkey "$([ "$(stat -c %U /sys/kernel/config/usb_gadget/vbzkey/UDC)" = vbzkey ] && echo true || echo false)"
 put state_on_its_partition "$(findmnt -n -o FSTYPE /var/lib/vbzkey | grep -qx ext4 && test -s /var/lib/vbzkey/keystore.v1 && echo true || echo false)"
@@ -168,6 +170,7 @@ put device_secret_missing_reported "$(wait_info device_secret_missing && all_tri
 as_clerk 'cd ~/Downloads && vbzkey-admin --host-key ~/.config/vbzkey/admin.key --admin-pin-file admin-pin.txt rotate' \
   > /run/dsm.log 2>&1
 dsm_rc=$?
+sed 's/^/    /' /run/dsm.log
 put device_secret_missing_admin_refused "$([ "$dsm_rc" = 5 ] && grep -q vbzkey-otp /run/dsm.log && echo true || echo false)"
 rm /var/lib/fake-otp/fail
 systemctl restart vbzkey-otp vbzkey-firmware

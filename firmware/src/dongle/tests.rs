@@ -1220,6 +1220,9 @@ fn a_missing_device_secret_opens_nothing_and_counts_no_try() {
     }
     let reset = ask_as(&mut d, &till, Request::FactoryReset, at(3), Press::Pressed);
     assert_eq!(err(reset), DongleError::DeviceSecretMissing);
+    // The device key is sealed to the secret too: no session, and hosts are told why.
+    assert_eq!(d.device_secret(), None);
+    assert_eq!(err(ask(&mut d, Request::DeviceKey, at(3))), DongleError::DeviceSecretMissing);
     assert!(matches!(
         ask_as(&mut d, &till, Request::PublicKeys, at(3), Press::NotAsked),
         Response::PublicKeys(_)
@@ -1237,6 +1240,7 @@ fn a_missing_device_secret_opens_nothing_and_counts_no_try() {
 
     let storage = d.into_storage().0;
     let mut d = Dongle::start(cfg(), storage, TestPlatform::default(), with_otp(), at(4)).unwrap();
+    assert!(matches!(ask(&mut d, Request::DeviceKey, at(5)), Response::DeviceKey(_)));
     assert_eq!(unlock_from(&mut d, &till, PIN, at(5)), Response::Ok);
     assert_eq!(admin_from(&mut d, &till, at(5)), Response::Ok);
 }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::Duration;
 
-use vbzkey_protocol::wire::{self, DongleError, FRAME_HEADER_LEN, Response};
+use vbzkey_protocol::wire::{self, DongleError, FRAME_HEADER_LEN, FrameKind, Response};
 use zeroize::Zeroizing;
 
 use super::{Connection, Reply, Shared};
@@ -321,6 +321,16 @@ fn serve_usb_frames<S: Storage, P: Platform>(
                 if let Err(e) = read_payload(ep_out, &mut payload) {
                     return e;
                 }
+                // USB has no "close": a host program's session ends when the next program,
+                // which could claim the interface only once the first let it go, starts with
+                // a plain request or a handshake. That is a new connection (the old session
+                // and its admin window end), not a downgrade of the old session: on a socket
+                // the same frame closes the connection, and here that would leave the new
+                // program waiting for an answer that never comes.
+                if kind != FrameKind::Sealed && conn.in_session() {
+                    shared.disconnect(conn);
+                    *conn = shared.connect("usb", false);
+                }
                 let mut interim: Option<io::Error> = None;
                 let reply = shared.on_frame(conn, kind, &payload, &mut |frame| {
                     if interim.is_none() {
@@ -410,6 +420,100 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::OwnedFd;
+    use std::os::unix::net::UnixDatagram;
+
+    use vbzkey_client::{FrameIo, Link, SessionKeys, TransportError};
+    use vbzkey_hardware::presence::Indicator;
+    use vbzkey_protocol::SecretKey;
+    use vbzkey_protocol::stream::Frame;
+    use vbzkey_protocol::wire::{Request, parse_header};
+
+    use crate::dongle::{Config, Dongle};
+    use crate::keystore::{Binding, KdfParams};
+    use crate::platform::{OsPlatform, PresenceGate};
+    use crate::storage::MemStorage;
+    use crate::transport::Clock;
+
+    /// The host's side of two endpoints made of datagram sockets, which keep transfer
+    /// boundaries as USB does: one datagram per bulk transfer.
+    struct HostEnds {
+        to_dongle: UnixDatagram,
+        from_dongle: UnixDatagram,
+    }
+
+    impl FrameIo for HostEnds {
+        fn send(&mut self, frame: &[u8]) -> Result<(), TransportError> {
+            let (header, payload) = frame.split_at(FRAME_HEADER_LEN);
+            self.to_dongle.send(header).map_err(TransportError::Io)?;
+            self.to_dongle.send(payload).map_err(TransportError::Io)?;
+            Ok(())
+        }
+
+        fn recv(&mut self) -> Result<Frame, TransportError> {
+            let mut head = [0u8; 512];
+            let n = self.from_dongle.recv(&mut head).map_err(TransportError::Io)?;
+            let h: &[u8; FRAME_HEADER_LEN] =
+                head[..n].try_into().map_err(|_| TransportError::HeaderTransfer(n))?;
+            let len = parse_header(h).map_err(TransportError::Frame)?;
+            let kind = wire::frame_kind(h).map_err(TransportError::Frame)?;
+            let mut body = Zeroizing::new(vec![0u8; len]);
+            let mut got = 0;
+            while got < len {
+                got += self.from_dongle.recv(&mut body[got..]).map_err(TransportError::Io)?;
+            }
+            Ok((kind, body))
+        }
+
+        fn describe(&self) -> String {
+            "usb-test".into()
+        }
+    }
+
+    /// Programs come and go on one USB link (an admin command with a host key, then a plain
+    /// `info`, then another session): each is served at once, where a new program's first
+    /// frame after another's session used to close the "connection" without an answer, so the
+    /// program waited 30 s for nothing.
+    #[test]
+    fn each_program_on_the_usb_link_is_answered_after_another_ones_session() {
+        let (dongle_out, host_out) = UnixDatagram::pair().unwrap();
+        let (dongle_in, host_in) = UnixDatagram::pair().unwrap();
+        host_in.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let cfg = Config { kdf: KdfParams::TEST_ONLY_WEAK, ..Config::default() };
+        let binding = Binding { serial: "USBTEST1".into(), device_secret: None };
+        let clock = Clock::default();
+        let platform = OsPlatform::new(Indicator::default());
+        let dongle =
+            Dongle::start(cfg, MemStorage::default(), platform, binding, clock.now()).unwrap();
+        let gate = PresenceGate::new(None, Indicator::default(), Duration::from_secs(2));
+        let shared = Shared::new(dongle, clock, gate);
+        let served = Arc::clone(&shared);
+        std::thread::spawn(move || {
+            let mut ep_in = File::from(OwnedFd::from(dongle_in));
+            let mut ep_out = File::from(OwnedFd::from(dongle_out));
+            serve_endpoints(&mut ep_in, &mut ep_out, &served)
+        });
+        let program = || -> Box<dyn FrameIo> {
+            Box::new(HostEnds {
+                to_dongle: host_out.try_clone().unwrap(),
+                from_dongle: host_in.try_clone().unwrap(),
+            })
+        };
+        let keys = SessionKeys::new(&SecretKey::derive(&[7; 32]), None);
+        let hello = |link: &mut Link| matches!(link.call(&Request::Hello), Ok(Response::Hello(_)));
+
+        let mut admin = Link::open(program(), Some(&keys)).expect("a session");
+        assert!(hello(&mut admin));
+        drop(admin);
+        let mut info = Link::open(program(), None).unwrap();
+        assert!(hello(&mut info), "a plain program after a session is answered");
+        drop(info);
+        let mut again = Link::open(program(), Some(&keys)).expect("a session after a session");
+        assert!(hello(&mut again));
+        drop(again);
+        let mut again = Link::open(program(), Some(&keys)).expect("and once more");
+        assert!(hello(&mut again));
+    }
 
     /// The blob, byte for byte, as laid out by `struct usb_functionfs_descs_head_v2` and the
     /// USB 2.0 descriptor formats (Documentation/usb/functionfs.rst, include/uapi/linux/usb/
