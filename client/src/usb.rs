@@ -21,10 +21,10 @@ use crate::link::{FrameIo, Link};
 use crate::session::SessionKeys;
 use crate::socket::CALL_TIMEOUT;
 
-/// pid.codes test VID:PID, the default of `hardware/pi/vbzkey-gadget.sh`.
-pub const DEFAULT_VID: u16 = 0x1209;
+/// The dongle's VID, from `hardware/pi/usb-id.conf` (as the gadget script's and the udev rule's).
+pub const DEFAULT_VID: u16 = vbzkey_protocol::usb_id::VID;
 /// See [`DEFAULT_VID`].
-pub const DEFAULT_PID: u16 = 0x0001;
+pub const DEFAULT_PID: u16 = vbzkey_protocol::usb_id::PID;
 const VENDOR_CLASS: u8 = 0xff;
 /// Room for the header transfer: a full high-speed packet, so an oversized transfer is
 /// noticed rather than overflowing.

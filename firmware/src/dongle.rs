@@ -226,8 +226,12 @@ pub struct Dongle<S: Storage, P: Platform> {
     bucket: TokenBucket,
     log_bucket: TokenBucket,
     audit: AuditLog,
-    /// The key host sessions are made with (`None` only if the RNG failed at first start).
+    /// The key host sessions are made with (`None` if the RNG failed at first start, or its
+    /// file cannot be opened).
     device_key: Option<Zeroizing<[u8; 32]>>,
+    /// The device key's file is sealed to the OTP device secret, which was not given: no
+    /// session until it is back, and hosts are told so rather than "storage failed".
+    device_key_needs_secret: bool,
     pairings: Pairings,
 }
 
@@ -282,7 +286,18 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         let log_bucket = TokenBucket::new(per_minute, per_minute, now.mono_ms);
         let mut fill = |b: &mut [u8]| platform.fill_random(b).is_ok();
         let device_key = crate::pairing::device_key(&mut storage, &binding, &mut fill)?;
-        if device_key.is_none() {
+        let device_key_needs_secret = device_key.is_none()
+            && binding.device_secret.is_none()
+            && storage
+                .load(File::DeviceKey)?
+                .and_then(|bytes| KeyStore::parse(&bytes).ok())
+                .is_some_and(|file| file.otp_used());
+        if device_key_needs_secret {
+            tracing::error!(
+                "the device key is sealed to this board's OTP device secret, which was not given \
+                 (--otp-dump): host sessions are unavailable until the secret is back"
+            );
+        } else if device_key.is_none() {
             tracing::error!(
                 "the device key could not be made or opened: host sessions are unavailable"
             );
@@ -333,8 +348,15 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             log_bucket,
             audit,
             device_key,
+            device_key_needs_secret,
             pairings,
         };
+        if d.device_secret_missing() {
+            tracing::error!(
+                "the key store is sealed to this board's OTP device secret, which was not given \
+                 (--otp-dump): it stays closed and no PIN is counted until the secret is back"
+            );
+        }
         d.open_without_pin(now);
         let unlocked = d.staff_unlocked();
         d.platform.show(unlocked);
@@ -372,9 +394,18 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         matches!(&self.store, Store::Ready(r) if r.counters.admin >= self.cfg.max_admin_tries)
     }
 
+    /// The key store has a slot sealed to the board's OTP device secret and the firmware was
+    /// not given it. Checked before any credential is counted: without the secret the right
+    /// PIN would look wrong.
+    fn device_secret_missing(&self) -> bool {
+        matches!(&self.store, Store::Ready(r) if r.file.otp_used())
+            && self.binding.device_secret.is_none()
+    }
+
     fn state(&self) -> LockState {
         match &self.store {
             Store::Empty { .. } => LockState::Uninitialised,
+            _ if self.device_secret_missing() => LockState::DeviceSecretMissing,
             _ if self.staff_locked_out() => LockState::LockedOut,
             _ if self.staff_unlocked() => LockState::Unlocked,
             _ => LockState::Locked,
@@ -428,6 +459,9 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
     /// A store without a staff PIN (and not in split custody) is open to whoever the dongle
     /// serves: open it now (start, after an idle lock) so `Hello` says so.
     fn open_without_pin(&mut self, now: Now) {
+        if self.device_secret_missing() {
+            return;
+        }
         let Store::Ready(r) = &mut self.store else { return };
         if r.staff.is_some() || r.file.staff_pin_set() || r.file.split_custody() {
             return;
@@ -528,6 +562,15 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
     /// The device key (for the transports' session handshakes).
     pub fn device_secret(&self) -> Option<&[u8; 32]> {
         self.device_key.as_deref()
+    }
+
+    /// Why there is no device key to answer with or to open a session with.
+    pub fn no_device_key(&self) -> DongleError {
+        if self.device_key_needs_secret {
+            DongleError::DeviceSecretMissing
+        } else {
+            DongleError::Storage
+        }
     }
 
     /// Decode one frame payload, handle it, and encode the answer as a full frame. Malformed
@@ -637,13 +680,16 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         if !rule.on_broken_log && !self.audit.intact() {
             return Err(DongleError::AuditBroken);
         }
+        if rule.needs.opens_keys() && self.device_secret_missing() {
+            return Err(DongleError::DeviceSecretMissing);
+        }
         match rule.needs {
             Needs::Nothing => Ok(()),
             Needs::Uninitialised => match self.store {
                 Store::Empty { .. } => Ok(()),
                 _ => Err(DongleError::AlreadyInitialised),
             },
-            Needs::Initialised => self.ready().map(|_| ()),
+            Needs::Initialised | Needs::StaffCredential => self.ready().map(|_| ()),
             Needs::AdminCredential => {
                 self.ready()?;
                 if self.admin_locked_out() { Err(DongleError::AdminLockedOut) } else { Ok(()) }
@@ -680,7 +726,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         match req {
             Request::Hello => Ok(Response::Hello(self.hello(peer))),
             Request::DeviceKey => {
-                self.device_public().map(Response::DeviceKey).ok_or(DongleError::Storage)
+                self.device_public().map(Response::DeviceKey).ok_or_else(|| self.no_device_key())
             }
             Request::Init { pin, admin_pin } => self.init(pin, admin_pin, now, peer),
             Request::AdminAuth { admin_pin, unlock_secret } => {

@@ -2,6 +2,8 @@
 //! protocol on one transport; `self-test` runs the known-answer tests and a seal/open loop.
 #![forbid(unsafe_code)]
 
+mod otp_cmd;
+
 use std::hint::black_box;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -54,6 +56,9 @@ enum Command {
         #[arg(long)]
         kdf_timing: bool,
     },
+    /// The OTP device secret: status, program (once), lock, and the boot-time save.
+    #[command(subcommand)]
+    Otp(otp_cmd::OtpCommand),
 }
 
 #[derive(clap::Args)]
@@ -71,10 +76,12 @@ struct ServeArgs {
     #[arg(long, default_value = "/sys/kernel/config/usb_gadget/vbzkey")]
     gadget: PathBuf,
     /// `pi` (serial from the device tree, OTP from --otp-dump) or `dangerous-fixed:SERIAL`
-    /// for an emulated dongle, whose key store is then protected by its PIN alone.
+    /// for an emulated dongle, whose key store is then protected by its PIN (and by the
+    /// --otp-dump file, if given, standing in for the board's fuses).
     #[arg(long, default_value = "pi")]
     identity: String,
-    /// File holding `vcgencmd otp_dump` output (written at boot by the systemd unit).
+    /// File holding OTP rows 36-43 as `vcgencmd otp_dump` prints them (written at boot by
+    /// `vbzkey-firmware otp save` in vbzkey-otp.service).
     #[arg(long)]
     otp_dump: Option<PathBuf>,
     /// Status LED as CHIP:LINE, e.g. /dev/gpiochip0:17.
@@ -139,6 +146,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::SelfTest { loops, kdf_timing } => self_test(loops, kdf_timing),
+        Command::Otp(cmd) => otp_cmd::run(cmd),
         Command::Serve(args) => match serve(*args) {
             Ok(()) => ExitCode::SUCCESS,
             Err((code, msg)) => {
@@ -250,6 +258,25 @@ fn lock_memory(allow_swap: bool) -> Result<(), String> {
     }
 }
 
+/// The device secret, or `None` with a loud log line when its file is configured but cannot be
+/// read: the firmware still serves, so the host sees the dongle's `DeviceSecretMissing` state
+/// (if its key store needs the secret) instead of no dongle at all.
+fn device_secret(
+    identity: &dyn DeviceIdentity,
+    otp_dump: Option<&std::path::Path>,
+) -> Option<zeroize::Zeroizing<[u8; 32]>> {
+    if let Some(p) = otp_dump.filter(|p| !p.exists()) {
+        tracing::error!(
+            "no OTP file at {}: the boot unit did not save the rows (systemctl status vbzkey-otp)",
+            p.display()
+        );
+    }
+    identity.device_secret().unwrap_or_else(|e| {
+        tracing::error!("the OTP device secret cannot be read: {e}");
+        None
+    })
+}
+
 fn serve(args: ServeArgs) -> Result<(), (u8, String)> {
     let cfg_err = |m: String| (EXIT_CONFIG, m);
     selftest::run().map_err(|e| (EXIT_SELF_TEST, format!("{e}; refusing to serve")))?;
@@ -265,7 +292,10 @@ fn serve(args: ServeArgs) -> Result<(), (u8, String)> {
                 tracing::warn!(
                     "fixed identity {serial:?}: the key store is protected by its PIN alone"
                 );
-                Box::new(FixedIdentity { serial: serial.to_string() })
+                Box::new(FixedIdentity {
+                    serial: serial.to_string(),
+                    otp_dump: args.otp_dump.clone(),
+                })
             }
             _ => {
                 return Err(cfg_err(format!(
@@ -276,7 +306,7 @@ fn serve(args: ServeArgs) -> Result<(), (u8, String)> {
     };
     let binding = Binding {
         serial: identity.serial().map_err(|e| cfg_err(e.to_string()))?,
-        device_secret: identity.device_secret().map_err(|e| cfg_err(e.to_string()))?,
+        device_secret: device_secret(identity.as_ref(), args.otp_dump.as_deref()),
     };
     // Hosts read the serial in `Hello` with a bound (`wire::MAX_DEVICE_TEXT`): a longer one
     // would make every answer to `Hello` undecodable.
@@ -316,6 +346,20 @@ fn serve(args: ServeArgs) -> Result<(), (u8, String)> {
     let storage = DirStorage::open(&args.state_dir).map_err(|e| {
         cfg_err(format!("cannot use state directory {}: {e}", args.state_dir.display()))
     })?;
+    // A RAM-backed state directory (an overlay root) resets the wrong-PIN counter at every
+    // power cycle: unlimited PIN guesses for whoever unplugs the dongle between tries.
+    if let Ok(Some(fs)) = vbzkey_os::durable::volatile_fs(&args.state_dir) {
+        let msg = format!(
+            "the state directory {} is on {fs}, which forgets it at every power cycle: the \
+             wrong-PIN counter would reset and the audit log vanish. Keep it on a read-write \
+             partition (INSTALL.md, \"Power loss\")",
+            args.state_dir.display()
+        );
+        if args.identity == "pi" {
+            return Err(cfg_err(msg));
+        }
+        tracing::warn!("{msg}");
+    }
     let config = Config {
         max_pin_tries: args.max_pin_tries,
         max_admin_tries: args.max_admin_tries,

@@ -57,6 +57,7 @@ fn needs_word(n: Needs) -> &'static str {
         Needs::Nothing => "—",
         Needs::Uninitialised => "uninitialised",
         Needs::Initialised => "initialised",
+        Needs::StaffCredential => "staff credential",
         Needs::AdminCredential => "admin credential",
         Needs::StaffUnlocked => "staff",
         Needs::Admin => "admin",

@@ -7,11 +7,7 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 use crate::HwError;
-
-/// Customer OTP rows 36–43 of the BCM2835 (8 × 32 bits) hold the device secret when an admin
-/// has programmed them (`docs/OPERATIONS.md`); unprogrammed rows read as zero.
-const OTP_FIRST_ROW: u32 = 36;
-const OTP_ROWS: u32 = 8;
+use crate::otp;
 
 /// The board's identity, as the key store needs it.
 pub trait DeviceIdentity {
@@ -33,7 +29,8 @@ pub struct PiIdentity {
 }
 
 fn read(path: &Path) -> Result<Option<String>, HwError> {
-    match std::fs::read(path) {
+    // The OTP file passes through here: the raw bytes are wiped when dropped.
+    match std::fs::read(path).map(Zeroizing::new) {
         Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(HwError::Read { path: path.display().to_string(), source: e }),
@@ -50,26 +47,20 @@ pub fn parse_cpuinfo_serial(cpuinfo: &str) -> Option<String> {
         .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// The customer OTP rows of `vcgencmd otp_dump` output (`NN:xxxxxxxx` lines) as 32 bytes;
-/// `None` when they are missing or all zero (never programmed).
+/// The device secret in a saved `vcgencmd otp_dump` (rows 36–43, see [`otp`]); `None` when
+/// the rows are missing or all zero (never programmed).
 pub fn parse_otp_dump(dump: &str) -> Option<Zeroizing<[u8; 32]>> {
-    let mut out = Zeroizing::new([0u8; 32]);
-    let mut found = 0;
-    for line in dump.lines() {
-        let Some((row, value)) = line.trim().split_once(':') else { continue };
-        let (Ok(row), Ok(value)) = (row.parse::<u32>(), u32::from_str_radix(value.trim(), 16))
-        else {
-            continue;
-        };
-        if (OTP_FIRST_ROW..OTP_FIRST_ROW + OTP_ROWS).contains(&row) {
-            let i = ((row - OTP_FIRST_ROW) * 4) as usize;
-            if let Some(word) = out.get_mut(i..i + 4) {
-                word.copy_from_slice(&value.to_be_bytes());
-                found += 1;
-            }
-        }
+    otp::parse_rows(dump).ok()?.secret().map(|s| Zeroizing::new(*s))
+}
+
+/// The secret in the OTP file `path`, if one is configured. A configured file that does not
+/// exist is no secret (the boot unit failed, or this board has none); the key store then
+/// reports it if it needs one.
+fn secret_from(path: Option<&Path>) -> Result<Option<Zeroizing<[u8; 32]>>, HwError> {
+    match path {
+        None => Ok(None),
+        Some(p) => Ok(read(p)?.map(Zeroizing::new).as_deref().and_then(|d| parse_otp_dump(d))),
     }
-    (found == OTP_ROWS && out.iter().any(|b| *b != 0)).then_some(out)
 }
 
 impl DeviceIdentity for PiIdentity {
@@ -89,10 +80,7 @@ impl DeviceIdentity for PiIdentity {
     }
 
     fn device_secret(&self) -> Result<Option<Zeroizing<[u8; 32]>>, HwError> {
-        match &self.otp_dump {
-            None => Ok(None),
-            Some(p) => Ok(read(p)?.as_deref().and_then(parse_otp_dump)),
-        }
+        secret_from(self.otp_dump.as_deref())
     }
 }
 
@@ -102,6 +90,9 @@ impl DeviceIdentity for PiIdentity {
 pub struct FixedIdentity {
     /// The serial to report.
     pub serial: String,
+    /// An OTP file in the format of the boot unit's, standing in for the board's fuses (tests of
+    /// the device-secret paths).
+    pub otp_dump: Option<PathBuf>,
 }
 
 impl DeviceIdentity for FixedIdentity {
@@ -110,7 +101,7 @@ impl DeviceIdentity for FixedIdentity {
     }
 
     fn device_secret(&self) -> Result<Option<Zeroizing<[u8; 32]>>, HwError> {
-        Ok(None)
+        secret_from(self.otp_dump.as_deref())
     }
 }
 

@@ -5,6 +5,7 @@
 //!
 //! - [`identity`]: the device's serial number and its OTP device secret, which bind the key
 //!   store to this board.
+//! - [`otp`]: reading, programming (once) and locking the OTP rows of the device secret.
 //! - [`gpio`]: a GPIO line of the Linux character device as an embedded-hal 1.0 pin
 //!   (`gpiocdev`; rppal is no longer maintained).
 //! - [`presence`]: the status LED and the confirm button, over any embedded-hal pins.
@@ -26,6 +27,7 @@
 pub mod fake;
 pub mod gpio;
 pub mod identity;
+pub mod otp;
 pub mod presence;
 
 /// Why the board could not do what was asked.

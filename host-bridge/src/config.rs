@@ -7,7 +7,8 @@
 //! [method]
 //! kind = "dongle"            # dongle | lan | passphrase | keyfile
 //! transport = "usb"          # "usb:SERIAL", or "unix:/run/vbzkey/dongle.sock" (emulated)
-//! # vid = 0x1209, pid = 0x0001, serial = "00000000a1b2c3d4"
+//! # vid = 0x1209, pid = 0x0001     default: hardware/pi/usb-id.conf, built in
+//! # serial = "00000000a1b2c3d4"
 //!
 //! [limits]                   # all optional
 //! max_body_bytes = 1048576
@@ -387,10 +388,10 @@ mod tests {
             c.method,
             MethodConfig::Dongle {
                 transport: DongleAddr::Usb { serial: None },
-                vid: 0x1209,
-                pid: 1,
+                vid,
+                pid,
                 ..
-            }
+            } if vid == DEFAULT_VID && pid == DEFAULT_PID
         ));
         for bad in [
             "allowed_origins = [\"*\"]\n[method]\nkind = \"dongle\"\n",

@@ -268,6 +268,7 @@
       uninitialised: "The dongle has no key yet: ask an admin to set it up.",
       locked: "Locked: enter your PIN to show customer details.",
       locked_out: "The dongle is locked after too many wrong PINs: ask an admin.",
+      device_secret_missing: "The dongle could not read its device secret when it started: ask an admin (no PIN was used up).",
       unlocked: "Unlocked" + (info.serial ? " (dongle " + info.serial + ")" : "") + "."
     };
     text.textContent = messages[this.state] || "Key bridge error.";

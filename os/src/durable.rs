@@ -118,6 +118,21 @@ pub fn write(target: &Path, contents: &[u8], perm: u32, mode: Mode) -> io::Resul
     result
 }
 
+/// Linux file-system magic numbers (`statfs(2)`) of file systems that lose their content at a
+/// power cycle: RAM-backed ones, and the overlay that Raspberry Pi OS's read-only root
+/// ("Overlay File System" in raspi-config) puts over the SD card with a RAM upper layer.
+const VOLATILE_FS: [(u64, &str); 3] =
+    [(0x0102_1994, "tmpfs"), (0x8584_58f6, "ramfs"), (0x794c_7630, "overlayfs")];
+
+/// The name of the file system `dir` is on if that one forgets its content at a power cycle
+/// (`None` for a disk or SD card file system). An overlay is counted as volatile: its writes
+/// go to the upper layer, which on a read-only Pi root is RAM.
+pub fn volatile_fs(dir: &Path) -> io::Result<Option<&'static str>> {
+    let st = rustix::fs::statfs(dir)?;
+    let magic = u64::try_from(st.f_type).unwrap_or(0);
+    Ok(VOLATILE_FS.iter().find(|(m, _)| *m == magic).map(|(_, name)| *name))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,5 +184,33 @@ mod tests {
     fn missing_directory_is_an_error_not_a_panic() {
         let err = write(Path::new("/nonexistent-vbzkey-dir/x"), b"", 0o600, Mode::Replace);
         assert_eq!(err.unwrap_err().kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn ram_and_overlay_file_systems_are_volatile_disks_are_not() {
+        let mounts = fs::read_to_string("/proc/mounts").unwrap();
+        // The last mount on a path is the one statfs sees.
+        let mut top = std::collections::BTreeMap::new();
+        for line in mounts.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            top.insert(f[1], (f[2], line));
+        }
+        let mut checked = 0;
+        for (dir, (kind, line)) in top {
+            let dir = Path::new(dir);
+            let want = match kind {
+                "tmpfs" => Some("tmpfs"),
+                "ramfs" => Some("ramfs"),
+                "overlay" => Some("overlayfs"),
+                "ext4" | "xfs" | "btrfs" | "vfat" | "f2fs" => None,
+                _ => continue,
+            };
+            // Mount points hidden below others, or unreadable, say nothing.
+            if let Ok(got) = volatile_fs(dir) {
+                assert_eq!(got, want, "{line}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 0, "no mount of a known kind to check in /proc/mounts");
     }
 }

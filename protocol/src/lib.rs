@@ -67,6 +67,7 @@ pub mod share;
 pub mod split;
 #[cfg(feature = "std")]
 pub mod stream;
+pub mod usb_id;
 pub mod wire;
 
 pub use keys::{KeyError, KeyId, PublicKey, SecretKey};

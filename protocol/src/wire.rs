@@ -377,6 +377,10 @@ pub enum LockState {
     /// Too many wrong staff PINs: unsealing is refused until an admin sets a new staff PIN
     /// (`SetStaffPin`).
     LockedOut,
+    /// The key store is sealed to this board's OTP device secret, which the firmware was not
+    /// given (the boot unit could not read it): nothing opens, no PIN is asked or counted,
+    /// until it is back. Not damage: do not reset.
+    DeviceSecretMissing,
 }
 
 /// One key held by the dongle.
@@ -644,6 +648,13 @@ pub enum DongleError {
         /// Entries in the log.
         total: u64,
     },
+
+    /// The key store needs the board's OTP device secret and the firmware was not given it.
+    /// The PIN was not checked and no try was counted.
+    #[error(
+        "the dongle could not read its OTP device secret at boot, so its key store stays closed (the PIN was not checked or counted); on the dongle: `systemctl status vbzkey-otp`. Do not reset it"
+    )]
+    DeviceSecretMissing,
 }
 
 /// What the dongle answers.

@@ -135,6 +135,7 @@ fn errors() -> Vec<DongleError> {
         E::SamePin,
         E::HostNotTrusted,
         E::AuditBeyond { total: 12 },
+        E::DeviceSecretMissing,
     ]
 }
 
@@ -175,11 +176,18 @@ fn error_index(e: &DongleError) -> usize {
         E::SamePin => 31,
         E::HostNotTrusted => 32,
         E::AuditBeyond { .. } => 33,
+        E::DeviceSecretMissing => 34,
     }
 }
 
 fn states() -> Vec<LockState> {
-    vec![LockState::Uninitialised, LockState::Locked, LockState::Unlocked, LockState::LockedOut]
+    vec![
+        LockState::Uninitialised,
+        LockState::Locked,
+        LockState::Unlocked,
+        LockState::LockedOut,
+        LockState::DeviceSecretMissing,
+    ]
 }
 
 fn state_index(s: &LockState) -> usize {
@@ -188,6 +196,7 @@ fn state_index(s: &LockState) -> usize {
         LockState::Locked => 1,
         LockState::Unlocked => 2,
         LockState::LockedOut => 3,
+        LockState::DeviceSecretMissing => 4,
     }
 }
 

@@ -328,6 +328,12 @@ fn refusal(e: &DongleError) -> (u8, Cow<'static, str>) {
             BAD_INPUT,
             "the admin PIN must differ from the staff PIN: choose another one",
         ),
+        D::DeviceSecretMissing => s(
+            REFUSED,
+            "the dongle could not read its OTP device secret at boot, so its key store stays \
+             closed; no PIN was checked or counted. On the dongle: `systemctl status vbzkey-otp`. \
+             Do not reset it: the keys come back with the secret",
+        ),
         D::HostNotTrusted => s(
             REFUSED,
             "this computer holds no share of the dongle's keys: use --host-key with a host key \
@@ -468,6 +474,7 @@ mod tests {
             (dongle(DongleError::AdminRequired), exit::REFUSED),
             (dongle(DongleError::NotConfirmed), exit::ABORTED),
             (dongle(DongleError::HostNotTrusted), exit::REFUSED),
+            (dongle(DongleError::DeviceSecretMissing), exit::REFUSED),
             (dongle(DongleError::PairingRequired), exit::REFUSED),
             (ClientError::Link(LinkError::Refused(DongleError::NotPaired)).into(), exit::REFUSED),
             (dongle(DongleError::WrongPin { tries_left: 3 }), exit::WRONG_CREDENTIAL),
@@ -536,6 +543,10 @@ mod tests {
         says(DongleError::AdminRequired, &["admin PIN", "--admin-pin-file", "button"]);
         says(DongleError::NotConfirmed, &["button", "run the command again"]);
         says(DongleError::HostNotTrusted, &["--host-key", "pair"]);
+        says(
+            DongleError::DeviceSecretMissing,
+            &["vbzkey-otp", "checked or counted", "Do not reset"],
+        );
         let staff = AdminError::from(Usage::StaffPinRefused("backup")).to_string();
         assert!(
             staff.contains("staff PIN does not authorise `backup`")

@@ -31,6 +31,7 @@ enum State {
     Locked,
     Unlocked,
     LockedOut,
+    DeviceSecretMissing,
 }
 
 impl From<LockState> for State {
@@ -40,6 +41,7 @@ impl From<LockState> for State {
             LockState::Locked => State::Locked,
             LockState::Unlocked => State::Unlocked,
             LockState::LockedOut => State::LockedOut,
+            LockState::DeviceSecretMissing => State::DeviceSecretMissing,
         }
     }
 }
@@ -52,6 +54,10 @@ impl State {
             State::Unlocked => "Unlocked",
             State::LockedOut => {
                 "Locked out (too many wrong staff PINs: an admin sets a new one with `set-pin`)"
+            }
+            State::DeviceSecretMissing => {
+                "Device secret missing (the dongle could not read its OTP secret at boot: \
+                 `systemctl status vbzkey-otp` on it; no PIN is asked or counted; do not reset)"
             }
         }
     }
@@ -313,11 +319,15 @@ mod tests {
             LockState::Locked,
             LockState::Unlocked,
             LockState::LockedOut,
+            LockState::DeviceSecretMissing,
         ]
         .into_iter()
         .map(|s| serde_json::to_value(State::from(s)).unwrap())
         .collect();
-        assert_eq!(states, ["uninitialised", "locked", "unlocked", "locked_out"]);
+        assert_eq!(
+            states,
+            ["uninitialised", "locked", "unlocked", "locked_out", "device_secret_missing"]
+        );
         assert!(out.stderr.is_empty());
     }
 }

@@ -64,10 +64,15 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         }
     }
 
-    /// A key store that would not open for a reason other than a credential.
+    /// A key store that would not open for a reason other than a credential. (The policy
+    /// refuses a store that needs a missing device secret before this; the mapping stays so a
+    /// missing secret is never reported as damage.)
     fn store_error(&self, e: KeyStoreError) -> DongleError {
         tracing::error!("{e}");
-        DongleError::KeyStoreDamaged
+        match e {
+            KeyStoreError::MissingDeviceSecret => DongleError::DeviceSecretMissing,
+            _ => DongleError::KeyStoreDamaged,
+        }
     }
 
     /// Present `who`'s credential (and, in split custody, the host's unlock secret): the

@@ -6,13 +6,18 @@
 //! | `Hello`, `DeviceKey` | plain | nothing | — | served | — |
 //! | `Init`, `Restore`, `CloneBegin`, `CloneImport` | session | uninitialised | — | refused | — |
 //! | `AdminAuth` | session | admin credential | — | refused | — |
-//! | `Unlock` | session | initialised | — | refused | yes |
+//! | `Unlock` | session | staff credential | — | refused | yes |
 //! | `Lock`, `EndAdmin`, `AuditTail`, `AuditRead`, `Pairings` | session | nothing | — | served | — |
 //! | `PublicKeys` | session | initialised | — | served | — |
 //! | `UnsealBatch` | session | staff unlock | over `confirm_batch_over` | refused | yes |
 //! | `Rewrap`, `Rotate`, `Retire` | session | admin window | — | refused | `Rewrap` |
 //! | `Backup`, `CloneExport`, `Pair`, `Unpair`, `SetStaffPin`, `ChangeAdminPin` | session | admin window | always | refused | — |
 //! | `FactoryReset` | session | admin window, or recovery | always | served: the way back (it sets the broken log aside) | — |
+//!
+//! Whatever opens keys (both credentials, the staff unlock, an admin window, the recovery reset)
+//! is refused with `DeviceSecretMissing` while the key store is sealed to an OTP device secret
+//! the firmware was not given: before any counter is written, so no PIN try is spent, and no
+//! reset is offered for what is not damage.
 //!
 //! "Session" means: inside an encrypted session of a paired host once any host is paired,
 //! and always on a network link (TCP). Limits (rate, tries, idle times) are set only on the
@@ -39,6 +44,9 @@ pub enum Needs {
     Uninitialised,
     /// A key store, in any lock state.
     Initialised,
+    /// A key store whose staff credential can be presented (its lock-out is the handler's
+    /// answer, as the counting is).
+    StaffCredential,
     /// A key store whose admin credential is not locked out (to present it).
     AdminCredential,
     /// The staff unlock (the staff PIN, or a store without one).
@@ -49,6 +57,21 @@ pub enum Needs {
     /// store damaged, uninitialised, audit log broken), nothing: the way back for a dongle
     /// nobody can administer. Only `FactoryReset`, and always with the button.
     AdminOrRecovery,
+}
+
+impl Needs {
+    /// Whether meeting this opens the key store's slots: refused while the store needs a
+    /// device secret the firmware lacks.
+    pub fn opens_keys(self) -> bool {
+        match self {
+            Needs::Nothing | Needs::Uninitialised | Needs::Initialised => false,
+            Needs::StaffCredential
+            | Needs::AdminCredential
+            | Needs::StaffUnlocked
+            | Needs::Admin
+            | Needs::AdminOrRecovery => true,
+        }
+    }
 }
 
 /// Whether the request needs a press of the dongle's button.
@@ -100,7 +123,7 @@ pub fn requirement(req: &Request) -> Requirement {
         | Request::CloneImport { .. } => rule(Session, Uninitialised, Never, false),
         Request::AdminAuth { .. } => rule(Session, AdminCredential, Never, false),
         Request::Unlock { .. } => {
-            Requirement { key_use: true, ..rule(Session, Initialised, Never, false) }
+            Requirement { key_use: true, ..rule(Session, StaffCredential, Never, false) }
         }
         Request::Lock
         | Request::EndAdmin
@@ -184,6 +207,28 @@ mod tests {
         assert_eq!(requirement(&Request::DeviceKey).access, Access::Plain);
         assert_eq!(requirement(&Request::Lock).access, Access::Session);
         assert_eq!(requirement(&Request::PublicKeys).access, Access::Session);
+    }
+
+    /// Only `Hello`, `DeviceKey`, the session housekeeping, `PublicKeys` and the requests of an
+    /// uninitialised dongle get past a missing OTP device secret.
+    #[test]
+    fn everything_that_opens_keys_waits_for_the_device_secret() {
+        let pin = || Pin::new(b"12345678");
+        for req in [
+            Request::Unlock { pin: pin(), unlock_secret: None },
+            Request::AdminAuth { admin_pin: pin(), unlock_secret: None },
+            Request::UnsealBatch { items: vec![] },
+            Request::Rotate,
+            Request::Backup { threshold: 2, count: 3 },
+            Request::FactoryReset,
+        ] {
+            assert!(requirement(&req).needs.opens_keys(), "{req:?}");
+        }
+        for req in
+            [Request::Hello, Request::PublicKeys, Request::Lock, Request::AuditTail { max: 1 }]
+        {
+            assert!(!requirement(&req).needs.opens_keys(), "{req:?}");
+        }
     }
 
     #[test]

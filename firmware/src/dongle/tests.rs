@@ -61,13 +61,18 @@ fn session(id: u64, host: [u8; 32]) -> Peer {
 }
 
 /// Unlock from `peer`, giving its host's unlock secret.
-fn unlock_from(d: &mut TestDongle, peer: &Peer, pin: &[u8], now: Now) -> Response {
+fn unlock_from(
+    d: &mut Dongle<impl Storage, TestPlatform>,
+    peer: &Peer,
+    pin: &[u8],
+    now: Now,
+) -> Response {
     let unlock_secret = peer.session.as_ref().map(secret_for);
     ask_as(d, peer, Request::Unlock { pin: Pin::new(pin), unlock_secret }, now, Press::NotAsked)
 }
 
 /// Admin from `peer`, giving its host's unlock secret.
-fn admin_from(d: &mut TestDongle, peer: &Peer, now: Now) -> Response {
+fn admin_from(d: &mut Dongle<impl Storage, TestPlatform>, peer: &Peer, now: Now) -> Response {
     let unlock_secret = peer.session.as_ref().map(secret_for);
     ask_as(
         d,
@@ -1303,3 +1308,75 @@ fn a_parallel_batch_answers_in_request_order_with_one_audit_line() {
 }
 
 mod faults;
+
+fn with_otp() -> Binding {
+    Binding { device_secret: Some(Zeroizing::new([0x42; 32])), ..binding() }
+}
+
+/// A store sealed to the board's OTP secret, started without it (the boot unit failed): its
+/// own state, no credential is counted (the counter file is never written: writes to it fail
+/// here), no host is blamed, no reset is offered even with the button, and the public keys
+/// are still served. With the secret back, both PINs work with every try left.
+#[test]
+fn a_missing_device_secret_opens_nothing_and_counts_no_try() {
+    let mut d =
+        Dongle::start(cfg(), MemStorage::default(), TestPlatform::default(), with_otp(), at(0))
+            .unwrap();
+    assert!(matches!(ask(&mut d, init(Some(PIN), ADMIN), at(0)), Response::PublicKeys(_)));
+    let host = [7u8; 32];
+    admin(&mut d, at(1));
+    let pair =
+        Request::Pair { host_key: host, label: "till".into(), unlock_secret: secret_for(&host) };
+    assert_eq!(pressed(&mut d, pair, at(1)), Response::Ok);
+    let mut storage = FaultyStorage::new(d.into_storage());
+    storage.fail_writes_to(File::PinCounter, Fault::NoSpace);
+    let mut d = start_with(storage, cfg(), TestPlatform::default());
+    let till = session(2, host);
+    for _ in 0..10 {
+        assert_eq!(err(unlock_from(&mut d, &till, PIN, at(2))), DongleError::DeviceSecretMissing);
+        assert_eq!(
+            err(unlock_from(&mut d, &till, b"999999", at(2))),
+            DongleError::DeviceSecretMissing
+        );
+        assert_eq!(err(admin_from(&mut d, &till, at(2))), DongleError::DeviceSecretMissing);
+    }
+    let reset = ask_as(&mut d, &till, Request::FactoryReset, at(3), Press::Pressed);
+    assert_eq!(err(reset), DongleError::DeviceSecretMissing);
+    // The device key is sealed to the secret too: no session, and hosts are told why.
+    assert_eq!(d.device_secret(), None);
+    assert_eq!(err(ask(&mut d, Request::DeviceKey, at(3))), DongleError::DeviceSecretMissing);
+    assert!(matches!(
+        ask_as(&mut d, &till, Request::PublicKeys, at(3), Press::NotAsked),
+        Response::PublicKeys(_)
+    ));
+    let h = match ask_as(&mut d, &till, Request::Hello, at(3), Press::NotAsked) {
+        Response::Hello(h) => h,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        (h.state, h.pin_tries_left, h.admin_tries_left),
+        (LockState::DeviceSecretMissing, 8, 8)
+    );
+    assert_eq!(d.secrets_held(), SecretsHeld::default());
+    assert!(!audit_lines(&mut d).iter().any(|l| l.contains("host-not-trusted")));
+
+    let storage = d.into_storage().into_inner();
+    let mut d = Dongle::start(cfg(), storage, TestPlatform::default(), with_otp(), at(4)).unwrap();
+    assert!(matches!(ask(&mut d, Request::DeviceKey, at(5)), Response::DeviceKey(_)));
+    assert_eq!(unlock_from(&mut d, &till, PIN, at(5)), Response::Ok);
+    assert_eq!(admin_from(&mut d, &till, at(5)), Response::Ok);
+}
+
+/// A store without a staff PIN, sealed to the OTP secret: it does not open by itself at
+/// start while the secret is missing.
+#[test]
+fn a_store_without_pin_stays_closed_without_its_device_secret() {
+    let mut d =
+        Dongle::start(cfg(), MemStorage::default(), TestPlatform::default(), with_otp(), at(0))
+            .unwrap();
+    assert!(matches!(ask(&mut d, init(None, ADMIN), at(0)), Response::PublicKeys(_)));
+    let mut d = restart(d);
+    assert_eq!(hello(&mut d, at(1)).state, LockState::DeviceSecretMissing);
+    assert_eq!(d.secrets_held(), SecretsHeld::default());
+    assert_eq!(err(unlock(&mut d, b"", at(1))), DongleError::DeviceSecretMissing);
+}

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::Duration;
 
-use vbzkey_protocol::wire::{self, DongleError, FRAME_HEADER_LEN, Response};
+use vbzkey_protocol::wire::{self, DongleError, FRAME_HEADER_LEN, FrameKind, Response};
 use zeroize::Zeroizing;
 
 use super::preauth::{self, REFUSAL_PREFIX, Verdict};
@@ -29,6 +29,7 @@ const FUNCTIONFS_DESCRIPTORS_MAGIC_V2: u32 = 3;
 const FUNCTIONFS_STRINGS_MAGIC: u32 = 2;
 const FUNCTIONFS_HAS_FS_DESC: u32 = 1;
 const FUNCTIONFS_HAS_HS_DESC: u32 = 2;
+const FUNCTIONFS_HAS_MS_OS_DESC: u32 = 8;
 const USB_DT_INTERFACE: u8 = 4;
 const USB_DT_ENDPOINT: u8 = 5;
 const USB_CLASS_VENDOR_SPEC: u8 = 0xff;
@@ -42,10 +43,71 @@ const HS_MAX_PACKET: u16 = 512;
 const CHUNK: usize = 16 * 1024;
 /// The interface name shown by `lsusb -v`.
 pub const INTERFACE_NAME: &str = "vbzkey";
+/// The Microsoft OS 1.0 compatible ID that makes Windows (8 and later) bind its WinUSB driver
+/// to the interface by itself, so libusb works there without Zadig or an INF file.
+pub const WINUSB_COMPATIBLE_ID: &[u8; 8] = b"WINUSB\0\0";
+/// The device interface GUID Windows registers for the interface (a WinUSB extended property,
+/// which libusb uses to find the device). Fixed for this project: a random v4 UUID.
+pub const DEVICE_INTERFACE_GUID: &str = "{c72e16c5-09b9-4e07-8357-63ec2d434aa2}";
+/// MS OS descriptor version 1.00, and the `wIndex` of its two feature descriptors. Older
+/// kernels (Debian 12's 6.1, which the USB VM test boots) accept only the byte-swapped 0x0001
+/// that early userspace wrote; newer ones take 1.00 (and 0x0001 with a warning), so [`serve`]
+/// tries 1.00 first. Either way the host reads 1.00: the composite layer writes it itself.
+const MS_OS_BCD_VERSION: u16 = 0x0100;
+const MS_OS_BCD_VERSION_OLD_KERNELS: u16 = 0x0001;
+const MS_OS_EXT_COMPAT: u16 = 4;
+const MS_OS_EXT_PROP: u16 = 5;
+/// `REG_SZ`, the registry type of the interface GUID property.
+const REG_SZ: u32 = 1;
+
+/// The Microsoft OS 1.0 feature descriptors in FunctionFS's layout (`struct
+/// usb_os_desc_header` followed by its features; include/uapi/linux/usb/functionfs.h): the
+/// extended compatible ID `WINUSB` and the extended property `DeviceInterfaceGUID`, both for
+/// interface 0. The kernel answers Windows' vendor requests from these once the configfs
+/// gadget has `os_desc/use` set (`hardware/pi/vbzkey-gadget.sh`). Property names and values
+/// are given as NUL-terminated ASCII: the kernel sends them as UTF-16.
+fn ms_os_descriptors(bcd_version: u16) -> Vec<u8> {
+    let header = |len: usize, w_index: u16, count: u16| {
+        let mut h = vec![0u8]; // interface 0
+        h.extend_from_slice(&(len as u32).to_le_bytes());
+        h.extend_from_slice(&bcd_version.to_le_bytes());
+        h.extend_from_slice(&w_index.to_le_bytes());
+        h.extend_from_slice(&count.to_le_bytes()); // bCount + reserved, or wCount
+        h
+    };
+    const HEADER_LEN: usize = 11;
+    // Extended compatible ID: first interface 0, reserved 1, compatible and sub-compatible IDs,
+    // six reserved bytes.
+    let mut compat = vec![0u8, 1];
+    compat.extend_from_slice(WINUSB_COMPATIBLE_ID);
+    compat.extend_from_slice(&[0; 8 + 6]);
+    // Extended property: size, type, name length, name, data length, data.
+    let name = b"DeviceInterfaceGUID\0";
+    let mut data = DEVICE_INTERFACE_GUID.as_bytes().to_vec();
+    data.push(0);
+    let mut prop = Vec::new();
+    prop.extend_from_slice(&((14 + name.len() + data.len()) as u32).to_le_bytes());
+    prop.extend_from_slice(&REG_SZ.to_le_bytes());
+    prop.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    prop.extend_from_slice(name);
+    prop.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    prop.extend_from_slice(&data);
+
+    let mut out = header(HEADER_LEN + compat.len(), MS_OS_EXT_COMPAT, 1);
+    out.extend_from_slice(&compat);
+    out.extend_from_slice(&header(HEADER_LEN + prop.len(), MS_OS_EXT_PROP, 1));
+    out.extend_from_slice(&prop);
+    out
+}
 
 /// The FunctionFS descriptor blob: v2 header, then the full-speed and the high-speed sets,
-/// each an interface descriptor and two bulk endpoint descriptors.
+/// each an interface descriptor and two bulk endpoint descriptors, then the Microsoft OS
+/// descriptors.
 pub fn descriptors() -> Vec<u8> {
+    descriptors_with(MS_OS_BCD_VERSION)
+}
+
+fn descriptors_with(ms_os_bcd_version: u16) -> Vec<u8> {
     let interface = [9, USB_DT_INTERFACE, 0, 0, 2, USB_CLASS_VENDOR_SPEC, 0, 0, 1];
     let endpoint = |addr: u8, max: u16| {
         let m = max.to_le_bytes();
@@ -57,12 +119,15 @@ pub fn descriptors() -> Vec<u8> {
         body.extend_from_slice(&endpoint(1 | USB_DIR_IN, max));
         body.extend_from_slice(&endpoint(2, max));
     }
+    body.extend_from_slice(&ms_os_descriptors(ms_os_bcd_version));
+    let flags = FUNCTIONFS_HAS_FS_DESC | FUNCTIONFS_HAS_HS_DESC | FUNCTIONFS_HAS_MS_OS_DESC;
     let mut out = Vec::new();
     out.extend_from_slice(&FUNCTIONFS_DESCRIPTORS_MAGIC_V2.to_le_bytes());
-    out.extend_from_slice(&((20 + body.len()) as u32).to_le_bytes());
-    out.extend_from_slice(&(FUNCTIONFS_HAS_FS_DESC | FUNCTIONFS_HAS_HS_DESC).to_le_bytes());
+    out.extend_from_slice(&((24 + body.len()) as u32).to_le_bytes());
+    out.extend_from_slice(&flags.to_le_bytes());
     out.extend_from_slice(&3u32.to_le_bytes()); // full-speed descriptor count
     out.extend_from_slice(&3u32.to_le_bytes()); // high-speed descriptor count
+    out.extend_from_slice(&2u32.to_le_bytes()); // MS OS descriptor count
     out.extend_from_slice(&body);
     out
 }
@@ -176,7 +241,13 @@ fn spawn_event_reader(mut ep0: File) -> Receiver<Event> {
                     let _ = ep0.write(&[]);
                 }
                 Some(ev) => {
-                    tracing::info!("USB event: {ev:?}");
+                    // The host suspends an idle bus often: at info level, each would be a
+                    // journal line written to the SD card.
+                    if matches!(ev, Event::Suspend | Event::Resume) {
+                        tracing::debug!("USB event: {ev:?}");
+                    } else {
+                        tracing::info!("USB event: {ev:?}");
+                    }
                     if tx.send(ev).is_err() {
                         return;
                     }
@@ -262,35 +333,47 @@ fn serve_usb_frames<S: Storage, P: Platform>(
             _ => Err(wire::WireError::Malformed),
         };
         let reply = match parsed {
-            // What a connection without a session may send is decided from the header
-            // (docs/PROTOCOL.md, "Before a session"); a refused payload is still read off the
-            // endpoint, in chunks, to stay in step with the host.
-            Ok((len, kind)) => match preauth::verdict(shared.standing(conn), kind, len) {
-                Verdict::Read => {
-                    let mut payload = Zeroizing::new(vec![0u8; len]);
-                    if let Err(e) = read_payload(ep_out, &mut payload) {
-                        return e;
-                    }
-                    let mut interim: Option<io::Error> = None;
-                    let reply = shared.on_frame(conn, kind, &payload, &mut |frame| {
-                        if interim.is_none() {
-                            interim = write_frame_usb(ep_in, frame).err();
-                        }
-                    });
-                    if let Some(e) = interim {
-                        return e;
-                    }
-                    reply
+            Ok((len, kind)) => {
+                // USB has no "close": a host program's session ends when the next program,
+                // which could claim the interface only once the first let it go, starts with
+                // a plain request or a handshake. That is a new connection (the old session
+                // and its admin window end), not a downgrade of the old session: on a socket
+                // the same frame closes the connection, and here that would leave the new
+                // program waiting for an answer that never comes.
+                if kind != FrameKind::Sealed && conn.in_session() {
+                    shared.disconnect(conn);
+                    *conn = shared.connect("usb", false);
                 }
-                Verdict::Refuse => match drain_payload(ep_out, len) {
-                    Ok(prefix) => Reply::Send(preauth::refusal(&prefix)),
-                    Err(e) => return e,
-                },
-                Verdict::Close => match drain_payload(ep_out, len) {
-                    Ok(_) => Reply::Close,
-                    Err(e) => return e,
-                },
-            },
+                // What a connection without a session may send is decided from the header
+                // (docs/PROTOCOL.md, "Before a session"); a refused payload is still read off
+                // the endpoint, in chunks, to stay in step with the host.
+                match preauth::verdict(shared.standing(conn), kind, len) {
+                    Verdict::Read => {
+                        let mut payload = Zeroizing::new(vec![0u8; len]);
+                        if let Err(e) = read_payload(ep_out, &mut payload) {
+                            return e;
+                        }
+                        let mut interim: Option<io::Error> = None;
+                        let reply = shared.on_frame(conn, kind, &payload, &mut |frame| {
+                            if interim.is_none() {
+                                interim = write_frame_usb(ep_in, frame).err();
+                            }
+                        });
+                        if let Some(e) = interim {
+                            return e;
+                        }
+                        reply
+                    }
+                    Verdict::Refuse => match drain_payload(ep_out, len) {
+                        Ok(prefix) => Reply::Send(preauth::refusal(&prefix)),
+                        Err(e) => return e,
+                    },
+                    Verdict::Close => match drain_payload(ep_out, len) {
+                        Ok(_) => Reply::Close,
+                        Err(e) => return e,
+                    },
+                }
+            }
             Err(e) => {
                 tracing::warn!("usb: {e} ({n}-byte transfer where a frame header was expected)");
                 Reply::Send(wire::encode(0, &Response::Error(DongleError::Malformed)))
@@ -328,7 +411,15 @@ where
         .write(true)
         .open(&ep0_path)
         .map_err(io_err("open", &ep0_path))?;
-    ep0.write_all(&descriptors()).map_err(io_err("write descriptors to", &ep0_path))?;
+    // A refused write leaves FunctionFS waiting for descriptors, so the older form can follow.
+    if let Err(e) = ep0.write_all(&descriptors()) {
+        if e.kind() != io::ErrorKind::InvalidInput {
+            return Err(io_err("write descriptors to", &ep0_path)(e));
+        }
+        tracing::debug!("MS OS descriptors 1.00 refused; this kernel wants the older form");
+        ep0.write_all(&descriptors_with(MS_OS_BCD_VERSION_OLD_KERNELS))
+            .map_err(io_err("write descriptors to", &ep0_path))?;
+    }
     ep0.write_all(&strings()).map_err(io_err("write strings to", &ep0_path))?;
     let events = spawn_event_reader(ep0);
     if let Some((udc_file, name)) = &cfg.bind {
@@ -361,6 +452,100 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::OwnedFd;
+    use std::os::unix::net::UnixDatagram;
+
+    use vbzkey_client::{FrameIo, Link, SessionKeys, TransportError};
+    use vbzkey_hardware::presence::Indicator;
+    use vbzkey_protocol::SecretKey;
+    use vbzkey_protocol::stream::Frame;
+    use vbzkey_protocol::wire::{Request, parse_header};
+
+    use crate::dongle::{Config, Dongle};
+    use crate::keystore::{Binding, KdfParams};
+    use crate::platform::{OsPlatform, PresenceGate};
+    use crate::storage::MemStorage;
+    use crate::transport::Clock;
+
+    /// The host's side of two endpoints made of datagram sockets, which keep transfer
+    /// boundaries as USB does: one datagram per bulk transfer.
+    struct HostEnds {
+        to_dongle: UnixDatagram,
+        from_dongle: UnixDatagram,
+    }
+
+    impl FrameIo for HostEnds {
+        fn send(&mut self, frame: &[u8]) -> Result<(), TransportError> {
+            let (header, payload) = frame.split_at(FRAME_HEADER_LEN);
+            self.to_dongle.send(header).map_err(TransportError::Io)?;
+            self.to_dongle.send(payload).map_err(TransportError::Io)?;
+            Ok(())
+        }
+
+        fn recv(&mut self) -> Result<Frame, TransportError> {
+            let mut head = [0u8; 512];
+            let n = self.from_dongle.recv(&mut head).map_err(TransportError::Io)?;
+            let h: &[u8; FRAME_HEADER_LEN] =
+                head[..n].try_into().map_err(|_| TransportError::HeaderTransfer(n))?;
+            let len = parse_header(h).map_err(TransportError::Frame)?;
+            let kind = wire::frame_kind(h).map_err(TransportError::Frame)?;
+            let mut body = Zeroizing::new(vec![0u8; len]);
+            let mut got = 0;
+            while got < len {
+                got += self.from_dongle.recv(&mut body[got..]).map_err(TransportError::Io)?;
+            }
+            Ok((kind, body))
+        }
+
+        fn describe(&self) -> String {
+            "usb-test".into()
+        }
+    }
+
+    /// Programs come and go on one USB link (an admin command with a host key, then a plain
+    /// `info`, then another session): each is served at once, where a new program's first
+    /// frame after another's session used to close the "connection" without an answer, so the
+    /// program waited 30 s for nothing.
+    #[test]
+    fn each_program_on_the_usb_link_is_answered_after_another_ones_session() {
+        let (dongle_out, host_out) = UnixDatagram::pair().unwrap();
+        let (dongle_in, host_in) = UnixDatagram::pair().unwrap();
+        host_in.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let cfg = Config { kdf: KdfParams::TEST_ONLY_WEAK, ..Config::default() };
+        let binding = Binding { serial: "USBTEST1".into(), device_secret: None };
+        let clock = Clock::default();
+        let platform = OsPlatform::new(Indicator::default());
+        let dongle =
+            Dongle::start(cfg, MemStorage::default(), platform, binding, clock.now()).unwrap();
+        let gate = PresenceGate::new(None, Indicator::default(), Duration::from_secs(2));
+        let shared = Shared::new(dongle, clock, gate);
+        let served = Arc::clone(&shared);
+        std::thread::spawn(move || {
+            let mut ep_in = File::from(OwnedFd::from(dongle_in));
+            let mut ep_out = File::from(OwnedFd::from(dongle_out));
+            serve_endpoints(&mut ep_in, &mut ep_out, &served)
+        });
+        let program = || -> Box<dyn FrameIo> {
+            Box::new(HostEnds {
+                to_dongle: host_out.try_clone().unwrap(),
+                from_dongle: host_in.try_clone().unwrap(),
+            })
+        };
+        let keys = SessionKeys::new(&SecretKey::derive(&[7; 32]), None);
+        let hello = |link: &mut Link| matches!(link.call(&Request::Hello), Ok(Response::Hello(_)));
+
+        let mut admin = Link::open(program(), Some(&keys)).expect("a session");
+        assert!(hello(&mut admin));
+        drop(admin);
+        let mut info = Link::open(program(), None).unwrap();
+        assert!(hello(&mut info), "a plain program after a session is answered");
+        drop(info);
+        let mut again = Link::open(program(), Some(&keys)).expect("a session after a session");
+        assert!(hello(&mut again));
+        drop(again);
+        let mut again = Link::open(program(), Some(&keys)).expect("and once more");
+        assert!(hello(&mut again));
+    }
 
     /// The blob, byte for byte, as laid out by `struct usb_functionfs_descs_head_v2` and the
     /// USB 2.0 descriptor formats (Documentation/usb/functionfs.rst, include/uapi/linux/usb/
@@ -368,12 +553,13 @@ mod tests {
     #[test]
     fn descriptor_blob_matches_the_kernel_layout() {
         #[rustfmt::skip]
-        let want: Vec<u8> = vec![
+        let mut want: Vec<u8> = vec![
             3, 0, 0, 0,             // FUNCTIONFS_DESCRIPTORS_MAGIC_V2
-            66, 0, 0, 0,            // total length
-            3, 0, 0, 0,             // flags: HAS_FS_DESC | HAS_HS_DESC
+            189, 0, 0, 0,           // total length
+            11, 0, 0, 0,            // flags: HAS_FS_DESC | HAS_HS_DESC | HAS_MS_OS_DESC
             3, 0, 0, 0,             // fs_count
             3, 0, 0, 0,             // hs_count
+            2, 0, 0, 0,             // os_count
             // full speed
             9, 4, 0, 0, 2, 0xff, 0, 0, 1,   // interface 0, alt 0, 2 endpoints, vendor class, iInterface 1
             7, 5, 0x81, 2, 64, 0, 0,        // EP1 IN bulk, 64 bytes
@@ -382,8 +568,25 @@ mod tests {
             9, 4, 0, 0, 2, 0xff, 0, 0, 1,
             7, 5, 0x81, 2, 0, 2, 0,         // 512 bytes
             7, 5, 0x02, 2, 0, 2, 0,
+            // MS OS 1.0 extended compatible ID (Microsoft OS 1.0 Descriptors Specification)
+            0, 35, 0, 0, 0, 0x00, 0x01, 4, 0, 1, 0,  // interface 0, dwLength, bcdVersion 1.00, wIndex 4, bCount 1
+            0, 1, b'W', b'I', b'N', b'U', b'S', b'B', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            // MS OS 1.0 extended property
+            0, 84, 0, 0, 0, 0x00, 0x01, 5, 0, 1, 0,  // interface 0, dwLength, bcdVersion 1.00, wIndex 5, wCount 1
+            73, 0, 0, 0,            // dwSize = 14 + 20 + 39
+            1, 0, 0, 0,             // REG_SZ
+            20, 0,                  // name length, NUL included
         ];
+        want.extend_from_slice(b"DeviceInterfaceGUID\0");
+        want.extend_from_slice(&[39, 0, 0, 0]);
+        want.extend_from_slice(b"{c72e16c5-09b9-4e07-8357-63ec2d434aa2}\0");
         assert_eq!(descriptors(), want);
+        assert_eq!(want.len(), 189);
+        // The form for older kernels: only the two bcdVersion fields differ.
+        let old = descriptors_with(MS_OS_BCD_VERSION_OLD_KERNELS);
+        let diff: Vec<usize> = (0..want.len()).filter(|&i| want[i] != old[i]).collect();
+        assert_eq!(diff, [75, 76, 110, 111]);
+        assert_eq!((old[75], old[76], old[110], old[111]), (1, 0, 1, 0));
     }
 
     #[test]

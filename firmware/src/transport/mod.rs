@@ -30,6 +30,13 @@ pub struct Connection {
     session: Option<Transport>,
 }
 
+impl Connection {
+    /// Whether a host completed a handshake on this connection.
+    pub fn in_session(&self) -> bool {
+        self.session.is_some()
+    }
+}
+
 /// What to send back for a frame.
 pub enum Reply {
     /// Send this frame and keep going.
@@ -156,7 +163,7 @@ impl<S: Storage, P: Platform> Shared<S, P> {
                 let Some(secret) = dongle.device_secret() else {
                     return Reply::SendAndClose(wire::encode(
                         0,
-                        &Response::Error(DongleError::Storage),
+                        &Response::Error(dongle.no_device_key()),
                     ));
                 };
                 let responder = match Responder::read(secret, payload, os_fill) {

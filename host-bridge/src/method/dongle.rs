@@ -46,6 +46,7 @@ impl KeyMethod for DongleMethod {
                     LockState::Locked => State::Locked,
                     LockState::Unlocked => State::Unlocked,
                     LockState::LockedOut => State::LockedOut,
+                    LockState::DeviceSecretMissing => State::DeviceSecretMissing,
                 };
                 status.source = self.client.describe();
                 status.pin_tries_left = h.pin_set.then_some(h.pin_tries_left);

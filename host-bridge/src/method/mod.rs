@@ -26,6 +26,8 @@ pub enum State {
     Unlocked,
     /// Too many wrong PINs.
     LockedOut,
+    /// The dongle could not read its OTP device secret at boot: nothing opens, no PIN is asked.
+    DeviceSecretMissing,
 }
 
 /// One key's public facts.
