@@ -11,7 +11,7 @@ mod keyfile;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use serde_json::json;
 use vbzkey_protocol::SecretKey;
 use vbzkey_protocol::record::{self, MAX_PLAINTEXT_LEN, MAX_TEXT_LEN, Record};
@@ -132,6 +132,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a completion script for a shell.
+    #[command(after_help = "Example:\n  vbzkey completions bash > /etc/bash_completion.d/vbzkey")]
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page, in roff.
+    #[command(after_help = "Example:\n  vbzkey man > vbzkey.1 && man ./vbzkey.1")]
+    Man,
 }
 
 fn main() -> ExitCode {
@@ -170,7 +179,21 @@ fn run(command: Command) -> Result<(), CliError> {
         Command::Open { key, context } => open(key, &context),
         Command::SealCustomer { to } => seal_customer(&to),
         Command::Inspect { json } => inspect(json),
+        Command::Completions { shell } => self_description(|out| {
+            clap_complete::generate(shell, &mut Cli::command(), "vbzkey", out);
+            Ok(())
+        }),
+        Command::Man => self_description(|out| clap_mangen::Man::new(Cli::command()).render(out)),
     }
+}
+
+/// `completions` and `man`: generated from the definitions above, so they list exactly the
+/// commands and options this build has.
+fn self_description(
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<(), CliError> {
+    let mut stdout = std::io::stdout().lock();
+    write(&mut stdout).map_err(|e| CliError::io("write to stdout", e))
 }
 
 /// Processes that hold a secret key keep it out of core dumps; failure is only a warning.

@@ -308,3 +308,27 @@ fn encrypted_key_files_and_passphrase_keys_give_recipients() {
         .code(2);
     assert!(seal(pk.to_str().unwrap(), "c", b"v").starts_with("vk1."));
 }
+
+/// `completions bash` is valid bash naming every command; `man` is a roff page; both need
+/// nothing else and a shell that is not offered is a usage error.
+#[test]
+fn completions_and_the_man_page_are_generated_from_this_build() {
+    let dir = Dir::new("completions");
+    let out = vbzkey().args(["completions", "bash"]).output().unwrap();
+    assert!(out.status.success());
+    let script = String::from_utf8(out.stdout).unwrap();
+    for word in ["keygen", "seal-customer", "passphrase-key", "--context", "inspect"] {
+        assert!(script.contains(word), "{word} missing from the completions");
+    }
+    std::fs::write(dir.path("vbzkey.bash"), &script).unwrap();
+    let check = Command::new("bash").arg("-n").arg(dir.path("vbzkey.bash")).output().unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+
+    let man = vbzkey().arg("man").output().unwrap();
+    assert!(man.status.success());
+    let page = String::from_utf8(man.stdout).unwrap();
+    assert!(page.contains(".TH vbzkey 1") && page.contains("seal\\-customer"), "{page}");
+
+    let bad = vbzkey().args(["completions", "cmd.exe"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -164,8 +164,8 @@ enum Command {
     )]
     Pair(pairing::PairArgs),
     /// List the paired hosts.
-    #[command(after_help = "Example:\n  vbzkey-admin --host-key host.key pairings")]
-    Pairings,
+    #[command(after_help = "Example:\n  vbzkey-admin --host-key host.key pairings --json")]
+    Pairings(pairing::PairingsArgs),
     /// Remove a paired host.
     #[command(
         after_help = "Example:\n  vbzkey-admin --host-key admin.key --admin-pin-file admin.txt unpair vkpub1.…"
@@ -174,6 +174,40 @@ enum Command {
     /// The dongle's audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Print a completion script for a shell (no dongle needed).
+    #[command(
+        after_help = "Example:\n  vbzkey-admin completions bash > /etc/bash_completion.d/vbzkey-admin"
+    )]
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page, in roff (no dongle needed).
+    #[command(after_help = "Example:\n  vbzkey-admin man > vbzkey-admin.1 && man ./vbzkey-admin.1")]
+    Man,
+}
+
+/// `completions`: generated from the definitions above, so it lists exactly the commands and
+/// options this build has.
+fn completions(shell: clap_complete::Shell) -> Output {
+    use clap::CommandFactory;
+    let mut bytes = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "vbzkey-admin", &mut bytes);
+    let mut out = Output::default();
+    out.stdout.push_str(&String::from_utf8_lossy(&bytes));
+    out
+}
+
+/// `man`: the manual page, from the same definitions.
+fn man() -> Result<Output, AdminError> {
+    use clap::CommandFactory;
+    let mut bytes = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut bytes)
+        .map_err(|e| AdminError::io("write", "-", e))?;
+    let mut out = Output::default();
+    out.stdout.push_str(&String::from_utf8_lossy(&bytes));
+    Ok(out)
 }
 
 /// The dongle the global options name, as whom.
@@ -208,9 +242,11 @@ fn run(cli: &Cli) -> Result<Output, AdminError> {
         Command::Clone(a) => backup::clone(&target, a),
         Command::Rewrap(a) => rewrap::command(&d, a),
         Command::Pair(a) => pairing::pair(&d, a),
-        Command::Pairings => pairing::pairings(&d),
+        Command::Pairings(a) => pairing::pairings(&d, a),
         Command::Unpair(a) => pairing::unpair(&d, a),
         Command::Audit(a) => audit::run(&d, a),
+        Command::Completions { shell } => Ok(completions(*shell)),
+        Command::Man => man(),
     }
 }
 
@@ -285,6 +321,29 @@ mod tests {
         }
         let grouped = Cli::try_parse_from(["a", "retire", "5b97 724a 4496 1ff0", "--records", "r"]);
         assert!(grouped.is_ok(), "the grouped form `info` prints is accepted");
+    }
+
+    /// The generated completion script is valid bash that knows every command and the global
+    /// options; the man page is roff naming the tool and its commands.
+    #[test]
+    fn completions_and_the_man_page_describe_this_build() {
+        let bash = completions(clap_complete::Shell::Bash);
+        for word in ["rewrap", "change-admin-pin", "--admin-pin-file", "--host-key", "verify"] {
+            assert!(bash.stdout.contains(word), "{word} missing from the bash completions");
+        }
+        let dir = std::env::temp_dir().join(format!("vbzkey-admin-compl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("vbzkey-admin.bash");
+        std::fs::write(&script, bash.stdout.as_bytes()).unwrap();
+        let check = std::process::Command::new("bash").arg("-n").arg(&script).output().unwrap();
+        assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let man = man().unwrap();
+        assert!(man.stdout.contains(".TH vbzkey-admin"), "not a man page");
+        for word in ["vbzkey\\-admin", "rewrap", "pair"] {
+            assert!(man.stdout.contains(word), "{word} missing from the man page");
+        }
     }
 
     #[test]

@@ -78,8 +78,35 @@ fn paired(host: &PublicKey, file: &Path, device: &PublicKey, serial: &str, usb: 
 }
 
 /// List the paired hosts.
-pub(crate) fn pairings(d: &Dongle) -> Result<Output, AdminError> {
-    Ok(listed(&d.client().pairings()?))
+/// `pairings`' options.
+#[derive(clap::Args)]
+pub(crate) struct PairingsArgs {
+    /// One JSON array on stdout: `host_key`, `host_id` (as the audit log names the host),
+    /// `label`, `paired_at` (Unix seconds) for each host.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn pairings(d: &Dongle, args: &PairingsArgs) -> Result<Output, AdminError> {
+    let hosts = d.client().pairings()?;
+    Ok(if args.json { listed_json(&hosts) } else { listed(&hosts) })
+}
+
+fn listed_json(hosts: &[PairingInfo]) -> Output {
+    let list: Vec<serde_json::Value> = hosts
+        .iter()
+        .map(|h| {
+            serde_json::json!({
+                "host_key": PublicKey::from_bytes(h.host_key).to_text(),
+                "host_id": format!("host:{}", KeyId::of(&h.host_key)),
+                "label": h.label,
+                "paired_at": h.paired_at,
+            })
+        })
+        .collect();
+    let mut out = Output::default();
+    out.line(serde_json::Value::Array(list).to_string());
+    out
 }
 
 fn listed(hosts: &[PairingInfo]) -> Output {
@@ -146,6 +173,20 @@ mod tests {
         let socket = paired(&host, Path::new("/h.key"), &device, "E2E1", false);
         let toml: toml::Table = toml::from_str(&socket.stdout).unwrap();
         assert!(!toml.contains_key("serial") && socket.stdout.contains("# serial = \"E2E1\""));
+    }
+
+    #[test]
+    fn pairings_as_json_are_typed_fields() {
+        let key = *SecretKey::derive(&[1; 32]).public_key().as_bytes();
+        let label = "till \"1\"\n\u{e9}";
+        let hosts = [PairingInfo { host_key: key, label: label.into(), paired_at: 7 }];
+        let out = listed_json(&hosts);
+        let v: serde_json::Value = serde_json::from_str(out.stdout.trim_end()).unwrap();
+        assert_eq!(v[0]["host_key"], PublicKey::from_bytes(key).to_text());
+        assert_eq!(v[0]["host_id"], format!("host:{}", KeyId::of(&key)));
+        assert_eq!((v[0]["label"].as_str(), v[0]["paired_at"].as_u64()), (Some(label), Some(7)));
+        assert_eq!(out.stdout.lines().count(), 1, "one line, the label's newline escaped");
+        assert_eq!(listed_json(&[]).stdout.as_str(), "[]\n");
     }
 
     #[test]
