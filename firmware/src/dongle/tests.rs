@@ -1380,3 +1380,36 @@ fn a_store_without_pin_stays_closed_without_its_device_secret() {
     assert_eq!(d.secrets_held(), SecretsHeld::default());
     assert_eq!(err(unlock(&mut d, b"", at(1))), DongleError::DeviceSecretMissing);
 }
+
+/// Split custody without a staff PIN: opening records needs a paired host's share, so the
+/// staff unlock is a real unlock and ends after the idle time like one made with a PIN (it
+/// used to last until `Lock` or a restart, keys in memory and the light on). The unlock a
+/// PIN-less dongle had before its first pairing ends the same way.
+#[test]
+fn split_custody_without_a_staff_pin_still_locks_when_idle() {
+    let (mut d, pk) = initialised(None);
+    let idle = cfg().idle_lock_ms;
+    let host = [0x5c; 32];
+    admin(&mut d, at(1));
+    assert_eq!(pair(&mut d, &conn(1), host, at(1)), Response::Ok);
+    assert!(hello(&mut d, at(1)).split_custody);
+    let till = session(2, host);
+    let batch = || Request::UnsealBatch { items: vec![item(&pk, "c", "v")] };
+    d.tick(at(1 + idle));
+    assert_eq!(hello(&mut d, at(1 + idle)).state, LockState::Locked);
+    assert_eq!(
+        err(ask_as(&mut d, &till, batch(), at(1 + idle), Press::NotAsked)),
+        DongleError::Locked
+    );
+    // Unlocked with the host's share, it stays open while used, then locks.
+    assert_eq!(unlock_from(&mut d, &till, b"", at(2 * idle)), Response::Ok);
+    let opened = ask_as(&mut d, &till, batch(), at(3 * idle - 1), Press::NotAsked);
+    assert!(matches!(opened, Response::Unsealed(_)), "{opened:?}");
+    d.tick(at(4 * idle));
+    assert_eq!(d.secrets_held(), SecretsHeld::default());
+    assert_eq!(
+        err(ask_as(&mut d, &till, batch(), at(4 * idle), Press::NotAsked)),
+        DongleError::Locked
+    );
+    assert!(audit_lines(&mut d).iter().any(|l| l.contains(" idle-lock ")));
+}
