@@ -501,7 +501,9 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         let (idle, admin_idle) = (self.cfg.idle_lock_ms, self.cfg.admin_idle_ms);
         let Store::Ready(r) = &mut self.store else { return };
         let expired = |last: u64, limit: u64| now.mono_ms.saturating_sub(last) >= limit;
-        let staff_ended = r.file.staff_pin_set()
+        // Only a dongle open to whoever it serves (no staff PIN, no paired host) stays
+        // unlocked: in split custody a host's share opened it, and it ends like a PIN's unlock.
+        let staff_ended = (r.file.staff_pin_set() || r.file.split_custody())
             && r.staff.as_ref().is_some_and(|s| expired(s.last_use_ms, idle));
         if staff_ended {
             r.staff = None;

@@ -315,7 +315,8 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
     /// succeeds; the audit line is best effort, as taking rights away must never fail.
     pub(super) fn lock(&mut self, now: Now, peer: &Peer) -> Result<Response, DongleError> {
         let Store::Ready(r) = &mut self.store else { return Ok(Response::Ok) };
-        let had_staff = r.staff.take().is_some() && r.file.staff_pin_set();
+        let had_staff =
+            r.staff.take().is_some() && (r.file.staff_pin_set() || r.file.split_custody());
         let had_admin = r.admin.as_ref().is_some_and(|w| w.peer == peer.id);
         if had_admin {
             r.admin = None;

@@ -1380,3 +1380,63 @@ fn a_store_without_pin_stays_closed_without_its_device_secret() {
     assert_eq!(d.secrets_held(), SecretsHeld::default());
     assert_eq!(err(unlock(&mut d, b"", at(1))), DongleError::DeviceSecretMissing);
 }
+
+/// Split custody without a staff PIN: opening records needs a paired host's share, so the
+/// staff unlock is a real unlock and ends after the idle time like one made with a PIN (it
+/// used to last until `Lock` or a restart, keys in memory and the light on). The unlock a
+/// PIN-less dongle had before its first pairing ends the same way.
+#[test]
+fn split_custody_without_a_staff_pin_still_locks_when_idle() {
+    let (mut d, pk) = initialised(None);
+    let idle = cfg().idle_lock_ms;
+    let host = [0x5c; 32];
+    admin(&mut d, at(1));
+    assert_eq!(pair(&mut d, &conn(1), host, at(1)), Response::Ok);
+    assert!(hello(&mut d, at(1)).split_custody);
+    let till = session(2, host);
+    let batch = || Request::UnsealBatch { items: vec![item(&pk, "c", "v")] };
+    d.tick(at(1 + idle));
+    assert_eq!(hello(&mut d, at(1 + idle)).state, LockState::Locked);
+    assert_eq!(
+        err(ask_as(&mut d, &till, batch(), at(1 + idle), Press::NotAsked)),
+        DongleError::Locked
+    );
+    // Unlocked with the host's share, it stays open while used, then locks.
+    assert_eq!(unlock_from(&mut d, &till, b"", at(2 * idle)), Response::Ok);
+    let opened = ask_as(&mut d, &till, batch(), at(3 * idle - 1), Press::NotAsked);
+    assert!(matches!(opened, Response::Unsealed(_)), "{opened:?}");
+    d.tick(at(4 * idle));
+    assert_eq!(d.secrets_held(), SecretsHeld::default());
+    assert_eq!(
+        err(ask_as(&mut d, &till, batch(), at(4 * idle), Press::NotAsked)),
+        DongleError::Locked
+    );
+    assert!(audit_lines(&mut d).iter().any(|l| l.contains(" idle-lock ")));
+}
+
+/// The card moved to another Pi (another serial; a wrong OTP secret read at boot is the same):
+/// no slot opens there, so the right PINs the admin tries come back "wrong", each counted on
+/// the card, until both credentials are locked out and only a reset (keys lost) is left when
+/// the card is back in its own board. The device key, sealed to the board alone and opened
+/// without a PIN, shows the board is wrong before any PIN is counted.
+#[test]
+#[ignore = "finding: on another board (or with a wrong OTP secret) the right PINs are counted as wrong until lock-out"]
+fn on_another_board_no_pin_try_is_counted() {
+    let (d, _) = initialised(Some(PIN));
+    let other = Binding { serial: "00000000ffffffff".into(), device_secret: None };
+    let mut d =
+        Dongle::start(cfg(), d.into_storage(), TestPlatform::default(), other, at(1)).unwrap();
+    assert_eq!(d.device_secret(), None, "the device key does not open on this board");
+    for _ in 0..8 {
+        let _ = unlock(&mut d, PIN, at(2));
+        let _ = ask(
+            &mut d,
+            Request::AdminAuth { admin_pin: Pin::new(ADMIN), unlock_secret: None },
+            at(2),
+        );
+    }
+    // Back in its own board: both PINs still work.
+    let mut d = start(d.into_storage());
+    assert_eq!(unlock(&mut d, PIN, at(3)), Response::Ok);
+    admin(&mut d, at(3));
+}
