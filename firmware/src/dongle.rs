@@ -657,7 +657,10 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
 
     /// Check `rule` against the dongle's state and the asking connection.
     fn admit(&mut self, rule: &Requirement, peer: &Peer) -> Result<(), DongleError> {
-        if rule.access == Access::Session {
+        if rule.access == Access::OwnSession && peer.session.is_none() {
+            return Err(DongleError::NotAllowed);
+        }
+        if matches!(rule.access, Access::Session | Access::OwnSession) {
             let paired_session = peer.session.as_ref().is_some_and(|h| self.is_paired(h));
             let served = match &self.pairings {
                 _ if paired_session => true,

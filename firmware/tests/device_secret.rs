@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use vbzkey_client::Link;
 use vbzkey_client::socket::SocketIo;
+use vbzkey_client::{DevicePin, Link, LinkError, SessionKeys};
 use vbzkey_protocol::wire::{DongleError, HelloInfo, LockState, Pin, Request, Response};
 
 const FW: &str = env!("CARGO_BIN_EXE_vbzkey-firmware");
@@ -92,7 +92,7 @@ impl Board {
             assert!(Instant::now() < deadline, "the firmware did not start");
             std::thread::sleep(Duration::from_millis(20));
         };
-        Dongle { child, stream }
+        Dongle { child, stream, sock, admin: None }
     }
 }
 
@@ -105,6 +105,9 @@ impl Drop for Board {
 struct Dongle {
     child: Child,
     stream: UnixStream,
+    sock: PathBuf,
+    /// The admin's connection: an admin window opens only inside a session.
+    admin: Option<Link>,
 }
 
 impl Dongle {
@@ -119,8 +122,27 @@ impl Dongle {
         assert!(matches!(self.ask(init), Response::PublicKeys(_)));
     }
 
+    /// `AdminAuth` in a session of a host key made for it, as the admin tool does: the
+    /// refusal of the session itself (no device key) is the answer when there is one.
     fn admin_auth(&mut self) -> Response {
-        self.ask(Request::AdminAuth { admin_pin: Pin::new(ADMIN), unlock_secret: None })
+        let stream = UnixStream::connect(&self.sock).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let keys = SessionKeys::ephemeral(DevicePin::Ask).unwrap();
+        let mut link = match Link::open(Box::new(SocketIo::new(stream, "admin")), Some(&keys)) {
+            Ok(link) => link,
+            Err(LinkError::Refused(e)) => return Response::Error(e),
+            Err(e) => panic!("{e}"),
+        };
+        let r = link
+            .call(&Request::AdminAuth { admin_pin: Pin::new(ADMIN), unlock_secret: None })
+            .unwrap();
+        self.admin = Some(link);
+        r
+    }
+
+    /// One request in the admin's session.
+    fn admin_ask(&mut self, r: Request) -> Response {
+        self.admin.as_mut().expect("admin_auth first").call(&r).unwrap()
     }
 
     fn hello(&mut self) -> HelloInfo {
@@ -322,7 +344,7 @@ fn otp_programmed_after_init_keeps_the_right_pin_right() {
     assert_eq!(d.unlock(PIN), Response::Ok, "the right PIN does not look wrong");
     assert_eq!(d.admin_auth(), Response::Ok, "the right admin PIN neither");
     // A re-seal with the same slots (rotation) keeps each slot's binding as it was.
-    assert!(matches!(d.ask(Request::Rotate), Response::PublicKeys(_)));
+    assert!(matches!(d.admin_ask(Request::Rotate), Response::PublicKeys(_)));
     d.stop();
     let mut d = b.serve(Some(&saved));
     assert_eq!(d.unlock(PIN), Response::Ok, "it still opens after the re-seal");

@@ -103,8 +103,8 @@ fn reset_peak(pid: u32) {
     std::fs::write(format!("/proc/{pid}/clear_refs"), b"5").unwrap();
 }
 
-/// Initialise the dongle and pair `HOST` over the local socket (a plain link, allowed while
-/// no host is paired; the admin PIN and a press of the emulated button). Returns the record
+/// Initialise the dongle and pair `HOST` over the local socket (in `HOST`'s own session,
+/// served while no host is paired; the admin PIN and a press of the emulated button). Returns the record
 /// key and the device key.
 fn initialise_and_pair(dir: &Path, host: &SessionKeys) -> (PublicKey, PublicKey) {
     let button = dir.join("button");
@@ -112,7 +112,7 @@ fn initialise_and_pair(dir: &Path, host: &SessionKeys) -> (PublicKey, PublicKey)
     let sock = dir.join("dongle.sock");
     let _fw = Firmware::start(dir, &format!("unix:{}", sock.display()));
     let stream = retry("the firmware's socket", || UnixStream::connect(&sock).ok());
-    let mut link = Link::open(Box::new(SocketIo::new(stream, "unix")), None).unwrap();
+    let mut link = Link::open(Box::new(SocketIo::new(stream, "unix")), Some(host)).unwrap();
     let pressed = button.clone();
     link.on_presence(Box::new(move |_| std::fs::write(&pressed, b"press\n").unwrap()));
     let init = Request::Init { pin: Some(Pin::new(PIN)), admin_pin: Pin::new(ADMIN) };

@@ -49,6 +49,7 @@ fn access_word(a: Access) -> &'static str {
     match a {
         Access::Plain => "plain",
         Access::Session => "session",
+        Access::OwnSession => "own session",
     }
 }
 

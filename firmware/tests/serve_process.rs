@@ -8,8 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use vbzkey_client::Link;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use vbzkey_client::socket::SocketIo;
+use vbzkey_client::{DevicePin, Link, SessionKeys};
 use vbzkey_protocol::PublicKey;
 use vbzkey_protocol::record;
 use vbzkey_protocol::stream::read_frame_kind;
@@ -73,6 +76,17 @@ impl Firmware {
     fn stop(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// A new connection in a session of a host key made for it (an admin window opens in
+    /// no other), with an admin window open.
+    fn admin(&self) -> Link {
+        let keys = SessionKeys::ephemeral(DevicePin::Ask).unwrap();
+        let mut link =
+            Link::open(Box::new(SocketIo::new(self.connect(), "admin")), Some(&keys)).unwrap();
+        let auth = Request::AdminAuth { admin_pin: Pin::new(ADMIN), unlock_secret: None };
+        assert_eq!(link.call(&auth).unwrap(), Response::Ok);
+        link
     }
 }
 
@@ -244,14 +258,12 @@ fn sigkill_at_every_step_of_a_key_store_write_leaves_old_or_new() {
     let mut keys_before = 1;
     for step in vbzkey_os::durable::CRASH_STEPS {
         let fw = Firmware::start(&dir, Some(&format!("keystore.v1:{step}")));
-        let mut s = fw.connect();
-        assert_eq!(
-            req(&mut s, Request::AdminAuth { admin_pin: Pin::new(ADMIN), unlock_secret: None }),
-            Response::Ok
-        );
+        let mut admin = fw.admin();
         // The rotation writes the key store; the firmware dies at `step` of that write.
-        s.write_all(&wire::encode(2, &Request::Rotate)).unwrap();
-        assert!(answer(&mut s).is_none(), "{step}: the firmware died before answering");
+        assert!(
+            admin.call(&Request::Rotate).is_err(),
+            "{step}: the firmware died before answering"
+        );
         let mut fw = fw;
         let status = fw.child.wait().unwrap();
         assert_eq!(
@@ -332,11 +344,6 @@ fn tcp_serves_only_sessions_of_paired_hosts() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Send `r` without waiting for the answer.
-fn send(s: &mut UnixStream, id: u32, r: &Request) {
-    s.write_all(&wire::encode(id, r)).unwrap();
-}
-
 #[test]
 fn a_button_wait_neither_blocks_other_connections_nor_confirms_without_a_press() {
     let dir = temp_dir("presence");
@@ -344,33 +351,35 @@ fn a_button_wait_neither_blocks_other_connections_nor_confirms_without_a_press()
     assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
     let fifo_arg = fifo.display().to_string();
     let fw = Firmware::start_with(&dir, None, &["--presence-fifo", &fifo_arg]);
-    let mut admin = fw.connect();
-    init(&mut admin);
-    assert_eq!(
-        req(&mut admin, Request::AdminAuth { admin_pin: Pin::new(ADMIN), unlock_secret: None }),
-        Response::Ok
-    );
-    send(&mut admin, 2, &Request::Backup { threshold: 2, count: 3 });
-    // The dongle asks for the button first, under the same request id...
-    assert!(matches!(answer(&mut admin), Some(Response::PresenceNeeded { timeout_secs: 30 })));
-    // ...and, while it waits, another connection is served: the core is not held.
-    let mut other = fw.connect();
-    let t = Instant::now();
-    assert!(
-        matches!(req(&mut other, Request::Hello), Response::Hello(h) if h.presence_input && !h.admin_window)
-    );
-    assert!(t.elapsed() < Duration::from_secs(5), "Hello waited for the button");
-    // The other connection has no admin window: it cannot ride on the admin's.
-    assert_eq!(
-        req(&mut other, Request::CloneExport { to: [9; 32] }),
-        Response::Error(DongleError::AdminRequired)
-    );
-    // A press (a line on the FIFO, as the real button is a GPIO edge) deals the shares.
-    std::fs::write(&fifo, b"press\n").unwrap();
-    match answer(&mut admin) {
-        Some(Response::Shares(s)) => assert_eq!(s.len(), 3),
+    init(&mut fw.connect());
+    let mut admin = fw.admin();
+    // The dongle asks for the button first (an interim answer under the same request id)...
+    let asked = Arc::new(AtomicBool::new(false));
+    let (seen, sock, press) = (Arc::clone(&asked), fw.dir.join("dongle.sock"), fifo.clone());
+    admin.on_presence(Box::new(move |timeout_secs| {
+        assert_eq!(timeout_secs, 30);
+        // ...and, while it waits, another connection is served: the core is not held.
+        let mut other = UnixStream::connect(&sock).unwrap();
+        other.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let t = Instant::now();
+        assert!(
+            matches!(req(&mut other, Request::Hello), Response::Hello(h) if h.presence_input && !h.admin_window)
+        );
+        assert!(t.elapsed() < Duration::from_secs(5), "Hello waited for the button");
+        // The other connection has no admin window: it cannot ride on the admin's.
+        assert_eq!(
+            req(&mut other, Request::CloneExport { to: [9; 32] }),
+            Response::Error(DongleError::AdminRequired)
+        );
+        // A press (a line on the FIFO, as the real button is a GPIO edge) deals the shares.
+        std::fs::write(&press, b"press\n").unwrap();
+        seen.store(true, Ordering::SeqCst);
+    }));
+    match admin.call(&Request::Backup { threshold: 2, count: 3 }).unwrap() {
+        Response::Shares(s) => assert_eq!(s.len(), 3),
         other => panic!("{other:?}"),
     }
+    assert!(asked.load(Ordering::SeqCst), "the dongle asked for its button");
     // Closing the connection closes its admin window: a new one starts without it.
     drop(admin);
     let mut again = fw.connect();
@@ -384,16 +393,15 @@ fn a_button_wait_neither_blocks_other_connections_nor_confirms_without_a_press()
 fn without_a_button_nothing_that_needs_one_is_confirmed() {
     let dir = temp_dir("nobutton");
     let fw = Firmware::start(&dir, None);
-    let mut s = fw.connect();
-    init(&mut s);
-    assert_eq!(
-        req(&mut s, Request::AdminAuth { admin_pin: Pin::new(ADMIN), unlock_secret: None }),
-        Response::Ok
-    );
-    send(&mut s, 3, &Request::Backup { threshold: 2, count: 3 });
-    assert!(matches!(answer(&mut s), Some(Response::PresenceNeeded { .. })));
-    assert_eq!(answer(&mut s), Some(Response::Error(DongleError::NotConfirmed)));
-    match req(&mut s, Request::AuditTail { max: 5 }) {
+    init(&mut fw.connect());
+    let mut admin = fw.admin();
+    let asked = Arc::new(AtomicBool::new(false));
+    let seen = Arc::clone(&asked);
+    admin.on_presence(Box::new(move |_| seen.store(true, Ordering::SeqCst)));
+    let backup = admin.call(&Request::Backup { threshold: 2, count: 3 }).unwrap();
+    assert!(asked.load(Ordering::SeqCst), "the dongle asked for its button");
+    assert_eq!(backup, Response::Error(DongleError::NotConfirmed));
+    match admin.call(&Request::AuditTail { max: 5 }).unwrap() {
         Response::AuditTail { entries, .. } => {
             assert!(entries.iter().any(|e| e.line.contains(" presence-missing ")))
         }

@@ -6,17 +6,19 @@
 use std::io::Write;
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use vbzkey_protocol::record;
+use vbzkey_client::socket::SocketIo;
+use vbzkey_client::{DevicePin, Link, SessionKeys};
 use vbzkey_protocol::session::{self, CHUNK_DATA, Transport};
 use vbzkey_protocol::stream::read_frame_kind;
 use vbzkey_protocol::wire::{
     self, DongleError, FrameKind, PROTOCOL_VERSION, Pin, Request, Response, SealedItem,
     UnlockSecret,
 };
+use vbzkey_protocol::{SecretKey, record};
 use zeroize::Zeroizing;
 
 const HOST: [u8; 32] = [0x11; 32];
@@ -31,25 +33,14 @@ fn intruder_pair() -> Request {
     }
 }
 
-/// One plain request and its final answer.
+/// One plain request and its answer.
 fn call(s: &mut UnixStream, id: u32, req: &Request) -> Response {
-    call_pressing(s, id, req, None)
-}
-
-/// One plain request; when the dongle asks for its button, `button` (the firmware's presence
-/// FIFO) is pressed. A press made before the dongle asks would not count.
-fn call_pressing(s: &mut UnixStream, id: u32, req: &Request, button: Option<&Path>) -> Response {
     s.write_all(&wire::encode(id, req)).unwrap();
-    loop {
-        let (kind, p) = read_frame_kind(s).unwrap().expect("an answer");
-        assert_eq!(kind, FrameKind::Plain);
-        let (got, resp) = wire::decode::<Response>(&p).unwrap();
-        assert_eq!(got, id);
-        match (resp, button) {
-            (Response::PresenceNeeded { .. }, Some(b)) => std::fs::write(b, b"press\n").unwrap(),
-            (resp, _) => return resp,
-        }
-    }
+    let (kind, p) = read_frame_kind(s).unwrap().expect("an answer");
+    assert_eq!(kind, FrameKind::Plain);
+    let (got, resp) = wire::decode::<Response>(&p).unwrap();
+    assert_eq!(got, id);
+    resp
 }
 
 struct Firmware {
@@ -100,21 +91,25 @@ impl Firmware {
         self.pair_host()
     }
 
-    /// Pair `HOST` (over a plain local connection: allowed while no host is paired; the admin
-    /// PIN and a press of the button); the device key.
+    /// Pair `HOST` in `HOST`'s own session (an admin window opens in no other; served while
+    /// no host is paired), with the admin PIN and a press of the button; the device key.
     fn pair_host(&self) -> [u8; 32] {
-        let mut s = self.connect();
+        let keys = SessionKeys::with_pin(&SecretKey::from_bytes(HOST), DevicePin::Ask);
+        let io = SocketIo::new(self.connect(), "test");
+        let mut link = Link::open(Box::new(io), Some(&keys)).unwrap();
+        let button = self.dir.join("button");
+        assert!(std::fs::metadata(&button).unwrap().file_type().is_fifo());
+        // Pressed when the dongle asks: a press made before would not count.
+        link.on_presence(Box::new(move |_| std::fs::write(&button, b"press\n").unwrap()));
         let auth = Request::AdminAuth { admin_pin: Pin::new(ADMIN), unlock_secret: None };
-        assert_eq!(call(&mut s, 2, &auth), Response::Ok);
+        assert_eq!(link.call(&auth).unwrap(), Response::Ok);
         let pair = Request::Pair {
             host_key: session::public_of(&HOST),
             label: "till".into(),
             unlock_secret: UnlockSecret(Zeroizing::new([0x12; 32])),
         };
-        let button = self.dir.join("button");
-        assert!(std::fs::metadata(&button).unwrap().file_type().is_fifo());
-        assert_eq!(call_pressing(&mut s, 3, &pair, Some(&button)), Response::Ok);
-        match call(&mut s, 4, &Request::DeviceKey) {
+        assert_eq!(link.call(&pair).unwrap(), Response::Ok);
+        match link.call(&Request::DeviceKey).unwrap() {
             Response::DeviceKey(k) => k,
             other => panic!("{other:?}"),
         }

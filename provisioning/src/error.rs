@@ -166,6 +166,9 @@ pub(crate) enum AdminError {
     /// A host key file cannot be used.
     #[error(transparent)]
     HostKey(#[from] HostKeyError),
+    /// The system's random number generator failed (a host key for this process only).
+    #[error("the system's random number generator failed: {0}")]
+    Random(getrandom::Error),
     /// The recovery shares.
     #[error(transparent)]
     Shares(#[from] SharesProblem),
@@ -228,6 +231,7 @@ impl AdminError {
             AdminError::Io { .. } => exit::IO,
             AdminError::HostKey(HostKeyError::Read { .. }) => exit::IO,
             AdminError::HostKey(HostKeyError::Format { .. }) => exit::BAD_INPUT,
+            AdminError::Random(_) => exit::IO,
             AdminError::Shares(_) => exit::BAD_INPUT,
             AdminError::Dongle(error) => client_class(error),
             AdminError::StillInUse { .. } => exit::REFUSED,

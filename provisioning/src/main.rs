@@ -29,7 +29,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use vbzkey_client::{DongleAddr, SessionKeys};
+use vbzkey_client::{DevicePin, DongleAddr, SessionKeys};
 use vbzkey_protocol::PublicKey;
 
 use crate::dongle::{Dongle, Target};
@@ -213,12 +213,42 @@ fn man() -> Result<Output, AdminError> {
 /// The dongle the global options name, as whom.
 fn target(cli: &Cli) -> Result<Target, AdminError> {
     let addr = cli.dongle.clone().with_serial(cli.serial.clone()).map_err(Usage::Addr)?;
-    let keys = cli
-        .host_key
-        .as_deref()
-        .map(|h| SessionKeys::load(h, cli.device_key.as_ref()).map(Arc::new))
-        .transpose()?;
-    Ok(Target { addr, keys, admin_pin: cli.admin_pin_file.clone() })
+    let keys = match (&cli.host_key, &cli.admin_pin_file) {
+        (Some(h), _) => Some(SessionKeys::load(h, cli.device_key.as_ref())?),
+        // An admin window opens only inside a session: on USB nothing else ties it to this
+        // process, so the next program on the link cannot inherit it. Without a host key
+        // (no host paired yet), one made for this process alone.
+        (None, Some(_)) if opens_admin_window(&cli.command) => {
+            let device = cli.device_key.clone().map_or(DevicePin::Ask, DevicePin::Key);
+            Some(SessionKeys::ephemeral(device).map_err(AdminError::Random)?)
+        }
+        (None, _) => None,
+    };
+    Ok(Target { addr, keys: keys.map(Arc::new), admin_pin: cli.admin_pin_file.clone() })
+}
+
+/// Whether the command proves the admin PIN (`AdminAuth`) on the dongle it names.
+fn opens_admin_window(command: &Command) -> bool {
+    match command {
+        Command::SetPin(_)
+        | Command::ChangeAdminPin(_)
+        | Command::Reset(_)
+        | Command::Rotate(_)
+        | Command::Retire(_)
+        | Command::Backup(_)
+        | Command::Clone(_)
+        | Command::Rewrap(_)
+        | Command::Pair(_)
+        | Command::Unpair(_) => true,
+        Command::Info(_)
+        | Command::Init(_)
+        | Command::Pubkey(_)
+        | Command::Restore(_)
+        | Command::Pairings(_)
+        | Command::Audit(_)
+        | Command::Completions { .. }
+        | Command::Man => false,
+    }
 }
 
 fn run(cli: &Cli) -> Result<Output, AdminError> {

@@ -51,8 +51,10 @@ pub(crate) fn pair(d: &Dongle, args: &PairArgs) -> Result<Output, AdminError> {
     let host = key.public_key().clone();
     let unlock = vbzkey_protocol::wire::UnlockSecret(key.unlock_secret());
     let hello = d.admin()?;
-    d.client().pair(&host, args.label.clone(), unlock)?;
+    // Asked first: once the first host is paired, this process's own session (a host key
+    // made for it alone, when none was given) is no longer served.
     let device = d.client().device_key()?;
+    d.client().pair(&host, args.label.clone(), unlock)?;
     // An absolute path: the bridge may start from another directory.
     let file = std::path::absolute(&args.new_host_key)
         .map_err(|e| AdminError::io("read", &args.new_host_key, e))?;

@@ -5,7 +5,7 @@
 //! | --- | --- | --- | --- | --- | --- |
 //! | `Hello`, `DeviceKey` | plain | nothing | — | served | — |
 //! | `Init`, `Restore`, `CloneBegin`, `CloneImport` | session | uninitialised | — | refused | — |
-//! | `AdminAuth` | session | admin credential | — | refused | — |
+//! | `AdminAuth` | own session | admin credential | — | refused | — |
 //! | `Unlock` | session | staff credential | — | refused | yes |
 //! | `Lock`, `EndAdmin`, `AuditTail`, `AuditRead`, `Pairings` | session | nothing | — | served | — |
 //! | `PublicKeys` | session | initialised | — | served | — |
@@ -20,7 +20,11 @@
 //! reset is offered for what is not damage.
 //!
 //! "Session" means: inside an encrypted session of a paired host once any host is paired,
-//! and always on a network link (TCP). Limits (rate, tries, idle times) are set only on the
+//! and always on a network link (TCP). "Own session" adds: always inside an encrypted session,
+//! on every link, even while no host is paired (then a host key made for the one process
+//! will do). An admin window belongs to its connection, and on USB the dongle cannot see a
+//! program end: only a session's keys tie the window to the program that opened it, so the
+//! next program on the link cannot inherit it. Limits (rate, tries, idle times) are set only on the
 //! dongle's own command line, by whoever controls its SD card: no request changes them.
 
 use vbzkey_protocol::wire::Request;
@@ -33,6 +37,9 @@ pub enum Access {
     Plain,
     /// Inside a paired host's session once any host is paired, and always on TCP.
     Session,
+    /// As `Session`, and inside an encrypted session even while no host is paired: what
+    /// opens an admin window, which only a session ties to one program on a USB link.
+    OwnSession,
 }
 
 /// The state and credential a request needs.
@@ -112,7 +119,7 @@ const fn rule(access: Access, needs: Needs, button: Button, on_broken_log: bool)
 
 /// The requirement of `req`.
 pub fn requirement(req: &Request) -> Requirement {
-    use Access::{Plain, Session};
+    use Access::{OwnSession, Plain, Session};
     use Button::{Always, LargeBatch, Never};
     use Needs::*;
     match req {
@@ -121,7 +128,7 @@ pub fn requirement(req: &Request) -> Requirement {
         | Request::Restore { .. }
         | Request::CloneBegin
         | Request::CloneImport { .. } => rule(Session, Uninitialised, Never, false),
-        Request::AdminAuth { .. } => rule(Session, AdminCredential, Never, false),
+        Request::AdminAuth { .. } => rule(OwnSession, AdminCredential, Never, false),
         Request::Unlock { .. } => {
             Requirement { key_use: true, ..rule(Session, StaffCredential, Never, false) }
         }

@@ -83,9 +83,16 @@ fn admin_from(d: &mut Dongle<impl Storage, TestPlatform>, peer: &Peer, now: Now)
     )
 }
 
-/// A local connection (USB or the Unix socket) with this id.
+/// A local connection (USB or the Unix socket) with this id, outside any session.
 fn conn(id: u64) -> Peer {
     Peer { id, label: format!("test{id}"), session: None, network: false }
+}
+
+/// A local connection in a session of a host key made for it alone (what the admin tool and
+/// the bridge use without a configured host key): served while no host is paired.
+fn local(id: u64) -> Peer {
+    let host = *SecretKey::derive(&id.to_le_bytes()).public_key().as_bytes();
+    Peer { session: Some(host), ..conn(id) }
 }
 
 fn start_with<S: Storage>(
@@ -100,9 +107,9 @@ fn start(storage: MemStorage) -> TestDongle {
     start_with(storage, cfg(), TestPlatform::default())
 }
 
-/// Ask as connection 1, without the button.
+/// Ask as connection 1 (in its own session), without the button.
 fn ask(d: &mut Dongle<impl Storage, TestPlatform>, req: Request, now: Now) -> Response {
-    ask_as(d, &conn(1), req, now, Press::NotAsked)
+    ask_as(d, &local(1), req, now, Press::NotAsked)
 }
 
 fn ask_as(
@@ -120,7 +127,7 @@ fn ask_as(
 
 /// Ask as connection 1 with the button pressed.
 fn pressed(d: &mut Dongle<impl Storage, TestPlatform>, req: Request, now: Now) -> Response {
-    ask_as(d, &conn(1), req, now, Press::Pressed)
+    ask_as(d, &local(1), req, now, Press::Pressed)
 }
 
 fn init(pin: Option<&[u8]>, admin: &[u8]) -> Request {
@@ -1117,13 +1124,14 @@ fn a_damaged_pairings_file_serves_no_staff_until_an_admin_pairs_again() {
     // Fail closed: not back to serving everyone, and the paired host is no longer known...
     let till = session(5, host);
     assert_eq!(err(unlock_from(&mut d, &till, PIN, at(2))), DongleError::PairingRequired);
+    let admin_auth = || Request::AdminAuth { admin_pin: Pin::new(ADMIN), unlock_secret: None };
     assert_eq!(
-        err(ask(
-            &mut d,
-            Request::AdminAuth { admin_pin: Pin::new(ADMIN), unlock_secret: None },
-            at(2)
-        )),
-        DongleError::PairingRequired
+        err(ask_as(&mut d, &conn(2), admin_auth(), at(2), Press::NotAsked)),
+        DongleError::NotAllowed
+    );
+    assert_eq!(
+        err(ask_as(&mut d, &session(6, [9; 32]), admin_auth(), at(2), Press::NotAsked)),
+        DongleError::HostNotTrusted
     );
     assert!(!d.accepts_session(&host, true));
     // ...but a local session can still present the admin credential and pair again.

@@ -554,7 +554,6 @@ mod tests {
     /// staff user, knowing no PIN, can then rotate and retire keys (records sealed to the
     /// retired key are lost), for as long as it keeps the window in use.
     #[test]
-    #[ignore = "finding: an admin window opened over plain USB serves the next program on the link"]
     fn an_admin_window_opened_over_plain_usb_does_not_serve_the_next_program() {
         let (dongle_out, host_out) = UnixDatagram::pair().unwrap();
         let (dongle_in, host_in) = UnixDatagram::pair().unwrap();
@@ -580,20 +579,32 @@ mod tests {
             })
         };
         let admin_pin = || wire::Pin::new(b"admin-2468");
-        // The admin: init, then an admin command that is interrupted after `AdminAuth`.
-        let mut admin = Link::open(program(), None).unwrap();
+        let auth = || Request::AdminAuth { admin_pin: admin_pin(), unlock_secret: None };
+        // Outside a session, no admin window opens at all: nothing ties it to one program.
+        let mut plain = Link::open(program(), None).unwrap();
         let init = Request::Init { pin: Some(wire::Pin::new(b"135790")), admin_pin: admin_pin() };
-        assert!(matches!(admin.call(&init), Ok(Response::PublicKeys(_))));
-        let auth = Request::AdminAuth { admin_pin: admin_pin(), unlock_secret: None };
-        assert!(matches!(admin.call(&auth), Ok(Response::Ok)));
+        assert!(matches!(plain.call(&init), Ok(Response::PublicKeys(_))));
+        assert_eq!(plain.call(&auth()).unwrap(), Response::Error(DongleError::NotAllowed));
+        drop(plain);
+        // The admin tool (a host key made for the process), interrupted after `AdminAuth`.
+        let keys = SessionKeys::ephemeral(vbzkey_client::DevicePin::Ask).unwrap();
+        let mut admin = Link::open(program(), Some(&keys)).unwrap();
+        assert!(matches!(admin.call(&auth()), Ok(Response::Ok)));
         drop(admin);
-        // Another program of the staff user, knowing nothing.
+        // The next programs of the staff user, knowing nothing: plain, or a session of their own.
         let mut other = Link::open(program(), None).unwrap();
         let rotated = other.call(&Request::Rotate).unwrap();
         assert_eq!(
             rotated,
             Response::Error(DongleError::AdminRequired),
             "the next program on the USB link used the admin window of the one before"
+        );
+        drop(other);
+        let theirs = SessionKeys::ephemeral(vbzkey_client::DevicePin::Ask).unwrap();
+        let mut other = Link::open(program(), Some(&theirs)).unwrap();
+        assert_eq!(
+            other.call(&Request::Rotate).unwrap(),
+            Response::Error(DongleError::AdminRequired)
         );
     }
 
