@@ -229,9 +229,11 @@ pub struct Dongle<S: Storage, P: Platform> {
     /// The key host sessions are made with (`None` if the RNG failed at first start, or its
     /// file cannot be opened).
     device_key: Option<Zeroizing<[u8; 32]>>,
-    /// The device key's file is sealed to the OTP device secret, which was not given: no
-    /// session until it is back, and hosts are told so rather than "storage failed".
-    device_key_needs_secret: bool,
+    /// The device key's file is intact but does not open with the board identity this
+    /// firmware was given (the OTP device secret missing or not the one, or the card in
+    /// another Pi): the key store, sealed to the same identity, would make every right PIN
+    /// look wrong. Nothing that opens keys is tried, no session is made, and hosts are told.
+    wrong_binding: bool,
     pairings: Pairings,
 }
 
@@ -286,16 +288,19 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
         let log_bucket = TokenBucket::new(per_minute, per_minute, now.mono_ms);
         let mut fill = |b: &mut [u8]| platform.fill_random(b).is_ok();
         let device_key = crate::pairing::device_key(&mut storage, &binding, &mut fill)?;
-        let device_key_needs_secret = device_key.is_none()
-            && binding.device_secret.is_none()
-            && storage
-                .load(File::DeviceKey)?
-                .and_then(|bytes| KeyStore::parse(&bytes).ok())
-                .is_some_and(|file| file.otp_used());
-        if device_key_needs_secret {
+        let intact = storage.load(File::DeviceKey)?.and_then(|b| KeyStore::parse(&b).ok());
+        let wrong_binding = device_key.is_none() && intact.is_some();
+        if wrong_binding && binding.device_secret.is_none() && intact.is_some_and(|f| f.otp_used())
+        {
             tracing::error!(
                 "the device key is sealed to this board's OTP device secret, which was not given \
                  (--otp-dump): host sessions are unavailable until the secret is back"
+            );
+        } else if wrong_binding {
+            tracing::error!(
+                "the device key does not open with this board's serial and OTP secret: the SD \
+                 card is in another Pi, or the OTP secret read at boot is not the one it was \
+                 sealed to; keys stay closed and no PIN is counted until it is back in its board"
             );
         } else if device_key.is_none() {
             tracing::error!(
@@ -348,7 +353,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
             log_bucket,
             audit,
             device_key,
-            device_key_needs_secret,
+            wrong_binding,
             pairings,
         };
         if d.device_secret_missing() {
@@ -395,11 +400,13 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
     }
 
     /// The key store has a slot sealed to the board's OTP device secret and the firmware was
-    /// not given it. Checked before any credential is counted: without the secret the right
-    /// PIN would look wrong.
+    /// not given it, or the board's identity does not open the device key (a wrong secret, or
+    /// the card in another Pi). Checked before any credential is counted: the right PIN would
+    /// look wrong.
     fn device_secret_missing(&self) -> bool {
-        matches!(&self.store, Store::Ready(r) if r.file.otp_used())
-            && self.binding.device_secret.is_none()
+        let missing = matches!(&self.store, Store::Ready(r) if r.file.otp_used())
+            && self.binding.device_secret.is_none();
+        missing || (self.wrong_binding && matches!(self.store, Store::Ready(_)))
     }
 
     fn state(&self) -> LockState {
@@ -568,11 +575,7 @@ impl<S: Storage, P: Platform> Dongle<S, P> {
 
     /// Why there is no device key to answer with or to open a session with.
     pub fn no_device_key(&self) -> DongleError {
-        if self.device_key_needs_secret {
-            DongleError::DeviceSecretMissing
-        } else {
-            DongleError::Storage
-        }
+        if self.wrong_binding { DongleError::DeviceSecretMissing } else { DongleError::Storage }
     }
 
     /// Decode one frame payload, handle it, and encode the answer as a full frame. Malformed

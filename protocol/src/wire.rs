@@ -649,10 +649,11 @@ pub enum DongleError {
         total: u64,
     },
 
-    /// The key store needs the board's OTP device secret and the firmware was not given it.
+    /// The key store needs the board's OTP device secret and the firmware was not given it,
+    /// or the board's identity is not the one it was sealed to (a wrong secret, another Pi).
     /// The PIN was not checked and no try was counted.
     #[error(
-        "the dongle could not read its OTP device secret at boot, so its key store stays closed (the PIN was not checked or counted); on the dongle: `systemctl status vbzkey-otp`. Do not reset it"
+        "the dongle cannot open its key store on this board as started: its OTP device secret was not read at boot, or the SD card is in another Pi (the PIN was not checked or counted); on the dongle: `systemctl status vbzkey-otp`, or put the card back in its own board. Do not reset it"
     )]
     DeviceSecretMissing,
 }

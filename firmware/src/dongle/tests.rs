@@ -12,7 +12,7 @@ use vbzkey_protocol::wire::{
 use vbzkey_protocol::{KeyId, PublicKey, SecretKey};
 
 use super::*;
-use crate::keystore::KdfParams;
+use crate::keystore::{Credential, KdfParams, KeyStore};
 use crate::storage::faults::{Fault, FaultyStorage};
 use crate::storage::{File, MemStorage, Storage};
 
@@ -713,16 +713,25 @@ fn a_damaged_key_store_is_reported_and_never_replaced() {
     assert_eq!(d.into_storage().files[&File::KeyStore], damaged);
 }
 
+/// A card copied into another board: both credentials' slots (the admin verifier included)
+/// are bound to the board, so the right PINs verify nothing there, offline or through the
+/// firmware; the firmware sees the board is wrong and counts no try.
 #[test]
 fn a_copied_card_opens_neither_credential_on_another_board() {
     let (d, _) = initialised(Some(PIN));
     let other_board = Binding { serial: "00000000ffffffff".into(), device_secret: None };
-    let mut d = Dongle::start(cfg(), d.into_storage(), TestPlatform::default(), other_board, at(0))
-        .unwrap();
-    assert_eq!(err(unlock(&mut d, PIN, at(1))), DongleError::WrongPin { tries_left: 7 });
+    let storage = d.into_storage();
+    let store = KeyStore::parse(&storage.files[&File::KeyStore]).unwrap();
+    assert!(store.device_half(Credential::Admin, &binding(), ADMIN).is_ok());
+    assert!(store.device_half(Credential::Staff, &binding(), PIN).is_ok());
+    assert!(store.device_half(Credential::Admin, &other_board, ADMIN).is_err());
+    assert!(store.device_half(Credential::Staff, &other_board, PIN).is_err());
+    let mut d = Dongle::start(cfg(), storage, TestPlatform::default(), other_board, at(0)).unwrap();
+    assert_eq!(err(unlock(&mut d, PIN, at(1))), DongleError::DeviceSecretMissing);
     let r =
         ask(&mut d, Request::AdminAuth { admin_pin: Pin::new(ADMIN), unlock_secret: None }, at(1));
-    assert_eq!(err(r), DongleError::WrongAdminPin { tries_left: 7 });
+    assert_eq!(err(r), DongleError::DeviceSecretMissing);
+    assert_eq!(hello(&mut d, at(1)).pin_tries_left, 8);
 }
 
 #[test]
@@ -1428,21 +1437,25 @@ fn split_custody_without_a_staff_pin_still_locks_when_idle() {
 /// the card is back in its own board. The device key, sealed to the board alone and opened
 /// without a PIN, shows the board is wrong before any PIN is counted.
 #[test]
-#[ignore = "finding: on another board (or with a wrong OTP secret) the right PINs are counted as wrong until lock-out"]
 fn on_another_board_no_pin_try_is_counted() {
     let (d, _) = initialised(Some(PIN));
     let other = Binding { serial: "00000000ffffffff".into(), device_secret: None };
     let mut d =
         Dongle::start(cfg(), d.into_storage(), TestPlatform::default(), other, at(1)).unwrap();
     assert_eq!(d.device_secret(), None, "the device key does not open on this board");
+    assert_eq!(err(ask(&mut d, Request::DeviceKey, at(1))), DongleError::DeviceSecretMissing);
     for _ in 0..8 {
-        let _ = unlock(&mut d, PIN, at(2));
-        let _ = ask(
-            &mut d,
-            Request::AdminAuth { admin_pin: Pin::new(ADMIN), unlock_secret: None },
-            at(2),
-        );
+        assert_eq!(err(unlock(&mut d, PIN, at(2))), DongleError::DeviceSecretMissing);
+        let auth = Request::AdminAuth { admin_pin: Pin::new(ADMIN), unlock_secret: None };
+        assert_eq!(err(ask(&mut d, auth, at(2))), DongleError::DeviceSecretMissing);
     }
+    let reset = pressed(&mut d, Request::FactoryReset, at(2));
+    assert_eq!(err(reset), DongleError::DeviceSecretMissing, "the keys are not lost to a move");
+    let h = hello(&mut d, at(2));
+    assert_eq!(
+        (h.state, h.pin_tries_left, h.admin_tries_left),
+        (LockState::DeviceSecretMissing, 8, 8)
+    );
     // Back in its own board: both PINs still work.
     let mut d = start(d.into_storage());
     assert_eq!(unlock(&mut d, PIN, at(3)), Response::Ok);
