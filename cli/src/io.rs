@@ -8,7 +8,11 @@ use zeroize::Zeroizing;
 use crate::error::CliError;
 
 /// Read all of stdin, refusing more than `limit` bytes instead of buffering without bound.
+/// On a terminal a one-line hint says what is awaited, instead of a silent wait.
 pub(crate) fn read_stdin(limit: usize, what: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {
+    if std::io::stdin().is_terminal() {
+        eprintln!("vbzkey: reading {what} from standard input; end it with Ctrl-D");
+    }
     let mut buf = Zeroizing::new(Vec::new());
     std::io::stdin()
         .lock()
@@ -44,12 +48,11 @@ pub(crate) fn strip_one_newline(buf: &[u8]) -> &[u8] {
     buf.strip_suffix(b"\r").unwrap_or(buf)
 }
 
-/// Refuse to write binary or secret output to a terminal, like `age` does.
-pub(crate) fn refuse_terminal(what: &str) -> Result<(), CliError> {
+/// Refuse to write binary or secret output to a terminal, like `age` does; `instead` says
+/// what this command offers.
+pub(crate) fn refuse_terminal(what: &str, instead: &str) -> Result<(), CliError> {
     if std::io::stdout().is_terminal() {
-        return Err(CliError::Usage(format!(
-            "refusing to write {what} to a terminal; redirect standard output or use -o FILE"
-        )));
+        return Err(CliError::Usage(format!("refusing to write {what} to a terminal; {instead}")));
     }
     Ok(())
 }

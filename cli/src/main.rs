@@ -85,13 +85,14 @@ enum Command {
     /// Seal a value from stdin to a public key, under a context.
     #[command(after_help = "Example:\n  printf %s 4111111111111111 | vbzkey seal --to vkpub1.… \
                             --context cust_cards/1001/card_number\n\
-                            One trailing newline on stdin is dropped (use --keep-newline to seal it).")]
+                            One trailing newline on stdin is dropped (use --keep-newline to seal it). \
+                            An empty value is refused (exit 3): store an empty field as empty, not sealed.")]
     Seal {
         /// Recipient: a `vkpub1.` key, or a file holding a public or secret key.
         #[arg(long)]
         to: String,
-        /// Where the value will be stored, e.g. `cust_cards/1001/card_number`.
-        #[arg(long)]
+        /// Where the value will be stored, e.g. `cust_cards/1001/card_number` (not empty).
+        #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
         context: String,
         /// Write the binary record instead of the `vk1.` text form.
         #[arg(long)]
@@ -206,7 +207,7 @@ fn harden() {
 fn keygen(output: Option<PathBuf>) -> Result<(), CliError> {
     harden();
     if output.is_none() {
-        io::refuse_terminal("a secret key")?;
+        io::refuse_terminal("a secret key", "redirect standard output or use -o FILE")?;
     }
     let key = SecretKey::generate().map_err(|_| CliError::Record(record::RecordError::Rng))?;
     match output {
@@ -289,11 +290,20 @@ fn pubkey(key: Option<PathBuf>, json: bool) -> Result<(), CliError> {
 fn seal(to: &str, context: &str, binary: bool, keep_newline: bool) -> Result<(), CliError> {
     let pk = keyfile::recipient(to)?;
     if binary {
-        io::refuse_terminal("a binary record")?;
+        io::refuse_terminal("a binary record", "redirect standard output to a file")?;
     }
     // One byte of slack per allowed line ending, so a maximal value plus "\r\n" still fits.
     let input = io::read_stdin(MAX_PLAINTEXT_LEN + 2, "the value")?;
     let value = if keep_newline { &input[..] } else { io::strip_one_newline(&input) };
+    // An empty record is almost always a mistake (a Ctrl-D on a terminal, an empty variable in
+    // a script), and it would read back as a "value" that was never there.
+    if value.is_empty() {
+        return Err(CliError::BadInput(
+            "the value on standard input is empty; nothing was sealed (store an empty field \
+             as empty, without a record)"
+                .into(),
+        ));
+    }
     let rec = record::seal(&pk, context.as_bytes(), value)?;
     if binary {
         io::write_stdout(&rec)

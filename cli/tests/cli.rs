@@ -332,3 +332,69 @@ fn completions_and_the_man_page_are_generated_from_this_build() {
     let bad = vbzkey().args(["completions", "cmd.exe"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn seal_refuses_an_empty_value_and_an_empty_context() {
+    let d = Dir::new("empty");
+    let (_, pk) = keygen(&d);
+    for value in [&b""[..], b"\n", b"\r\n"] {
+        let a = vbzkey()
+            .args(["seal", "--to", &pk, "--context", "cust_cards/1/card_number"])
+            .write_stdin(value)
+            .assert()
+            .code(3)
+            .stdout("");
+        assert!(stderr(&a).contains("the value on standard input is empty"), "{}", stderr(&a));
+    }
+    // A lone newline kept on purpose is a value.
+    vbzkey()
+        .args(["seal", "--keep-newline", "--to", &pk, "--context", "cust_cards/1/card_number"])
+        .write_stdin("\n")
+        .assert()
+        .success();
+    let a = vbzkey()
+        .args(["seal", "--to", &pk, "--context", ""])
+        .write_stdin("4111")
+        .assert()
+        .code(2)
+        .stdout("");
+    assert!(stderr(&a).contains("--context"), "{}", stderr(&a));
+}
+
+#[test]
+fn stdin_that_is_not_a_terminal_gets_no_hint() {
+    let d = Dir::new("nohint");
+    let (key, pk) = keygen(&d);
+    let rec = seal(&pk, "c/1/f", b"4111");
+    let a = open(&key, "c/1/f", rec.clone()).success();
+    assert_eq!(stderr(&a), "");
+    let a = vbzkey().arg("inspect").write_stdin(rec).assert().success();
+    assert_eq!(stderr(&a), "");
+}
+
+/// On a terminal, `seal`, `open` and `inspect` say what they wait for. `script` (util-linux,
+/// essential in Debian) gives the command a pseudo-terminal; the Ctrl-D typed into it ends
+/// the input.
+#[test]
+fn a_terminal_stdin_gets_a_one_line_hint_instead_of_a_silent_wait() {
+    let d = Dir::new("hint");
+    let (key, pk) = keygen(&d);
+    let bin = assert_cmd::cargo::cargo_bin("vbzkey");
+    let commands = [
+        format!("{} seal --to {pk} --context c/1/f", bin.display()),
+        format!("{} open -k {} --context c/1/f", bin.display(), key.display()),
+        format!("{} inspect", bin.display()),
+    ];
+    for cmd in commands {
+        let out = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .write_stdin("\u{4}")
+            .timeout(std::time::Duration::from_secs(20))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("from standard input; end it with Ctrl-D"), "{cmd}: {text}");
+        // Ctrl-D alone is an empty value: refused, never sealed.
+        assert!(!text.lines().any(|l| l.starts_with("vk1.")), "{cmd}: {text}");
+    }
+}
