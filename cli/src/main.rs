@@ -4,6 +4,7 @@
 //! messages on stderr, secrets and binary never written to a terminal.
 #![forbid(unsafe_code)]
 
+mod customer_json;
 mod error;
 mod io;
 mod keyfile;
@@ -339,7 +340,7 @@ fn seal_customer(to: &str) -> Result<(), CliError> {
     let pk = keyfile::recipient(to)?;
     let input = io::read_stdin(MAX_CUSTOMER_JSON, "the customer JSON")?;
     // CustomerInput zeroizes itself on drop.
-    let customer: CustomerInput = serde_json::from_slice(&input).map_err(json_error)?;
+    let customer: CustomerInput = customer_json::parse(&input)?;
     let split = split::split(&customer)?;
     let mut sealed = serde_json::Map::new();
     for field in &split.sealed {
@@ -358,25 +359,6 @@ fn seal_customer(to: &str) -> Result<(), CliError> {
     io::write_stdout(
         format!("{}\n", serde_json::to_string_pretty(&out).expect("JSON values")).as_bytes(),
     )
-}
-
-/// Describe a JSON error without its text where that could quote a value: serde's "invalid
-/// type: string \"4111…\"" would put a card number into a log.
-fn json_error(e: serde_json::Error) -> CliError {
-    let msg = e.to_string();
-    let names_only = ["unknown field", "missing field", "duplicate field"];
-    if names_only.iter().any(|p| msg.starts_with(p)) {
-        return CliError::BadInput(format!("customer JSON is not valid: {msg}"));
-    }
-    let kind = match e.classify() {
-        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "malformed JSON",
-        _ => "a field has the wrong type",
-    };
-    CliError::BadInput(format!(
-        "customer JSON is not valid: {kind} at line {} column {}",
-        e.line(),
-        e.column()
-    ))
 }
 
 fn inspect(json: bool) -> Result<(), CliError> {

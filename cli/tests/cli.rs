@@ -398,3 +398,40 @@ fn a_terminal_stdin_gets_a_one_line_hint_instead_of_a_silent_wait() {
         assert!(!text.lines().any(|l| l.starts_with("vk1.")), "{cmd}: {text}");
     }
 }
+
+#[test]
+fn seal_customer_errors_name_the_field_and_never_offer_cvv_names() {
+    let d = Dir::new("fielderr");
+    let (_, pk) = keygen(&d);
+    let run = |json: &str| {
+        let a = vbzkey().args(["seal-customer", "--to", &pk]).write_stdin(json).assert().code(3);
+        assert_eq!(a.get_output().stdout, b"");
+        stderr(&a)
+    };
+    let cvv_names = ["cvv", "cvc", "cvv2", "cvc2", "cid", "csc", "security_code"];
+    for (json, field, allowed) in [
+        (r#"{"id":"1","foo":1}"#, "`foo`", "`id`, `card`, `bank`, `address`, `phone`, `email`"),
+        (
+            r#"{"id":"1","card":{"number":"4111111111111111","bogus":"x"}}"#,
+            "`card.bogus`",
+            "`number`, `expiry`",
+        ),
+    ] {
+        let err = run(json);
+        assert!(err.contains(&format!("unknown field {field}")), "{err}");
+        assert!(err.contains(allowed), "{err}");
+        for n in cvv_names {
+            assert!(!err.contains(&format!("`{n}`")), "a CVV name offered as allowed: {err}");
+        }
+    }
+    for (json, says) in [
+        (r#"{"id":1001}"#, "`id` must be a string"),
+        (r#"{"id":"1","card":{"number":4111111111111111}}"#, "`card.number` must be a string"),
+        (r#"{"id":"1","address":{"lines":"x"}}"#, "`address.lines` must be an array"),
+    ] {
+        let err = run(json);
+        assert!(err.contains(says), "{err}");
+        assert!(!err.contains("4111") && !err.contains("1001"), "a value was quoted: {err}");
+    }
+    assert!(run(r#"{"id":"1"} trailing"#).contains("malformed JSON"));
+}
