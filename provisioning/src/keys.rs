@@ -253,6 +253,17 @@ mod tests {
         assert_eq!(out.stdout.as_str(), format!("{}\n", PublicKey::from_bytes(keys[1].public_key)));
         assert!(out.stderr.contains("key v1 ") && out.stderr.contains("key v2 (active)"));
         assert!(out.stderr.contains("rewrap") && out.stderr.contains("retire"));
+        assert!(out.stderr.contains("make a new backup"), "{}", out.stderr);
         assert!(matches!(rotated(&[key(1, false)]), Err(vbzkey_client::ClientError::NoActiveKey)));
+    }
+
+    #[test]
+    fn reset_says_the_pairings_are_wiped_as_the_factory_reset_does() {
+        // FactoryReset removes the pairings file (firmware/src/dongle/credentials.rs; tested in
+        // firmware/src/dongle/tests.rs: `paired_hosts` 0 after a reset): the note must say so.
+        let out = wiped("EMU0001");
+        assert!(out.stderr.contains("pairings are gone"), "{}", out.stderr);
+        assert!(out.stderr.contains("pair the workstations again"), "{}", out.stderr);
+        assert_eq!(out.stdout.as_str(), "");
     }
 }

@@ -118,9 +118,10 @@ fn listed(hosts: &[PairingInfo]) -> Output {
         let key = PublicKey::from_bytes(h.host_key);
         // `host:ID` is how the audit log names the host's sessions.
         out.line(format!(
-            "{key}  host:{}  {}  paired at {}",
+            "{key}  host:{}  {}  paired at {} ({})",
             KeyId::of(&h.host_key),
             if h.label.is_empty() { "-" } else { &h.label },
+            crate::output::utc_time(h.paired_at),
             h.paired_at
         ));
     }
@@ -190,7 +191,7 @@ mod tests {
     }
 
     #[test]
-    fn pairings_are_listed_with_label_or_a_dash() {
+    fn pairings_are_listed_with_label_or_a_dash_and_a_utc_time() {
         let key = *SecretKey::derive(&[1; 32]).public_key().as_bytes();
         let hosts = [
             PairingInfo { host_key: key, label: "till-1".into(), paired_at: 1_767_225_600 },
@@ -198,8 +199,12 @@ mod tests {
         ];
         let out = listed(&hosts);
         let lines: Vec<&str> = out.stdout.lines().collect();
-        assert!(lines[0].contains("  till-1  paired at 1767225600"), "{}", lines[0]);
-        assert!(lines[1].contains("  -  paired at 7"), "{}", lines[1]);
+        assert!(
+            lines[0].contains("  till-1  paired at 2026-01-01T00:00:00Z (1767225600)"),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[1].contains("  -  paired at 1970-01-01T00:00:07Z (7)"), "{}", lines[1]);
         assert!(listed(&[]).stdout.contains("no host is paired"));
         let out = unpaired(&PublicKey::from_bytes(key));
         assert!(out.stderr.starts_with(&format!("Host {} unpaired", PublicKey::from_bytes(key))));
