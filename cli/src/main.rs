@@ -73,10 +73,12 @@ enum Command {
         #[arg(long)]
         passphrase_file: PathBuf,
     },
-    /// Print the public key of a secret key file (or of a key file on stdin).
-    #[command(after_help = "Example:\n  vbzkey pubkey -k key.txt > store-public-key.txt")]
+    /// Print the public key of a key file (or of a secret key file on stdin).
+    #[command(after_help = "Example:\n  vbzkey pubkey -k key.txt > store-public-key.txt\n\
+                            Any key file works: a secret key file, an encrypted key file, a \
+                            passphrase-key descriptor (no passphrase needed) or a public key file.")]
     Pubkey {
-        /// Secret key file; stdin if omitted.
+        /// Key file; a secret key file on stdin if omitted.
         #[arg(short, long)]
         key: Option<PathBuf>,
         /// Print {"public_key", "key_id"} as JSON.
@@ -107,9 +109,13 @@ enum Command {
         after_help = "Example:\n  vbzkey open -k key.txt --context cust_cards/1001/card_number < rec.txt"
     )]
     Open {
-        /// Secret key file.
+        /// Secret key file, encrypted key file or passphrase-key descriptor.
         #[arg(short, long)]
         key: PathBuf,
+        /// With an encrypted key file or a passphrase descriptor: a file whose first line is
+        /// the passphrase (not `-`: standard input carries the record).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
         /// The context the record was sealed under.
         #[arg(long)]
         context: String,
@@ -178,7 +184,9 @@ fn run(command: Command) -> Result<(), CliError> {
         Command::Seal { to, context, binary, keep_newline } => {
             seal(&to, &context, binary, keep_newline)
         }
-        Command::Open { key, context } => open(key, &context),
+        Command::Open { key, context, passphrase_file } => {
+            open(key, &context, passphrase_file.as_deref())
+        }
         Command::SealCustomer { to } => seal_customer(&to),
         Command::Inspect { json } => inspect(json),
         Command::Completions { shell } => self_description(|out| {
@@ -266,20 +274,17 @@ fn passphrase_key(
     Ok(())
 }
 
-fn read_key(path: Option<PathBuf>) -> Result<SecretKey, CliError> {
-    match path {
-        Some(p) => keyfile::read(&p),
+fn pubkey(key: Option<PathBuf>, json: bool) -> Result<(), CliError> {
+    harden();
+    let pk = match key {
+        Some(path) => keyfile::load(&path)?.public_key(&path)?,
         None => keyfile::parse(&io::read_stdin(
             vbzkey_protocol::keyfile::MAX_KEY_FILE_LEN,
             "the key file",
-        )?),
-    }
-}
-
-fn pubkey(key: Option<PathBuf>, json: bool) -> Result<(), CliError> {
-    harden();
-    let key = read_key(key)?;
-    let pk = key.public_key();
+        )?)?
+        .public_key()
+        .clone(),
+    };
     let out = if json {
         json!({ "public_key": pk.to_text(), "key_id": pk.key_id().to_string() }).to_string()
     } else {
@@ -325,9 +330,21 @@ fn read_record() -> Result<Vec<u8>, CliError> {
     Ok(record::from_text(text)?)
 }
 
-fn open(key: PathBuf, context: &str) -> Result<(), CliError> {
+fn open(
+    key: PathBuf,
+    context: &str,
+    passphrase_file: Option<&std::path::Path>,
+) -> Result<(), CliError> {
     harden();
-    let key = keyfile::read(&key)?;
+    if passphrase_file == Some(std::path::Path::new("-")) {
+        return Err(CliError::Usage(
+            "--passphrase-file - would read the passphrase from standard input, which carries \
+             the record; give a file (e.g. a process substitution)"
+                .into(),
+        ));
+    }
+    let passphrase = passphrase_file.map(read_passphrase).transpose()?;
+    let key = keyfile::secret(&key, passphrase.as_deref().map(|p| &p[..]))?;
     let rec = read_record()?;
     let mut plaintext = record::open(&key, context.as_bytes(), &rec)?;
     if io::stdout_is_terminal() {

@@ -435,3 +435,61 @@ fn seal_customer_errors_name_the_field_and_never_offer_cvv_names() {
     }
     assert!(run(r#"{"id":"1"} trailing"#).contains("malformed JSON"));
 }
+
+#[test]
+fn pubkey_and_open_take_encrypted_key_files_and_passphrase_descriptors() {
+    let d = Dir::new("softopen");
+    let pass = d.path("pass.txt");
+    std::fs::write(&pass, "a long enough passphrase\n").unwrap();
+    let wrong = d.path("wrong.txt");
+    std::fs::write(&wrong, "not the right passphrase\n").unwrap();
+    let kf = d.path("key.json");
+    vbzkey()
+        .args(["keygen", "--encrypt", "--passphrase-file"])
+        .arg(&pass)
+        .arg("-o")
+        .arg(&kf)
+        .assert()
+        .success();
+    let desc = d.path("passphrase-key.json");
+    vbzkey()
+        .args(["passphrase-key", "--passphrase-file"])
+        .arg(&pass)
+        .arg("-o")
+        .arg(&desc)
+        .assert()
+        .success();
+    for file in [&kf, &desc] {
+        // pubkey needs no passphrase: both files carry the public key.
+        let a = vbzkey().args(["pubkey", "-k"]).arg(file).assert().success();
+        let pk = String::from_utf8(a.get_output().stdout.clone()).unwrap().trim().to_string();
+        assert!(pk.starts_with("vkpub1."), "{pk}");
+        let rec = seal(&pk, "cust_cards/7/card_number", b"4111111111111111");
+        let open_with = |p: Option<&Path>| {
+            let mut c = vbzkey();
+            c.args(["open", "--context", "cust_cards/7/card_number", "-k"]).arg(file);
+            if let Some(p) = p {
+                c.arg("--passphrase-file").arg(p);
+            }
+            c.write_stdin(rec.clone()).assert()
+        };
+        open_with(Some(&pass)).success().stdout("4111111111111111");
+        let a = open_with(None).code(2).stdout("");
+        assert!(stderr(&a).contains("--passphrase-file"), "{}", stderr(&a));
+        let a = open_with(Some(&wrong)).code(3).stdout("");
+        assert!(stderr(&a).contains("wrong passphrase"), "{}", stderr(&a));
+        assert!(!stderr(&a).contains("not the right"), "the passphrase was echoed");
+        open_with(Some(Path::new("-"))).code(2).stdout("");
+    }
+
+    // A public key file gives its key, without a chmod warning (it is not secret).
+    let public = d.path("public.txt");
+    let pk = {
+        let a = vbzkey().args(["pubkey", "-k"]).arg(&kf).assert().success();
+        String::from_utf8(a.get_output().stdout.clone()).unwrap()
+    };
+    std::fs::write(&public, &pk).unwrap();
+    std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let a = vbzkey().args(["pubkey", "-k"]).arg(&public).assert().success().stdout(pk);
+    assert_eq!(stderr(&a), "");
+}
