@@ -172,6 +172,13 @@ pub(crate) enum AdminError {
     /// The dongle refused or could not be reached (its typed refusal inside).
     #[error("{}", explain(.0))]
     Dongle(ClientError),
+    /// `retire` of the active key: new records are sealed to it, so re-wrapping cannot help.
+    #[error(
+        "key {} is the active key (new records are sealed to it): rotate first \
+         (`vbzkey-admin rotate`), re-wrap the records to the new key, then retire this one",
+        .0.grouped()
+    )]
+    RetireActive(KeyId),
     /// `retire` of a key that records are still sealed to.
     #[error(
         "{count} record(s) in what was given are still sealed to key {key_id}: re-wrap them first (`vbzkey-admin rewrap`)"
@@ -230,7 +237,7 @@ impl AdminError {
             AdminError::HostKey(HostKeyError::Format { .. }) => exit::BAD_INPUT,
             AdminError::Shares(_) => exit::BAD_INPUT,
             AdminError::Dongle(error) => client_class(error),
-            AdminError::StillInUse { .. } => exit::REFUSED,
+            AdminError::StillInUse { .. } | AdminError::RetireActive(_) => exit::REFUSED,
             AdminError::Audit(AuditProblem::Unanchored { .. } | AuditProblem::BadHead(_)) => {
                 exit::USAGE
             }

@@ -159,6 +159,7 @@ pub(crate) fn retire(d: &Dongle, args: &RetireArgs) -> Result<Output, AdminError
     if args.records.is_empty() && args.db.is_none() {
         return Err(Usage::RetireNeedsRecords.into());
     }
+    refuse_active(&d.client().public_keys()?, id)?;
     let mut using = rewrap::count_using(&args.records, id)?;
     if let Some(db) = &args.db {
         for c in &args.columns {
@@ -172,6 +173,15 @@ pub(crate) fn retire(d: &Dongle, args: &RetireArgs) -> Result<Output, AdminError
     d.admin()?;
     d.client().retire(id)?;
     Ok(retired(id))
+}
+
+/// The active key is never retired: the way out is a rotation, which the "re-wrap first" of
+/// records still using it would not say.
+fn refuse_active(keys: &[KeyInfo], id: KeyId) -> Result<(), AdminError> {
+    if keys.iter().any(|k| k.active && k.key_id == id) {
+        return Err(AdminError::RetireActive(id));
+    }
+    Ok(())
 }
 
 fn retired(id: KeyId) -> Output {
@@ -255,6 +265,16 @@ mod tests {
         assert!(out.stderr.contains("rewrap") && out.stderr.contains("retire"));
         assert!(out.stderr.contains("make a new backup"), "{}", out.stderr);
         assert!(matches!(rotated(&[key(1, false)]), Err(vbzkey_client::ClientError::NoActiveKey)));
+    }
+
+    #[test]
+    fn retiring_the_active_key_says_rotate_first() {
+        let keys = [key(1, false), key(2, true)];
+        let e = refuse_active(&keys, keys[1].key_id).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("rotate first") && msg.contains(&keys[1].key_id.grouped()), "{msg}");
+        assert!(!msg.contains("re-wrap them first"), "{msg}");
+        assert!(refuse_active(&keys, keys[0].key_id).is_ok(), "an old key may be retired");
     }
 
     #[test]
