@@ -40,7 +40,7 @@ fn serve(state: &Path, sock: &Path) -> Serve {
         .arg("--transport")
         .arg(format!("unix:{}", sock.display()))
         .env("RUST_LOG", "warn")
-        .env("NO_COLOR", "1")
+        .env_remove("NO_COLOR")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -91,6 +91,7 @@ fn a_second_serve_on_the_same_state_dir_is_refused_naming_the_first() {
     assert_eq!(code, EXIT_CONFIG, "{err}");
     assert!(err.contains(&state.display().to_string()), "names the directory: {err}");
     assert!(err.contains(&format!("pid {}", first.0.id())), "names the owner: {err}");
+    assert!(!err.contains('\u{1b}'), "no colour codes in a log that is not a terminal: {err:?}");
     assert!(!dir.join("second.sock").exists(), "the refused one never listened");
     assert_eq!(answers(&first_sock), LockState::Uninitialised, "the first still serves");
 
