@@ -50,6 +50,9 @@ pub(crate) const EXIT_CODES_HELP: &str = "Exit codes:\n  \
 /// A mistake on the command line the tool can see before asking the dongle.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Usage {
+    /// A new PIN typed twice at the terminal, differently.
+    #[error("the two {0}s typed differ; nothing was changed")]
+    TypedPinsDiffer(String),
     /// `unpair LABEL` where several paired hosts share the label.
     #[error(
         "{count} paired hosts are labelled {label:?}; give the public key (vkpub1.…) of the one \

@@ -9,7 +9,7 @@ use vbzkey_protocol::{KeyId, PublicKey};
 
 use crate::dongle::{Dongle, NoStaffPin};
 use crate::error::{AdminError, Usage};
-use crate::input::read_pin;
+use crate::input::read_new_pin;
 use crate::output::{Output, describe_key};
 use crate::{rewrap, rewrap_db, strength};
 
@@ -36,8 +36,8 @@ pub(crate) fn init(
     args: &InitArgs,
     host_key: Option<&std::path::Path>,
 ) -> Result<Output, AdminError> {
-    let pin = args.pin_file.as_deref().map(read_pin).transpose()?;
-    let admin_pin = read_pin(&args.new_admin_pin_file)?;
+    let pin = args.pin_file.as_deref().map(|p| read_new_pin(p, "new staff PIN")).transpose()?;
+    let admin_pin = read_new_pin(&args.new_admin_pin_file, "new admin PIN")?;
     let limits = d.client().hello()?.limits;
     let keys = d.client().init(pin.clone(), admin_pin.clone())?;
     let active =
