@@ -27,6 +27,29 @@ pub(crate) fn read_stdin(limit: usize, what: &str) -> Result<Zeroizing<Vec<u8>>,
     Ok(buf)
 }
 
+/// Read the command's input: the file `path` (`-` or none: standard input), refusing more
+/// than `limit` bytes.
+pub(crate) fn read_input(
+    path: Option<&Path>,
+    limit: usize,
+    what: &str,
+) -> Result<Zeroizing<Vec<u8>>, CliError> {
+    let Some(path) = path.filter(|p| *p != Path::new("-")) else {
+        return read_stdin(limit, what);
+    };
+    let err = |e| CliError::io(format!("cannot read {}", path.display()), e);
+    let f = std::fs::File::open(path).map_err(err)?;
+    let mut buf = Zeroizing::new(Vec::new());
+    f.take(limit as u64 + 1).read_to_end(&mut buf).map_err(err)?;
+    if buf.len() > limit {
+        return Err(CliError::BadInput(format!(
+            "{what} in {} is longer than {limit} bytes",
+            path.display()
+        )));
+    }
+    Ok(buf)
+}
+
 /// Read a small file (keys), refusing more than `limit` bytes.
 pub(crate) fn read_file(path: &Path, limit: usize) -> Result<Zeroizing<Vec<u8>>, CliError> {
     let what = || format!("cannot read {}", path.display());

@@ -106,16 +106,19 @@ enum Command {
     },
     /// Open a record from stdin (text or binary) with a secret key file.
     #[command(
-        after_help = "Example:\n  vbzkey open -k key.txt --context cust_cards/1001/card_number < rec.txt"
+        after_help = "Example:\n  vbzkey open -k key.txt --context cust_cards/1001/card_number rec.txt\n  \
+                      vbzkey open -k key.txt --context cust_cards/1001/card_number < rec.txt"
     )]
     Open {
         /// Secret key file, encrypted key file or passphrase-key descriptor.
         #[arg(short, long)]
         key: PathBuf,
         /// With an encrypted key file or a passphrase descriptor: a file whose first line is
-        /// the passphrase (not `-`: standard input carries the record).
+        /// the passphrase (not `-` when the record comes from standard input).
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
+        /// The record's file (`-` or none: standard input).
+        input: Option<PathBuf>,
         /// The context the record was sealed under.
         #[arg(long)]
         context: String,
@@ -134,11 +137,13 @@ enum Command {
         to: String,
     },
     /// Show what a record's header says, without any key.
-    #[command(after_help = "Example:\n  vbzkey inspect --json < rec.txt")]
+    #[command(after_help = "Example:\n  vbzkey inspect --json rec.txt")]
     Inspect {
         /// Print the facts as JSON.
         #[arg(long)]
         json: bool,
+        /// The record's file (`-` or none: standard input).
+        input: Option<PathBuf>,
     },
     /// Print a completion script for a shell.
     #[command(after_help = "Example:\n  vbzkey completions bash > /etc/bash_completion.d/vbzkey")]
@@ -184,11 +189,11 @@ fn run(command: Command) -> Result<(), CliError> {
         Command::Seal { to, context, binary, keep_newline } => {
             seal(&to, &context, binary, keep_newline)
         }
-        Command::Open { key, context, passphrase_file } => {
-            open(key, &context, passphrase_file.as_deref())
+        Command::Open { key, context, passphrase_file, input } => {
+            open(key, &context, passphrase_file.as_deref(), input.as_deref())
         }
         Command::SealCustomer { to } => seal_customer(&to),
-        Command::Inspect { json } => inspect(json),
+        Command::Inspect { json, input } => inspect(json, input.as_deref()),
         Command::Completions { shell } => self_description(|out| {
             clap_complete::generate(shell, &mut Cli::command(), "vbzkey", out);
             Ok(())
@@ -318,9 +323,10 @@ fn seal(to: &str, context: &str, binary: bool, keep_newline: bool) -> Result<(),
     }
 }
 
-/// Read a record from stdin: the `vk1.` text form (surrounding whitespace ignored) or binary.
-fn read_record() -> Result<Vec<u8>, CliError> {
-    let input = io::read_stdin(MAX_TEXT_LEN + 2, "the record")?;
+/// Read a record from `input` (a file, or stdin for `-` or none): the `vk1.` text form
+/// (surrounding whitespace ignored) or binary.
+fn read_record(input: Option<&std::path::Path>) -> Result<Vec<u8>, CliError> {
+    let input = io::read_input(input, MAX_TEXT_LEN + 2, "the record")?;
     if input.starts_with(&record::MAGIC) {
         return Ok(input.to_vec());
     }
@@ -334,9 +340,11 @@ fn open(
     key: PathBuf,
     context: &str,
     passphrase_file: Option<&std::path::Path>,
+    input: Option<&std::path::Path>,
 ) -> Result<(), CliError> {
     harden();
-    if passphrase_file == Some(std::path::Path::new("-")) {
+    let stdin = |p: Option<&std::path::Path>| p.is_none_or(|p| p == std::path::Path::new("-"));
+    if passphrase_file == Some(std::path::Path::new("-")) && stdin(input) {
         return Err(CliError::Usage(
             "--passphrase-file - would read the passphrase from standard input, which carries \
              the record; give a file (e.g. a process substitution)"
@@ -345,7 +353,7 @@ fn open(
     }
     let passphrase = passphrase_file.map(read_passphrase).transpose()?;
     let key = keyfile::secret(&key, passphrase.as_deref().map(|p| &p[..]))?;
-    let rec = read_record()?;
+    let rec = read_record(input)?;
     let mut plaintext = record::open(&key, context.as_bytes(), &rec)?;
     if io::stdout_is_terminal() {
         plaintext.push(b'\n');
@@ -378,8 +386,8 @@ fn seal_customer(to: &str) -> Result<(), CliError> {
     )
 }
 
-fn inspect(json: bool) -> Result<(), CliError> {
-    let bytes = read_record()?;
+fn inspect(json: bool, input: Option<&std::path::Path>) -> Result<(), CliError> {
+    let bytes = read_record(input)?;
     let rec = Record::parse(&bytes)?;
     let enc: String = rec.enc().iter().map(|b| format!("{b:02x}")).collect();
     let out = if json {

@@ -493,3 +493,46 @@ fn pubkey_and_open_take_encrypted_key_files_and_passphrase_descriptors() {
     let a = vbzkey().args(["pubkey", "-k"]).arg(&public).assert().success().stdout(pk);
     assert_eq!(stderr(&a), "");
 }
+
+#[test]
+fn open_and_inspect_take_the_record_as_a_file_argument_too() {
+    let d = Dir::new("filearg");
+    let (key, pk) = keygen(&d);
+    let rec = d.path("rec.txt");
+    std::fs::write(&rec, seal(&pk, "c/1/f", b"4111")).unwrap();
+    vbzkey()
+        .args(["open", "--context", "c/1/f", "-k"])
+        .arg(&key)
+        .arg(&rec)
+        .assert()
+        .success()
+        .stdout("4111");
+    let a = vbzkey().args(["inspect", "--json"]).arg(&rec).assert().success();
+    let v: Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    assert_eq!(v["plaintext_len"], 4);
+    // `-` is standard input, as with no argument.
+    let text = std::fs::read_to_string(&rec).unwrap();
+    vbzkey().args(["inspect", "-"]).write_stdin(text).assert().success();
+    let missing = d.path("missing.txt");
+    let a = vbzkey().arg("inspect").arg(&missing).assert().code(1);
+    assert!(stderr(&a).contains(&missing.display().to_string()), "{}", stderr(&a));
+
+    // With the record in a file, the passphrase may come from standard input.
+    let kf = d.path("key.json");
+    vbzkey()
+        .args(["keygen", "--encrypt", "--passphrase-file", "-", "-o"])
+        .arg(&kf)
+        .write_stdin("a long enough passphrase\n")
+        .assert()
+        .success();
+    let soft = d.path("soft.txt");
+    std::fs::write(&soft, seal(kf.to_str().unwrap(), "c/2/f", b"4222")).unwrap();
+    vbzkey()
+        .args(["open", "--context", "c/2/f", "--passphrase-file", "-", "-k"])
+        .arg(&kf)
+        .arg(&soft)
+        .write_stdin("a long enough passphrase\n")
+        .assert()
+        .success()
+        .stdout("4222");
+}
