@@ -347,7 +347,7 @@ fn open(
     if passphrase_file == Some(std::path::Path::new("-")) && stdin(input) {
         return Err(CliError::Usage(
             "--passphrase-file - would read the passphrase from standard input, which carries \
-             the record; give a file (e.g. a process substitution)"
+             the record; give the passphrase in a file, or the record as a file argument"
                 .into(),
         ));
     }
