@@ -8,7 +8,11 @@ use zeroize::Zeroizing;
 use crate::error::CliError;
 
 /// Read all of stdin, refusing more than `limit` bytes instead of buffering without bound.
+/// On a terminal a one-line hint says what is awaited, instead of a silent wait.
 pub(crate) fn read_stdin(limit: usize, what: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {
+    if std::io::stdin().is_terminal() {
+        eprintln!("vbzkey: reading {what} from standard input; end it with Ctrl-D");
+    }
     let mut buf = Zeroizing::new(Vec::new());
     std::io::stdin()
         .lock()
@@ -18,6 +22,29 @@ pub(crate) fn read_stdin(limit: usize, what: &str) -> Result<Zeroizing<Vec<u8>>,
     if buf.len() > limit {
         return Err(CliError::BadInput(format!(
             "{what} on standard input is longer than {limit} bytes"
+        )));
+    }
+    Ok(buf)
+}
+
+/// Read the command's input: the file `path` (`-` or none: standard input), refusing more
+/// than `limit` bytes.
+pub(crate) fn read_input(
+    path: Option<&Path>,
+    limit: usize,
+    what: &str,
+) -> Result<Zeroizing<Vec<u8>>, CliError> {
+    let Some(path) = path.filter(|p| *p != Path::new("-")) else {
+        return read_stdin(limit, what);
+    };
+    let err = |e| CliError::io(format!("cannot read {}", path.display()), e);
+    let f = std::fs::File::open(path).map_err(err)?;
+    let mut buf = Zeroizing::new(Vec::new());
+    f.take(limit as u64 + 1).read_to_end(&mut buf).map_err(err)?;
+    if buf.len() > limit {
+        return Err(CliError::BadInput(format!(
+            "{what} in {} is longer than {limit} bytes",
+            path.display()
         )));
     }
     Ok(buf)
@@ -44,12 +71,11 @@ pub(crate) fn strip_one_newline(buf: &[u8]) -> &[u8] {
     buf.strip_suffix(b"\r").unwrap_or(buf)
 }
 
-/// Refuse to write binary or secret output to a terminal, like `age` does.
-pub(crate) fn refuse_terminal(what: &str) -> Result<(), CliError> {
+/// Refuse to write binary or secret output to a terminal, like `age` does; `instead` says
+/// what this command offers.
+pub(crate) fn refuse_terminal(what: &str, instead: &str) -> Result<(), CliError> {
     if std::io::stdout().is_terminal() {
-        return Err(CliError::Usage(format!(
-            "refusing to write {what} to a terminal; redirect standard output or use -o FILE"
-        )));
+        return Err(CliError::Usage(format!("refusing to write {what} to a terminal; {instead}")));
     }
     Ok(())
 }

@@ -35,9 +35,61 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<SecretKey, CliError> {
     Ok(keyfile::parse(bytes)?)
 }
 
-/// Read a key file, warning (not failing) when others can read it, as ssh does for keys.
-pub(crate) fn read(path: &Path) -> Result<SecretKey, CliError> {
-    if let Ok(meta) = std::fs::metadata(path)
+/// A key file of any of the project's kinds, as read from disk.
+pub(crate) enum Loaded {
+    /// A `vksec1.` secret key file.
+    Secret(SecretKey),
+    /// A passphrase-encrypted key file (`vbzkey keygen --encrypt`).
+    Encrypted(vbzkey_softkey::KeyFile),
+    /// A passphrase-key descriptor (`vbzkey passphrase-key`): the key is the passphrase.
+    Passphrase(vbzkey_softkey::PassphraseKey),
+    /// A `vkpub1.` public key file.
+    Public(PublicKey),
+}
+
+impl Loaded {
+    /// The public key, which every kind carries without a passphrase.
+    pub(crate) fn public_key(&self, path: &Path) -> Result<PublicKey, CliError> {
+        let soft = |e: vbzkey_softkey::SoftKeyError| {
+            CliError::BadInput(format!("{}: {e}", path.display()))
+        };
+        match self {
+            Loaded::Secret(k) => Ok(k.public_key().clone()),
+            Loaded::Encrypted(f) => f.public_key().map_err(soft),
+            Loaded::Passphrase(d) => d.public_key().map_err(soft),
+            Loaded::Public(p) => Ok(p.clone()),
+        }
+    }
+}
+
+/// Read a key file of any kind. Files that hold a secret (a plain key, or an encrypted one
+/// open to offline guessing) get a warning, not a failure, when others can read them, as
+/// ssh does; public keys and passphrase descriptors are not secret.
+pub(crate) fn load(path: &Path) -> Result<Loaded, CliError> {
+    let bytes = read_file(path, MAX_KEY_FILE_LEN)?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| CliError::BadInput(format!("{} is not a text key file", path.display())))?;
+    let loaded = if text.trim_start().starts_with('{') {
+        if let Ok(f) = vbzkey_softkey::KeyFile::from_json(text) {
+            Loaded::Encrypted(f)
+        } else {
+            vbzkey_softkey::PassphraseKey::from_json(text)
+                .map(Loaded::Passphrase)
+                .map_err(|e| CliError::BadInput(format!("{}: {e}", path.display())))?
+        }
+    } else {
+        let mut lines =
+            text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'));
+        match lines.next() {
+            Some(l) if l.starts_with(vbzkey_protocol::keys::SECRET_KEY_PREFIX) => {
+                Loaded::Secret(parse(&bytes)?)
+            }
+            Some(l) => Loaded::Public(PublicKey::from_text(l)?),
+            None => return Err(CliError::BadInput(format!("{} holds no key", path.display()))),
+        }
+    };
+    if matches!(loaded, Loaded::Secret(_) | Loaded::Encrypted(_))
+        && let Ok(meta) = std::fs::metadata(path)
         && meta.permissions().mode() & 0o077 != 0
     {
         eprintln!(
@@ -46,11 +98,38 @@ pub(crate) fn read(path: &Path) -> Result<SecretKey, CliError> {
             path.display()
         );
     }
-    parse(&read_file(path, MAX_KEY_FILE_LEN)?)
+    Ok(loaded)
+}
+
+/// The secret key in a key file: a plain one as it is; an encrypted key file or a passphrase
+/// descriptor with `passphrase` (read from `--passphrase-file`).
+pub(crate) fn secret(path: &Path, passphrase: Option<&[u8]>) -> Result<SecretKey, CliError> {
+    let loaded = load(path)?;
+    let needs = || {
+        CliError::Usage(format!(
+            "{} is protected by a passphrase; give it with --passphrase-file FILE",
+            path.display()
+        ))
+    };
+    let wrong = |e: vbzkey_softkey::SoftKeyError| match e {
+        vbzkey_softkey::SoftKeyError::WrongPassphrase => {
+            CliError::BadInput(format!("wrong passphrase for {}", path.display()))
+        }
+        e => CliError::BadInput(format!("{}: {e}", path.display())),
+    };
+    match loaded {
+        Loaded::Secret(k) => Ok(k),
+        Loaded::Encrypted(f) => f.open(passphrase.ok_or_else(needs)?).map_err(wrong),
+        Loaded::Passphrase(d) => d.unlock(passphrase.ok_or_else(needs)?).map_err(wrong),
+        Loaded::Public(_) => Err(CliError::BadInput(format!(
+            "{} holds a public key; opening needs the secret key file",
+            path.display()
+        ))),
+    }
 }
 
 /// A recipient given on the command line: a `vkpub1.` key, or a file holding one (a public key
-/// file, or a secret key file whose public key is derived).
+/// file, a secret key file, an encrypted key file or a passphrase descriptor).
 pub(crate) fn recipient(arg: &str) -> Result<PublicKey, CliError> {
     if arg.starts_with(vbzkey_protocol::keys::PUBLIC_KEY_PREFIX) {
         return Ok(PublicKey::from_text(arg)?);
@@ -61,25 +140,5 @@ pub(crate) fn recipient(arg: &str) -> Result<PublicKey, CliError> {
             "--to must be a public key (vkpub1.…) or a file holding one; {arg:?} is neither"
         )));
     }
-    let bytes = read_file(path, MAX_KEY_FILE_LEN)?;
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| CliError::BadInput(format!("{} is not a text key file", path.display())))?;
-    if text.trim_start().starts_with('{') {
-        // An encrypted key file or a passphrase-key descriptor: both carry the public key.
-        let public = vbzkey_softkey::KeyFile::from_json(text)
-            .and_then(|f| f.public_key())
-            .or_else(|_| {
-                vbzkey_softkey::PassphraseKey::from_json(text).and_then(|d| d.public_key())
-            })
-            .map_err(|e| CliError::BadInput(format!("{}: {e}", path.display())))?;
-        return Ok(public);
-    }
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'));
-    match lines.next() {
-        Some(l) if l.starts_with(vbzkey_protocol::keys::SECRET_KEY_PREFIX) => {
-            Ok(parse(&bytes)?.public_key().clone())
-        }
-        Some(l) => Ok(PublicKey::from_text(l)?),
-        None => Err(CliError::BadInput(format!("{} holds no key", path.display()))),
-    }
+    load(path)?.public_key(path)
 }

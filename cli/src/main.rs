@@ -4,6 +4,7 @@
 //! messages on stderr, secrets and binary never written to a terminal.
 #![forbid(unsafe_code)]
 
+mod customer_json;
 mod error;
 mod io;
 mod keyfile;
@@ -72,10 +73,12 @@ enum Command {
         #[arg(long)]
         passphrase_file: PathBuf,
     },
-    /// Print the public key of a secret key file (or of a key file on stdin).
-    #[command(after_help = "Example:\n  vbzkey pubkey -k key.txt > store-public-key.txt")]
+    /// Print the public key of a key file (or of a secret key file on stdin).
+    #[command(after_help = "Example:\n  vbzkey pubkey -k key.txt > store-public-key.txt\n\
+                            Any key file works: a secret key file, an encrypted key file, a \
+                            passphrase-key descriptor (no passphrase needed) or a public key file.")]
     Pubkey {
-        /// Secret key file; stdin if omitted.
+        /// Key file; a secret key file on stdin if omitted.
         #[arg(short, long)]
         key: Option<PathBuf>,
         /// Print {"public_key", "key_id"} as JSON.
@@ -85,13 +88,14 @@ enum Command {
     /// Seal a value from stdin to a public key, under a context.
     #[command(after_help = "Example:\n  printf %s 4111111111111111 | vbzkey seal --to vkpub1.… \
                             --context cust_cards/1001/card_number\n\
-                            One trailing newline on stdin is dropped (use --keep-newline to seal it).")]
+                            One trailing newline on stdin is dropped (use --keep-newline to seal it). \
+                            An empty value is refused (exit 3): store an empty field as empty, not sealed.")]
     Seal {
         /// Recipient: a `vkpub1.` key, or a file holding a public or secret key.
         #[arg(long)]
         to: String,
-        /// Where the value will be stored, e.g. `cust_cards/1001/card_number`.
-        #[arg(long)]
+        /// Where the value will be stored, e.g. `cust_cards/1001/card_number` (not empty).
+        #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
         context: String,
         /// Write the binary record instead of the `vk1.` text form.
         #[arg(long)]
@@ -102,12 +106,19 @@ enum Command {
     },
     /// Open a record from stdin (text or binary) with a secret key file.
     #[command(
-        after_help = "Example:\n  vbzkey open -k key.txt --context cust_cards/1001/card_number < rec.txt"
+        after_help = "Example:\n  vbzkey open -k key.txt --context cust_cards/1001/card_number rec.txt\n  \
+                      vbzkey open -k key.txt --context cust_cards/1001/card_number < rec.txt"
     )]
     Open {
-        /// Secret key file.
+        /// Secret key file, encrypted key file or passphrase-key descriptor.
         #[arg(short, long)]
         key: PathBuf,
+        /// With an encrypted key file or a passphrase descriptor: a file whose first line is
+        /// the passphrase (not `-` when the record comes from standard input).
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// The record's file (`-` or none: standard input).
+        input: Option<PathBuf>,
         /// The context the record was sealed under.
         #[arg(long)]
         context: String,
@@ -126,11 +137,13 @@ enum Command {
         to: String,
     },
     /// Show what a record's header says, without any key.
-    #[command(after_help = "Example:\n  vbzkey inspect --json < rec.txt")]
+    #[command(after_help = "Example:\n  vbzkey inspect --json rec.txt")]
     Inspect {
         /// Print the facts as JSON.
         #[arg(long)]
         json: bool,
+        /// The record's file (`-` or none: standard input).
+        input: Option<PathBuf>,
     },
     /// Print a completion script for a shell.
     #[command(after_help = "Example:\n  vbzkey completions bash > /etc/bash_completion.d/vbzkey")]
@@ -176,9 +189,11 @@ fn run(command: Command) -> Result<(), CliError> {
         Command::Seal { to, context, binary, keep_newline } => {
             seal(&to, &context, binary, keep_newline)
         }
-        Command::Open { key, context } => open(key, &context),
+        Command::Open { key, context, passphrase_file, input } => {
+            open(key, &context, passphrase_file.as_deref(), input.as_deref())
+        }
         Command::SealCustomer { to } => seal_customer(&to),
-        Command::Inspect { json } => inspect(json),
+        Command::Inspect { json, input } => inspect(json, input.as_deref()),
         Command::Completions { shell } => self_description(|out| {
             clap_complete::generate(shell, &mut Cli::command(), "vbzkey", out);
             Ok(())
@@ -206,7 +221,7 @@ fn harden() {
 fn keygen(output: Option<PathBuf>) -> Result<(), CliError> {
     harden();
     if output.is_none() {
-        io::refuse_terminal("a secret key")?;
+        io::refuse_terminal("a secret key", "redirect standard output or use -o FILE")?;
     }
     let key = SecretKey::generate().map_err(|_| CliError::Record(record::RecordError::Rng))?;
     match output {
@@ -264,20 +279,17 @@ fn passphrase_key(
     Ok(())
 }
 
-fn read_key(path: Option<PathBuf>) -> Result<SecretKey, CliError> {
-    match path {
-        Some(p) => keyfile::read(&p),
+fn pubkey(key: Option<PathBuf>, json: bool) -> Result<(), CliError> {
+    harden();
+    let pk = match key {
+        Some(path) => keyfile::load(&path)?.public_key(&path)?,
         None => keyfile::parse(&io::read_stdin(
             vbzkey_protocol::keyfile::MAX_KEY_FILE_LEN,
             "the key file",
-        )?),
-    }
-}
-
-fn pubkey(key: Option<PathBuf>, json: bool) -> Result<(), CliError> {
-    harden();
-    let key = read_key(key)?;
-    let pk = key.public_key();
+        )?)?
+        .public_key()
+        .clone(),
+    };
     let out = if json {
         json!({ "public_key": pk.to_text(), "key_id": pk.key_id().to_string() }).to_string()
     } else {
@@ -289,11 +301,20 @@ fn pubkey(key: Option<PathBuf>, json: bool) -> Result<(), CliError> {
 fn seal(to: &str, context: &str, binary: bool, keep_newline: bool) -> Result<(), CliError> {
     let pk = keyfile::recipient(to)?;
     if binary {
-        io::refuse_terminal("a binary record")?;
+        io::refuse_terminal("a binary record", "redirect standard output to a file")?;
     }
     // One byte of slack per allowed line ending, so a maximal value plus "\r\n" still fits.
     let input = io::read_stdin(MAX_PLAINTEXT_LEN + 2, "the value")?;
     let value = if keep_newline { &input[..] } else { io::strip_one_newline(&input) };
+    // An empty record is almost always a mistake (a Ctrl-D on a terminal, an empty variable in
+    // a script), and it would read back as a "value" that was never there.
+    if value.is_empty() {
+        return Err(CliError::BadInput(
+            "the value on standard input is empty; nothing was sealed (store an empty field \
+             as empty, without a record)"
+                .into(),
+        ));
+    }
     let rec = record::seal(&pk, context.as_bytes(), value)?;
     if binary {
         io::write_stdout(&rec)
@@ -302,9 +323,10 @@ fn seal(to: &str, context: &str, binary: bool, keep_newline: bool) -> Result<(),
     }
 }
 
-/// Read a record from stdin: the `vk1.` text form (surrounding whitespace ignored) or binary.
-fn read_record() -> Result<Vec<u8>, CliError> {
-    let input = io::read_stdin(MAX_TEXT_LEN + 2, "the record")?;
+/// Read a record from `input` (a file, or stdin for `-` or none): the `vk1.` text form
+/// (surrounding whitespace ignored) or binary.
+fn read_record(input: Option<&std::path::Path>) -> Result<Vec<u8>, CliError> {
+    let input = io::read_input(input, MAX_TEXT_LEN + 2, "the record")?;
     if input.starts_with(&record::MAGIC) {
         return Ok(input.to_vec());
     }
@@ -314,10 +336,24 @@ fn read_record() -> Result<Vec<u8>, CliError> {
     Ok(record::from_text(text)?)
 }
 
-fn open(key: PathBuf, context: &str) -> Result<(), CliError> {
+fn open(
+    key: PathBuf,
+    context: &str,
+    passphrase_file: Option<&std::path::Path>,
+    input: Option<&std::path::Path>,
+) -> Result<(), CliError> {
     harden();
-    let key = keyfile::read(&key)?;
-    let rec = read_record()?;
+    let stdin = |p: Option<&std::path::Path>| p.is_none_or(|p| p == std::path::Path::new("-"));
+    if passphrase_file == Some(std::path::Path::new("-")) && stdin(input) {
+        return Err(CliError::Usage(
+            "--passphrase-file - would read the passphrase from standard input, which carries \
+             the record; give the passphrase in a file, or the record as a file argument"
+                .into(),
+        ));
+    }
+    let passphrase = passphrase_file.map(read_passphrase).transpose()?;
+    let key = keyfile::secret(&key, passphrase.as_deref().map(|p| &p[..]))?;
+    let rec = read_record(input)?;
     let mut plaintext = record::open(&key, context.as_bytes(), &rec)?;
     if io::stdout_is_terminal() {
         plaintext.push(b'\n');
@@ -329,7 +365,7 @@ fn seal_customer(to: &str) -> Result<(), CliError> {
     let pk = keyfile::recipient(to)?;
     let input = io::read_stdin(MAX_CUSTOMER_JSON, "the customer JSON")?;
     // CustomerInput zeroizes itself on drop.
-    let customer: CustomerInput = serde_json::from_slice(&input).map_err(json_error)?;
+    let customer: CustomerInput = customer_json::parse(&input)?;
     let split = split::split(&customer)?;
     let mut sealed = serde_json::Map::new();
     for field in &split.sealed {
@@ -350,27 +386,8 @@ fn seal_customer(to: &str) -> Result<(), CliError> {
     )
 }
 
-/// Describe a JSON error without its text where that could quote a value: serde's "invalid
-/// type: string \"4111…\"" would put a card number into a log.
-fn json_error(e: serde_json::Error) -> CliError {
-    let msg = e.to_string();
-    let names_only = ["unknown field", "missing field", "duplicate field"];
-    if names_only.iter().any(|p| msg.starts_with(p)) {
-        return CliError::BadInput(format!("customer JSON is not valid: {msg}"));
-    }
-    let kind = match e.classify() {
-        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "malformed JSON",
-        _ => "a field has the wrong type",
-    };
-    CliError::BadInput(format!(
-        "customer JSON is not valid: {kind} at line {} column {}",
-        e.line(),
-        e.column()
-    ))
-}
-
-fn inspect(json: bool) -> Result<(), CliError> {
-    let bytes = read_record()?;
+fn inspect(json: bool, input: Option<&std::path::Path>) -> Result<(), CliError> {
+    let bytes = read_record(input)?;
     let rec = Record::parse(&bytes)?;
     let enc: String = rec.enc().iter().map(|b| format!("{b:02x}")).collect();
     let out = if json {

@@ -332,3 +332,207 @@ fn completions_and_the_man_page_are_generated_from_this_build() {
     let bad = vbzkey().args(["completions", "cmd.exe"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn seal_refuses_an_empty_value_and_an_empty_context() {
+    let d = Dir::new("empty");
+    let (_, pk) = keygen(&d);
+    for value in [&b""[..], b"\n", b"\r\n"] {
+        let a = vbzkey()
+            .args(["seal", "--to", &pk, "--context", "cust_cards/1/card_number"])
+            .write_stdin(value)
+            .assert()
+            .code(3)
+            .stdout("");
+        assert!(stderr(&a).contains("the value on standard input is empty"), "{}", stderr(&a));
+    }
+    // A lone newline kept on purpose is a value.
+    vbzkey()
+        .args(["seal", "--keep-newline", "--to", &pk, "--context", "cust_cards/1/card_number"])
+        .write_stdin("\n")
+        .assert()
+        .success();
+    let a = vbzkey()
+        .args(["seal", "--to", &pk, "--context", ""])
+        .write_stdin("4111")
+        .assert()
+        .code(2)
+        .stdout("");
+    assert!(stderr(&a).contains("--context"), "{}", stderr(&a));
+}
+
+#[test]
+fn stdin_that_is_not_a_terminal_gets_no_hint() {
+    let d = Dir::new("nohint");
+    let (key, pk) = keygen(&d);
+    let rec = seal(&pk, "c/1/f", b"4111");
+    let a = open(&key, "c/1/f", rec.clone()).success();
+    assert_eq!(stderr(&a), "");
+    let a = vbzkey().arg("inspect").write_stdin(rec).assert().success();
+    assert_eq!(stderr(&a), "");
+}
+
+/// On a terminal, `seal`, `open` and `inspect` say what they wait for. `script` (util-linux,
+/// essential in Debian) gives the command a pseudo-terminal; the Ctrl-D typed into it ends
+/// the input.
+#[test]
+fn a_terminal_stdin_gets_a_one_line_hint_instead_of_a_silent_wait() {
+    let d = Dir::new("hint");
+    let (key, pk) = keygen(&d);
+    let bin = assert_cmd::cargo::cargo_bin("vbzkey");
+    let commands = [
+        format!("{} seal --to {pk} --context c/1/f", bin.display()),
+        format!("{} open -k {} --context c/1/f", bin.display(), key.display()),
+        format!("{} inspect", bin.display()),
+    ];
+    for cmd in commands {
+        let out = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .write_stdin("\u{4}")
+            .timeout(std::time::Duration::from_secs(20))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("from standard input; end it with Ctrl-D"), "{cmd}: {text}");
+        // Ctrl-D alone is an empty value: refused, never sealed.
+        assert!(!text.lines().any(|l| l.starts_with("vk1.")), "{cmd}: {text}");
+    }
+}
+
+#[test]
+fn seal_customer_errors_name_the_field_and_never_offer_cvv_names() {
+    let d = Dir::new("fielderr");
+    let (_, pk) = keygen(&d);
+    let run = |json: &str| {
+        let a = vbzkey().args(["seal-customer", "--to", &pk]).write_stdin(json).assert().code(3);
+        assert_eq!(a.get_output().stdout, b"");
+        stderr(&a)
+    };
+    let cvv_names = ["cvv", "cvc", "cvv2", "cvc2", "cid", "csc", "security_code"];
+    for (json, field, allowed) in [
+        (r#"{"id":"1","foo":1}"#, "`foo`", "`id`, `card`, `bank`, `address`, `phone`, `email`"),
+        (
+            r#"{"id":"1","card":{"number":"4111111111111111","bogus":"x"}}"#,
+            "`card.bogus`",
+            "`number`, `expiry`",
+        ),
+    ] {
+        let err = run(json);
+        assert!(err.contains(&format!("unknown field {field}")), "{err}");
+        assert!(err.contains(allowed), "{err}");
+        for n in cvv_names {
+            assert!(!err.contains(&format!("`{n}`")), "a CVV name offered as allowed: {err}");
+        }
+    }
+    for (json, says) in [
+        (r#"{"id":1001}"#, "`id` must be a string"),
+        (r#"{"id":"1","card":{"number":4111111111111111}}"#, "`card.number` must be a string"),
+        (r#"{"id":"1","address":{"lines":"x"}}"#, "`address.lines` must be an array"),
+    ] {
+        let err = run(json);
+        assert!(err.contains(says), "{err}");
+        assert!(!err.contains("4111") && !err.contains("1001"), "a value was quoted: {err}");
+    }
+    assert!(run(r#"{"id":"1"} trailing"#).contains("malformed JSON"));
+}
+
+#[test]
+fn pubkey_and_open_take_encrypted_key_files_and_passphrase_descriptors() {
+    let d = Dir::new("softopen");
+    let pass = d.path("pass.txt");
+    std::fs::write(&pass, "a long enough passphrase\n").unwrap();
+    let wrong = d.path("wrong.txt");
+    std::fs::write(&wrong, "not the right passphrase\n").unwrap();
+    let kf = d.path("key.json");
+    vbzkey()
+        .args(["keygen", "--encrypt", "--passphrase-file"])
+        .arg(&pass)
+        .arg("-o")
+        .arg(&kf)
+        .assert()
+        .success();
+    let desc = d.path("passphrase-key.json");
+    vbzkey()
+        .args(["passphrase-key", "--passphrase-file"])
+        .arg(&pass)
+        .arg("-o")
+        .arg(&desc)
+        .assert()
+        .success();
+    for file in [&kf, &desc] {
+        // pubkey needs no passphrase: both files carry the public key.
+        let a = vbzkey().args(["pubkey", "-k"]).arg(file).assert().success();
+        let pk = String::from_utf8(a.get_output().stdout.clone()).unwrap().trim().to_string();
+        assert!(pk.starts_with("vkpub1."), "{pk}");
+        let rec = seal(&pk, "cust_cards/7/card_number", b"4111111111111111");
+        let open_with = |p: Option<&Path>| {
+            let mut c = vbzkey();
+            c.args(["open", "--context", "cust_cards/7/card_number", "-k"]).arg(file);
+            if let Some(p) = p {
+                c.arg("--passphrase-file").arg(p);
+            }
+            c.write_stdin(rec.clone()).assert()
+        };
+        open_with(Some(&pass)).success().stdout("4111111111111111");
+        let a = open_with(None).code(2).stdout("");
+        assert!(stderr(&a).contains("--passphrase-file"), "{}", stderr(&a));
+        let a = open_with(Some(&wrong)).code(3).stdout("");
+        assert!(stderr(&a).contains("wrong passphrase"), "{}", stderr(&a));
+        assert!(!stderr(&a).contains("not the right"), "the passphrase was echoed");
+        open_with(Some(Path::new("-"))).code(2).stdout("");
+    }
+
+    // A public key file gives its key, without a chmod warning (it is not secret).
+    let public = d.path("public.txt");
+    let pk = {
+        let a = vbzkey().args(["pubkey", "-k"]).arg(&kf).assert().success();
+        String::from_utf8(a.get_output().stdout.clone()).unwrap()
+    };
+    std::fs::write(&public, &pk).unwrap();
+    std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let a = vbzkey().args(["pubkey", "-k"]).arg(&public).assert().success().stdout(pk);
+    assert_eq!(stderr(&a), "");
+}
+
+#[test]
+fn open_and_inspect_take_the_record_as_a_file_argument_too() {
+    let d = Dir::new("filearg");
+    let (key, pk) = keygen(&d);
+    let rec = d.path("rec.txt");
+    std::fs::write(&rec, seal(&pk, "c/1/f", b"4111")).unwrap();
+    vbzkey()
+        .args(["open", "--context", "c/1/f", "-k"])
+        .arg(&key)
+        .arg(&rec)
+        .assert()
+        .success()
+        .stdout("4111");
+    let a = vbzkey().args(["inspect", "--json"]).arg(&rec).assert().success();
+    let v: Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    assert_eq!(v["plaintext_len"], 4);
+    // `-` is standard input, as with no argument.
+    let text = std::fs::read_to_string(&rec).unwrap();
+    vbzkey().args(["inspect", "-"]).write_stdin(text).assert().success();
+    let missing = d.path("missing.txt");
+    let a = vbzkey().arg("inspect").arg(&missing).assert().code(1);
+    assert!(stderr(&a).contains(&missing.display().to_string()), "{}", stderr(&a));
+
+    // With the record in a file, the passphrase may come from standard input.
+    let kf = d.path("key.json");
+    vbzkey()
+        .args(["keygen", "--encrypt", "--passphrase-file", "-", "-o"])
+        .arg(&kf)
+        .write_stdin("a long enough passphrase\n")
+        .assert()
+        .success();
+    let soft = d.path("soft.txt");
+    std::fs::write(&soft, seal(kf.to_str().unwrap(), "c/2/f", b"4222")).unwrap();
+    vbzkey()
+        .args(["open", "--context", "c/2/f", "--passphrase-file", "-", "-k"])
+        .arg(&kf)
+        .arg(&soft)
+        .write_stdin("a long enough passphrase\n")
+        .assert()
+        .success()
+        .stdout("4222");
+}

@@ -131,8 +131,11 @@ struct ServeArgs {
 }
 
 fn main() -> ExitCode {
+    // Colours only for a person at a terminal: escape codes in the journal or a log file are
+    // noise that hides the message.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )

@@ -93,19 +93,62 @@ pub trait Storage {
 #[derive(Debug)]
 pub struct DirStorage {
     dir: PathBuf,
+    /// The open lock file whose exclusive `flock` makes this process the directory's only
+    /// owner; the kernel releases it when the process ends, however it ends.
+    _owner: std::fs::File,
+}
+
+/// The lock file in a state directory; it holds the owner's pid, for the refusal message.
+pub const LOCK_FILE: &str = "lock";
+
+/// Why a state directory cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Another process holds the directory's lock: two writers would interleave one key
+    /// store, one PIN counter and one audit log.
+    #[error(
+        "another process{} is serving it (it holds {LOCK_FILE} there); stop that one first, \
+         or give this one its own --state-dir",
+        pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+    )]
+    Held {
+        /// The pid the owner wrote into the lock file, if readable.
+        pid: Option<u32>,
+    },
+    /// The directory or its lock file could not be created or locked.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
 }
 
 impl DirStorage {
-    /// Use `dir`, creating it (0700) if needed.
-    pub fn open(dir: impl Into<PathBuf>) -> std::io::Result<Self> {
+    /// Use `dir`, creating it (0700) if needed, as its only owner: an exclusive `flock` on
+    /// its lock file is taken before anything in it is touched (even the clean-up of
+    /// interrupted writes, which could delete another live process's temporary file).
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self, OpenError> {
+        use std::io::{Read, Seek};
         use std::os::unix::fs::DirBuilderExt;
         let dir = dir.into();
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+        let mut owner = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(dir.join(LOCK_FILE))?;
+        if !durable::try_lock_exclusive(&owner)? {
+            let mut text = String::new();
+            let pid = owner.read_to_string(&mut text).ok().and_then(|_| text.trim().parse().ok());
+            return Err(OpenError::Held { pid });
+        }
+        owner.set_len(0)?;
+        owner.rewind()?;
+        writeln!(owner, "{}", std::process::id())?;
         let stale = durable::remove_stale_temps(&dir)?;
         if stale > 0 {
             tracing::warn!("removed {stale} temporary file(s) left by an interrupted write");
         }
-        Ok(DirStorage { dir })
+        Ok(DirStorage { dir, _owner: owner })
     }
 
     fn err(op: &'static str, file: File) -> impl FnOnce(std::io::Error) -> StorageError {
@@ -268,6 +311,11 @@ mod tests {
         assert_eq!(s.size(File::AuditLog).unwrap(), Some(14));
         assert_eq!(s.read_at(File::AuditLog, 4, 4).unwrap(), b"two\n");
         assert_eq!(s.read_at(File::AuditLog, 13, 100).unwrap(), b"\n");
+        // While `s` is open the directory has one owner; a second open is refused, naming it.
+        match DirStorage::open(&dir) {
+            Err(OpenError::Held { pid }) => assert_eq!(pid, Some(std::process::id())),
+            other => panic!("a second owner was let in: {other:?}"),
+        }
         s.rename(File::AuditLog, File::AuditSegment(1)).unwrap();
         assert_eq!(s.size(File::AuditLog).unwrap(), None);
         assert_eq!(mode("audit.1.log"), 0o600);

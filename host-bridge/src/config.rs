@@ -223,6 +223,10 @@ pub enum ConfigError {
     /// The host key it names cannot be used.
     #[error(transparent)]
     HostKey(#[from] HostKeyError),
+    /// The key file or passphrase descriptor exists but is not one (a wrong kind of file, a
+    /// damaged one, no permission to read it).
+    #[error("method: {0}")]
+    KeyUnusable(String),
     /// No randomness for a host key of this run.
     #[error("the random number generator failed: {0}")]
     Random(getrandom::Error),
@@ -267,6 +271,29 @@ pub enum ConfigProblem {
     /// Both ways at once.
     #[error("give device_key or trust_on_first_use, not both")]
     TwoDeviceKeys,
+    /// A file path the bridge would read from wherever it was started.
+    #[error(
+        "method.{field} = {path:?}: {}",
+        if path.starts_with('~') {
+            "`~` is not expanded here; write the full path (e.g. /home/NAME/…)"
+        } else {
+            "write the full path: the bridge may start in another directory"
+        }
+    )]
+    NotAbsolute {
+        /// The setting.
+        field: &'static str,
+        /// As written.
+        path: String,
+    },
+}
+
+/// A path setting must be absolute (which also rules out `~`, which TOML does not expand).
+fn absolute(field: &'static str, path: &Path) -> Result<(), ConfigProblem> {
+    if path.is_absolute() {
+        return Ok(());
+    }
+    Err(ConfigProblem::NotAbsolute { field, path: path.display().to_string() })
 }
 
 impl Config {
@@ -291,6 +318,21 @@ impl Config {
         }
         if l.per_origin_concurrency == 0 || l.request_timeout_secs == 0 || l.max_body_bytes < 1024 {
             return Err(ConfigProblem::Limits);
+        }
+        let paths: Vec<(&'static str, &Path)> = match &cfg.method {
+            MethodConfig::Dongle { host_key, trust_on_first_use, .. } => [
+                host_key.as_deref().map(|p| ("host_key", p)),
+                trust_on_first_use.as_deref().map(|p| ("trust_on_first_use", p)),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            MethodConfig::Lan { host_key, .. } => vec![("host_key", host_key)],
+            MethodConfig::Passphrase { descriptor, .. } => vec![("descriptor", descriptor)],
+            MethodConfig::Keyfile { path, .. } => vec![("path", path)],
+        };
+        for (field, path) in paths {
+            absolute(field, path)?;
         }
         if let MethodConfig::Dongle { transport, serial, device_key, trust_on_first_use, .. } =
             &mut cfg.method
@@ -357,21 +399,48 @@ impl Config {
                 Box::new(DongleMethod::new("lan", Client::for_addr(&addr, opts)))
             }
             MethodConfig::Passphrase { descriptor, idle_lock_secs, records_per_minute, burst } => {
-                Box::new(SoftMethod::new(
+                soft(
                     Source::Passphrase(descriptor.clone()),
+                    descriptor,
                     Duration::from_secs(*idle_lock_secs),
                     RateLimit { records_per_minute: *records_per_minute, burst: *burst },
-                ))
+                )?
             }
-            MethodConfig::Keyfile { path, idle_lock_secs, records_per_minute, burst } => {
-                Box::new(SoftMethod::new(
-                    Source::KeyFile(path.clone()),
-                    Duration::from_secs(*idle_lock_secs),
-                    RateLimit { records_per_minute: *records_per_minute, burst: *burst },
-                ))
-            }
+            MethodConfig::Keyfile { path, idle_lock_secs, records_per_minute, burst } => soft(
+                Source::KeyFile(path.clone()),
+                path,
+                Duration::from_secs(*idle_lock_secs),
+                RateLimit { records_per_minute: *records_per_minute, burst: *burst },
+            )?,
         })
     }
+}
+
+/// A software-key method, checked at start: a file that exists but is not of its kind stops
+/// the bridge with its path and what is wrong; a missing one is only warned about (it may be
+/// on a drive not mounted yet), and the unlock page names it until it appears.
+fn soft(
+    source: Source,
+    path: &Path,
+    idle_lock: Duration,
+    limit: RateLimit,
+) -> Result<Box<dyn KeyMethod>, ConfigError> {
+    let method = SoftMethod::new(source, idle_lock, limit);
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::warn!(
+                "{} does not exist (yet): nothing can be unlocked until it does",
+                path.display()
+            );
+        }
+        _ => {
+            let status = method.status();
+            if status.state == crate::method::State::Absent {
+                return Err(ConfigError::KeyUnusable(status.detail.unwrap_or_default()));
+            }
+        }
+    }
+    Ok(Box::new(method))
 }
 
 #[cfg(test)]
@@ -415,6 +484,46 @@ mod tests {
         let both = format!("{no_key}device_key = \"{device}\"\ntrust_on_first_use = \"/x\"\n");
         assert!(matches!(Config::parse(&both), Err(ConfigProblem::TwoDeviceKeys)));
         assert!(Config::parse(&format!("{no_key}device_key = \"{device}\"\n")).is_ok());
+    }
+
+    #[test]
+    fn key_paths_must_be_absolute_and_a_wrong_kind_of_file_stops_the_start() {
+        let with =
+            |method: &str| Config::parse(&format!("allowed_origins = []\n[method]\n{method}\n"));
+        for (method, field) in [
+            ("kind = \"keyfile\"\npath = \"~/key.json\"", "path"),
+            ("kind = \"keyfile\"\npath = \"key.json\"", "path"),
+            ("kind = \"passphrase\"\ndescriptor = \"etc/p.json\"", "descriptor"),
+            ("kind = \"dongle\"\ntrust_on_first_use = \"dongle.pub\"", "trust_on_first_use"),
+            (
+                "kind = \"dongle\"\nhost_key = \"host.key\"\ntrust_on_first_use = \"/d.pub\"",
+                "host_key",
+            ),
+        ] {
+            let e = with(method).unwrap_err();
+            assert!(
+                matches!(&e, ConfigProblem::NotAbsolute { field: f, .. } if *f == field),
+                "{e}"
+            );
+            assert!(e.to_string().contains("full path"), "{e}");
+        }
+        assert!(
+            with("kind = \"keyfile\"\npath = \"~/k\"").unwrap_err().to_string().contains("`~`")
+        );
+
+        // A secret key text file given as an encrypted key file: refused at start, by path.
+        let dir = std::env::temp_dir().join(format!("vbzkey-bridge-kind-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let wrong = dir.join("key.txt");
+        std::fs::write(&wrong, "vksec1.not-json\n").unwrap();
+        let cfg = with(&format!("kind = \"keyfile\"\npath = \"{}\"", wrong.display())).unwrap();
+        let e = cfg.key_method().err().expect("refused");
+        assert!(e.to_string().contains(&wrong.display().to_string()), "{e}");
+        // A missing one may appear later (a drive not mounted yet): the bridge starts.
+        let later = dir.join("later.json");
+        let cfg = with(&format!("kind = \"keyfile\"\npath = \"{}\"", later.display())).unwrap();
+        assert!(cfg.key_method().is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -74,8 +74,17 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vbzkey-bridge: {e}");
-            ExitCode::from(1)
+            ExitCode::from(exit_code(&e))
         }
+    }
+}
+
+/// A start refused over its configuration (a key file, a host key) exits 78 (EX_CONFIG), like
+/// a configuration file that does not parse: systemd does not retry it. Anything else is 1.
+fn exit_code(e: &ServeError) -> u8 {
+    match e {
+        ServeError::Config(_) => 78,
+        ServeError::Listen { .. } | ServeError::Http(_) => 1,
     }
 }
 
@@ -144,4 +153,17 @@ async fn serve(mut config: Config) -> Result<(), ServeError> {
     // Forget any key the bridge holds before exiting.
     let _ = tokio::task::spawn_blocking(move || method.lock()).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_start_refused_over_configuration_exits_78_like_a_bad_file() {
+        let config_err = ConfigError::KeyUnusable("/etc/vbzkey/key.json: not a key file".into());
+        assert_eq!(exit_code(&ServeError::Config(config_err)), 78);
+        let listen = ServeError::Listen { port: 1, source: std::io::ErrorKind::AddrInUse.into() };
+        assert_eq!(exit_code(&listen), 1);
+    }
 }

@@ -15,6 +15,19 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+/// Take an exclusive `flock` on `file` without waiting: `Ok(false)` when another open file
+/// holds it. The lock lives as long as this open file (the kernel drops it when the process
+/// ends, however it ends). std's `File::try_lock` does the same from Rust 1.89, above the
+/// workspace's minimum.
+pub fn try_lock_exclusive(file: &File) -> io::Result<bool> {
+    use rustix::fs::{FlockOperation, flock};
+    match flock(file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Whether an existing file at the target may be replaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {

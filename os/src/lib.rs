@@ -1,5 +1,6 @@
 //! The few operating-system services vbzkey relies on, each in a module small enough to
-//! audit: crash-safe file writes, process hardening, and memory locked against swap.
+//! audit: crash-safe file writes, process hardening, memory locked against swap, and a
+//! terminal's echo turned off while a secret is typed.
 //!
 //! `locked` is the only module in vbzkey with `unsafe` code (two system calls that take a
 //! pointer); the rest of this crate, like every other crate, forbids it.
@@ -10,3 +11,4 @@ pub mod cputime;
 pub mod durable;
 pub mod harden;
 pub mod locked;
+pub mod tty;

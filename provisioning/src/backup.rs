@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::dongle::{Dongle, NoStaffPin, Target};
 use crate::error::AdminError;
-use crate::input::{read_pin, read_shares};
+use crate::input::{read_new_pin, read_shares};
 use crate::output::{Output, describe_key};
 
 /// `backup`'s options.
@@ -116,8 +116,8 @@ pub(crate) struct RestoreArgs {
 /// Rebuild the keys from shares, checked here first.
 pub(crate) fn restore(d: &Dongle, args: &RestoreArgs) -> Result<Output, AdminError> {
     let shares = read_shares(&args.share_files)?;
-    let pin = Some(read_pin(&args.new_pin_file)?);
-    let admin_pin = read_pin(&args.new_admin_pin_file)?;
+    let pin = Some(read_new_pin(&args.new_pin_file, "new staff PIN")?);
+    let admin_pin = read_new_pin(&args.new_admin_pin_file, "new admin PIN")?;
     let keys = d.client().restore(shares, pin, admin_pin)?;
     Ok(installed(&keys, "Restored"))
 }
@@ -166,8 +166,8 @@ pub(crate) fn clone(global: &Target, args: &CloneArgs) -> Result<Output, AdminEr
         addr.clone().with_serial(serial.clone()).map_err(crate::error::Usage::Addr)
     };
     args.staff.check("clone")?;
-    let new_pin = Some(read_pin(&args.new_pin_file)?);
-    let new_admin_pin = read_pin(&args.new_admin_pin_file)?;
+    let new_pin = Some(read_new_pin(&args.new_pin_file, "new staff PIN")?);
+    let new_admin_pin = read_new_pin(&args.new_admin_pin_file, "new admin PIN")?;
     let to = with_serial(&args.to, &args.to_serial)?;
     let src = Dongle::open(&Target {
         addr: with_serial(&args.from, &args.from_serial)?,

@@ -93,7 +93,7 @@ impl Dongle {
     pub(crate) fn admin(&self) -> Result<HelloInfo, AdminError> {
         let file = self.admin_pin.as_deref().ok_or(Usage::NeedAdminPinFile)?;
         let h = self.client.hello()?;
-        self.client.admin_auth(read_pin(file)?)?;
+        self.client.admin_auth(read_pin(file, "admin PIN")?)?;
         self.admin_open.set(true);
         Ok(h)
     }

@@ -50,6 +50,20 @@ pub(crate) const EXIT_CODES_HELP: &str = "Exit codes:\n  \
 /// A mistake on the command line the tool can see before asking the dongle.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Usage {
+    /// A new PIN typed twice at the terminal, differently.
+    #[error("the two {0}s typed differ; nothing was changed")]
+    TypedPinsDiffer(String),
+    /// `unpair LABEL` where several paired hosts share the label.
+    #[error(
+        "{count} paired hosts are labelled {label:?}; give the public key (vkpub1.…) of the one \
+         to unpair, as `vbzkey-admin pairings` lists it"
+    )]
+    AmbiguousLabel {
+        /// The label given.
+        label: String,
+        /// Hosts with it.
+        count: usize,
+    },
     /// An admin command without the admin PIN.
     #[error(
         "this needs the dongle's admin PIN: give it with --admin-pin-file FILE (backup, clone, \
@@ -175,6 +189,19 @@ pub(crate) enum AdminError {
     /// The dongle refused or could not be reached (its typed refusal inside).
     #[error("{}", explain(.0))]
     Dongle(ClientError),
+    /// `unpair LABEL` where no paired host has the label.
+    #[error(
+        "no paired host is labelled {0:?}; give a label or a public key (vkpub1.…) that \
+         `vbzkey-admin pairings` lists"
+    )]
+    NoSuchHost(String),
+    /// `retire` of the active key: new records are sealed to it, so re-wrapping cannot help.
+    #[error(
+        "key {} is the active key (new records are sealed to it): rotate first \
+         (`vbzkey-admin rotate`), re-wrap the records to the new key, then retire this one",
+        .0.grouped()
+    )]
+    RetireActive(KeyId),
     /// `retire` of a key that records are still sealed to.
     #[error(
         "{count} record(s) in what was given are still sealed to key {key_id}: re-wrap them first (`vbzkey-admin rewrap`)"
@@ -234,7 +261,8 @@ impl AdminError {
             AdminError::Random(_) => exit::IO,
             AdminError::Shares(_) => exit::BAD_INPUT,
             AdminError::Dongle(error) => client_class(error),
-            AdminError::StillInUse { .. } => exit::REFUSED,
+            AdminError::StillInUse { .. } | AdminError::RetireActive(_) => exit::REFUSED,
+            AdminError::NoSuchHost(_) => exit::NOT_FOUND,
             AdminError::Audit(AuditProblem::Unanchored { .. } | AuditProblem::BadHead(_)) => {
                 exit::USAGE
             }

@@ -33,10 +33,47 @@ fn first_line(text: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
-/// The PIN in the first line of `path` (`-`: stdin), without its line ending.
-pub(crate) fn read_pin(path: &Path) -> Result<Pin, AdminError> {
+/// The PIN in the first line of `path` (`-`: stdin), without its line ending. From a
+/// terminal, `what` is asked for with echo off.
+pub(crate) fn read_pin(path: &Path, what: &str) -> Result<Pin, AdminError> {
+    if let Some(typed) = typed(path, what)? {
+        return Ok(Pin::new(&typed));
+    }
     Ok(Pin::new(first_line(&read_all(path)?)))
 }
+
+/// A PIN being set: as [`read_pin`], but typed twice at a terminal, and refused when the two
+/// differ (a typo would otherwise lock its owner out).
+pub(crate) fn read_new_pin(path: &Path, what: &str) -> Result<Pin, AdminError> {
+    let Some(first) = typed(path, what)? else { return read_pin(path, what) };
+    let again = typed(path, &format!("{what}, again"))?.unwrap_or_default();
+    if first != again {
+        return Err(crate::error::Usage::TypedPinsDiffer(what.to_string()).into());
+    }
+    Ok(Pin::new(&first))
+}
+
+/// A line typed at the terminal on stdin, echo off, after a prompt on stderr; `None` when
+/// `path` is not `-` or stdin is not a terminal (files and pipes are read as they are).
+fn typed(path: &Path, what: &str) -> Result<Option<Zeroizing<Vec<u8>>>, AdminError> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let stdin = std::io::stdin();
+    if path != Path::new("-") || !stdin.is_terminal() {
+        return Ok(None);
+    }
+    let err = |e| AdminError::io("read", "the terminal", e);
+    let quiet = vbzkey_os::tty::EchoOff::new(std::os::fd::AsFd::as_fd(&stdin)).map_err(err)?;
+    eprint!("{what}: ");
+    let _ = std::io::stderr().flush();
+    // Room for the longest PIN up front, so the buffer is not reallocated (leaving copies).
+    let mut line = Zeroizing::new(Vec::with_capacity(MAX_TYPED));
+    stdin.lock().take(MAX_TYPED as u64).read_until(b'\n', &mut line).map_err(err)?;
+    drop(quiet);
+    Ok(Some(Zeroizing::new(first_line(&line).to_vec())))
+}
+
+/// Longest line taken from a terminal (a PIN is at most 128 bytes).
+const MAX_TYPED: usize = 1024;
 
 /// The first line of `path` (`-`: stdin), without its line ending: a secret other than a PIN
 /// (the database password of `rewrap --db mysql://…`), wiped when dropped.

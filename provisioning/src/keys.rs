@@ -9,7 +9,7 @@ use vbzkey_protocol::{KeyId, PublicKey};
 
 use crate::dongle::{Dongle, NoStaffPin};
 use crate::error::{AdminError, Usage};
-use crate::input::read_pin;
+use crate::input::read_new_pin;
 use crate::output::{Output, describe_key};
 use crate::{rewrap, rewrap_db, strength};
 
@@ -36,8 +36,8 @@ pub(crate) fn init(
     args: &InitArgs,
     host_key: Option<&std::path::Path>,
 ) -> Result<Output, AdminError> {
-    let pin = args.pin_file.as_deref().map(read_pin).transpose()?;
-    let admin_pin = read_pin(&args.new_admin_pin_file)?;
+    let pin = args.pin_file.as_deref().map(|p| read_new_pin(p, "new staff PIN")).transpose()?;
+    let admin_pin = read_new_pin(&args.new_admin_pin_file, "new admin PIN")?;
     let limits = d.client().hello()?.limits;
     let keys = d.client().init(pin.clone(), admin_pin.clone())?;
     let active =
@@ -159,6 +159,7 @@ pub(crate) fn retire(d: &Dongle, args: &RetireArgs) -> Result<Output, AdminError
     if args.records.is_empty() && args.db.is_none() {
         return Err(Usage::RetireNeedsRecords.into());
     }
+    refuse_active(&d.client().public_keys()?, id)?;
     let mut using = rewrap::count_using(&args.records, id)?;
     if let Some(db) = &args.db {
         for c in &args.columns {
@@ -172,6 +173,15 @@ pub(crate) fn retire(d: &Dongle, args: &RetireArgs) -> Result<Output, AdminError
     d.admin()?;
     d.client().retire(id)?;
     Ok(retired(id))
+}
+
+/// The active key is never retired: the way out is a rotation, which the "re-wrap first" of
+/// records still using it would not say.
+fn refuse_active(keys: &[KeyInfo], id: KeyId) -> Result<(), AdminError> {
+    if keys.iter().any(|k| k.active && k.key_id == id) {
+        return Err(AdminError::RetireActive(id));
+    }
+    Ok(())
 }
 
 fn retired(id: KeyId) -> Output {
@@ -253,6 +263,27 @@ mod tests {
         assert_eq!(out.stdout.as_str(), format!("{}\n", PublicKey::from_bytes(keys[1].public_key)));
         assert!(out.stderr.contains("key v1 ") && out.stderr.contains("key v2 (active)"));
         assert!(out.stderr.contains("rewrap") && out.stderr.contains("retire"));
+        assert!(out.stderr.contains("make a new backup"), "{}", out.stderr);
         assert!(matches!(rotated(&[key(1, false)]), Err(vbzkey_client::ClientError::NoActiveKey)));
+    }
+
+    #[test]
+    fn retiring_the_active_key_says_rotate_first() {
+        let keys = [key(1, false), key(2, true)];
+        let e = refuse_active(&keys, keys[1].key_id).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("rotate first") && msg.contains(&keys[1].key_id.grouped()), "{msg}");
+        assert!(!msg.contains("re-wrap them first"), "{msg}");
+        assert!(refuse_active(&keys, keys[0].key_id).is_ok(), "an old key may be retired");
+    }
+
+    #[test]
+    fn reset_says_the_pairings_are_wiped_as_the_factory_reset_does() {
+        // FactoryReset removes the pairings file (firmware/src/dongle/credentials.rs; tested in
+        // firmware/src/dongle/tests.rs: `paired_hosts` 0 after a reset): the note must say so.
+        let out = wiped("EMU0001");
+        assert!(out.stderr.contains("pairings are gone"), "{}", out.stderr);
+        assert!(out.stderr.contains("pair the workstations again"), "{}", out.stderr);
+        assert_eq!(out.stdout.as_str(), "");
     }
 }

@@ -56,6 +56,29 @@ pub(crate) fn describe_key(k: &KeyInfo) -> String {
     )
 }
 
+/// Unix seconds as RFC 3339 in UTC (`2026-01-01T00:00:00Z`), for people reading a listing;
+/// JSON output keeps the number. The date is Howard Hinnant's `civil_from_days` (proleptic
+/// Gregorian calendar), exact for every `u64` second count.
+pub(crate) fn utc_time(unix_secs: u64) -> String {
+    let days = i128::from(unix_secs / 86_400);
+    let secs = unix_secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i128::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -75,5 +98,22 @@ pub(crate) mod tests {
         assert!(line.contains(&k.key_id.grouped()));
         assert!(line.ends_with(&PublicKey::from_bytes(k.public_key).to_text()));
         assert!(describe_key(&key(1, false)).starts_with("key v1           "));
+    }
+
+    #[test]
+    fn unix_seconds_read_as_rfc3339_utc() {
+        for (secs, text) in [
+            (0, "1970-01-01T00:00:00Z"),
+            (7, "1970-01-01T00:00:07Z"),
+            (951_782_399, "2000-02-28T23:59:59Z"),
+            (951_782_400, "2000-02-29T00:00:00Z"),
+            (1_767_225_600, "2026-01-01T00:00:00Z"),
+            (4_107_542_400, "2100-03-01T00:00:00Z"),
+            (4_107_456_000, "2100-02-28T00:00:00Z"),
+            (253_402_300_799, "9999-12-31T23:59:59Z"),
+        ] {
+            assert_eq!(utc_time(secs), text, "{secs}");
+        }
+        assert!(utc_time(u64::MAX).ends_with('Z'), "no overflow");
     }
 }

@@ -120,9 +120,10 @@ fn listed(hosts: &[PairingInfo]) -> Output {
         let key = PublicKey::from_bytes(h.host_key);
         // `host:ID` is how the audit log names the host's sessions.
         out.line(format!(
-            "{key}  host:{}  {}  paired at {}",
+            "{key}  host:{}  {}  paired at {} ({})",
             KeyId::of(&h.host_key),
             if h.label.is_empty() { "-" } else { &h.label },
+            crate::output::utc_time(h.paired_at),
             h.paired_at
         ));
     }
@@ -132,18 +133,58 @@ fn listed(hosts: &[PairingInfo]) -> Output {
 /// `unpair`'s options.
 #[derive(clap::Args)]
 pub(crate) struct UnpairArgs {
-    /// The host's public key (`vkpub1.`).
-    host: PublicKey,
+    /// The host: its public key (`vkpub1.…`) or its label, as `pairings` lists them.
+    #[arg(value_parser = parse_host)]
+    host: HostRef,
     #[command(flatten)]
     staff: NoStaffPin,
+}
+
+/// How `unpair` names a host.
+#[derive(Debug, Clone)]
+pub(crate) enum HostRef {
+    /// By its public key.
+    Key(PublicKey),
+    /// By the label it was paired with (resolved through the dongle's list).
+    Label(String),
+}
+
+/// A `vkpub1.` argument must be a whole public key (a damaged one is an error, never taken
+/// for a label); anything else is a label.
+fn parse_host(arg: &str) -> Result<HostRef, String> {
+    if arg.starts_with(vbzkey_protocol::keys::PUBLIC_KEY_PREFIX) {
+        return arg.parse().map(HostRef::Key).map_err(|e: vbzkey_protocol::KeyError| e.to_string());
+    }
+    Ok(HostRef::Label(arg.to_string()))
+}
+
+/// The public key of the host `host` names: a label must name exactly one paired host.
+fn resolve(hosts: &[PairingInfo], host: &HostRef) -> Result<PublicKey, AdminError> {
+    let label = match host {
+        HostRef::Key(k) => return Ok(k.clone()),
+        HostRef::Label(l) => l,
+    };
+    let mut found = hosts.iter().filter(|h| &h.label == label);
+    match (found.next(), found.count()) {
+        (None, _) => Err(AdminError::NoSuchHost(label.clone())),
+        (Some(h), 0) => Ok(PublicKey::from_bytes(h.host_key)),
+        (Some(_), more) => {
+            Err(crate::error::Usage::AmbiguousLabel { label: label.clone(), count: more + 1 }
+                .into())
+        }
+    }
 }
 
 /// Remove a paired host (admin PIN and a press): its share of the keys is deleted.
 pub(crate) fn unpair(d: &Dongle, args: &UnpairArgs) -> Result<Output, AdminError> {
     args.staff.check("unpair")?;
+    let host = match &args.host {
+        HostRef::Key(k) => k.clone(),
+        label => resolve(&d.client().pairings()?, label)?,
+    };
     d.admin()?;
-    d.client().unpair(&args.host)?;
-    Ok(unpaired(&args.host))
+    d.client().unpair(&host)?;
+    Ok(unpaired(&host))
 }
 
 fn unpaired(host: &PublicKey) -> Output {
@@ -192,7 +233,7 @@ mod tests {
     }
 
     #[test]
-    fn pairings_are_listed_with_label_or_a_dash() {
+    fn pairings_are_listed_with_label_or_a_dash_and_a_utc_time() {
         let key = *SecretKey::derive(&[1; 32]).public_key().as_bytes();
         let hosts = [
             PairingInfo { host_key: key, label: "till-1".into(), paired_at: 1_767_225_600 },
@@ -200,11 +241,38 @@ mod tests {
         ];
         let out = listed(&hosts);
         let lines: Vec<&str> = out.stdout.lines().collect();
-        assert!(lines[0].contains("  till-1  paired at 1767225600"), "{}", lines[0]);
-        assert!(lines[1].contains("  -  paired at 7"), "{}", lines[1]);
+        assert!(
+            lines[0].contains("  till-1  paired at 2026-01-01T00:00:00Z (1767225600)"),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[1].contains("  -  paired at 1970-01-01T00:00:07Z (7)"), "{}", lines[1]);
         assert!(listed(&[]).stdout.contains("no host is paired"));
         let out = unpaired(&PublicKey::from_bytes(key));
         assert!(out.stderr.starts_with(&format!("Host {} unpaired", PublicKey::from_bytes(key))));
+    }
+
+    #[test]
+    fn unpair_takes_a_label_that_names_exactly_one_host() {
+        let key = |n: u8| *SecretKey::derive(&[n; 32]).public_key().as_bytes();
+        let host = |n: u8, label: &str| PairingInfo {
+            host_key: key(n),
+            label: label.into(),
+            paired_at: 0,
+        };
+        let hosts = [host(1, "till-1"), host(2, "office"), host(3, "office")];
+        let by = |arg: &str| resolve(&hosts, &parse_host(arg).unwrap());
+        assert_eq!(by("till-1").unwrap(), PublicKey::from_bytes(key(1)));
+        let pk3 = PublicKey::from_bytes(key(3)).to_text();
+        assert_eq!(by(&pk3).unwrap().to_text(), pk3, "a key is taken as given");
+        let e = by("office").unwrap_err();
+        assert!(e.to_string().contains("2 paired hosts are labelled \"office\""), "{e}");
+        assert_eq!(e.exit_code(), crate::error::exit::USAGE);
+        let e = by("till-9").unwrap_err();
+        assert!(e.to_string().contains("no paired host is labelled \"till-9\""), "{e}");
+        assert!(e.to_string().contains("vkpub1."), "says the key form too: {e}");
+        assert_eq!(e.exit_code(), crate::error::exit::NOT_FOUND);
+        assert!(parse_host("vkpub1.short").unwrap_err().contains("damaged"));
     }
 
     #[test]

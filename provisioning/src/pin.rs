@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::dongle::{Dongle, NoStaffPin};
 use crate::error::AdminError;
-use crate::input::read_pin;
+use crate::input::read_new_pin;
 use crate::output::Output;
 use crate::strength;
 
@@ -26,7 +26,7 @@ pub(crate) struct SetPinArgs {
 /// Set or remove the staff PIN (resets its counter).
 pub(crate) fn set_pin(d: &Dongle, args: &SetPinArgs) -> Result<Output, AdminError> {
     args.staff.check("set-pin")?;
-    let new = args.new_pin_file.as_deref().map(read_pin).transpose()?;
+    let new = args.new_pin_file.as_deref().map(|p| read_new_pin(p, "new staff PIN")).transpose()?;
     let h = d.admin()?;
     let report = strength::report(new.as_ref(), &h.limits);
     let removed = new.is_none();
@@ -52,7 +52,7 @@ pub(crate) fn change_admin_pin(
     args: &ChangeAdminPinArgs,
 ) -> Result<Output, AdminError> {
     args.staff.check("change-admin-pin")?;
-    let new = read_pin(&args.new_admin_pin_file)?;
+    let new = read_new_pin(&args.new_admin_pin_file, "new admin PIN")?;
     d.admin()?;
     d.client().change_admin_pin(new)?;
     let mut out = Output::default();

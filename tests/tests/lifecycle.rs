@@ -322,6 +322,10 @@ fn rewrap_of_10000_records_resumes_after_a_kill_and_a_torn_line() {
 fn retire_is_refused_while_records_use_the_key_then_the_old_records_no_longer_open() {
     let a = Setup::new("retire");
     let (records, lines) = a.records("records.jsonl", 300);
+    // The active key: re-wrapping cannot help (it seals to the active key); rotating does.
+    let active = a.admin(&["retire", &a.pk.key_id().grouped(), "--records", s(&records)]);
+    assert_eq!(active.status.code(), Some(5), "refused");
+    refused(active, "rotate first");
     ok(a.admin(&["rotate"]));
     let rewrapped = a.dir.path("rewrapped.jsonl");
     ok(a.admin(&["rewrap", "--in", s(&records), "--out", s(&rewrapped)]));

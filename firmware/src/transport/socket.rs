@@ -41,6 +41,15 @@ pub enum ListenError {
         /// Why.
         source: io::Error,
     },
+    /// A process still answers on the socket path: replacing it would cut that dongle off.
+    #[error(
+        "another process is serving on {0} (it accepted a connection); stop it first or \
+         choose another socket path"
+    )]
+    InUse(String),
+    /// Something other than a socket is at the path: it is not ours to delete.
+    #[error("{0} exists and is not a socket; refusing to replace it")]
+    NotASocket(String),
 }
 
 /// A stream socket whose reads and writes can time out.
@@ -246,9 +255,7 @@ where
     P: Platform + Send + 'static,
 {
     let bind_err = |source| ListenError::Bind { what: path.display().to_string(), source };
-    if path.exists() {
-        std::fs::remove_file(path).map_err(bind_err)?;
-    }
+    clear_stale_socket(path)?;
     let listener = UnixListener::bind(path).map_err(bind_err)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(bind_err)?;
     tracing::info!("serving on unix:{}", path.display());
@@ -266,6 +273,31 @@ where
         }
     }
     Ok(())
+}
+
+/// Make way for the listener at `path`: a socket file left by a process that is gone is
+/// removed; a socket some process still accepts on, or a file that is not a socket, is
+/// refused (a second firmware would otherwise silently take over the first one's socket).
+fn clear_stale_socket(path: &Path) -> Result<(), ListenError> {
+    use std::os::unix::fs::FileTypeExt;
+    let what = || path.display().to_string();
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(ListenError::Bind { what: what(), source }),
+    };
+    if !meta.file_type().is_socket() {
+        return Err(ListenError::NotASocket(what()));
+    }
+    match UnixStream::connect(path) {
+        Ok(_) => return Err(ListenError::InUse(what())),
+        // Nobody listens: the file is what a killed process left behind.
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+        // Anything else (no permission…) proves nothing either way: leave the file alone.
+        Err(source) => return Err(ListenError::Bind { what: what(), source }),
+    }
+    tracing::info!("removing the stale socket {} (nothing answers on it)", what());
+    std::fs::remove_file(path).map_err(|source| ListenError::Bind { what: what(), source })
 }
 
 /// Serve on TCP at `addr` until `stop` is set: the LAN key server. Every TCP connection must

@@ -82,8 +82,10 @@ pub enum Custody {
 /// Why a method could not do what was asked. Never carries a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum MethodError {
-    /// The dongle is not reachable, or its link failed.
-    #[error("no dongle is connected: {0}")]
+    /// The dongle is not reachable, or its link failed. Only a dongle that is not there is
+    /// called "not connected": one that answers as the wrong dongle (another device key, a
+    /// refused handshake) is described as what it is, with the setting to check.
+    #[error("{}", link_text(.0))]
     Absent(LinkError),
     /// The key file or passphrase descriptor cannot be used.
     #[error(transparent)]
@@ -157,10 +159,21 @@ impl From<DongleError> for MethodError {
     }
 }
 
+fn link_text(e: &LinkError) -> String {
+    if e.is_absent() { format!("no dongle is connected: {e}") } else { e.to_string() }
+}
+
 impl From<ClientError> for MethodError {
     fn from(e: ClientError) -> Self {
         match e {
-            ClientError::Link(e) => MethodError::Absent(e),
+            ClientError::Link(e) => {
+                // A dongle that is there but not usable (the wrong device key, a broken
+                // session) is the admin's to fix: it goes into the bridge's log as well.
+                if !e.is_absent() {
+                    tracing::warn!("the dongle link failed: {e}");
+                }
+                MethodError::Absent(e)
+            }
             ClientError::Dongle(e) => e.into(),
             other => MethodError::BadAnswer(other),
         }
@@ -234,9 +247,22 @@ mod tests {
     }
 
     #[test]
-    fn link_failures_are_absent_and_nonsense_is_a_bad_answer() {
+    fn link_failures_are_absent_a_wrong_dongle_is_named_and_nonsense_is_a_bad_answer() {
         let absent = ClientError::Link(LinkError::NoUsbDongle { vid: 1, pid: 2, serial: None });
         assert_eq!(MethodError::from(absent).code(), "dongle_absent");
+        assert!(
+            MethodError::from(ClientError::Link(LinkError::NoUsbDongle {
+                vid: 1,
+                pid: 2,
+                serial: None
+            }))
+            .to_string()
+            .starts_with("no dongle is connected: ")
+        );
+        // A dongle that answers, but not as the pinned one, is not "not connected".
+        let wrong = MethodError::from(ClientError::Link(LinkError::HandshakeRejected));
+        assert!(!wrong.to_string().contains("no dongle is connected"), "{wrong}");
+        assert!(wrong.to_string().contains("device_key"), "{wrong}");
         let odd = ClientError::Unexpected { request: "Unlock", answer: "Hello" };
         let e = MethodError::from(odd);
         assert_eq!(e.code(), "bad_answer");
