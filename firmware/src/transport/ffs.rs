@@ -502,35 +502,40 @@ mod tests {
         }
     }
 
-    /// Programs come and go on one USB link (an admin command with a host key, then a plain
-    /// `info`, then another session): each is served at once, where a new program's first
-    /// frame after another's session used to close the "connection" without an answer, so the
-    /// program waited 30 s for nothing.
-    #[test]
-    fn each_program_on_the_usb_link_is_answered_after_another_ones_session() {
+    /// A dongle served on a pair of datagram sockets standing in for the two bulk endpoints;
+    /// each call of the returned function is a new host program on that one link.
+    fn usb_link(serial: &str) -> impl Fn() -> Box<dyn FrameIo> {
         let (dongle_out, host_out) = UnixDatagram::pair().unwrap();
         let (dongle_in, host_in) = UnixDatagram::pair().unwrap();
         host_in.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let cfg = Config { kdf: KdfParams::TEST_ONLY_WEAK, ..Config::default() };
-        let binding = Binding { serial: "USBTEST1".into(), device_secret: None };
+        let binding = Binding { serial: serial.into(), device_secret: None };
         let clock = Clock::default();
         let platform = OsPlatform::new(Indicator::default());
         let dongle =
             Dongle::start(cfg, MemStorage::default(), platform, binding, clock.now()).unwrap();
         let gate = PresenceGate::new(None, Indicator::default(), Duration::from_secs(2));
         let shared = Shared::new(dongle, clock, gate);
-        let served = Arc::clone(&shared);
         std::thread::spawn(move || {
             let mut ep_in = File::from(OwnedFd::from(dongle_in));
             let mut ep_out = File::from(OwnedFd::from(dongle_out));
-            serve_endpoints(&mut ep_in, &mut ep_out, &served)
+            serve_endpoints(&mut ep_in, &mut ep_out, &shared)
         });
-        let program = || -> Box<dyn FrameIo> {
+        move || -> Box<dyn FrameIo> {
             Box::new(HostEnds {
                 to_dongle: host_out.try_clone().unwrap(),
                 from_dongle: host_in.try_clone().unwrap(),
             })
-        };
+        }
+    }
+
+    /// Programs come and go on one USB link (an admin command with a host key, then a plain
+    /// `info`, then another session): each is served at once, where a new program's first
+    /// frame after another's session used to close the "connection" without an answer, so the
+    /// program waited 30 s for nothing.
+    #[test]
+    fn each_program_on_the_usb_link_is_answered_after_another_ones_session() {
+        let program = usb_link("USBTEST1");
         let keys = SessionKeys::new(&SecretKey::derive(&[7; 32]), None);
         let hello = |link: &mut Link| matches!(link.call(&Request::Hello), Ok(Response::Hello(_)));
 
@@ -547,37 +552,15 @@ mod tests {
         assert!(hello(&mut again));
     }
 
-    /// An admin command on a PIN-only dongle talks plain USB (no host key, so no session). If
-    /// it dies before it sends `EndAdmin` (Ctrl-C at the button prompt, SIGKILL, a panic under
-    /// `panic = "abort"`: its `Drop` never runs), the next program on the link is the same
-    /// "connection" to the dongle and inherits the admin window: any local process of the
-    /// staff user, knowing no PIN, can then rotate and retire keys (records sealed to the
-    /// retired key are lost), for as long as it keeps the window in use.
+    /// On USB the dongle cannot see one program end and the next begin. Were an admin window
+    /// opened outside a session, an admin command that dies before `EndAdmin` (Ctrl-C at the
+    /// button prompt, SIGKILL) would leave it to the next program of any local user, who
+    /// could rotate and retire keys knowing no PIN. So a plain `AdminAuth` is refused, and a
+    /// window opened in a session is not inherited by the next program, plain or in a
+    /// session of its own.
     #[test]
     fn an_admin_window_opened_over_plain_usb_does_not_serve_the_next_program() {
-        let (dongle_out, host_out) = UnixDatagram::pair().unwrap();
-        let (dongle_in, host_in) = UnixDatagram::pair().unwrap();
-        host_in.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let cfg = Config { kdf: KdfParams::TEST_ONLY_WEAK, ..Config::default() };
-        let binding = Binding { serial: "USBTEST2".into(), device_secret: None };
-        let clock = Clock::default();
-        let platform = OsPlatform::new(Indicator::default());
-        let dongle =
-            Dongle::start(cfg, MemStorage::default(), platform, binding, clock.now()).unwrap();
-        let gate = PresenceGate::new(None, Indicator::default(), Duration::from_secs(2));
-        let shared = Shared::new(dongle, clock, gate);
-        let served = Arc::clone(&shared);
-        std::thread::spawn(move || {
-            let mut ep_in = File::from(OwnedFd::from(dongle_in));
-            let mut ep_out = File::from(OwnedFd::from(dongle_out));
-            serve_endpoints(&mut ep_in, &mut ep_out, &served)
-        });
-        let program = || -> Box<dyn FrameIo> {
-            Box::new(HostEnds {
-                to_dongle: host_out.try_clone().unwrap(),
-                from_dongle: host_in.try_clone().unwrap(),
-            })
-        };
+        let program = usb_link("USBTEST2");
         let admin_pin = || wire::Pin::new(b"admin-2468");
         let auth = || Request::AdminAuth { admin_pin: admin_pin(), unlock_secret: None };
         // Outside a session, no admin window opens at all: nothing ties it to one program.
