@@ -1,0 +1,150 @@
+//! An admin command's credential authorises that command only (issue 18, item 1 and its
+//! "done when"): after every `vbzkey-admin` command an admin can run on a dongle, the staff
+//! page, through the real bridge, reads nothing until the staff unlock it from the page.
+
+use serde_json::json;
+use vbzkey_e2e::{AdminDongle, Bridge, Firmware, TempDir, ok, path_str};
+
+const STORE: &str = "http://127.0.0.1:8080";
+const PIN: &str = "246813";
+const VALUE: &str = "4111111111111111";
+const CONTEXT: &str = "cust_cards/7/card_number";
+
+/// The bridge's page asks to open one record; the answer's status and body.
+fn page_reads(bridge: &Bridge, record: &str) -> (u16, String) {
+    let body = json!({ "items": [{ "record": record, "context": CONTEXT }] }).to_string();
+    let r = bridge.post("/v1/unseal", STORE, &body);
+    (r.status, r.text())
+}
+
+#[test]
+fn the_staff_page_reads_nothing_after_any_admin_command_until_staff_unlock_it() {
+    let dir = TempDir::new("admin-scope");
+    let d = AdminDongle::init(&dir, PIN, &["--records-per-minute", "1000000000"]);
+    let config = format!(
+        "allowed_origins = [\"{STORE}\"]\n[method]\nkind = \"dongle\"\ntransport = \"unix:{}\"\ntrust_on_first_use = \"{}\"\n",
+        d.fw.socket.display(),
+        dir.path("known-dongle.pub").display()
+    );
+    let bridge = Bridge::start(&dir, &config);
+    let sealed = |to: &str| {
+        vbzkey_e2e::cli(&["seal", "--to", to, "--context", CONTEXT], VALUE.as_bytes())
+            .trim()
+            .to_string()
+    };
+    let record = sealed(&d.public_key.to_text());
+
+    // Files the commands take: PINs, a records file for re-wrap and retire, a share directory,
+    // a host key to pair and unpair, a second dongle for clone and restore.
+    let (pin_file, new_admin) = (dir.path("staff-pin"), dir.path("new-admin-pin"));
+    std::fs::write(&pin_file, format!("{PIN}\n")).unwrap();
+    std::fs::write(&new_admin, "admin-pin-two\n").unwrap();
+    let records = dir.path("records.jsonl");
+    std::fs::write(
+        &records,
+        format!("{}\n", json!({ "id": 7, "context": CONTEXT, "record": record })),
+    )
+    .unwrap();
+    let (rewrapped, shares, host_key) =
+        (dir.path("rewrapped.jsonl"), dir.path("shares"), dir.path("admin-host.key"));
+    let other = Firmware::start(&dir.path("other-state"), &dir.path("other.sock"), &[]);
+    let old_key = d.public_key.key_id().grouped();
+    let (pin_file, new_admin, records, rewrapped, shares, host_key) = (
+        path_str(&pin_file),
+        path_str(&new_admin),
+        path_str(&records),
+        path_str(&rewrapped),
+        path_str(&shares),
+        path_str(&host_key),
+    );
+    let (me, them) = (d.fw.target(), other.target());
+    let share = |i: usize| format!("{shares}/share-{i}.txt");
+
+    let commands: Vec<Vec<String>> = [
+        vec!["info"],
+        vec!["pubkey"],
+        vec!["pairings"],
+        vec!["audit", "export"],
+        vec!["set-pin", "--new-pin-file", pin_file],
+        vec!["backup", "--threshold", "2", "--shares", "3", "--out-dir", shares],
+        vec!["rotate"],
+        vec!["rewrap", "--in", records, "--out", rewrapped],
+        vec!["retire", &old_key, "--records", rewrapped],
+        vec![
+            "clone",
+            "--from",
+            &me,
+            "--to",
+            &them,
+            "--new-pin-file",
+            pin_file,
+            "--new-admin-pin-file",
+            new_admin,
+        ],
+        vec!["pair", "--new-host-key", host_key, "--label", "admin desk"],
+        vec!["--host-key", host_key, "pairings"],
+        vec!["--host-key", host_key, "unpair", "admin desk"],
+        vec!["change-admin-pin", "--new-admin-pin-file", new_admin],
+    ]
+    .iter()
+    .map(|c| c.iter().map(|s| s.to_string()).collect())
+    .collect();
+    let mut admin_pin = path_str(&d.admin_pin_file).to_string();
+    for args in &commands {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = vbzkey_e2e::admin(
+            &d.fw.socket,
+            &[&["--admin-pin-file", &admin_pin], &args[..]].concat(),
+        );
+        assert!(
+            out.status.success(),
+            "vbzkey-admin {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (status, body) = page_reads(&bridge, &record);
+        assert!(
+            status != 200 && !body.contains(VALUE),
+            "after `vbzkey-admin {}` the page read the record: {status} {body}",
+            args.join(" ")
+        );
+        // While the admin's computer is paired, the dongle serves it alone.
+        let paired = args[0] == "pair" || (args[0] == "--host-key" && args[2] != "unpair");
+        let info: &[&str] = if paired { &["--host-key", host_key, "info"] } else { &["info"] };
+        assert!(
+            ok(vbzkey_e2e::admin(&d.fw.socket, info)).contains("state:      Locked"),
+            "after `vbzkey-admin {}` the dongle is not locked",
+            args.join(" ")
+        );
+        if args[0] == "change-admin-pin" {
+            admin_pin = new_admin.to_string();
+        }
+    }
+    // The clone target, and a restore onto it after a reset, stay locked as well.
+    let restore = [
+        "restore",
+        "--share-file",
+        &share(1),
+        "--share-file",
+        &share(3),
+        "--new-pin-file",
+        pin_file,
+        "--new-admin-pin-file",
+        new_admin,
+    ];
+    ok(vbzkey_e2e::admin(&other.socket, &["--admin-pin-file", new_admin, "reset", "--force"]));
+    ok(vbzkey_e2e::admin(&other.socket, &restore));
+    assert!(ok(vbzkey_e2e::admin(&other.socket, &["info"])).contains("state:      Locked"));
+
+    // The control: the staff unlock from the page, and then it reads (the record was
+    // re-wrapped to the new key, whose predecessor is retired).
+    let new_record = std::fs::read_to_string(dir.path("rewrapped.jsonl")).unwrap();
+    let new_record: serde_json::Value = serde_json::from_str(new_record.trim()).unwrap();
+    let new_record = new_record["record"].as_str().unwrap();
+    let (status, _) = page_reads(&bridge, new_record);
+    assert_ne!(status, 200);
+    let r = bridge.post("/v1/unlock", STORE, &json!({ "pin": PIN }).to_string());
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (status, body) = page_reads(&bridge, new_record);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(VALUE), "{body}");
+}
