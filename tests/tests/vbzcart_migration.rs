@@ -250,6 +250,13 @@ fn vbzcart_rsa_cards_move_to_vbzkey_through_kills_and_open_on_the_dongle_without
         assert!(first.try_wait().unwrap().is_none(), "the run ended early");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // The process holding the RSA key keeps it out of core dumps.
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", first.id())).unwrap();
+    assert!(
+        limits.lines().any(|l| l.starts_with("Max core file size")
+            && l.split_whitespace().skip(4).take(2).all(|v| v == "0")),
+        "{limits}"
+    );
     tx.exec_drop(
         "UPDATE cust_cards SET CardNum = ?, CardExp = '2030-12-31', CardSafe = 'V-1881x12/30', \
          Encrypted = NULL, WhenUpd = NOW() WHERE ID = ?",
@@ -418,4 +425,28 @@ fn vbzcart_rsa_cards_move_to_vbzkey_through_kills_and_open_on_the_dongle_without
     let body = json!({"items": wrong.iter().map(|(c, r)| json!({"record": r, "context": c})).collect::<Vec<_>>()});
     let answer = bridge.post("/v1/unseal", ORIGIN, &body.to_string());
     assert!(answer.json()["results"][0]["value"].is_null(), "{}", answer.text());
+
+    // 10. A column too narrow for a record: the row is reported and left, never truncated.
+    db.create_database("narrow");
+    db.load("narrow", &php_file("vbzcart/schema.sql"));
+    db.sql(
+        "narrow",
+        "ALTER TABLE cust_cards ENGINE=InnoDB, MODIFY Encrypted VARCHAR(108); \
+         INSERT INTO cust_cards (ID, WhenEnt, CardNum, CardExp, CardSafe) \
+         VALUES (1, NOW(), '4000000000000000006', '2030-01-31', 'V-0006x1/30'), \
+                (2, NOW(), '4111111111111111', '2030-01-31', 'V-1111x1/30'); \
+         GRANT SELECT, UPDATE ON narrow.cust_cards TO 'migrate'@'localhost'",
+    );
+    let narrow = Shop { dsn: db.pdo_dsn("narrow"), ..shop };
+    let (code, summary, _) = narrow.migrate_json(&[]);
+    assert_eq!(code, Some(3), "{summary}");
+    assert_eq!(
+        summary["unreadable_rows"],
+        json!([{"id": "1", "reason": "record_too_long_for_column"}])
+    );
+    assert_eq!(summary["counts"]["sealed"], 1, "the 16-digit card's 106 characters fit");
+    assert_eq!(
+        narrow.db.sql("narrow", "SELECT CardNum FROM cust_cards WHERE ID = 1").trim(),
+        "4000000000000000006"
+    );
 }
