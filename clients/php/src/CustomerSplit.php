@@ -99,7 +99,8 @@ final class CustomerSplit
         return str_replace([' ', '-'], '', $s);
     }
 
-    private static function luhnOk(string $digits): bool
+    /** The Luhn check of a string of ASCII digits (also used by VbzCart\Card). */
+    public static function luhnOk(string $digits): bool
     {
         $sum = 0;
         $n = strlen($digits);
