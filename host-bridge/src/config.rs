@@ -390,13 +390,15 @@ impl Config {
                     None => SessionKeys::ephemeral(pin).map_err(ConfigError::Random)?,
                 };
                 let opts = ConnectOptions { vid: *vid, pid: *pid, keys: Some(Arc::new(keys)) };
-                Box::new(DongleMethod::new("dongle", Client::for_addr(transport, opts)))
+                let client = Client::for_addr(transport, opts);
+                Box::new(DongleMethod::new("dongle", client, host_key.clone()))
             }
             MethodConfig::Lan { address, host_key, device_key } => {
                 let keys = Some(keys(host_key, Some(device_key))?);
                 let opts = ConnectOptions { keys, ..ConnectOptions::default() };
                 let addr = DongleAddr::Socket(address.0.clone());
-                Box::new(DongleMethod::new("lan", Client::for_addr(&addr, opts)))
+                let client = Client::for_addr(&addr, opts);
+                Box::new(DongleMethod::new("lan", client, Some(host_key.clone())))
             }
             MethodConfig::Passphrase { descriptor, idle_lock_secs, records_per_minute, burst } => {
                 soft(

@@ -99,7 +99,9 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 
 fn method_error(e: &MethodError) -> Response {
     let status = match e {
-        MethodError::Absent(_) | MethodError::KeyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        MethodError::Absent(_) | MethodError::KeyUnavailable(_) | MethodError::NotPaired(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         MethodError::Locked | MethodError::LockedOut => StatusCode::LOCKED,
         MethodError::WrongSecret { .. } => StatusCode::UNAUTHORIZED,
         MethodError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
