@@ -13,6 +13,7 @@
 //! preflights, content type, per-origin concurrency and a timeout. Answers are never cached
 //! and never logged with their bodies.
 
+pub mod body;
 pub mod guard;
 
 use std::collections::HashMap;
@@ -307,8 +308,12 @@ async fn status(State(app): State<Arc<App>>) -> Response {
     axum::Json(body).into_response()
 }
 
+/// Read a request body: its size, then its JSON shape ([`body`]), then the endpoint's type.
+/// Every refusal says what the endpoint takes; none quotes the body.
 fn body_json<T: serde::de::DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
+    shape: &'static str,
+    check: fn(&body::Json) -> Result<(), body::BodyError>,
 ) -> Result<T, Box<Response>> {
     let bytes = body.map_err(|e| {
         Box::new(if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -317,16 +322,15 @@ fn body_json<T: serde::de::DeserializeOwned>(
             error(StatusCode::BAD_REQUEST, "bad_body", "the request body could not be read")
         })
     })?;
-    // Wrapped so a PIN in a malformed body is still wiped; the parse error (which could
-    // quote input) is not echoed.
+    // Wrapped so a PIN in a malformed body is still wiped.
     let bytes = Zeroizing::new(bytes.to_vec());
-    serde_json::from_slice(&bytes).map_err(|_| {
-        Box::new(error(
-            StatusCode::BAD_REQUEST,
-            "malformed_json",
-            "the request body is not the JSON this endpoint expects",
-        ))
-    })
+    let refuse = |e: body::BodyError| {
+        Box::new(error(StatusCode::BAD_REQUEST, "malformed_json", &e.to_string()))
+    };
+    check(&body::outline(&bytes, shape).map_err(refuse)?).map_err(refuse)?;
+    // The outline check passed, so this parse does too; should it not, nothing is quoted.
+    serde_json::from_slice(&bytes)
+        .map_err(|_| refuse(body::BodyError::Shape(format!("the body must be {shape}"))))
 }
 
 #[derive(Deserialize)]
@@ -341,7 +345,7 @@ async fn unlock(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body: UnlockBody = match body_json(body) {
+    let body: UnlockBody = match body_json(body, body::UNLOCK_SHAPE, body::check_unlock) {
         Ok(b) => b,
         Err(r) => return *r,
     };
@@ -361,7 +365,7 @@ async fn unlock(
 }
 
 async fn lock(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Response {
-    if let Err(r) = body_json::<Value>(body) {
+    if let Err(r) = body_json::<Value>(body, body::LOCK_SHAPE, body::check_lock) {
         return *r;
     }
     let method = Arc::clone(&app.method);
@@ -385,7 +389,7 @@ struct UnsealItem {
 }
 
 async fn unseal(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Response {
-    let body: UnsealBody = match body_json(body) {
+    let body: UnsealBody = match body_json(body, body::UNSEAL_SHAPE, body::check_unseal) {
         Ok(b) => b,
         Err(r) => return *r,
     };
