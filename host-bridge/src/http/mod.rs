@@ -1,5 +1,8 @@
 //! The localhost HTTP API for staff browsers.
 //!
+//! The API is documented in OpenAPI 3.1 in docs/bridge-openapi.json (for people:
+//! docs/API.md); [`routes`] is the list both the router and that document's test use.
+//!
 //! | route | what |
 //! | --- | --- |
 //! | `GET /v1/status` | method, lock state, keys, dongle serial |
@@ -7,7 +10,7 @@
 //! | `POST /v1/lock` | `{}` |
 //! | `POST /v1/unseal` | `{"items": [{"record": "vk1.…", "context": "…"}]}` → `{"results": [{"value": "…"} \| {"error": "code"}]}` |
 //! | `GET /vbzkey.js` | the staff JS client |
-//! | `GET /unlock` | the bridge's own unlock page (passphrase methods) |
+//! | `GET /unlock`, `GET /unlock.js` | the bridge's own unlock page (passphrase methods) |
 //!
 //! Every request passes [`guard`] first: Host, Origin, CORS / Private Network Access
 //! preflights, content type, per-origin concurrency and a timeout. Answers are never cached
@@ -27,7 +30,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vbzkey_protocol::record::{self, MAX_CONTEXT_LEN};
@@ -64,24 +67,82 @@ pub struct App {
     in_flight: Mutex<HashMap<String, usize>>,
 }
 
+/// Every route the bridge serves. The router is built from this list and nothing else, and
+/// docs/bridge-openapi.json must document exactly these (host-bridge/tests/openapi.rs), so
+/// the two cannot drift apart. `OPTIONS` (CORS preflights) is answered by [`guard`] on any
+/// path; `HEAD` comes with every `GET`.
+#[derive(Debug, Clone, Copy)]
+enum Route {
+    Status,
+    Unlock,
+    Lock,
+    Unseal,
+    StaffClient,
+    UnlockPage,
+    UnlockScript,
+}
+
+impl Route {
+    const ALL: [Route; 7] = [
+        Route::Status,
+        Route::Unlock,
+        Route::Lock,
+        Route::Unseal,
+        Route::StaffClient,
+        Route::UnlockPage,
+        Route::UnlockScript,
+    ];
+
+    fn path(self) -> &'static str {
+        match self {
+            Route::Status => "/v1/status",
+            Route::Unlock => "/v1/unlock",
+            Route::Lock => "/v1/lock",
+            Route::Unseal => "/v1/unseal",
+            Route::StaffClient => "/vbzkey.js",
+            Route::UnlockPage => "/unlock",
+            Route::UnlockScript => "/unlock.js",
+        }
+    }
+
+    fn method(self) -> Method {
+        match self {
+            Route::Unlock | Route::Lock | Route::Unseal => Method::POST,
+            Route::Status | Route::StaffClient | Route::UnlockPage | Route::UnlockScript => {
+                Method::GET
+            }
+        }
+    }
+
+    fn handler(self) -> MethodRouter<Arc<App>> {
+        match self {
+            Route::Status => get(status),
+            Route::Unlock => post(unlock),
+            Route::Lock => post(lock),
+            Route::Unseal => post(unseal),
+            Route::StaffClient => {
+                get(|| async { asset("application/javascript; charset=utf-8", JS_CLIENT) })
+            }
+            Route::UnlockPage => get(|| async { asset("text/html; charset=utf-8", UNLOCK_PAGE) }),
+            Route::UnlockScript => {
+                get(|| async { asset("application/javascript; charset=utf-8", UNLOCK_JS) })
+            }
+        }
+    }
+}
+
+/// The routes the bridge serves, as `(method, path)`.
+pub fn routes() -> impl Iterator<Item = (Method, &'static str)> {
+    Route::ALL.into_iter().map(|r| (r.method(), r.path()))
+}
+
 /// Build the router for `method`.
 pub fn router(cfg: HttpConfig, method: Arc<dyn KeyMethod>) -> Router {
     let max_body = cfg.max_body_bytes;
     let app = Arc::new(App { cfg, method, in_flight: Mutex::new(HashMap::new()) });
-    Router::new()
-        .route("/v1/status", get(status))
-        .route("/v1/unlock", post(unlock))
-        .route("/v1/lock", post(lock))
-        .route("/v1/unseal", post(unseal))
-        .route(
-            "/vbzkey.js",
-            get(|| async { asset("application/javascript; charset=utf-8", JS_CLIENT) }),
-        )
-        .route("/unlock", get(|| async { asset("text/html; charset=utf-8", UNLOCK_PAGE) }))
-        .route(
-            "/unlock.js",
-            get(|| async { asset("application/javascript; charset=utf-8", UNLOCK_JS) }),
-        )
+    Route::ALL
+        .into_iter()
+        .fold(Router::new(), |r, route| r.route(route.path(), route.handler()))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(Arc::clone(&app), guard))
