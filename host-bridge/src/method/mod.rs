@@ -134,8 +134,8 @@ fn not_paired_text(host_key: Option<&std::path::Path>) -> String {
                  `vbzkey-admin pair --new-host-key FILE` printed), then restart the bridge"
             .into(),
         Some(p) => format!(
-            "the dongle does not know this workstation's host key (host_key = \"{}\" under \
-             [method]): pair it with `vbzkey-admin pair`, or name the key that was paired",
+            "this workstation's host key (host_key = \"{}\" under [method]) is not paired with \
+             the dongle: pair it with `vbzkey-admin pair`, or name the key that was paired",
             p.display()
         ),
     }
