@@ -114,4 +114,5 @@ fn each_documented_operation_answers_a_status_the_document_lists() {
     // Anything else is not found, and a served path refuses another method.
     assert_eq!(ask(port, "GET", "/v1/openapi.json", ""), 404);
     assert_eq!(ask(port, "GET", "/v1/unseal", ""), 405);
+    assert_eq!(ask(port, "DELETE", "/v1/unseal", "{}"), 405);
 }
