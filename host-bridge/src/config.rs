@@ -7,7 +7,10 @@
 //! [method]
 //! kind = "dongle"            # dongle | lan | passphrase | keyfile
 //! transport = "usb"          # "usb:SERIAL", or "unix:/run/vbzkey/dongle.sock" (emulated)
-//! # vid = 0x1209, pid = 0x0001     default: hardware/pi/usb-id.conf, built in
+//! device_key = "vkpub1.…"    # or trust_on_first_use = "/PATH": the dongle must be known
+//! # host_key = "/home/staff/.config/vbzkey/host.key"    # a paired workstation's share
+//! # vid = 0x1209             # default: hardware/pi/usb-id.conf, built in
+//! # pid = 0x0001
 //! # serial = "00000000a1b2c3d4"
 //!
 //! [limits]                   # all optional

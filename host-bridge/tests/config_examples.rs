@@ -1,5 +1,6 @@
 //! The configuration examples people copy are valid: every ```toml block of
-//! docs/OPERATIONS.md and the packaged example (packaging/deb/bridge.toml) parses with the
+//! docs/OPERATIONS.md, the packaged example (packaging/deb/bridge.toml) and the config
+//! module's documentation parses with the
 //! bridge's own parser, and so does each commented alternative in them once uncommented.
 //!
 //! A commented alternative is a run of consecutive comment lines that are each one TOML
@@ -117,6 +118,22 @@ fn every_toml_block_in_operations_and_each_commented_alternative_parse() {
     }
     // The serial, the emulated dongle, the LAN key server, a passphrase, a key file.
     assert!(tried >= 5, "only {tried} alternatives found");
+}
+
+#[test]
+fn the_example_in_the_config_modules_documentation_parses_with_each_alternative() {
+    let source = read("host-bridge/src/config.rs");
+    let doc: String = source
+        .lines()
+        .filter_map(|l| l.strip_prefix("//!"))
+        .map(|l| format!("{}\n", l.strip_prefix(' ').unwrap_or(l)))
+        .collect();
+    let blocks = toml_blocks(&doc);
+    assert_eq!(blocks.len(), 1);
+    parses("config.rs's example", &blocks[0]);
+    let alts = alternatives(&blocks[0]);
+    assert_eq!(alts.len(), 1, "host_key, vid, pid and serial together");
+    parses("config.rs's example, uncommented", &alts[0]);
 }
 
 #[test]
