@@ -7,7 +7,10 @@
 //! [method]
 //! kind = "dongle"            # dongle | lan | passphrase | keyfile
 //! transport = "usb"          # "usb:SERIAL", or "unix:/run/vbzkey/dongle.sock" (emulated)
-//! # vid = 0x1209, pid = 0x0001     default: hardware/pi/usb-id.conf, built in
+//! device_key = "vkpub1.…"    # or trust_on_first_use = "/PATH": the dongle must be known
+//! # host_key = "/home/staff/.config/vbzkey/host.key"    # a paired workstation's share
+//! # vid = 0x1209             # default: hardware/pi/usb-id.conf, built in
+//! # pid = 0x0001
 //! # serial = "00000000a1b2c3d4"
 //!
 //! [limits]                   # all optional
@@ -390,13 +393,15 @@ impl Config {
                     None => SessionKeys::ephemeral(pin).map_err(ConfigError::Random)?,
                 };
                 let opts = ConnectOptions { vid: *vid, pid: *pid, keys: Some(Arc::new(keys)) };
-                Box::new(DongleMethod::new("dongle", Client::for_addr(transport, opts)))
+                let client = Client::for_addr(transport, opts);
+                Box::new(DongleMethod::new("dongle", client, host_key.clone()))
             }
             MethodConfig::Lan { address, host_key, device_key } => {
                 let keys = Some(keys(host_key, Some(device_key))?);
                 let opts = ConnectOptions { keys, ..ConnectOptions::default() };
                 let addr = DongleAddr::Socket(address.0.clone());
-                Box::new(DongleMethod::new("lan", Client::for_addr(&addr, opts)))
+                let client = Client::for_addr(&addr, opts);
+                Box::new(DongleMethod::new("lan", client, Some(host_key.clone())))
             }
             MethodConfig::Passphrase { descriptor, idle_lock_secs, records_per_minute, burst } => {
                 soft(

@@ -38,6 +38,7 @@ const TICK: Duration = Duration::from_secs(5);
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(colours(std::io::IsTerminal::is_terminal(&std::io::stderr())))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
@@ -77,6 +78,13 @@ fn main() -> ExitCode {
             ExitCode::from(exit_code(&e))
         }
     }
+}
+
+/// Colours only for a person at a terminal who has not asked for none (`NO_COLOR` set and not
+/// empty, <https://no-color.org>): escape codes in the journal or a log file are noise that
+/// hides the message.
+fn colours(stderr_is_terminal: bool) -> bool {
+    stderr_is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// A start refused over its configuration (a key file, a host key) exits 78 (EX_CONFIG), like

@@ -269,6 +269,7 @@
       locked: "Locked: enter your PIN to show customer details.",
       locked_out: "The dongle is locked after too many wrong PINs: ask an admin.",
       device_secret_missing: "The dongle could not read its device secret when it started: ask an admin (no PIN was used up).",
+      not_paired: "This workstation is not paired with the dongle (the bridge's host_key setting): ask an admin.",
       unlocked: "Unlocked" + (info.serial ? " (dongle " + info.serial + ")" : "") + "."
     };
     text.textContent = messages[this.state] || "Key bridge error.";

@@ -1,5 +1,8 @@
 //! The localhost HTTP API for staff browsers.
 //!
+//! The API is documented in OpenAPI 3.1 in docs/bridge-openapi.json (for people:
+//! docs/API.md); [`routes`] is the list both the router and that document's test use.
+//!
 //! | route | what |
 //! | --- | --- |
 //! | `GET /v1/status` | method, lock state, keys, dongle serial |
@@ -7,12 +10,13 @@
 //! | `POST /v1/lock` | `{}` |
 //! | `POST /v1/unseal` | `{"items": [{"record": "vk1.…", "context": "…"}]}` → `{"results": [{"value": "…"} \| {"error": "code"}]}` |
 //! | `GET /vbzkey.js` | the staff JS client |
-//! | `GET /unlock` | the bridge's own unlock page (passphrase methods) |
+//! | `GET /unlock`, `GET /unlock.js` | the bridge's own unlock page (passphrase methods) |
 //!
 //! Every request passes [`guard`] first: Host, Origin, CORS / Private Network Access
 //! preflights, content type, per-origin concurrency and a timeout. Answers are never cached
 //! and never logged with their bodies.
 
+pub mod body;
 pub mod guard;
 
 use std::collections::HashMap;
@@ -26,7 +30,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vbzkey_protocol::record::{self, MAX_CONTEXT_LEN};
@@ -63,24 +67,82 @@ pub struct App {
     in_flight: Mutex<HashMap<String, usize>>,
 }
 
+/// Every route the bridge serves. The router is built from this list and nothing else, and
+/// docs/bridge-openapi.json must document exactly these (host-bridge/tests/openapi.rs), so
+/// the two cannot drift apart. `OPTIONS` (CORS preflights) is answered by [`guard`] on any
+/// path; `HEAD` comes with every `GET`.
+#[derive(Debug, Clone, Copy)]
+enum Route {
+    Status,
+    Unlock,
+    Lock,
+    Unseal,
+    StaffClient,
+    UnlockPage,
+    UnlockScript,
+}
+
+impl Route {
+    const ALL: [Route; 7] = [
+        Route::Status,
+        Route::Unlock,
+        Route::Lock,
+        Route::Unseal,
+        Route::StaffClient,
+        Route::UnlockPage,
+        Route::UnlockScript,
+    ];
+
+    fn path(self) -> &'static str {
+        match self {
+            Route::Status => "/v1/status",
+            Route::Unlock => "/v1/unlock",
+            Route::Lock => "/v1/lock",
+            Route::Unseal => "/v1/unseal",
+            Route::StaffClient => "/vbzkey.js",
+            Route::UnlockPage => "/unlock",
+            Route::UnlockScript => "/unlock.js",
+        }
+    }
+
+    fn method(self) -> Method {
+        match self {
+            Route::Unlock | Route::Lock | Route::Unseal => Method::POST,
+            Route::Status | Route::StaffClient | Route::UnlockPage | Route::UnlockScript => {
+                Method::GET
+            }
+        }
+    }
+
+    fn handler(self) -> MethodRouter<Arc<App>> {
+        match self {
+            Route::Status => get(status),
+            Route::Unlock => post(unlock),
+            Route::Lock => post(lock),
+            Route::Unseal => post(unseal),
+            Route::StaffClient => {
+                get(|| async { asset("application/javascript; charset=utf-8", JS_CLIENT) })
+            }
+            Route::UnlockPage => get(|| async { asset("text/html; charset=utf-8", UNLOCK_PAGE) }),
+            Route::UnlockScript => {
+                get(|| async { asset("application/javascript; charset=utf-8", UNLOCK_JS) })
+            }
+        }
+    }
+}
+
+/// The routes the bridge serves, as `(method, path)`.
+pub fn routes() -> impl Iterator<Item = (Method, &'static str)> {
+    Route::ALL.into_iter().map(|r| (r.method(), r.path()))
+}
+
 /// Build the router for `method`.
 pub fn router(cfg: HttpConfig, method: Arc<dyn KeyMethod>) -> Router {
     let max_body = cfg.max_body_bytes;
     let app = Arc::new(App { cfg, method, in_flight: Mutex::new(HashMap::new()) });
-    Router::new()
-        .route("/v1/status", get(status))
-        .route("/v1/unlock", post(unlock))
-        .route("/v1/lock", post(lock))
-        .route("/v1/unseal", post(unseal))
-        .route(
-            "/vbzkey.js",
-            get(|| async { asset("application/javascript; charset=utf-8", JS_CLIENT) }),
-        )
-        .route("/unlock", get(|| async { asset("text/html; charset=utf-8", UNLOCK_PAGE) }))
-        .route(
-            "/unlock.js",
-            get(|| async { asset("application/javascript; charset=utf-8", UNLOCK_JS) }),
-        )
+    Route::ALL
+        .into_iter()
+        .fold(Router::new(), |r, route| r.route(route.path(), route.handler()))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such endpoint") })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(Arc::clone(&app), guard))
@@ -99,7 +161,9 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 
 fn method_error(e: &MethodError) -> Response {
     let status = match e {
-        MethodError::Absent(_) | MethodError::KeyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        MethodError::Absent(_) | MethodError::KeyUnavailable(_) | MethodError::NotPaired(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         MethodError::Locked | MethodError::LockedOut => StatusCode::LOCKED,
         MethodError::WrongSecret { .. } => StatusCode::UNAUTHORIZED,
         MethodError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -305,8 +369,12 @@ async fn status(State(app): State<Arc<App>>) -> Response {
     axum::Json(body).into_response()
 }
 
+/// Read a request body: its size, then its JSON shape ([`body`]), then the endpoint's type.
+/// Every refusal says what the endpoint takes; none quotes the body.
 fn body_json<T: serde::de::DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
+    shape: &'static str,
+    check: fn(&body::Json) -> Result<(), body::BodyError>,
 ) -> Result<T, Box<Response>> {
     let bytes = body.map_err(|e| {
         Box::new(if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -315,16 +383,15 @@ fn body_json<T: serde::de::DeserializeOwned>(
             error(StatusCode::BAD_REQUEST, "bad_body", "the request body could not be read")
         })
     })?;
-    // Wrapped so a PIN in a malformed body is still wiped; the parse error (which could
-    // quote input) is not echoed.
+    // Wrapped so a PIN in a malformed body is still wiped.
     let bytes = Zeroizing::new(bytes.to_vec());
-    serde_json::from_slice(&bytes).map_err(|_| {
-        Box::new(error(
-            StatusCode::BAD_REQUEST,
-            "malformed_json",
-            "the request body is not the JSON this endpoint expects",
-        ))
-    })
+    let refuse = |e: body::BodyError| {
+        Box::new(error(StatusCode::BAD_REQUEST, "malformed_json", &e.to_string()))
+    };
+    check(&body::outline(&bytes, shape).map_err(refuse)?).map_err(refuse)?;
+    // The outline check passed, so this parse does too; should it not, nothing is quoted.
+    serde_json::from_slice(&bytes)
+        .map_err(|_| refuse(body::BodyError::Shape(format!("the body must be {shape}"))))
 }
 
 #[derive(Deserialize)]
@@ -339,7 +406,7 @@ async fn unlock(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body: UnlockBody = match body_json(body) {
+    let body: UnlockBody = match body_json(body, body::UNLOCK_SHAPE, body::check_unlock) {
         Ok(b) => b,
         Err(r) => return *r,
     };
@@ -359,7 +426,7 @@ async fn unlock(
 }
 
 async fn lock(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Response {
-    if let Err(r) = body_json::<Value>(body) {
+    if let Err(r) = body_json::<Value>(body, body::LOCK_SHAPE, body::check_lock) {
         return *r;
     }
     let method = Arc::clone(&app.method);
@@ -383,7 +450,7 @@ struct UnsealItem {
 }
 
 async fn unseal(State(app): State<Arc<App>>, body: Result<Bytes, BytesRejection>) -> Response {
-    let body: UnsealBody = match body_json(body) {
+    let body: UnsealBody = match body_json(body, body::UNSEAL_SHAPE, body::check_unseal) {
         Ok(b) => b,
         Err(r) => return *r,
     };

@@ -2,9 +2,11 @@
 //! bridge forwards requests through `vbzkey-client`; keys never leave the dongle. Reconnecting
 //! after an unplug, and which requests may be sent again, are the client's.
 
-use vbzkey_client::Client;
+use std::path::PathBuf;
+
+use vbzkey_client::{Client, ClientError, LinkError};
 use vbzkey_protocol::PublicKey;
-use vbzkey_protocol::wire::{LockState, Pin, SealedItem};
+use vbzkey_protocol::wire::{DongleError, LockState, Pin, SealedItem};
 
 use super::{Custody, ItemResult, KeyMethod, KeyStatus, MethodError, State, Status};
 
@@ -12,12 +14,29 @@ use super::{Custody, ItemResult, KeyMethod, KeyStatus, MethodError, State, Statu
 pub struct DongleMethod {
     name: &'static str,
     client: Client,
+    /// The configured `host_key`, if any: named when the dongle refuses this workstation.
+    host_key: Option<PathBuf>,
 }
 
 impl DongleMethod {
-    /// `name` is `dongle` or `lan`.
-    pub fn new(name: &'static str, client: Client) -> Self {
-        DongleMethod { name, client }
+    /// `name` is `dongle` or `lan`; `host_key` is the configuration's setting, if given.
+    pub fn new(name: &'static str, client: Client, host_key: Option<PathBuf>) -> Self {
+        DongleMethod { name, client, host_key }
+    }
+
+    /// The client's error as the staff page sees it. A dongle that refuses the session of an
+    /// unpaired host is the bridge's configuration to fix: the answer names the setting.
+    fn error(&self, e: ClientError) -> MethodError {
+        match e {
+            ClientError::Link(LinkError::Refused(
+                DongleError::NotPaired | DongleError::PairingRequired,
+            )) => {
+                let e = MethodError::NotPaired(self.host_key.clone());
+                tracing::warn!("{e}");
+                e
+            }
+            other => other.into(),
+        }
     }
 }
 
@@ -75,21 +94,27 @@ impl KeyMethod for DongleMethod {
                     );
                 }
             }
-            Err(e) => status.detail = Some(MethodError::from(e).to_string()),
+            Err(e) => {
+                let e = self.error(e);
+                if let MethodError::NotPaired(_) = e {
+                    status.state = State::NotPaired;
+                }
+                status.detail = Some(e.to_string());
+            }
         }
         status
     }
 
     fn unlock(&self, secret: &[u8]) -> Result<(), MethodError> {
-        Ok(self.client.unlock(Pin::new(secret))?)
+        self.client.unlock(Pin::new(secret)).map_err(|e| self.error(e))
     }
 
     fn lock(&self) -> Result<(), MethodError> {
-        Ok(self.client.lock()?)
+        self.client.lock().map_err(|e| self.error(e))
     }
 
     fn unseal(&self, items: Vec<SealedItem>) -> Result<Vec<ItemResult>, MethodError> {
-        Ok(self.client.unseal(items)?)
+        self.client.unseal(items).map_err(|e| self.error(e))
     }
 
     fn unlock_only_on_bridge_page(&self) -> bool {

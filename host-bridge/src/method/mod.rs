@@ -28,6 +28,9 @@ pub enum State {
     LockedOut,
     /// The dongle could not read its OTP device secret at boot: nothing opens, no PIN is asked.
     DeviceSecretMissing,
+    /// The dongle serves paired workstations only, and this bridge is not one: its
+    /// configuration has no `host_key`, or one the dongle does not know. `detail` says which.
+    NotPaired,
 }
 
 /// One key's public facts.
@@ -117,6 +120,25 @@ pub enum MethodError {
     /// The dongle answered something that does not answer the request.
     #[error("the dongle misbehaved: {0}")]
     BadAnswer(ClientError),
+    /// The dongle refused this workstation's session: it serves paired hosts only.
+    #[error("{}", not_paired_text(.0.as_deref()))]
+    NotPaired(Option<PathBuf>),
+}
+
+/// What to fix when the dongle refuses this workstation, by whether the bridge's
+/// configuration names a host key (`host_key`) at all.
+fn not_paired_text(host_key: Option<&std::path::Path>) -> String {
+    match host_key {
+        None => "the dongle serves paired workstations only, and the bridge's configuration has \
+                 no host_key: add host_key = \"/full/path/host.key\" under [method] (the lines \
+                 `vbzkey-admin pair --new-host-key FILE` printed), then restart the bridge"
+            .into(),
+        Some(p) => format!(
+            "this workstation's host key (host_key = \"{}\" under [method]) is not paired with \
+             the dongle: pair it with `vbzkey-admin pair`, or name the key that was paired",
+            p.display()
+        ),
+    }
 }
 
 /// Why a software key's file cannot be used.
@@ -193,6 +215,7 @@ impl MethodError {
             MethodError::NotInitialised => "not_initialised",
             MethodError::Refused(_) => "refused",
             MethodError::BadAnswer(_) => "bad_answer",
+            MethodError::NotPaired(_) => "not_paired",
         }
     }
 }
