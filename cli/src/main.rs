@@ -54,7 +54,8 @@ enum Command {
         /// passphrase read from --passphrase-file.
         #[arg(long, requires = "passphrase_file")]
         encrypt: bool,
-        /// File whose first line is the passphrase (`-` for stdin).
+        /// File whose first line is the passphrase (`-`: standard input; at a terminal it
+        /// is asked for, with echo off, twice).
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
     },
@@ -69,7 +70,8 @@ enum Command {
         /// Write the descriptor here (never overwritten).
         #[arg(short, long)]
         output: PathBuf,
-        /// File whose first line is the passphrase (`-` for stdin).
+        /// File whose first line is the passphrase (`-`: standard input; at a terminal it
+        /// is asked for, with echo off, twice).
         #[arg(long)]
         passphrase_file: PathBuf,
     },
@@ -234,9 +236,35 @@ fn keygen(output: Option<PathBuf>) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The first line of a passphrase file (or of stdin for `-`), without its line ending.
-fn read_passphrase(path: &std::path::Path) -> Result<zeroize::Zeroizing<Vec<u8>>, CliError> {
+/// Whether a passphrase read is for a new key (typed twice at a terminal) or an existing one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Passphrase {
+    /// Setting one: a typo would make the key unopenable, so a terminal asks twice.
+    New,
+    /// Opening a key with one.
+    Existing,
+}
+
+/// The first line of a passphrase file (or of stdin for `-`), without its line ending. With
+/// `-` on a terminal it is asked for with echo off (twice for a new one); pipes and files are
+/// read as they are.
+fn read_passphrase(
+    path: &std::path::Path,
+    kind: Passphrase,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, CliError> {
     let limit = vbzkey_softkey::MAX_PASSPHRASE_LEN + 2;
+    if path == std::path::Path::new("-") && io::stdin_is_terminal() {
+        let first = io::typed_secret("passphrase")?;
+        if kind == Passphrase::New {
+            let again = io::typed_secret("passphrase, again")?;
+            if first != again {
+                return Err(CliError::Usage(
+                    "the two passphrases typed differ; nothing was written".into(),
+                ));
+            }
+        }
+        return Ok(first);
+    }
     let raw = if path == std::path::Path::new("-") {
         io::read_stdin(limit, "the passphrase")?
     } else {
@@ -256,7 +284,7 @@ fn keygen_encrypted(
 ) -> Result<(), CliError> {
     harden();
     let output = output.ok_or_else(|| CliError::Usage("--encrypt needs -o FILE".into()))?;
-    let passphrase = read_passphrase(passphrase_file)?;
+    let passphrase = read_passphrase(passphrase_file, Passphrase::New)?;
     let key = SecretKey::generate().map_err(|_| CliError::Record(record::RecordError::Rng))?;
     let file = vbzkey_softkey::KeyFile::seal(&key, &passphrase, vbzkey_softkey::Kdf::WORKSTATION)
         .map_err(soft_err)?;
@@ -270,7 +298,7 @@ fn passphrase_key(
     passphrase_file: &std::path::Path,
 ) -> Result<(), CliError> {
     harden();
-    let passphrase = read_passphrase(passphrase_file)?;
+    let passphrase = read_passphrase(passphrase_file, Passphrase::New)?;
     let (descriptor, key) =
         vbzkey_softkey::PassphraseKey::create(&passphrase, vbzkey_softkey::Kdf::WORKSTATION)
             .map_err(soft_err)?;
@@ -351,7 +379,8 @@ fn open(
                 .into(),
         ));
     }
-    let passphrase = passphrase_file.map(read_passphrase).transpose()?;
+    let passphrase =
+        passphrase_file.map(|p| read_passphrase(p, Passphrase::Existing)).transpose()?;
     let key = keyfile::secret(&key, passphrase.as_deref().map(|p| &p[..]))?;
     let rec = read_record(input)?;
     let mut plaintext = record::open(&key, context.as_bytes(), &rec)?;
