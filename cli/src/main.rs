@@ -18,6 +18,8 @@ use vbzkey_protocol::SecretKey;
 use vbzkey_protocol::record::{self, MAX_PLAINTEXT_LEN, MAX_TEXT_LEN, Record};
 use vbzkey_protocol::split::{self, CustomerInput};
 
+use vbzkey_os::exit::{self, Exit};
+
 use crate::error::CliError;
 
 /// Largest customer JSON accepted on stdin: generous for one record, bounded for safety.
@@ -28,12 +30,12 @@ const MAX_CUSTOMER_JSON: usize = 64 * 1024;
     name = "vbzkey",
     version,
     about = "Seal and open vbzkey records (format v1: HPKE X25519 / HKDF-SHA256 / ChaCha20Poly1305).",
-    after_help = "Exit codes: 0 ok, 1 I/O error, 2 usage error, 3 bad input, 4 record does not open \
-                  (wrong key, wrong context or tampered).\n\n\
+    after_help = format!("{}\n\n\
                   Example:\n  vbzkey keygen -o key.txt\n  \
                   echo 4111111111111111 | vbzkey seal --to \"$(vbzkey pubkey -k key.txt)\" \
                   --context cust_cards/1001/card_number > rec.txt\n  \
-                  vbzkey open -k key.txt --context cust_cards/1001/card_number < rec.txt"
+                  vbzkey open -k key.txt --context cust_cards/1001/card_number < rec.txt",
+                  Exit::help())
 )]
 struct Cli {
     #[command(subcommand)]
@@ -158,22 +160,24 @@ enum Command {
     Man,
 }
 
+/// This tool's name in its error lines.
+const TOOL: &str = "vbzkey";
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { error::exit::USAGE } else { 0 });
+            return exit::command_line(TOOL, &e.render().to_string(), e.use_stderr());
         }
     };
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("vbzkey: error: {e}");
+            exit::error(TOOL, &e);
             if let Some(hint) = e.hint() {
-                eprintln!("vbzkey: hint: {hint}");
+                eprintln!("{TOOL}: hint: {hint}");
             }
-            e.exit_code()
+            e.exit().into()
         }
     }
 }

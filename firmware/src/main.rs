@@ -22,16 +22,24 @@ use vbzkey_firmware::transport::{self, Clock, Shared, ffs, socket};
 use vbzkey_hardware::gpio::CdevPin;
 use vbzkey_hardware::identity::{DeviceIdentity, FixedIdentity, PiIdentity};
 use vbzkey_hardware::presence::{ButtonInput, FifoInput, Indicator, PresenceInput};
+use vbzkey_os::exit::{self, Exit};
 use vbzkey_protocol::endpoint::Endpoint;
 use vbzkey_protocol::{SecretKey, record};
 
-/// Exit code when the self-test fails (EX_SOFTWARE).
-const EXIT_SELF_TEST: u8 = 70;
+/// Exit code when the self-test fails (EX_SOFTWARE), from the table all vbzkey tools share.
+const EXIT_SELF_TEST: u8 = Exit::SelfTest.code();
 /// Exit code for configuration and start-up errors (EX_CONFIG).
-const EXIT_CONFIG: u8 = 78;
+const EXIT_CONFIG: u8 = Exit::Config.code();
+/// This tool's name in its error lines.
+const TOOL: &str = "vbzkey-firmware";
 
 #[derive(Parser)]
-#[command(name = "vbzkey-firmware", version, about = "The vbzkey dongle firmware.")]
+#[command(
+    name = "vbzkey-firmware",
+    version,
+    about = "The vbzkey dongle firmware.",
+    after_help = Exit::help()
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -143,8 +151,7 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            return exit::command_line(TOOL, &e.render().to_string(), e.use_stderr());
         }
     };
     match cli.command {
@@ -153,7 +160,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => match serve(*args) {
             Ok(()) => ExitCode::SUCCESS,
             Err((code, msg)) => {
-                tracing::error!("{msg}");
+                exit::error(TOOL, msg);
                 ExitCode::from(code)
             }
         },
@@ -162,7 +169,7 @@ fn main() -> ExitCode {
 
 fn self_test(loops: u32, kdf_timing: bool) -> ExitCode {
     if let Err(e) = selftest::run() {
-        eprintln!("vbzkey-firmware: {e}");
+        exit::error(TOOL, e);
         return ExitCode::from(EXIT_SELF_TEST);
     }
     let key = SecretKey::derive(b"vbzkey self-test loop key seed..");
@@ -181,7 +188,7 @@ fn self_test(loops: u32, kdf_timing: bool) -> ExitCode {
         let rec = match record::seal(key.public_key(), ctx, &value) {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("vbzkey-firmware: self-test failed: seal in loop {i}: {e}");
+                exit::error(TOOL, format_args!("self-test failed: seal in loop {i}: {e}"));
                 return ExitCode::from(EXIT_SELF_TEST);
             }
         };
@@ -189,7 +196,7 @@ fn self_test(loops: u32, kdf_timing: bool) -> ExitCode {
         let ok = record::open(&key, ctx, &rec).map(|pt| pt[..] == value[..]);
         open += t.elapsed();
         if ok != Ok(true) {
-            eprintln!("vbzkey-firmware: self-test failed: open in loop {i}");
+            exit::error(TOOL, format_args!("self-test failed: open in loop {i}"));
             return ExitCode::from(EXIT_SELF_TEST);
         }
     }
@@ -203,7 +210,7 @@ fn self_test(loops: u32, kdf_timing: bool) -> ExitCode {
         let kdf = KdfParams::PI_ZERO;
         let (wall, cpu) = (Instant::now(), vbzkey_os::cputime::thread_cpu_time());
         if keystore::stretch(kdf, &[0; 16], black_box(b"123456")).is_err() {
-            eprintln!("vbzkey-firmware: self-test failed: Argon2id at the Pi parameters");
+            exit::error(TOOL, format_args!("self-test failed: Argon2id at the Pi parameters"));
             return ExitCode::from(EXIT_SELF_TEST);
         }
         // CPU time is the cost of one PIN guess on this core, whatever else runs here.
@@ -387,7 +394,7 @@ fn serve(args: ServeArgs) -> Result<(), (u8, String)> {
     if let Some(dir) = args.transport.strip_prefix("ffs:").filter(|d| !d.is_empty()) {
         let bind = args.udc.map(|udc| (args.gadget.join("UDC"), udc));
         return ffs::serve(&ffs::FfsConfig { dir: dir.into(), bind }, shared)
-            .map_err(|e| (1, format!("USB: {e}")));
+            .map_err(|e| (Exit::Io.code(), format!("USB: {e}")));
     }
     let bad = |e: &dyn std::fmt::Display| {
         cfg_err(format!(

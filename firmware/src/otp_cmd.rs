@@ -13,12 +13,14 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use vbzkey_hardware::otp::{self, OtpAccess, OtpError, OtpRows, VcTools};
 use vbzkey_os::durable;
+use vbzkey_os::exit::Exit;
 use zeroize::Zeroizing;
 
-/// Exit code when the OTP cannot be read or written (EX_UNAVAILABLE).
-const EXIT_OTP: u8 = 69;
-/// Exit code when a request is refused to protect the dongle (EX_NOPERM).
-const EXIT_REFUSED: u8 = 77;
+/// Exit code when the OTP cannot be read or written: the board's hardware failed (the table
+/// all vbzkey tools share, docs/CLI.md).
+const EXIT_OTP: u8 = Exit::DongleFailed.code();
+/// Exit code when a request is refused to protect the dongle.
+const EXIT_REFUSED: u8 = Exit::Refused.code();
 /// The files that are sealed to the board: once one exists, programming OTP is refused.
 const SEALED_FILES: [&str; 2] = ["keystore.v1", "device-key.v1"];
 
@@ -87,7 +89,7 @@ pub(crate) fn run(cmd: OtpCommand) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Stop(code, msg)) => {
-            eprintln!("vbzkey-firmware: {msg}");
+            vbzkey_os::exit::error("vbzkey-firmware", msg);
             ExitCode::from(code)
         }
     }
@@ -153,13 +155,21 @@ fn confirm(what: &str, yes: bool) -> Result<(), Stop> {
     }
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
-        return Err(Stop(EXIT_REFUSED, format!("{what} is irreversible: add --yes to confirm")));
+        // As `vbzkey-admin reset` without a terminal: a usage error, nothing done.
+        return Err(Stop(
+            Exit::Usage.code(),
+            format!("{what} is irreversible: add --yes to confirm"),
+        ));
     }
     eprint!("{what} is IRREVERSIBLE. Type YES to go on: ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
-    stdin.lock().read_line(&mut line).map_err(|e| Stop(EXIT_REFUSED, e.to_string()))?;
-    if line.trim() == "YES" { Ok(()) } else { Err(Stop(EXIT_REFUSED, "not confirmed".into())) }
+    stdin.lock().read_line(&mut line).map_err(|e| Stop(Exit::Io.code(), e.to_string()))?;
+    if line.trim() == "YES" {
+        Ok(())
+    } else {
+        Err(Stop(Exit::Aborted.code(), "not confirmed; nothing was changed".into()))
+    }
 }
 
 fn program(access: &dyn OtpAccess, state_dir: &Path, yes: bool) -> Result<(), Stop> {

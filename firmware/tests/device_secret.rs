@@ -204,7 +204,7 @@ fn otp_program_writes_the_rows_reads_them_back_and_never_programs_twice() {
     assert!(!stderr(&o).contains(&fuses.lines().next().unwrap()[2..]), "no secret in messages");
 
     let again = b.otp(&["program", "--yes", "--state-dir", state.to_str().unwrap()], false);
-    assert_eq!(again.status.code(), Some(77), "{}", stderr(&again));
+    assert_eq!(again.status.code(), Some(5), "{}", stderr(&again));
     assert!(stderr(&again).contains("refusing"), "{}", stderr(&again));
     assert_eq!(b.fuses(), fuses, "the fuses did not change");
     assert_eq!(b.tool_log().matches("vcmailbox").count(), 1, "one write, ever");
@@ -221,7 +221,7 @@ fn otp_program_refuses_on_an_initialised_dongle() {
     d.stop();
 
     let o = b.otp(&["program", "--yes", "--state-dir", b.state().to_str().unwrap()], false);
-    assert_eq!(o.status.code(), Some(77), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     let msg = stderr(&o);
     assert!(msg.contains("keystore.v1 exists") || msg.contains("device-key.v1 exists"), "{msg}");
     assert!(!b.tool_log().contains("vcmailbox"), "nothing was written: {}", b.tool_log());
@@ -232,10 +232,10 @@ fn otp_program_refuses_on_an_initialised_dongle() {
 fn otp_program_and_lock_need_confirmation() {
     let b = Board::new("confirm");
     let o = b.otp(&["program", "--state-dir", b.state().to_str().unwrap()], false);
-    assert_eq!(o.status.code(), Some(77));
+    assert_eq!(o.status.code(), Some(2), "no terminal to confirm at: a usage error");
     assert!(stderr(&o).contains("--yes"), "{}", stderr(&o));
     let o = b.otp(&["lock"], false);
-    assert_eq!(o.status.code(), Some(77), "unprogrammed rows are never locked");
+    assert_eq!(o.status.code(), Some(5), "unprogrammed rows are never locked");
     assert!(!b.tool_log().contains("vcmailbox"));
 
     programmed_board(&b);
@@ -250,7 +250,7 @@ fn otp_save_fails_loudly_when_the_rows_cannot_be_read() {
     let out = b.dir.join("otp-dump");
     std::fs::write(&out, "36:00000001\n").unwrap();
     let o = b.otp(&["save", "--out", out.to_str().unwrap()], true);
-    assert_eq!(o.status.code(), Some(69), "a failure the boot unit cannot swallow");
+    assert_eq!(o.status.code(), Some(8), "a failure the boot unit cannot swallow");
     let msg = stderr(&o);
     assert!(msg.contains("vcgencmd failed") && msg.contains("device secret missing"), "{msg}");
     assert!(!out.exists(), "an earlier run's file does not stand in for unreadable rows");

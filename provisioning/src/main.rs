@@ -33,7 +33,7 @@ use vbzkey_client::{DevicePin, DongleAddr, SessionKeys};
 use vbzkey_protocol::PublicKey;
 
 use crate::dongle::{Dongle, Target};
-use crate::error::{AdminError, EXIT_CODES_HELP, Usage};
+use crate::error::{AdminError, Usage};
 use crate::output::Output;
 
 #[derive(Parser)]
@@ -44,7 +44,8 @@ use crate::output::Output;
     after_help = format!(
         "Examples:\n  vbzkey-admin info\n  vbzkey-admin --dongle unix:/tmp/dongle.sock info --json\n\
          Secrets are read from files (`-` is stdin): --pin-file, --new-pin-file, --share-file.\n\n\
-         {EXIT_CODES_HELP}"
+         {}",
+        vbzkey_os::exit::Exit::help()
     )
 )]
 struct Cli {
@@ -282,18 +283,20 @@ fn run(cli: &Cli) -> Result<Output, AdminError> {
     }
 }
 
+/// This tool's name in its error lines.
+const TOOL: &str = "vbzkey-admin";
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { error::exit::USAGE } else { 0 });
+            return vbzkey_os::exit::command_line(TOOL, &e.render().to_string(), e.use_stderr());
         }
     };
     match run(&cli).and_then(|out| out.print()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("vbzkey-admin: {e}");
+            vbzkey_os::exit::error(TOOL, &e);
             ExitCode::from(e.exit_code())
         }
     }
@@ -307,7 +310,7 @@ mod tests {
     #[test]
     fn the_help_lists_every_exit_code() {
         let help = Cli::command().render_long_help().to_string();
-        assert!(help.contains(EXIT_CODES_HELP), "{help}");
+        assert!(help.contains(&vbzkey_os::exit::Exit::help()), "{help}");
     }
 
     #[test]

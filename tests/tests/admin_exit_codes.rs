@@ -11,9 +11,10 @@ use vbzkey_e2e::{Firmware, TempDir, admin, bin};
 fn exits(out: Output, says: &str) -> i32 {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(says), "expected {says:?} in: {err}");
-    // The failure is one line with the tool's prefix (a button prompt may come before it).
-    let last = err.lines().last().unwrap_or_default();
-    assert!(last.starts_with("vbzkey-admin: ") || err.starts_with("error: "), "{err}");
+    // The failure is one line with the prefix every vbzkey tool uses, `<tool>: error:`
+    // (docs/CLI.md), a command-line error included (a button prompt may come before it).
+    let first = err.lines().position(|l| l.starts_with("vbzkey-admin: error: "));
+    assert!(first.is_some(), "no `vbzkey-admin: error:` line in: {err}");
     out.status.code().expect("an exit code, not a signal")
 }
 
