@@ -58,10 +58,11 @@ pub(crate) enum OtpCommand {
     },
     /// Save rows 36-43 for the firmware (run as root at boot by vbzkey-otp.service). Fails
     /// when the rows cannot be read, so the failure shows in `systemctl --failed`.
-    #[command(after_help = "Example:\n  vbzkey-firmware otp save --out /run/vbzkey/otp-dump")]
+    #[command(after_help = "Example:\n  vbzkey-firmware otp save --output /run/vbzkey/otp-dump")]
     Save {
-        /// Where to write the rows (mode 0400; put it on a tmpfs such as /run).
-        #[arg(long)]
+        /// Where to write the rows (mode 0400; put it on a tmpfs such as /run). (`--out`, its
+        /// old spelling, still works.)
+        #[arg(short, long = "output", alias = "out")]
         out: PathBuf,
     },
 }

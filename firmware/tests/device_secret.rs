@@ -181,7 +181,7 @@ fn programmed_board(b: &Board) -> PathBuf {
     let o = b.otp(&["program", "--yes", "--state-dir", b.state().to_str().unwrap()], false);
     assert!(o.status.success(), "{}", stderr(&o));
     let saved = b.dir.join("otp-dump");
-    let o = b.otp(&["save", "--out", saved.to_str().unwrap()], false);
+    let o = b.otp(&["save", "--output", saved.to_str().unwrap()], false);
     assert!(o.status.success(), "{}", stderr(&o));
     saved
 }
@@ -249,7 +249,7 @@ fn otp_save_fails_loudly_when_the_rows_cannot_be_read() {
     let b = Board::new("save-fails");
     let out = b.dir.join("otp-dump");
     std::fs::write(&out, "36:00000001\n").unwrap();
-    let o = b.otp(&["save", "--out", out.to_str().unwrap()], true);
+    let o = b.otp(&["save", "--output", out.to_str().unwrap()], true);
     assert_eq!(o.status.code(), Some(8), "a failure the boot unit cannot swallow");
     let msg = stderr(&o);
     assert!(msg.contains("vcgencmd failed") && msg.contains("device secret missing"), "{msg}");
@@ -336,7 +336,7 @@ fn otp_programmed_after_init_keeps_the_right_pin_right() {
     // Programmed behind the tool's back (vcmailbox by hand), then saved at boot.
     std::fs::write(b.dir.join("fuses"), "0x5a5a5a5a\n".repeat(8)).unwrap();
     let saved = b.dir.join("otp-dump");
-    assert!(b.otp(&["save", "--out", saved.to_str().unwrap()], false).status.success());
+    assert!(b.otp(&["save", "--output", saved.to_str().unwrap()], false).status.success());
 
     let mut d = b.serve(Some(&saved));
     let h = d.hello();

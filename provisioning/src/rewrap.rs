@@ -34,8 +34,9 @@ pub(crate) struct RewrapArgs {
     /// Input JSON lines.
     #[arg(long = "in", requires = "output", conflicts_with = "db")]
     input: Option<PathBuf>,
-    /// Output JSON lines (appended to when resuming).
-    #[arg(long = "out", requires = "input")]
+    /// Output JSON lines (appended to when resuming). (`--out`, its old spelling, still
+    /// works.)
+    #[arg(short = 'o', long = "output", alias = "out", requires = "input")]
     output: Option<PathBuf>,
     /// The store's database: `sqlite:PATH`, or `mysql://USER@localhost/DB?socket=PATH&password-file=PATH`
     /// (MariaDB/MySQL on its Unix socket; the password's file, never the password itself).
