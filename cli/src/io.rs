@@ -128,3 +128,22 @@ pub(crate) fn typed_secret(what: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {
     let text = line.split(|b| *b == b'\n').next().unwrap_or_default();
     Ok(Zeroizing::new(strip_one_newline(text).to_vec()))
 }
+
+/// Write a command's result to `output` (`-` or none: standard output) — crash-safely and
+/// replacing the file, like age's `-o`; 0600 when it is secret (a plaintext), else 0644.
+pub(crate) fn write_output(
+    output: Option<&Path>,
+    bytes: &[u8],
+    secret: bool,
+) -> Result<(), CliError> {
+    match output.filter(|p| *p != Path::new("-")) {
+        None => write_stdout(bytes),
+        Some(path) => vbzkey_os::durable::write(
+            path,
+            bytes,
+            if secret { 0o600 } else { 0o644 },
+            vbzkey_os::durable::Mode::Replace,
+        )
+        .map_err(|e| CliError::io(format!("cannot write {}", path.display()), e)),
+    }
+}

@@ -60,6 +60,9 @@ enum Command {
         /// is asked for, with echo off, twice).
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
+        /// With -o: print {"public_key", "key_id"} as JSON on standard output.
+        #[arg(long, requires = "output")]
+        json: bool,
     },
     /// Make the descriptor of a passphrase-derived key (the bridge's passphrase method).
     #[command(
@@ -76,6 +79,9 @@ enum Command {
         /// is asked for, with echo off, twice).
         #[arg(long)]
         passphrase_file: PathBuf,
+        /// Print {"public_key", "key_id"} as JSON on standard output.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the public key of a key file (or of a secret key file on stdin).
     #[command(after_help = "Example:\n  vbzkey pubkey -k key.txt > store-public-key.txt\n\
@@ -88,6 +94,9 @@ enum Command {
         /// Print {"public_key", "key_id"} as JSON.
         #[arg(long)]
         json: bool,
+        /// Write it to this file (`-`: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
     },
     /// Seal a value from stdin to a public key, under a context.
     #[command(after_help = "Example:\n  printf %s 4111111111111111 | vbzkey seal --to vkpub1.… \
@@ -107,6 +116,9 @@ enum Command {
         /// Seal stdin exactly, including a trailing newline.
         #[arg(long)]
         keep_newline: bool,
+        /// Write the record to this file (`-`: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
     },
     /// Open a record from stdin (text or binary) with a secret key file.
     #[command(
@@ -126,6 +138,9 @@ enum Command {
         /// The context the record was sealed under.
         #[arg(long)]
         context: String,
+        /// Write the value to this file, created 0600 (`-`: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
     },
     /// Split a customer JSON record into clear fields and sealed fields.
     #[command(
@@ -139,6 +154,9 @@ enum Command {
         /// Recipient: a `vkpub1.` key, or a file holding one.
         #[arg(long)]
         to: String,
+        /// Write the JSON to this file (`-`: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
     },
     /// Show what a record's header says, without any key.
     #[command(after_help = "Example:\n  vbzkey inspect --json rec.txt")]
@@ -184,21 +202,21 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<(), CliError> {
     match command {
-        Command::Keygen { output, encrypt: false, .. } => keygen(output),
-        Command::Keygen { output, encrypt: true, passphrase_file } => {
-            keygen_encrypted(output, &passphrase_file.expect("required by clap"))
+        Command::Keygen { output, encrypt: false, json, .. } => keygen(output, json),
+        Command::Keygen { output, encrypt: true, passphrase_file, json } => {
+            keygen_encrypted(output, &passphrase_file.expect("required by clap"), json)
         }
-        Command::PassphraseKey { output, passphrase_file } => {
-            passphrase_key(&output, &passphrase_file)
+        Command::PassphraseKey { output, passphrase_file, json } => {
+            passphrase_key(&output, &passphrase_file, json)
         }
-        Command::Pubkey { key, json } => pubkey(key, json),
-        Command::Seal { to, context, binary, keep_newline } => {
-            seal(&to, &context, binary, keep_newline)
+        Command::Pubkey { key, json, output } => pubkey(key, json, output.as_deref()),
+        Command::Seal { to, context, binary, keep_newline, output } => {
+            seal(&to, &context, binary, keep_newline, output.as_deref())
         }
-        Command::Open { key, context, passphrase_file, input } => {
-            open(key, &context, passphrase_file.as_deref(), input.as_deref())
+        Command::Open { key, context, passphrase_file, input, output } => {
+            open(key, &context, passphrase_file.as_deref(), input.as_deref(), output.as_deref())
         }
-        Command::SealCustomer { to } => seal_customer(&to),
+        Command::SealCustomer { to, output } => seal_customer(&to, output.as_deref()),
         Command::Inspect { json, input } => inspect(json, input.as_deref()),
         Command::Completions { shell } => self_description(|out| {
             clap_complete::generate(shell, &mut Cli::command(), "vbzkey", out);
@@ -224,7 +242,7 @@ fn harden() {
     }
 }
 
-fn keygen(output: Option<PathBuf>) -> Result<(), CliError> {
+fn keygen(output: Option<PathBuf>, json: bool) -> Result<(), CliError> {
     harden();
     if output.is_none() {
         io::refuse_terminal("a secret key", "redirect standard output or use -o FILE")?;
@@ -233,11 +251,22 @@ fn keygen(output: Option<PathBuf>) -> Result<(), CliError> {
     match output {
         Some(path) => {
             keyfile::write_new(&path, &key)?;
-            eprintln!("Public key: {}", key.public_key());
+            made(key.public_key(), json)?;
         }
         None => io::write_stdout(vbzkey_protocol::keyfile::render(&key).as_bytes())?,
     }
     Ok(())
+}
+
+/// After a key file is written: its public key for people on stderr, or as JSON on stdout.
+fn made(pk: &vbzkey_protocol::PublicKey, json: bool) -> Result<(), CliError> {
+    if json {
+        let v = json!({ "public_key": pk.to_text(), "key_id": pk.key_id().to_string() });
+        io::write_stdout(format!("{v}\n").as_bytes())
+    } else {
+        eprintln!("Public key: {pk}");
+        Ok(())
+    }
 }
 
 /// Whether a passphrase read is for a new key (typed twice at a terminal) or an existing one.
@@ -285,6 +314,7 @@ fn soft_err(e: vbzkey_softkey::SoftKeyError) -> CliError {
 fn keygen_encrypted(
     output: Option<PathBuf>,
     passphrase_file: &std::path::Path,
+    json: bool,
 ) -> Result<(), CliError> {
     harden();
     let output = output.ok_or_else(|| CliError::Usage("--encrypt needs -o FILE".into()))?;
@@ -293,13 +323,13 @@ fn keygen_encrypted(
     let file = vbzkey_softkey::KeyFile::seal(&key, &passphrase, vbzkey_softkey::Kdf::WORKSTATION)
         .map_err(soft_err)?;
     keyfile::write_new_file(&output, file.to_json().as_bytes())?;
-    eprintln!("Public key: {}", key.public_key());
-    Ok(())
+    made(key.public_key(), json)
 }
 
 fn passphrase_key(
     output: &std::path::Path,
     passphrase_file: &std::path::Path,
+    json: bool,
 ) -> Result<(), CliError> {
     harden();
     let passphrase = read_passphrase(passphrase_file, Passphrase::New)?;
@@ -307,11 +337,14 @@ fn passphrase_key(
         vbzkey_softkey::PassphraseKey::create(&passphrase, vbzkey_softkey::Kdf::WORKSTATION)
             .map_err(soft_err)?;
     keyfile::write_new_file(output, descriptor.to_json().as_bytes())?;
-    eprintln!("Public key: {}", key.public_key());
-    Ok(())
+    made(key.public_key(), json)
 }
 
-fn pubkey(key: Option<PathBuf>, json: bool) -> Result<(), CliError> {
+fn pubkey(
+    key: Option<PathBuf>,
+    json: bool,
+    output: Option<&std::path::Path>,
+) -> Result<(), CliError> {
     harden();
     let pk = match key {
         Some(path) => keyfile::load(&path)?.public_key(&path)?,
@@ -327,13 +360,19 @@ fn pubkey(key: Option<PathBuf>, json: bool) -> Result<(), CliError> {
     } else {
         pk.to_text()
     };
-    io::write_stdout(format!("{out}\n").as_bytes())
+    io::write_output(output, format!("{out}\n").as_bytes(), false)
 }
 
-fn seal(to: &str, context: &str, binary: bool, keep_newline: bool) -> Result<(), CliError> {
+fn seal(
+    to: &str,
+    context: &str,
+    binary: bool,
+    keep_newline: bool,
+    output: Option<&std::path::Path>,
+) -> Result<(), CliError> {
     let pk = keyfile::recipient(to)?;
-    if binary {
-        io::refuse_terminal("a binary record", "redirect standard output to a file")?;
+    if binary && output.is_none_or(|p| p == std::path::Path::new("-")) {
+        io::refuse_terminal("a binary record", "redirect standard output or use -o FILE")?;
     }
     // One byte of slack per allowed line ending, so a maximal value plus "\r\n" still fits.
     let input = io::read_stdin(MAX_PLAINTEXT_LEN + 2, "the value")?;
@@ -349,9 +388,9 @@ fn seal(to: &str, context: &str, binary: bool, keep_newline: bool) -> Result<(),
     }
     let rec = record::seal(&pk, context.as_bytes(), value)?;
     if binary {
-        io::write_stdout(&rec)
+        io::write_output(output, &rec, false)
     } else {
-        io::write_stdout(format!("{}\n", record::to_text(&rec)).as_bytes())
+        io::write_output(output, format!("{}\n", record::to_text(&rec)).as_bytes(), false)
     }
 }
 
@@ -373,6 +412,7 @@ fn open(
     context: &str,
     passphrase_file: Option<&std::path::Path>,
     input: Option<&std::path::Path>,
+    output: Option<&std::path::Path>,
 ) -> Result<(), CliError> {
     harden();
     let stdin = |p: Option<&std::path::Path>| p.is_none_or(|p| p == std::path::Path::new("-"));
@@ -388,13 +428,14 @@ fn open(
     let key = keyfile::secret(&key, passphrase.as_deref().map(|p| &p[..]))?;
     let rec = read_record(input)?;
     let mut plaintext = record::open(&key, context.as_bytes(), &rec)?;
-    if io::stdout_is_terminal() {
+    let to_stdout = output.is_none_or(|p| p == std::path::Path::new("-"));
+    if to_stdout && io::stdout_is_terminal() {
         plaintext.push(b'\n');
     }
-    io::write_stdout(&plaintext)
+    io::write_output(output, &plaintext, true)
 }
 
-fn seal_customer(to: &str) -> Result<(), CliError> {
+fn seal_customer(to: &str, output: Option<&std::path::Path>) -> Result<(), CliError> {
     let pk = keyfile::recipient(to)?;
     let input = io::read_stdin(MAX_CUSTOMER_JSON, "the customer JSON")?;
     // CustomerInput zeroizes itself on drop.
@@ -414,9 +455,8 @@ fn seal_customer(to: &str) -> Result<(), CliError> {
         "clear": split.clear,
         "sealed": sealed,
     });
-    io::write_stdout(
-        format!("{}\n", serde_json::to_string_pretty(&out).expect("JSON values")).as_bytes(),
-    )
+    let text = format!("{}\n", serde_json::to_string_pretty(&out).expect("JSON values"));
+    io::write_output(output, text.as_bytes(), false)
 }
 
 fn inspect(json: bool, input: Option<&std::path::Path>) -> Result<(), CliError> {

@@ -540,3 +540,61 @@ fn open_and_inspect_take_the_record_as_a_file_argument_too() {
         .success()
         .stdout("4222");
 }
+
+/// docs/CLI.md: `-o/--output FILE` on every command that writes a result (`seal -o` used to be
+/// refused while `--binary` to a terminal told the user to use it), and `--json` on every
+/// command that prints facts.
+#[test]
+fn results_go_to_dash_o_and_facts_come_as_json() {
+    let d = Dir::new("output");
+    let key = d.path("key.txt");
+    let made = vbzkey().args(["keygen", "--json", "-o"]).arg(&key).assert().success();
+    let v: Value = serde_json::from_slice(&made.get_output().stdout).unwrap();
+    let pk = v["public_key"].as_str().unwrap().to_string();
+    assert!(pk.starts_with("vkpub1.") && v["key_id"].as_str().unwrap().len() == 16, "{v}");
+    vbzkey().args(["keygen", "--json"]).assert().code(2);
+
+    let public = d.path("public.txt");
+    vbzkey().args(["pubkey", "-k"]).arg(&key).arg("-o").arg(&public).assert().success().stdout("");
+    assert_eq!(std::fs::read_to_string(&public).unwrap(), format!("{pk}\n"));
+
+    let rec = d.path("rec.bin");
+    vbzkey()
+        .args(["seal", "--binary", "--to", &pk, "--context", "t/1/f", "--output"])
+        .arg(&rec)
+        .write_stdin("4111111111111111")
+        .assert()
+        .success()
+        .stdout("");
+    let plain = d.path("plain.txt");
+    vbzkey()
+        .args(["open", "-k"])
+        .arg(&key)
+        .args(["--context", "t/1/f", "-o"])
+        .arg(&plain)
+        .arg(&rec)
+        .assert()
+        .success()
+        .stdout("");
+    assert_eq!(std::fs::read(&plain).unwrap(), b"4111111111111111");
+    let mode = std::fs::metadata(&plain).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "a plaintext file is private");
+    vbzkey()
+        .args(["open", "-k"])
+        .arg(&key)
+        .args(["--context", "t/1/f", "-o", "-"])
+        .arg(&rec)
+        .assert()
+        .success()
+        .stdout("4111111111111111");
+    let missing_dir = d.path("no/such/dir/plain.txt");
+    let a = vbzkey()
+        .args(["open", "-k"])
+        .arg(&key)
+        .args(["--context", "t/1/f", "-o"])
+        .arg(&missing_dir)
+        .arg(&rec)
+        .assert()
+        .code(1);
+    assert!(stderr(&a).starts_with("vbzkey: error: cannot write "), "{}", stderr(&a));
+}
