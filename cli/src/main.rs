@@ -98,7 +98,7 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
-    /// Seal a value from stdin to a public key, under a context.
+    /// Seal a value (a file, or standard input) to a public key, under a context.
     #[command(after_help = "Example:\n  printf %s 4111111111111111 | vbzkey seal --to vkpub1.… \
                             --context cust_cards/1001/card_number\n\
                             One trailing newline on stdin is dropped (use --keep-newline to seal it). \
@@ -119,6 +119,8 @@ enum Command {
         /// Write the record to this file (`-`: standard output).
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// The value's file (`-` or none: standard input).
+        input: Option<PathBuf>,
     },
     /// Open a record from stdin (text or binary) with a secret key file.
     #[command(
@@ -157,6 +159,8 @@ enum Command {
         /// Write the JSON to this file (`-`: standard output).
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// The customer JSON's file (`-` or none: standard input).
+        input: Option<PathBuf>,
     },
     /// Show what a record's header says, without any key.
     #[command(after_help = "Example:\n  vbzkey inspect --json rec.txt")]
@@ -210,13 +214,16 @@ fn run(command: Command) -> Result<(), CliError> {
             passphrase_key(&output, &passphrase_file, json)
         }
         Command::Pubkey { key, json, output } => pubkey(key, json, output.as_deref()),
-        Command::Seal { to, context, binary, keep_newline, output } => {
-            seal(&to, &context, binary, keep_newline, output.as_deref())
+        Command::Seal { to, context, binary, keep_newline, output, input } => {
+            let out = Output { binary, keep_newline, path: output.as_deref() };
+            seal(&to, &context, out, input.as_deref())
         }
         Command::Open { key, context, passphrase_file, input, output } => {
             open(key, &context, passphrase_file.as_deref(), input.as_deref(), output.as_deref())
         }
-        Command::SealCustomer { to, output } => seal_customer(&to, output.as_deref()),
+        Command::SealCustomer { to, output, input } => {
+            seal_customer(&to, output.as_deref(), input.as_deref())
+        }
         Command::Inspect { json, input } => inspect(json, input.as_deref()),
         Command::Completions { shell } => self_description(|out| {
             clap_complete::generate(shell, &mut Cli::command(), "vbzkey", out);
@@ -363,25 +370,31 @@ fn pubkey(
     io::write_output(output, format!("{out}\n").as_bytes(), false)
 }
 
+/// How `seal` writes its record.
+struct Output<'a> {
+    binary: bool,
+    keep_newline: bool,
+    path: Option<&'a std::path::Path>,
+}
+
 fn seal(
     to: &str,
     context: &str,
-    binary: bool,
-    keep_newline: bool,
-    output: Option<&std::path::Path>,
+    Output { binary, keep_newline, path: output }: Output<'_>,
+    input: Option<&std::path::Path>,
 ) -> Result<(), CliError> {
     let pk = keyfile::recipient(to)?;
     if binary && output.is_none_or(|p| p == std::path::Path::new("-")) {
         io::refuse_terminal("a binary record", "redirect standard output or use -o FILE")?;
     }
     // One byte of slack per allowed line ending, so a maximal value plus "\r\n" still fits.
-    let input = io::read_stdin(MAX_PLAINTEXT_LEN + 2, "the value")?;
+    let input = io::read_input(input, MAX_PLAINTEXT_LEN + 2, "the value")?;
     let value = if keep_newline { &input[..] } else { io::strip_one_newline(&input) };
     // An empty record is almost always a mistake (a Ctrl-D on a terminal, an empty variable in
     // a script), and it would read back as a "value" that was never there.
     if value.is_empty() {
         return Err(CliError::BadInput(
-            "the value on standard input is empty; nothing was sealed (store an empty field \
+            "the value is empty; nothing was sealed (store an empty field \
              as empty, without a record)"
                 .into(),
         ));
@@ -435,9 +448,13 @@ fn open(
     io::write_output(output, &plaintext, true)
 }
 
-fn seal_customer(to: &str, output: Option<&std::path::Path>) -> Result<(), CliError> {
+fn seal_customer(
+    to: &str,
+    output: Option<&std::path::Path>,
+    input: Option<&std::path::Path>,
+) -> Result<(), CliError> {
     let pk = keyfile::recipient(to)?;
-    let input = io::read_stdin(MAX_CUSTOMER_JSON, "the customer JSON")?;
+    let input = io::read_input(input, MAX_CUSTOMER_JSON, "the customer JSON")?;
     // CustomerInput zeroizes itself on drop.
     let customer: CustomerInput = customer_json::parse(&input)?;
     let split = split::split(&customer)?;

@@ -347,7 +347,7 @@ fn seal_refuses_an_empty_value_and_an_empty_context() {
             .assert()
             .code(3)
             .stdout("");
-        assert!(stderr(&a).contains("the value on standard input is empty"), "{}", stderr(&a));
+        assert!(stderr(&a).contains("the value is empty"), "{}", stderr(&a));
     }
     // A lone newline kept on purpose is a value.
     vbzkey()
@@ -597,4 +597,29 @@ fn results_go_to_dash_o_and_facts_come_as_json() {
         .assert()
         .code(1);
     assert!(stderr(&a).starts_with("vbzkey: error: cannot write "), "{}", stderr(&a));
+}
+
+/// docs/CLI.md: like age, every command that reads data takes it as a file argument or on
+/// standard input (`-` or none); `seal` and `seal-customer` read only standard input before.
+#[test]
+fn seal_and_seal_customer_take_a_file_argument_or_stdin() {
+    let d = Dir::new("seal-file");
+    let (key, pk) = keygen(&d);
+    let value = d.path("value.txt");
+    std::fs::write(&value, "4111111111111111\n").unwrap();
+    let a =
+        vbzkey().args(["seal", "--to", &pk, "--context", "t/1/f"]).arg(&value).assert().success();
+    let rec = a.get_output().stdout.clone();
+    open(&key, "t/1/f", rec).success().stdout("4111111111111111");
+    let a =
+        vbzkey().args(["seal", "--to", &pk, "--context", "t/1/f", "-"]).write_stdin("x").assert();
+    open(&key, "t/1/f", a.success().get_output().stdout.clone()).success().stdout("x");
+    let a = vbzkey().args(["seal", "--to", &pk, "--context", "c"]).arg(d.path("none")).assert();
+    assert!(stderr(&a.code(1)).contains("none"));
+
+    let customer = d.path("customer.json");
+    std::fs::write(&customer, r#"{"id":"7","phone":"+12127363100"}"#).unwrap();
+    let a = vbzkey().args(["seal-customer", "--to", &pk]).arg(&customer).assert().success();
+    let v: Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    assert_eq!(v["sealed"]["phone"]["context"], "cust_phones/7/phone");
 }
