@@ -63,6 +63,9 @@ enum Command {
         /// Also time one Argon2id derivation at the Pi Zero parameters.
         #[arg(long)]
         kdf_timing: bool,
+        /// Print the results as one JSON object (times in nanoseconds).
+        #[arg(long)]
+        json: bool,
     },
     /// The OTP device secret: status, program (once), lock, and the boot-time save.
     #[command(subcommand)]
@@ -155,7 +158,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::SelfTest { loops, kdf_timing } => self_test(loops, kdf_timing),
+        Command::SelfTest { loops, kdf_timing, json } => self_test(loops, kdf_timing, json),
         Command::Otp(cmd) => otp_cmd::run(cmd),
         Command::Serve(args) => match serve(*args) {
             Ok(()) => ExitCode::SUCCESS,
@@ -167,7 +170,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn self_test(loops: u32, kdf_timing: bool) -> ExitCode {
+fn self_test(loops: u32, kdf_timing: bool, json: bool) -> ExitCode {
     if let Err(e) = selftest::run() {
         exit::error(TOOL, e);
         return ExitCode::from(EXIT_SELF_TEST);
@@ -201,28 +204,50 @@ fn self_test(loops: u32, kdf_timing: bool) -> ExitCode {
         }
     }
     let ratio = if loops == 0 { 0.0 } else { dh.as_secs_f64() / open.as_secs_f64() };
+    let mut kdf_result = None;
+    if kdf_timing {
+        let kdf = KdfParams::PI_ZERO;
+        let (wall, cpu) = (Instant::now(), vbzkey_os::cputime::thread_cpu_time());
+        if keystore::stretch(kdf, &[0; 16], black_box(b"123456")).is_err() {
+            exit::error(TOOL, "self-test failed: Argon2id at the Pi parameters");
+            return ExitCode::from(EXIT_SELF_TEST);
+        }
+        // CPU time is the cost of one PIN guess on this core, whatever else runs here.
+        kdf_result = Some((kdf, vbzkey_os::cputime::thread_cpu_time() - cpu, wall.elapsed()));
+    }
+    let peak = peak_memory_kib();
+    if json {
+        let v = serde_json::json!({
+            "ok": true,
+            "loops": loops,
+            "x25519": vbzkey_x25519::BACKEND,
+            "open_over_dh": ratio,
+            "dh_ns": dh.as_nanos() as u64,
+            "open_ns": open.as_nanos() as u64,
+            "argon2id": kdf_result.map(|(kdf, cpu, wall)| serde_json::json!({
+                "m_mib": kdf.m_kib / 1024,
+                "t": kdf.t,
+                "cpu_ns": cpu.as_nanos() as u64,
+                "wall_ns": wall.as_nanos() as u64,
+            })),
+            "peak_memory_kib": peak,
+        });
+        println!("{v}");
+        return ExitCode::SUCCESS;
+    }
     println!(
         "self-test: ok (X25519, HKDF-SHA256, ChaCha20-Poly1305, record known answers; {loops} seal/open loops)"
     );
     println!("x25519: {}", vbzkey_x25519::BACKEND);
     println!("open rate / bare X25519 rate: {ratio:.3} (dh {:?}, open {:?} for {loops})", dh, open);
-    if kdf_timing {
-        let kdf = KdfParams::PI_ZERO;
-        let (wall, cpu) = (Instant::now(), vbzkey_os::cputime::thread_cpu_time());
-        if keystore::stretch(kdf, &[0; 16], black_box(b"123456")).is_err() {
-            exit::error(TOOL, format_args!("self-test failed: Argon2id at the Pi parameters"));
-            return ExitCode::from(EXIT_SELF_TEST);
-        }
-        // CPU time is the cost of one PIN guess on this core, whatever else runs here.
+    if let Some((kdf, cpu, wall)) = kdf_result {
         println!(
-            "argon2id at the Pi Zero parameters ({} MiB, t={}): {:?} CPU, {:?} wall (one PIN check)",
+            "argon2id at the Pi Zero parameters ({} MiB, t={}): {cpu:?} CPU, {wall:?} wall (one PIN check)",
             kdf.m_kib / 1024,
             kdf.t,
-            vbzkey_os::cputime::thread_cpu_time() - cpu,
-            wall.elapsed()
         );
     }
-    if let Some(kb) = peak_memory_kib() {
+    if let Some(kb) = peak {
         println!("peak memory (VmHWM): {kb} KiB");
     }
     ExitCode::SUCCESS

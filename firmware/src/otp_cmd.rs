@@ -35,6 +35,10 @@ pub(crate) enum OtpCommand {
         /// The firmware's state directory.
         #[arg(long, default_value = "/var/lib/vbzkey")]
         state_dir: PathBuf,
+        /// Print `{"otp": "unprogrammed"|"programmed"|"partial", "rows_set", "sealed": [{"file",
+        /// "to_otp"}]}` as JSON (never the secret).
+        #[arg(long)]
+        json: bool,
     },
     /// Program 32 random bytes into OTP rows 36-43 and read them back. IRREVERSIBLE. Refused
     /// once the state directory holds a key store or device key, and when the rows already
@@ -82,7 +86,7 @@ impl From<OtpError> for Stop {
 
 pub(crate) fn run(cmd: OtpCommand) -> ExitCode {
     let result = match cmd {
-        OtpCommand::Status { state_dir } => status(&VcTools, &state_dir),
+        OtpCommand::Status { state_dir, json } => status(&VcTools, &state_dir, json),
         OtpCommand::Program { state_dir, yes } => program(&VcTools, &state_dir, yes),
         OtpCommand::Lock { yes } => lock(&VcTools, yes),
         OtpCommand::Save { out } => save(&VcTools, &out),
@@ -132,10 +136,24 @@ fn sealed_files(state_dir: &Path) -> Result<Vec<(&'static str, Option<bool>)>, S
     Ok(found)
 }
 
-fn status(access: &dyn OtpAccess, state_dir: &Path) -> Result<(), Stop> {
+fn status(access: &dyn OtpAccess, state_dir: &Path, json: bool) -> Result<(), Stop> {
     let rows = otp::read(access)?;
-    println!("OTP rows {}-{}: {}", otp::FIRST_ROW, otp::FIRST_ROW + otp::ROWS - 1, describe(&rows));
     let files = sealed_files(state_dir)?;
+    if json {
+        let (otp, rows_set) = match &rows {
+            OtpRows::Unprogrammed => ("unprogrammed", 0),
+            OtpRows::Programmed(_) => ("programmed", otp::ROWS),
+            OtpRows::Partial { rows_set, .. } => ("partial", u32::from(*rows_set)),
+        };
+        let sealed: Vec<_> = files
+            .iter()
+            .map(|(name, to_otp)| serde_json::json!({ "file": name, "to_otp": to_otp }))
+            .collect();
+        let v = serde_json::json!({ "otp": otp, "rows_set": rows_set, "sealed": sealed });
+        println!("{v}");
+        return Ok(());
+    }
+    println!("OTP rows {}-{}: {}", otp::FIRST_ROW, otp::FIRST_ROW + otp::ROWS - 1, describe(&rows));
     if files.is_empty() {
         println!("state {}: nothing sealed yet", state_dir.display());
     }

@@ -211,6 +211,11 @@ fn otp_program_writes_the_rows_reads_them_back_and_never_programs_twice() {
 
     let status = b.otp(&["status", "--state-dir", state.to_str().unwrap()], false);
     assert!(String::from_utf8_lossy(&status.stdout).contains("programmed: this board has"));
+    // docs/CLI.md: a command that prints facts takes --json.
+    let status = b.otp(&["status", "--json", "--state-dir", state.to_str().unwrap()], false);
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!((v["otp"].as_str(), v["rows_set"].as_u64()), (Some("programmed"), Some(8)));
+    assert!(!String::from_utf8_lossy(&status.stdout).contains(&fuses.lines().next().unwrap()[2..]));
 }
 
 #[test]
