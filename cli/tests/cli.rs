@@ -553,6 +553,19 @@ fn results_go_to_dash_o_and_facts_come_as_json() {
     let pk = v["public_key"].as_str().unwrap().to_string();
     assert!(pk.starts_with("vkpub1.") && v["key_id"].as_str().unwrap().len() == 16, "{v}");
     vbzkey().args(["keygen", "--json"]).assert().code(2);
+    let pass = d.path("pass.txt");
+    std::fs::write(&pass, "a passphrase of some length\n").unwrap();
+    let descriptor = d.path("descriptor.json");
+    let made = vbzkey()
+        .args(["passphrase-key", "--json", "--passphrase-file"])
+        .arg(&pass)
+        .arg("-o")
+        .arg(&descriptor)
+        .assert()
+        .success();
+    let v: Value = serde_json::from_slice(&made.get_output().stdout).unwrap();
+    assert!(v["public_key"].as_str().unwrap().starts_with("vkpub1."), "{v}");
+    assert!(stderr(&made).is_empty(), "facts on stdout only: {}", stderr(&made));
 
     let public = d.path("public.txt");
     vbzkey().args(["pubkey", "-k"]).arg(&key).arg("-o").arg(&public).assert().success().stdout("");

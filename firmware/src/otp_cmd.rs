@@ -266,7 +266,7 @@ fn save(access: &dyn OtpAccess, out: &Path) -> Result<(), Stop> {
     })?;
     let text = otp::format_rows(rows.secret());
     durable::write(out, text.as_bytes(), 0o400, durable::Mode::Replace)
-        .map_err(|e| Stop(EXIT_OTP, format!("cannot write {}: {e}", out.display())))?;
+        .map_err(|e| Stop(Exit::Io.code(), format!("cannot write {}: {e}", out.display())))?;
     eprintln!(
         "OTP rows {}-{}: {}",
         otp::FIRST_ROW,

@@ -270,3 +270,18 @@ fn representative_failures_of_each_class_exit_with_their_code_and_the_prefix() {
     let save = ["otp", "save", "-o", &p("otp-dump")];
     assert_eq!(fails("vbzkey-firmware", &save, b"", ""), code(Exit::DongleFailed));
 }
+
+/// The firmware's two commands that print facts take `--json` (docs/CLI.md); `otp status`'s
+/// is tested with a simulated board in `firmware/tests/device_secret.rs`.
+#[test]
+fn the_firmware_self_test_reports_as_json() {
+    let out = Command::new(bin("vbzkey-firmware"))
+        .args(["self-test", "--loops", "2", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["ok"].as_bool(), v["loops"].as_u64()), (Some(true), Some(2)));
+    assert!(v["open_ns"].as_u64().is_some_and(|n| n > 0), "{v}");
+    assert!(v["x25519"].is_string() && v["argon2id"].is_null(), "{v}");
+}
