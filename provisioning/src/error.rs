@@ -9,7 +9,9 @@ use vbzkey_client::{AddrError, ClientError, HostKeyError, LinkError};
 use vbzkey_protocol::KeyId;
 use vbzkey_protocol::audit::AuditError;
 use vbzkey_protocol::share::ShareError;
-use vbzkey_protocol::wire::{DongleError, MAX_BATCH, MAX_PIN_LEN, MIN_ADMIN_PIN_LEN, MIN_PIN_LEN};
+use vbzkey_protocol::wire::{
+    DongleError, ItemError, MAX_BATCH, MAX_PIN_LEN, MIN_ADMIN_PIN_LEN, MIN_PIN_LEN,
+};
 
 use crate::rewrap::RewrapError;
 use crate::rewrap_db::DbError;
@@ -270,6 +272,19 @@ impl AdminError {
     }
 }
 
+/// The class of a record the dongle did not open (`rewrap`), as `vbzkey open` classes one
+/// (docs/CLI.md): sealed to a key it does not hold is "not found", altered or under another
+/// context "does not verify", malformed "bad input".
+pub(crate) fn item_class(e: &ItemError) -> u8 {
+    use vbzkey_protocol::record::RecordErrorCode as C;
+    match e {
+        ItemError::NoSuchKey | ItemError::Record(C::UnknownKeyId) => exit::NOT_FOUND,
+        ItemError::Record(C::TagMismatch | C::LowOrderPoint) => exit::NOT_VERIFIED,
+        ItemError::Record(C::Rng | C::KeyTransfer) => exit::DONGLE_FAILED,
+        ItemError::Record(_) => exit::BAD_INPUT,
+    }
+}
+
 fn client_class(e: &ClientError) -> u8 {
     match e {
         ClientError::Dongle(d) => refusal(d).0,
@@ -481,6 +496,7 @@ fn refusal(e: &DongleError) -> (u8, Cow<'static, str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vbzkey_protocol::record::RecordErrorCode;
 
     fn dongle(e: DongleError) -> AdminError {
         ClientError::Dongle(e).into()
@@ -533,6 +549,34 @@ mod tests {
                 exit::IO,
             ),
             (AdminError::NotConfirmed, exit::ABORTED),
+            // A record that does not open in `rewrap`: as `vbzkey open` (docs/CLI.md).
+            (
+                DbError::DoesNotOpen {
+                    table: "cust_cards".into(),
+                    id: "7".into(),
+                    error: ItemError::Record(RecordErrorCode::TagMismatch),
+                }
+                .into(),
+                exit::NOT_VERIFIED,
+            ),
+            (
+                RewrapError::Line {
+                    path: "cards.jsonl".into(),
+                    line: 3,
+                    problem: crate::rewrap::LineProblem::DoesNotOpen(ItemError::NoSuchKey),
+                }
+                .into(),
+                exit::NOT_FOUND,
+            ),
+            (
+                RewrapError::Line {
+                    path: "cards.jsonl".into(),
+                    line: 3,
+                    problem: crate::rewrap::LineProblem::NoRecord,
+                }
+                .into(),
+                exit::BAD_INPUT,
+            ),
         ];
         for (e, code) in cases {
             assert_eq!(e.exit_code(), code, "{e}");

@@ -121,6 +121,9 @@ impl RewrapError {
     /// The exit code of this failure's class.
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
+            RewrapError::Line { problem: LineProblem::DoesNotOpen(e), .. } => {
+                crate::error::item_class(e)
+            }
             RewrapError::Line { .. } => exit::BAD_INPUT,
             RewrapError::NotAContinuation { .. } | RewrapError::OutputLonger { .. } => exit::USAGE,
             RewrapError::ShortAnswer { .. } => exit::DONGLE_FAILED,
