@@ -153,7 +153,7 @@ pub(crate) fn command(d: &Dongle, args: &RewrapArgs) -> Result<Output, AdminErro
             let s = run(d.client(), &target, input, output, batch)?;
             out.note(file_summary(target.key_id, &s));
         }
-        _ => unreachable!("clap requires --db, or --in with --out"),
+        _ => unreachable!("clap requires --db, or --in with -o"),
     }
     Ok(out)
 }
