@@ -1,23 +1,11 @@
-//! The CLI's error type and the exit codes it maps to.
+//! The CLI's error type and the class of exit code (the table all vbzkey tools share,
+//! `vbzkey_os::exit`) each error has.
 
-use std::process::ExitCode;
-
+use vbzkey_os::exit::Exit;
 use vbzkey_protocol::KeyError;
 use vbzkey_protocol::keyfile::KeyFileError;
 use vbzkey_protocol::record::RecordError;
 use vbzkey_protocol::split::SplitError;
-
-/// Exit codes, documented in `vbzkey --help` and the README.
-pub(crate) mod exit {
-    /// Files or streams could not be read or written.
-    pub(crate) const IO: u8 = 1;
-    /// The command line is wrong (clap uses 2 as well).
-    pub(crate) const USAGE: u8 = 2;
-    /// The input (record, key, JSON, value) is malformed.
-    pub(crate) const BAD_INPUT: u8 = 3;
-    /// A well-formed record does not open: wrong key, wrong context or tampered.
-    pub(crate) const CRYPTO: u8 = 4;
-}
 
 /// Everything a command can fail with. Messages never include secret or customer data.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +16,9 @@ pub(crate) enum CliError {
     Io { what: String, source: std::io::Error },
     #[error("{0}")]
     BadInput(String),
+    /// A wrong passphrase for an encrypted key file or a passphrase descriptor.
+    #[error("wrong passphrase for {0}")]
+    WrongPassphrase(String),
     #[error("bad key: {0}")]
     Key(#[from] KeyError),
     #[error("{0}")]
@@ -49,22 +40,23 @@ impl CliError {
         CliError::Io { what: what.into(), source }
     }
 
-    pub(crate) fn exit_code(&self) -> ExitCode {
-        ExitCode::from(match self {
-            CliError::Usage(_) => exit::USAGE,
-            CliError::Io { .. } => exit::IO,
+    /// The class of this failure, in the table all vbzkey tools share.
+    pub(crate) fn exit(&self) -> Exit {
+        match self {
+            CliError::Usage(_) => Exit::Usage,
+            CliError::Io { .. } => Exit::Io,
+            CliError::WrongPassphrase(_) => Exit::WrongCredential,
             CliError::BadInput(_)
             | CliError::Key(_)
             | CliError::KeyFile(_)
-            | CliError::Split(_) => exit::BAD_INPUT,
+            | CliError::Split(_) => Exit::BadInput,
             CliError::Record(e) => match e {
-                RecordError::UnknownKeyId { .. }
-                | RecordError::TagMismatch
-                | RecordError::LowOrderPoint => exit::CRYPTO,
-                RecordError::Rng => exit::IO,
-                _ => exit::BAD_INPUT,
+                RecordError::UnknownKeyId { .. } => Exit::NotFound,
+                RecordError::TagMismatch | RecordError::LowOrderPoint => Exit::NotVerified,
+                RecordError::Rng => Exit::Io,
+                _ => Exit::BadInput,
             },
-        })
+        }
     }
 
     /// One line telling the user what to do next, where there is something useful to say.

@@ -113,7 +113,7 @@ pub(crate) fn secret(path: &Path, passphrase: Option<&[u8]>) -> Result<SecretKey
     };
     let wrong = |e: vbzkey_softkey::SoftKeyError| match e {
         vbzkey_softkey::SoftKeyError::WrongPassphrase => {
-            CliError::BadInput(format!("wrong passphrase for {}", path.display()))
+            CliError::WrongPassphrase(path.display().to_string())
         }
         e => CliError::BadInput(format!("{}: {e}", path.display())),
     };

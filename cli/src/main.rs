@@ -18,6 +18,8 @@ use vbzkey_protocol::SecretKey;
 use vbzkey_protocol::record::{self, MAX_PLAINTEXT_LEN, MAX_TEXT_LEN, Record};
 use vbzkey_protocol::split::{self, CustomerInput};
 
+use vbzkey_os::exit::{self, Exit};
+
 use crate::error::CliError;
 
 /// Largest customer JSON accepted on stdin: generous for one record, bounded for safety.
@@ -28,12 +30,12 @@ const MAX_CUSTOMER_JSON: usize = 64 * 1024;
     name = "vbzkey",
     version,
     about = "Seal and open vbzkey records (format v1: HPKE X25519 / HKDF-SHA256 / ChaCha20Poly1305).",
-    after_help = "Exit codes: 0 ok, 1 I/O error, 2 usage error, 3 bad input, 4 record does not open \
-                  (wrong key, wrong context or tampered).\n\n\
+    after_help = format!("{}\n\n\
                   Example:\n  vbzkey keygen -o key.txt\n  \
                   echo 4111111111111111 | vbzkey seal --to \"$(vbzkey pubkey -k key.txt)\" \
                   --context cust_cards/1001/card_number > rec.txt\n  \
-                  vbzkey open -k key.txt --context cust_cards/1001/card_number < rec.txt"
+                  vbzkey open -k key.txt --context cust_cards/1001/card_number < rec.txt",
+                  Exit::help())
 )]
 struct Cli {
     #[command(subcommand)]
@@ -54,9 +56,13 @@ enum Command {
         /// passphrase read from --passphrase-file.
         #[arg(long, requires = "passphrase_file")]
         encrypt: bool,
-        /// File whose first line is the passphrase (`-` for stdin).
+        /// File whose first line is the passphrase (`-`: standard input; at a terminal it
+        /// is asked for, with echo off, twice).
         #[arg(long)]
         passphrase_file: Option<PathBuf>,
+        /// With -o: print {"public_key", "key_id"} as JSON on standard output.
+        #[arg(long, requires = "output")]
+        json: bool,
     },
     /// Make the descriptor of a passphrase-derived key (the bridge's passphrase method).
     #[command(
@@ -69,9 +75,13 @@ enum Command {
         /// Write the descriptor here (never overwritten).
         #[arg(short, long)]
         output: PathBuf,
-        /// File whose first line is the passphrase (`-` for stdin).
+        /// File whose first line is the passphrase (`-`: standard input; at a terminal it
+        /// is asked for, with echo off, twice).
         #[arg(long)]
         passphrase_file: PathBuf,
+        /// Print {"public_key", "key_id"} as JSON on standard output.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the public key of a key file (or of a secret key file on stdin).
     #[command(after_help = "Example:\n  vbzkey pubkey -k key.txt > store-public-key.txt\n\
@@ -84,8 +94,11 @@ enum Command {
         /// Print {"public_key", "key_id"} as JSON.
         #[arg(long)]
         json: bool,
+        /// Write it to this file (`-`: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
     },
-    /// Seal a value from stdin to a public key, under a context.
+    /// Seal a value (a file, or standard input) to a public key, under a context.
     #[command(after_help = "Example:\n  printf %s 4111111111111111 | vbzkey seal --to vkpub1.… \
                             --context cust_cards/1001/card_number\n\
                             One trailing newline on stdin is dropped (use --keep-newline to seal it). \
@@ -103,6 +116,11 @@ enum Command {
         /// Seal stdin exactly, including a trailing newline.
         #[arg(long)]
         keep_newline: bool,
+        /// Write the record to this file (`-`: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// The value's file (`-` or none: standard input).
+        input: Option<PathBuf>,
     },
     /// Open a record from stdin (text or binary) with a secret key file.
     #[command(
@@ -122,6 +140,9 @@ enum Command {
         /// The context the record was sealed under.
         #[arg(long)]
         context: String,
+        /// Write the value to this file, created 0600 (`-`: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
     },
     /// Split a customer JSON record into clear fields and sealed fields.
     #[command(
@@ -135,6 +156,11 @@ enum Command {
         /// Recipient: a `vkpub1.` key, or a file holding one.
         #[arg(long)]
         to: String,
+        /// Write the JSON to this file (`-`: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// The customer JSON's file (`-` or none: standard input).
+        input: Option<PathBuf>,
     },
     /// Show what a record's header says, without any key.
     #[command(after_help = "Example:\n  vbzkey inspect --json rec.txt")]
@@ -156,43 +182,48 @@ enum Command {
     Man,
 }
 
+/// This tool's name in its error lines.
+const TOOL: &str = "vbzkey";
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { error::exit::USAGE } else { 0 });
+            return exit::command_line(TOOL, &e.render().to_string(), e.use_stderr());
         }
     };
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("vbzkey: error: {e}");
+            exit::error(TOOL, &e);
             if let Some(hint) = e.hint() {
-                eprintln!("vbzkey: hint: {hint}");
+                eprintln!("{TOOL}: hint: {hint}");
             }
-            e.exit_code()
+            e.exit().into()
         }
     }
 }
 
 fn run(command: Command) -> Result<(), CliError> {
     match command {
-        Command::Keygen { output, encrypt: false, .. } => keygen(output),
-        Command::Keygen { output, encrypt: true, passphrase_file } => {
-            keygen_encrypted(output, &passphrase_file.expect("required by clap"))
+        Command::Keygen { output, encrypt: false, json, .. } => keygen(output, json),
+        Command::Keygen { output, encrypt: true, passphrase_file, json } => {
+            keygen_encrypted(output, &passphrase_file.expect("required by clap"), json)
         }
-        Command::PassphraseKey { output, passphrase_file } => {
-            passphrase_key(&output, &passphrase_file)
+        Command::PassphraseKey { output, passphrase_file, json } => {
+            passphrase_key(&output, &passphrase_file, json)
         }
-        Command::Pubkey { key, json } => pubkey(key, json),
-        Command::Seal { to, context, binary, keep_newline } => {
-            seal(&to, &context, binary, keep_newline)
+        Command::Pubkey { key, json, output } => pubkey(key, json, output.as_deref()),
+        Command::Seal { to, context, binary, keep_newline, output, input } => {
+            let out = Output { binary, keep_newline, path: output.as_deref() };
+            seal(&to, &context, out, input.as_deref())
         }
-        Command::Open { key, context, passphrase_file, input } => {
-            open(key, &context, passphrase_file.as_deref(), input.as_deref())
+        Command::Open { key, context, passphrase_file, input, output } => {
+            open(key, &context, passphrase_file.as_deref(), input.as_deref(), output.as_deref())
         }
-        Command::SealCustomer { to } => seal_customer(&to),
+        Command::SealCustomer { to, output, input } => {
+            seal_customer(&to, output.as_deref(), input.as_deref())
+        }
         Command::Inspect { json, input } => inspect(json, input.as_deref()),
         Command::Completions { shell } => self_description(|out| {
             clap_complete::generate(shell, &mut Cli::command(), "vbzkey", out);
@@ -218,7 +249,7 @@ fn harden() {
     }
 }
 
-fn keygen(output: Option<PathBuf>) -> Result<(), CliError> {
+fn keygen(output: Option<PathBuf>, json: bool) -> Result<(), CliError> {
     harden();
     if output.is_none() {
         io::refuse_terminal("a secret key", "redirect standard output or use -o FILE")?;
@@ -227,16 +258,53 @@ fn keygen(output: Option<PathBuf>) -> Result<(), CliError> {
     match output {
         Some(path) => {
             keyfile::write_new(&path, &key)?;
-            eprintln!("Public key: {}", key.public_key());
+            made(key.public_key(), json)?;
         }
         None => io::write_stdout(vbzkey_protocol::keyfile::render(&key).as_bytes())?,
     }
     Ok(())
 }
 
-/// The first line of a passphrase file (or of stdin for `-`), without its line ending.
-fn read_passphrase(path: &std::path::Path) -> Result<zeroize::Zeroizing<Vec<u8>>, CliError> {
+/// After a key file is written: its public key for people on stderr, or as JSON on stdout.
+fn made(pk: &vbzkey_protocol::PublicKey, json: bool) -> Result<(), CliError> {
+    if json {
+        let v = json!({ "public_key": pk.to_text(), "key_id": pk.key_id().to_string() });
+        io::write_stdout(format!("{v}\n").as_bytes())
+    } else {
+        eprintln!("Public key: {pk}");
+        Ok(())
+    }
+}
+
+/// Whether a passphrase read is for a new key (typed twice at a terminal) or an existing one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Passphrase {
+    /// Setting one: a typo would make the key unopenable, so a terminal asks twice.
+    New,
+    /// Opening a key with one.
+    Existing,
+}
+
+/// The first line of a passphrase file (or of stdin for `-`), without its line ending. With
+/// `-` on a terminal it is asked for with echo off (twice for a new one); pipes and files are
+/// read as they are.
+fn read_passphrase(
+    path: &std::path::Path,
+    kind: Passphrase,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, CliError> {
     let limit = vbzkey_softkey::MAX_PASSPHRASE_LEN + 2;
+    if path == std::path::Path::new("-") && io::stdin_is_terminal() {
+        let first = io::typed_secret("passphrase")?;
+        if kind == Passphrase::New {
+            let again = io::typed_secret("passphrase, again")?;
+            if first != again {
+                return Err(CliError::Usage(
+                    "the two passphrases typed differ; nothing was written".into(),
+                ));
+            }
+        }
+        return Ok(first);
+    }
     let raw = if path == std::path::Path::new("-") {
         io::read_stdin(limit, "the passphrase")?
     } else {
@@ -253,33 +321,37 @@ fn soft_err(e: vbzkey_softkey::SoftKeyError) -> CliError {
 fn keygen_encrypted(
     output: Option<PathBuf>,
     passphrase_file: &std::path::Path,
+    json: bool,
 ) -> Result<(), CliError> {
     harden();
     let output = output.ok_or_else(|| CliError::Usage("--encrypt needs -o FILE".into()))?;
-    let passphrase = read_passphrase(passphrase_file)?;
+    let passphrase = read_passphrase(passphrase_file, Passphrase::New)?;
     let key = SecretKey::generate().map_err(|_| CliError::Record(record::RecordError::Rng))?;
     let file = vbzkey_softkey::KeyFile::seal(&key, &passphrase, vbzkey_softkey::Kdf::WORKSTATION)
         .map_err(soft_err)?;
     keyfile::write_new_file(&output, file.to_json().as_bytes())?;
-    eprintln!("Public key: {}", key.public_key());
-    Ok(())
+    made(key.public_key(), json)
 }
 
 fn passphrase_key(
     output: &std::path::Path,
     passphrase_file: &std::path::Path,
+    json: bool,
 ) -> Result<(), CliError> {
     harden();
-    let passphrase = read_passphrase(passphrase_file)?;
+    let passphrase = read_passphrase(passphrase_file, Passphrase::New)?;
     let (descriptor, key) =
         vbzkey_softkey::PassphraseKey::create(&passphrase, vbzkey_softkey::Kdf::WORKSTATION)
             .map_err(soft_err)?;
     keyfile::write_new_file(output, descriptor.to_json().as_bytes())?;
-    eprintln!("Public key: {}", key.public_key());
-    Ok(())
+    made(key.public_key(), json)
 }
 
-fn pubkey(key: Option<PathBuf>, json: bool) -> Result<(), CliError> {
+fn pubkey(
+    key: Option<PathBuf>,
+    json: bool,
+    output: Option<&std::path::Path>,
+) -> Result<(), CliError> {
     harden();
     let pk = match key {
         Some(path) => keyfile::load(&path)?.public_key(&path)?,
@@ -295,31 +367,43 @@ fn pubkey(key: Option<PathBuf>, json: bool) -> Result<(), CliError> {
     } else {
         pk.to_text()
     };
-    io::write_stdout(format!("{out}\n").as_bytes())
+    io::write_output(output, format!("{out}\n").as_bytes(), false)
 }
 
-fn seal(to: &str, context: &str, binary: bool, keep_newline: bool) -> Result<(), CliError> {
+/// How `seal` writes its record.
+struct Output<'a> {
+    binary: bool,
+    keep_newline: bool,
+    path: Option<&'a std::path::Path>,
+}
+
+fn seal(
+    to: &str,
+    context: &str,
+    Output { binary, keep_newline, path: output }: Output<'_>,
+    input: Option<&std::path::Path>,
+) -> Result<(), CliError> {
     let pk = keyfile::recipient(to)?;
-    if binary {
-        io::refuse_terminal("a binary record", "redirect standard output to a file")?;
+    if binary && output.is_none_or(|p| p == std::path::Path::new("-")) {
+        io::refuse_terminal("a binary record", "redirect standard output or use -o FILE")?;
     }
     // One byte of slack per allowed line ending, so a maximal value plus "\r\n" still fits.
-    let input = io::read_stdin(MAX_PLAINTEXT_LEN + 2, "the value")?;
+    let input = io::read_input(input, MAX_PLAINTEXT_LEN + 2, "the value")?;
     let value = if keep_newline { &input[..] } else { io::strip_one_newline(&input) };
     // An empty record is almost always a mistake (a Ctrl-D on a terminal, an empty variable in
     // a script), and it would read back as a "value" that was never there.
     if value.is_empty() {
         return Err(CliError::BadInput(
-            "the value on standard input is empty; nothing was sealed (store an empty field \
+            "the value is empty; nothing was sealed (store an empty field \
              as empty, without a record)"
                 .into(),
         ));
     }
     let rec = record::seal(&pk, context.as_bytes(), value)?;
     if binary {
-        io::write_stdout(&rec)
+        io::write_output(output, &rec, false)
     } else {
-        io::write_stdout(format!("{}\n", record::to_text(&rec)).as_bytes())
+        io::write_output(output, format!("{}\n", record::to_text(&rec)).as_bytes(), false)
     }
 }
 
@@ -341,6 +425,7 @@ fn open(
     context: &str,
     passphrase_file: Option<&std::path::Path>,
     input: Option<&std::path::Path>,
+    output: Option<&std::path::Path>,
 ) -> Result<(), CliError> {
     harden();
     let stdin = |p: Option<&std::path::Path>| p.is_none_or(|p| p == std::path::Path::new("-"));
@@ -351,19 +436,25 @@ fn open(
                 .into(),
         ));
     }
-    let passphrase = passphrase_file.map(read_passphrase).transpose()?;
+    let passphrase =
+        passphrase_file.map(|p| read_passphrase(p, Passphrase::Existing)).transpose()?;
     let key = keyfile::secret(&key, passphrase.as_deref().map(|p| &p[..]))?;
     let rec = read_record(input)?;
     let mut plaintext = record::open(&key, context.as_bytes(), &rec)?;
-    if io::stdout_is_terminal() {
+    let to_stdout = output.is_none_or(|p| p == std::path::Path::new("-"));
+    if to_stdout && io::stdout_is_terminal() {
         plaintext.push(b'\n');
     }
-    io::write_stdout(&plaintext)
+    io::write_output(output, &plaintext, true)
 }
 
-fn seal_customer(to: &str) -> Result<(), CliError> {
+fn seal_customer(
+    to: &str,
+    output: Option<&std::path::Path>,
+    input: Option<&std::path::Path>,
+) -> Result<(), CliError> {
     let pk = keyfile::recipient(to)?;
-    let input = io::read_stdin(MAX_CUSTOMER_JSON, "the customer JSON")?;
+    let input = io::read_input(input, MAX_CUSTOMER_JSON, "the customer JSON")?;
     // CustomerInput zeroizes itself on drop.
     let customer: CustomerInput = customer_json::parse(&input)?;
     let split = split::split(&customer)?;
@@ -381,9 +472,8 @@ fn seal_customer(to: &str) -> Result<(), CliError> {
         "clear": split.clear,
         "sealed": sealed,
     });
-    io::write_stdout(
-        format!("{}\n", serde_json::to_string_pretty(&out).expect("JSON values")).as_bytes(),
-    )
+    let text = format!("{}\n", serde_json::to_string_pretty(&out).expect("JSON values"));
+    io::write_output(output, text.as_bytes(), false)
 }
 
 fn inspect(json: bool, input: Option<&std::path::Path>) -> Result<(), CliError> {

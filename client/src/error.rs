@@ -80,12 +80,25 @@ pub enum LinkError {
         /// Why.
         source: io::Error,
     },
-    /// libusb cannot start (no USB on this computer, or in this container).
-    #[error("no dongle found: USB is not available here ({0})")]
+    /// libusb cannot start or cannot list devices (no USB on this computer, or in this
+    /// container or VM). libusb's own words ("Other error") say nothing an admin can act on,
+    /// so the message names what was looked for and what to check.
+    #[error(
+        "no dongle found: this computer's USB devices cannot be listed (libusb: {0}). A vbzkey \
+         dongle is looked for as USB id {vid:04x}:{pid:04x}: check that /dev/bus/usb exists and \
+         is readable (in a container or VM, that USB is passed through), that the dongle is \
+         plugged in (`lsusb -d {vid:04x}:{pid:04x}`), and that the udev rule \
+         hardware/pi/70-vbzkey.rules is installed; an emulated dongle is reached with \
+         --dongle unix:PATH",
+        vid = crate::usb::DEFAULT_VID,
+        pid = crate::usb::DEFAULT_PID
+    )]
     UsbUnavailable(rusb::Error),
     /// No matching USB device is plugged in.
     #[error(
-        "no dongle found: none with USB id {vid:04x}:{pid:04x}{} is plugged in",
+        "no dongle found: none with USB id {vid:04x}:{pid:04x}{} is plugged in. Check the cable \
+         (a data cable, in the Pi's USB port, not PWR), that `lsusb -d {vid:04x}:{pid:04x}` lists \
+         it, and that the udev rule hardware/pi/70-vbzkey.rules is installed",
         serial.as_deref().map(|s| format!(" and serial {s}")).unwrap_or_default()
     )]
     NoUsbDongle {

@@ -279,3 +279,21 @@ fn a_link_numbers_its_requests_and_checks_the_answers() {
     drop(link);
     assert_eq!(peer.join().unwrap(), vec![1, 2, 3]);
 }
+
+/// `--dongle usb` where USB cannot be listed (this container, a VM without USB passed through)
+/// used to say only libusb's "Other error".
+#[test]
+fn usb_unavailable_names_what_was_looked_for_and_what_to_check() {
+    let text = LinkError::UsbUnavailable(rusb::Error::Other).to_string();
+    let id = format!("{:04x}:{:04x}", crate::usb::DEFAULT_VID, crate::usb::DEFAULT_PID);
+    for words in
+        ["no dongle found", id.as_str(), "/dev/bus/usb", "plugged in", "udev rule", "unix:"]
+    {
+        assert!(text.contains(words), "{words:?} not in {text:?}");
+    }
+    let absent = LinkError::NoUsbDongle { vid: 0x1209, pid: 0x0001, serial: Some("A1".into()) };
+    let text = absent.to_string();
+    for words in ["1209:0001", "serial A1", "lsusb", "udev rule"] {
+        assert!(text.contains(words), "{words:?} not in {text:?}");
+    }
+}

@@ -22,16 +22,24 @@ use vbzkey_firmware::transport::{self, Clock, Shared, ffs, socket};
 use vbzkey_hardware::gpio::CdevPin;
 use vbzkey_hardware::identity::{DeviceIdentity, FixedIdentity, PiIdentity};
 use vbzkey_hardware::presence::{ButtonInput, FifoInput, Indicator, PresenceInput};
+use vbzkey_os::exit::{self, Exit};
 use vbzkey_protocol::endpoint::Endpoint;
 use vbzkey_protocol::{SecretKey, record};
 
-/// Exit code when the self-test fails (EX_SOFTWARE).
-const EXIT_SELF_TEST: u8 = 70;
+/// Exit code when the self-test fails (EX_SOFTWARE), from the table all vbzkey tools share.
+const EXIT_SELF_TEST: u8 = Exit::SelfTest.code();
 /// Exit code for configuration and start-up errors (EX_CONFIG).
-const EXIT_CONFIG: u8 = 78;
+const EXIT_CONFIG: u8 = Exit::Config.code();
+/// This tool's name in its error lines.
+const TOOL: &str = "vbzkey-firmware";
 
 #[derive(Parser)]
-#[command(name = "vbzkey-firmware", version, about = "The vbzkey dongle firmware.")]
+#[command(
+    name = "vbzkey-firmware",
+    version,
+    about = "The vbzkey dongle firmware.",
+    after_help = Exit::help()
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -55,6 +63,9 @@ enum Command {
         /// Also time one Argon2id derivation at the Pi Zero parameters.
         #[arg(long)]
         kdf_timing: bool,
+        /// Print the results as one JSON object (times in nanoseconds).
+        #[arg(long)]
+        json: bool,
     },
     /// The OTP device secret: status, program (once), lock, and the boot-time save.
     #[command(subcommand)]
@@ -143,26 +154,25 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            return exit::command_line(TOOL, &e.render().to_string(), e.use_stderr());
         }
     };
     match cli.command {
-        Command::SelfTest { loops, kdf_timing } => self_test(loops, kdf_timing),
+        Command::SelfTest { loops, kdf_timing, json } => self_test(loops, kdf_timing, json),
         Command::Otp(cmd) => otp_cmd::run(cmd),
         Command::Serve(args) => match serve(*args) {
             Ok(()) => ExitCode::SUCCESS,
             Err((code, msg)) => {
-                tracing::error!("{msg}");
+                exit::error(TOOL, msg);
                 ExitCode::from(code)
             }
         },
     }
 }
 
-fn self_test(loops: u32, kdf_timing: bool) -> ExitCode {
+fn self_test(loops: u32, kdf_timing: bool, json: bool) -> ExitCode {
     if let Err(e) = selftest::run() {
-        eprintln!("vbzkey-firmware: {e}");
+        exit::error(TOOL, e);
         return ExitCode::from(EXIT_SELF_TEST);
     }
     let key = SecretKey::derive(b"vbzkey self-test loop key seed..");
@@ -181,7 +191,7 @@ fn self_test(loops: u32, kdf_timing: bool) -> ExitCode {
         let rec = match record::seal(key.public_key(), ctx, &value) {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("vbzkey-firmware: self-test failed: seal in loop {i}: {e}");
+                exit::error(TOOL, format_args!("self-test failed: seal in loop {i}: {e}"));
                 return ExitCode::from(EXIT_SELF_TEST);
             }
         };
@@ -189,33 +199,55 @@ fn self_test(loops: u32, kdf_timing: bool) -> ExitCode {
         let ok = record::open(&key, ctx, &rec).map(|pt| pt[..] == value[..]);
         open += t.elapsed();
         if ok != Ok(true) {
-            eprintln!("vbzkey-firmware: self-test failed: open in loop {i}");
+            exit::error(TOOL, format_args!("self-test failed: open in loop {i}"));
             return ExitCode::from(EXIT_SELF_TEST);
         }
     }
     let ratio = if loops == 0 { 0.0 } else { dh.as_secs_f64() / open.as_secs_f64() };
+    let mut kdf_result = None;
+    if kdf_timing {
+        let kdf = KdfParams::PI_ZERO;
+        let (wall, cpu) = (Instant::now(), vbzkey_os::cputime::thread_cpu_time());
+        if keystore::stretch(kdf, &[0; 16], black_box(b"123456")).is_err() {
+            exit::error(TOOL, "self-test failed: Argon2id at the Pi parameters");
+            return ExitCode::from(EXIT_SELF_TEST);
+        }
+        // CPU time is the cost of one PIN guess on this core, whatever else runs here.
+        kdf_result = Some((kdf, vbzkey_os::cputime::thread_cpu_time() - cpu, wall.elapsed()));
+    }
+    let peak = peak_memory_kib();
+    if json {
+        let v = serde_json::json!({
+            "ok": true,
+            "loops": loops,
+            "x25519": vbzkey_x25519::BACKEND,
+            "open_over_dh": ratio,
+            "dh_ns": dh.as_nanos() as u64,
+            "open_ns": open.as_nanos() as u64,
+            "argon2id": kdf_result.map(|(kdf, cpu, wall)| serde_json::json!({
+                "m_mib": kdf.m_kib / 1024,
+                "t": kdf.t,
+                "cpu_ns": cpu.as_nanos() as u64,
+                "wall_ns": wall.as_nanos() as u64,
+            })),
+            "peak_memory_kib": peak,
+        });
+        println!("{v}");
+        return ExitCode::SUCCESS;
+    }
     println!(
         "self-test: ok (X25519, HKDF-SHA256, ChaCha20-Poly1305, record known answers; {loops} seal/open loops)"
     );
     println!("x25519: {}", vbzkey_x25519::BACKEND);
     println!("open rate / bare X25519 rate: {ratio:.3} (dh {:?}, open {:?} for {loops})", dh, open);
-    if kdf_timing {
-        let kdf = KdfParams::PI_ZERO;
-        let (wall, cpu) = (Instant::now(), vbzkey_os::cputime::thread_cpu_time());
-        if keystore::stretch(kdf, &[0; 16], black_box(b"123456")).is_err() {
-            eprintln!("vbzkey-firmware: self-test failed: Argon2id at the Pi parameters");
-            return ExitCode::from(EXIT_SELF_TEST);
-        }
-        // CPU time is the cost of one PIN guess on this core, whatever else runs here.
+    if let Some((kdf, cpu, wall)) = kdf_result {
         println!(
-            "argon2id at the Pi Zero parameters ({} MiB, t={}): {:?} CPU, {:?} wall (one PIN check)",
+            "argon2id at the Pi Zero parameters ({} MiB, t={}): {cpu:?} CPU, {wall:?} wall (one PIN check)",
             kdf.m_kib / 1024,
             kdf.t,
-            vbzkey_os::cputime::thread_cpu_time() - cpu,
-            wall.elapsed()
         );
     }
-    if let Some(kb) = peak_memory_kib() {
+    if let Some(kb) = peak {
         println!("peak memory (VmHWM): {kb} KiB");
     }
     ExitCode::SUCCESS
@@ -387,7 +419,7 @@ fn serve(args: ServeArgs) -> Result<(), (u8, String)> {
     if let Some(dir) = args.transport.strip_prefix("ffs:").filter(|d| !d.is_empty()) {
         let bind = args.udc.map(|udc| (args.gadget.join("UDC"), udc));
         return ffs::serve(&ffs::FfsConfig { dir: dir.into(), bind }, shared)
-            .map_err(|e| (1, format!("USB: {e}")));
+            .map_err(|e| (Exit::Io.code(), format!("USB: {e}")));
     }
     let bad = |e: &dyn std::fmt::Display| {
         cfg_err(format!(

@@ -13,12 +13,14 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use vbzkey_hardware::otp::{self, OtpAccess, OtpError, OtpRows, VcTools};
 use vbzkey_os::durable;
+use vbzkey_os::exit::Exit;
 use zeroize::Zeroizing;
 
-/// Exit code when the OTP cannot be read or written (EX_UNAVAILABLE).
-const EXIT_OTP: u8 = 69;
-/// Exit code when a request is refused to protect the dongle (EX_NOPERM).
-const EXIT_REFUSED: u8 = 77;
+/// Exit code when the OTP cannot be read or written: the board's hardware failed (the table
+/// all vbzkey tools share, docs/CLI.md).
+const EXIT_OTP: u8 = Exit::DongleFailed.code();
+/// Exit code when a request is refused to protect the dongle.
+const EXIT_REFUSED: u8 = Exit::Refused.code();
 /// The files that are sealed to the board: once one exists, programming OTP is refused.
 const SEALED_FILES: [&str; 2] = ["keystore.v1", "device-key.v1"];
 
@@ -33,6 +35,10 @@ pub(crate) enum OtpCommand {
         /// The firmware's state directory.
         #[arg(long, default_value = "/var/lib/vbzkey")]
         state_dir: PathBuf,
+        /// Print `{"otp": "unprogrammed"|"programmed"|"partial", "rows_set", "sealed": [{"file",
+        /// "to_otp"}]}` as JSON (never the secret).
+        #[arg(long)]
+        json: bool,
     },
     /// Program 32 random bytes into OTP rows 36-43 and read them back. IRREVERSIBLE. Refused
     /// once the state directory holds a key store or device key, and when the rows already
@@ -56,10 +62,11 @@ pub(crate) enum OtpCommand {
     },
     /// Save rows 36-43 for the firmware (run as root at boot by vbzkey-otp.service). Fails
     /// when the rows cannot be read, so the failure shows in `systemctl --failed`.
-    #[command(after_help = "Example:\n  vbzkey-firmware otp save --out /run/vbzkey/otp-dump")]
+    #[command(after_help = "Example:\n  vbzkey-firmware otp save --output /run/vbzkey/otp-dump")]
     Save {
-        /// Where to write the rows (mode 0400; put it on a tmpfs such as /run).
-        #[arg(long)]
+        /// Where to write the rows (mode 0400; put it on a tmpfs such as /run). (`--out`, its
+        /// old spelling, still works.)
+        #[arg(short, long = "output", alias = "out")]
         out: PathBuf,
     },
 }
@@ -79,7 +86,7 @@ impl From<OtpError> for Stop {
 
 pub(crate) fn run(cmd: OtpCommand) -> ExitCode {
     let result = match cmd {
-        OtpCommand::Status { state_dir } => status(&VcTools, &state_dir),
+        OtpCommand::Status { state_dir, json } => status(&VcTools, &state_dir, json),
         OtpCommand::Program { state_dir, yes } => program(&VcTools, &state_dir, yes),
         OtpCommand::Lock { yes } => lock(&VcTools, yes),
         OtpCommand::Save { out } => save(&VcTools, &out),
@@ -87,7 +94,7 @@ pub(crate) fn run(cmd: OtpCommand) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Stop(code, msg)) => {
-            eprintln!("vbzkey-firmware: {msg}");
+            vbzkey_os::exit::error("vbzkey-firmware", msg);
             ExitCode::from(code)
         }
     }
@@ -129,10 +136,24 @@ fn sealed_files(state_dir: &Path) -> Result<Vec<(&'static str, Option<bool>)>, S
     Ok(found)
 }
 
-fn status(access: &dyn OtpAccess, state_dir: &Path) -> Result<(), Stop> {
+fn status(access: &dyn OtpAccess, state_dir: &Path, json: bool) -> Result<(), Stop> {
     let rows = otp::read(access)?;
-    println!("OTP rows {}-{}: {}", otp::FIRST_ROW, otp::FIRST_ROW + otp::ROWS - 1, describe(&rows));
     let files = sealed_files(state_dir)?;
+    if json {
+        let (otp, rows_set) = match &rows {
+            OtpRows::Unprogrammed => ("unprogrammed", 0),
+            OtpRows::Programmed(_) => ("programmed", otp::ROWS),
+            OtpRows::Partial { rows_set, .. } => ("partial", u32::from(*rows_set)),
+        };
+        let sealed: Vec<_> = files
+            .iter()
+            .map(|(name, to_otp)| serde_json::json!({ "file": name, "to_otp": to_otp }))
+            .collect();
+        let v = serde_json::json!({ "otp": otp, "rows_set": rows_set, "sealed": sealed });
+        println!("{v}");
+        return Ok(());
+    }
+    println!("OTP rows {}-{}: {}", otp::FIRST_ROW, otp::FIRST_ROW + otp::ROWS - 1, describe(&rows));
     if files.is_empty() {
         println!("state {}: nothing sealed yet", state_dir.display());
     }
@@ -153,13 +174,21 @@ fn confirm(what: &str, yes: bool) -> Result<(), Stop> {
     }
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
-        return Err(Stop(EXIT_REFUSED, format!("{what} is irreversible: add --yes to confirm")));
+        // As `vbzkey-admin reset` without a terminal: a usage error, nothing done.
+        return Err(Stop(
+            Exit::Usage.code(),
+            format!("{what} is irreversible: add --yes to confirm"),
+        ));
     }
     eprint!("{what} is IRREVERSIBLE. Type YES to go on: ");
     let _ = std::io::stderr().flush();
     let mut line = String::new();
-    stdin.lock().read_line(&mut line).map_err(|e| Stop(EXIT_REFUSED, e.to_string()))?;
-    if line.trim() == "YES" { Ok(()) } else { Err(Stop(EXIT_REFUSED, "not confirmed".into())) }
+    stdin.lock().read_line(&mut line).map_err(|e| Stop(Exit::Io.code(), e.to_string()))?;
+    if line.trim() == "YES" {
+        Ok(())
+    } else {
+        Err(Stop(Exit::Aborted.code(), "not confirmed; nothing was changed".into()))
+    }
 }
 
 fn program(access: &dyn OtpAccess, state_dir: &Path, yes: bool) -> Result<(), Stop> {
@@ -237,7 +266,7 @@ fn save(access: &dyn OtpAccess, out: &Path) -> Result<(), Stop> {
     })?;
     let text = otp::format_rows(rows.secret());
     durable::write(out, text.as_bytes(), 0o400, durable::Mode::Replace)
-        .map_err(|e| Stop(EXIT_OTP, format!("cannot write {}: {e}", out.display())))?;
+        .map_err(|e| Stop(Exit::Io.code(), format!("cannot write {}: {e}", out.display())))?;
     eprintln!(
         "OTP rows {}-{}: {}",
         otp::FIRST_ROW,

@@ -181,7 +181,7 @@ fn programmed_board(b: &Board) -> PathBuf {
     let o = b.otp(&["program", "--yes", "--state-dir", b.state().to_str().unwrap()], false);
     assert!(o.status.success(), "{}", stderr(&o));
     let saved = b.dir.join("otp-dump");
-    let o = b.otp(&["save", "--out", saved.to_str().unwrap()], false);
+    let o = b.otp(&["save", "--output", saved.to_str().unwrap()], false);
     assert!(o.status.success(), "{}", stderr(&o));
     saved
 }
@@ -204,13 +204,18 @@ fn otp_program_writes_the_rows_reads_them_back_and_never_programs_twice() {
     assert!(!stderr(&o).contains(&fuses.lines().next().unwrap()[2..]), "no secret in messages");
 
     let again = b.otp(&["program", "--yes", "--state-dir", state.to_str().unwrap()], false);
-    assert_eq!(again.status.code(), Some(77), "{}", stderr(&again));
+    assert_eq!(again.status.code(), Some(5), "{}", stderr(&again));
     assert!(stderr(&again).contains("refusing"), "{}", stderr(&again));
     assert_eq!(b.fuses(), fuses, "the fuses did not change");
     assert_eq!(b.tool_log().matches("vcmailbox").count(), 1, "one write, ever");
 
     let status = b.otp(&["status", "--state-dir", state.to_str().unwrap()], false);
     assert!(String::from_utf8_lossy(&status.stdout).contains("programmed: this board has"));
+    // docs/CLI.md: a command that prints facts takes --json.
+    let status = b.otp(&["status", "--json", "--state-dir", state.to_str().unwrap()], false);
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!((v["otp"].as_str(), v["rows_set"].as_u64()), (Some("programmed"), Some(8)));
+    assert!(!String::from_utf8_lossy(&status.stdout).contains(&fuses.lines().next().unwrap()[2..]));
 }
 
 #[test]
@@ -221,7 +226,7 @@ fn otp_program_refuses_on_an_initialised_dongle() {
     d.stop();
 
     let o = b.otp(&["program", "--yes", "--state-dir", b.state().to_str().unwrap()], false);
-    assert_eq!(o.status.code(), Some(77), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     let msg = stderr(&o);
     assert!(msg.contains("keystore.v1 exists") || msg.contains("device-key.v1 exists"), "{msg}");
     assert!(!b.tool_log().contains("vcmailbox"), "nothing was written: {}", b.tool_log());
@@ -232,10 +237,10 @@ fn otp_program_refuses_on_an_initialised_dongle() {
 fn otp_program_and_lock_need_confirmation() {
     let b = Board::new("confirm");
     let o = b.otp(&["program", "--state-dir", b.state().to_str().unwrap()], false);
-    assert_eq!(o.status.code(), Some(77));
+    assert_eq!(o.status.code(), Some(2), "no terminal to confirm at: a usage error");
     assert!(stderr(&o).contains("--yes"), "{}", stderr(&o));
     let o = b.otp(&["lock"], false);
-    assert_eq!(o.status.code(), Some(77), "unprogrammed rows are never locked");
+    assert_eq!(o.status.code(), Some(5), "unprogrammed rows are never locked");
     assert!(!b.tool_log().contains("vcmailbox"));
 
     programmed_board(&b);
@@ -249,8 +254,8 @@ fn otp_save_fails_loudly_when_the_rows_cannot_be_read() {
     let b = Board::new("save-fails");
     let out = b.dir.join("otp-dump");
     std::fs::write(&out, "36:00000001\n").unwrap();
-    let o = b.otp(&["save", "--out", out.to_str().unwrap()], true);
-    assert_eq!(o.status.code(), Some(69), "a failure the boot unit cannot swallow");
+    let o = b.otp(&["save", "--output", out.to_str().unwrap()], true);
+    assert_eq!(o.status.code(), Some(8), "a failure the boot unit cannot swallow");
     let msg = stderr(&o);
     assert!(msg.contains("vcgencmd failed") && msg.contains("device secret missing"), "{msg}");
     assert!(!out.exists(), "an earlier run's file does not stand in for unreadable rows");
@@ -336,7 +341,7 @@ fn otp_programmed_after_init_keeps_the_right_pin_right() {
     // Programmed behind the tool's back (vcmailbox by hand), then saved at boot.
     std::fs::write(b.dir.join("fuses"), "0x5a5a5a5a\n".repeat(8)).unwrap();
     let saved = b.dir.join("otp-dump");
-    assert!(b.otp(&["save", "--out", saved.to_str().unwrap()], false).status.success());
+    assert!(b.otp(&["save", "--output", saved.to_str().unwrap()], false).status.success());
 
     let mut d = b.serve(Some(&saved));
     let h = d.hello();

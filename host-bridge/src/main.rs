@@ -12,16 +12,21 @@ use tokio::net::TcpListener;
 use vbzkey_host_bridge::config::{Config, ConfigError};
 use vbzkey_host_bridge::http;
 use vbzkey_host_bridge::method::KeyMethod;
+use vbzkey_os::exit::{self, Exit};
+
+/// This tool's name in its error lines.
+const TOOL: &str = "vbzkey-bridge";
 
 #[derive(Parser)]
 #[command(
     name = "vbzkey-bridge",
     version,
     about = "The vbzkey workstation bridge: opens sealed fields for the store's admin page, with the staff member's key.",
-    after_help = "Example:\n  vbzkey-bridge --config /etc/vbzkey/bridge.toml\n\
+    after_help = format!("Example:\n  vbzkey-bridge --config /etc/vbzkey/bridge.toml\n\
                   The configuration names the allowed store origins and the key method; see \
                   docs/OPERATIONS.md. With --port 0 a free port is chosen; the first line on \
-                  stdout says which."
+                  stdout says which.\n\n{}",
+                  vbzkey_os::exit::Exit::help())
 )]
 struct Cli {
     /// The configuration file (TOML).
@@ -46,8 +51,7 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            return exit::command_line(TOOL, &e.render().to_string(), e.use_stderr());
         }
     };
     if let Err(e) = vbzkey_os::harden::no_core_dumps() {
@@ -56,8 +60,8 @@ fn main() -> ExitCode {
     let mut config = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("vbzkey-bridge: {e}");
-            return ExitCode::from(78);
+            exit::error(TOOL, e);
+            return Exit::Config.into();
         }
     };
     if let Some(p) = cli.port {
@@ -67,15 +71,15 @@ fn main() -> ExitCode {
         match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("vbzkey-bridge: cannot start: {e}");
-                return ExitCode::from(1);
+                exit::error(TOOL, format_args!("cannot start: {e}"));
+                return Exit::Io.into();
             }
         };
     match runtime.block_on(serve(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("vbzkey-bridge: {e}");
-            ExitCode::from(exit_code(&e))
+            exit::error(TOOL, &e);
+            exit_code(&e).into()
         }
     }
 }
@@ -88,11 +92,12 @@ fn colours(stderr_is_terminal: bool) -> bool {
 }
 
 /// A start refused over its configuration (a key file, a host key) exits 78 (EX_CONFIG), like
-/// a configuration file that does not parse: systemd does not retry it. Anything else is 1.
-fn exit_code(e: &ServeError) -> u8 {
+/// a configuration file that does not parse: systemd does not retry it. Anything else is an
+/// I/O failure (1). The codes are the table all vbzkey tools share (docs/CLI.md).
+fn exit_code(e: &ServeError) -> Exit {
     match e {
-        ServeError::Config(_) => 78,
-        ServeError::Listen { .. } | ServeError::Http(_) => 1,
+        ServeError::Config(_) => Exit::Config,
+        ServeError::Listen { .. } | ServeError::Http(_) => Exit::Io,
     }
 }
 
@@ -170,8 +175,8 @@ mod tests {
     #[test]
     fn a_start_refused_over_configuration_exits_78_like_a_bad_file() {
         let config_err = ConfigError::KeyUnusable("/etc/vbzkey/key.json: not a key file".into());
-        assert_eq!(exit_code(&ServeError::Config(config_err)), 78);
+        assert_eq!(exit_code(&ServeError::Config(config_err)).code(), 78);
         let listen = ServeError::Listen { port: 1, source: std::io::ErrorKind::AddrInUse.into() };
-        assert_eq!(exit_code(&listen), 1);
+        assert_eq!(exit_code(&listen).code(), 1);
     }
 }

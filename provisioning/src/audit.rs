@@ -23,9 +23,12 @@ pub(crate) enum AuditCommand {
     /// Print the log (every entry, oldest first; or from entry --from on, after a header that
     /// names the head before it), checking it as it comes.
     #[command(after_help = "Examples:\n  vbzkey-admin audit export -o audit-2026-11.log\n  \
-                      vbzkey-admin audit export --from 120000 -o audit-december.log\n\
+                      vbzkey-admin audit export --from 120000 -o audit-december.log\n  \
+                      vbzkey-admin audit export --json | jq 'select(.event == \"unseal\")'\n\
                       The last line on stderr names the head: keep it, to check later exports \
-                      (`audit verify --head`) or the next segment (`audit verify --after`).")]
+                      (`audit verify --head`) or the next segment (`audit verify --after`). To \
+                      a terminal it prints a listing in local time; to a file or a pipe, the \
+                      log's own lines (docs/AUDIT-LOG.md), which `audit verify` checks.")]
     Export {
         /// Write to this file.
         #[arg(short, long)]
@@ -33,6 +36,10 @@ pub(crate) enum AuditCommand {
         /// The first entry to export (its header carries the head it chains from).
         #[arg(long, default_value_t = 0)]
         from: u64,
+        /// One JSON object per entry and line (`seq`, `time` in RFC 3339, `event`, `keys`,
+        /// `ok`, `failed`, `host`, `hash`), for reading; `audit verify` checks the plain log.
+        #[arg(long)]
+        json: bool,
     },
     /// Check the hash chain, of the dongle's log or of an exported file.
     #[command(
@@ -49,6 +56,9 @@ pub(crate) enum AuditCommand {
         /// A head remembered earlier: the file must end there.
         #[arg(long, value_parser = parse_head)]
         head: Option<Hash>,
+        /// Print `{"verified": true, "entries", "head"}` as JSON when it verifies.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -59,8 +69,15 @@ fn parse_head(s: &str) -> Result<Hash, AuditProblem> {
 /// Run an audit subcommand.
 pub(crate) fn run(d: &Dongle, cmd: &AuditCommand) -> Result<Output, AdminError> {
     match cmd {
-        AuditCommand::Export { output, from } => {
-            let (text, summary) = fetch(d, *from)?;
+        AuditCommand::Export { output, from, json } => {
+            let (raw, summary) = fetch(d, *from)?;
+            let text = if *json {
+                as_json(&raw)
+            } else if output.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                listing(&raw, &jiff::tz::TimeZone::system())
+            } else {
+                raw
+            };
             let mut out = Output::default();
             match output {
                 Some(path) => {
@@ -80,7 +97,7 @@ pub(crate) fn run(d: &Dongle, cmd: &AuditCommand) -> Result<Output, AdminError> 
             }
             Ok(out)
         }
-        AuditCommand::Verify { file: Some(path), after, head } => {
+        AuditCommand::Verify { file: Some(path), after, head, json } => {
             let file = std::fs::File::open(path).map_err(|e| AdminError::io("read", path, e))?;
             let mut v = after.map_or_else(Verifier::segment, Verifier::after);
             let mut first = None;
@@ -100,12 +117,17 @@ pub(crate) fn run(d: &Dongle, cmd: &AuditCommand) -> Result<Output, AdminError> 
                     return Err(AuditProblem::Broken(e).into());
                 }
             }
-            Ok(verified(&v, *head, after.is_some())?)
+            Ok(verified(&v, *head, after.is_some(), *json)?)
         }
-        AuditCommand::Verify { file: None, .. } => {
-            let (_, summary) = fetch(d, 0)?;
+        AuditCommand::Verify { file: None, json, .. } => {
+            let (raw, summary) = fetch(d, 0)?;
             let mut out = Output::default();
-            out.line(format!("audit log verifies: {summary}, as the dongle says"));
+            if *json {
+                let (head, entries) = audit::verify(&raw).map_err(AuditProblem::Broken)?;
+                out.line(verified_json(entries, &head));
+            } else {
+                out.line(format!("audit log verifies: {summary}, as the dongle says"));
+            }
             Ok(out)
         }
     }
@@ -152,17 +174,28 @@ fn fetch(d: &Dongle, from: u64) -> Result<(String, String), AdminError> {
     }
 }
 
+/// `audit verify --json` on success.
+fn verified_json(entries: u64, head: &Hash) -> String {
+    serde_json::json!({ "verified": true, "entries": entries, "head": audit::hex(head) })
+        .to_string()
+}
+
 /// The summary of a verified file, or why it does not verify against `head`.
-fn verified(v: &Verifier, head: Option<Hash>, anchored: bool) -> Result<Output, AuditProblem> {
+fn verified(
+    v: &Verifier,
+    head: Option<Hash>,
+    anchored: bool,
+    json: bool,
+) -> Result<Output, AuditProblem> {
     if head.is_some_and(|h| v.entries() > 0 && h != v.head()) {
         return Err(AuditProblem::HeadMismatch);
     }
     let mut out = Output::default();
-    out.line(format!(
-        "audit log verifies: {} entries, head {}",
-        v.entries(),
-        audit::hex(&v.head())
-    ));
+    out.line(if json {
+        verified_json(v.entries(), &v.head())
+    } else {
+        format!("audit log verifies: {} entries, head {}", v.entries(), audit::hex(&v.head()))
+    });
     if !anchored && v.next_seq().is_some_and(|n| n > v.entries()) {
         out.note(
             "It starts after entry 0: checked from its own header. Give --after with the head \
@@ -170,6 +203,74 @@ fn verified(v: &Verifier, head: Option<Hash>, anchored: bool) -> Result<Output, 
         );
     }
     Ok(out)
+}
+
+/// The fields of an entry line of a log that verified (nine, space-separated:
+/// docs/AUDIT-LOG.md); `None` for a segment header.
+struct Fields<'a> {
+    seq: &'a str,
+    unix: u64,
+    event: &'a str,
+    keys: &'a str,
+    ok: &'a str,
+    failed: &'a str,
+    host: &'a str,
+    hash: &'a str,
+}
+
+fn fields(line: &str) -> Option<Fields<'_>> {
+    let f: Vec<&str> = line.split(' ').collect();
+    match f[..] {
+        [_, seq, unix, event, keys, ok, failed, host, hash] => {
+            Some(Fields { seq, unix: unix.parse().ok()?, event, keys, ok, failed, host, hash })
+        }
+        _ => None,
+    }
+}
+
+/// `audit export --json`: one object per entry, its time in RFC 3339 (docs/CLI.md); segment
+/// headers, which are not entries, are left out.
+fn as_json(raw: &str) -> String {
+    let mut text = String::new();
+    for f in raw.lines().filter_map(fields) {
+        let keys: Vec<&str> = f.keys.split(',').filter(|k| *k != "-").collect();
+        let num = |s: &str| s.parse::<u64>().map_or(serde_json::Value::Null, Into::into);
+        let v = serde_json::json!({
+            "seq": num(f.seq),
+            "time": crate::output::utc_time(f.unix),
+            "event": f.event,
+            "keys": keys,
+            "ok": num(f.ok),
+            "failed": num(f.failed),
+            "host": f.host,
+            "hash": f.hash,
+        });
+        text.push_str(&v.to_string());
+        text.push('\n');
+    }
+    text
+}
+
+/// `audit export` to a terminal: one line per entry with the time in local time (`tz`), for a
+/// person reading it; the header lines say where a segment starts.
+fn listing(raw: &str, tz: &jiff::tz::TimeZone) -> String {
+    let mut text = String::new();
+    for line in raw.lines() {
+        match fields(line) {
+            Some(f) => text.push_str(&format!(
+                "{:>7}  {}  {:<19} keys {}  ok {} failed {}  {}\n",
+                f.seq,
+                crate::output::time_in(f.unix, tz),
+                f.event,
+                f.keys,
+                f.ok,
+                f.failed,
+                f.host
+            )),
+            None => text.push_str(&format!("(from {line})\n")),
+        }
+    }
+    text
 }
 
 #[cfg(test)]
@@ -202,7 +303,7 @@ mod tests {
     fn a_chain_that_holds_and_matches_a_remembered_head_verifies() {
         let (text, head) = log(3);
         let v = check(&text, None).unwrap();
-        let out = verified(&v, Some(head), false).unwrap();
+        let out = verified(&v, Some(head), false, false).unwrap();
         assert_eq!(
             out.stdout.as_str(),
             format!("audit log verifies: 3 entries, head {}\n", audit::hex(&head))
@@ -216,7 +317,10 @@ mod tests {
         let edited = text.replacen(" 1 0 usb", " 0 0 usb", 1);
         assert_eq!(check(&edited, None).err(), Some(AuditError::Broken { line: 1 }));
         let v = check(&text, None).unwrap();
-        assert!(matches!(verified(&v, Some([1; 32]), false), Err(AuditProblem::HeadMismatch)));
+        assert!(matches!(
+            verified(&v, Some([1; 32]), false, false),
+            Err(AuditProblem::HeadMismatch)
+        ));
         assert!(
             AuditProblem::HeadMismatch.to_string().contains("does NOT verify"),
             "scripts and people look for these words"
@@ -231,12 +335,45 @@ mod tests {
         let rest = format!("{}\n{}\n{}\n", lines[2], lines[3], lines[4]);
         let with_header = format!("{}{rest}", audit::segment_header(2, &head_2));
         let v = check(&with_header, None).unwrap();
-        let out = verified(&v, Some(head), false).unwrap();
+        let out = verified(&v, Some(head), false, false).unwrap();
         assert!(out.stderr.contains("--after"), "unanchored: {}", out.stderr);
         let v = check(&rest, Some(head_2)).unwrap();
-        assert!(verified(&v, Some(head), true).unwrap().stderr.is_empty());
+        assert!(verified(&v, Some(head), true, false).unwrap().stderr.is_empty());
         assert!(check(&rest, Some(head)).is_err(), "not after that head");
         assert!(parse_head(&audit::hex(&head)).is_ok());
         assert!(matches!(parse_head("3bf8"), Err(AuditProblem::BadHead(_))));
+    }
+
+    /// `audit export` printed the raw Unix seconds of each line to a person; JSON gives RFC
+    /// 3339, a terminal local time.
+    #[test]
+    fn an_exported_log_reads_in_rfc3339_as_json_and_in_local_time_at_a_terminal() {
+        let (text, head) = log(2);
+        let json = as_json(&text);
+        let rows: Vec<serde_json::Value> =
+            json.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1]["seq"], 1);
+        assert_eq!(rows[1]["time"], "1970-01-01T00:00:09Z");
+        assert_eq!(rows[1]["event"], "unseal");
+        assert_eq!(rows[1]["keys"], serde_json::json!([]));
+        assert_eq!((rows[1]["ok"].as_u64(), rows[1]["failed"].as_u64()), (Some(1), Some(0)));
+        assert_eq!(rows[1]["hash"], audit::hex(&head));
+        let header = format!("{}{}", audit::segment_header(2, &head), text);
+        assert_eq!(as_json(&header), json, "a segment header is not an entry");
+
+        let cet = jiff::tz::TimeZone::fixed(jiff::tz::offset(1));
+        let people = listing(&header, &cet);
+        assert!(people.contains("      1  1970-01-01 01:00:09 +01  unseal"), "{people}");
+        assert!(people.starts_with("(from vbzkey-audit-segment"), "{people}");
+        for l in text.lines() {
+            let unix = l.split(' ').nth(2).unwrap();
+            assert!(!people.contains(&format!(" {unix} ")), "raw Unix seconds in {people}");
+        }
+        let v = check(&text, None).unwrap();
+        let out = verified(&v, Some(head), false, true).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!((v["verified"].as_bool(), v["entries"].as_u64()), (Some(true), Some(2)));
+        assert_eq!(v["head"], audit::hex(&head));
     }
 }

@@ -25,9 +25,9 @@ pub(crate) struct BackupArgs {
     shares: u8,
     #[command(flatten)]
     staff: NoStaffPin,
-    /// Write share-1.txt … share-N.txt here (created, must not hold shares already)
-    /// instead of printing them.
-    #[arg(long)]
+    /// Write share-1.txt … share-N.txt in this directory (created, must not hold shares
+    /// already) instead of printing them. (`--out-dir`, its old spelling, still works.)
+    #[arg(short, long = "output", alias = "out-dir", value_name = "DIR")]
     out_dir: Option<PathBuf>,
 }
 
@@ -111,6 +111,9 @@ pub(crate) struct RestoreArgs {
     /// The admin PIN for the restored dongle.
     #[arg(long)]
     new_admin_pin_file: PathBuf,
+    /// Print the restored keys as one JSON array (the fields `info --json` gives each key).
+    #[arg(long)]
+    json: bool,
 }
 
 /// Rebuild the keys from shares, checked here first.
@@ -119,12 +122,16 @@ pub(crate) fn restore(d: &Dongle, args: &RestoreArgs) -> Result<Output, AdminErr
     let pin = Some(read_new_pin(&args.new_pin_file, "new staff PIN")?);
     let admin_pin = read_new_pin(&args.new_admin_pin_file, "new admin PIN")?;
     let keys = d.client().restore(shares, pin, admin_pin)?;
-    Ok(installed(&keys, "Restored"))
+    Ok(installed(&keys, "Restored", args.json))
 }
 
-fn installed(keys: &[KeyInfo], what: &str) -> Output {
+fn installed(keys: &[KeyInfo], what: &str, json: bool) -> Output {
     let mut out = Output::default();
-    for k in keys {
+    if json {
+        let list: Vec<_> = keys.iter().map(crate::output::key_json).collect();
+        out.line(serde_json::Value::Array(list).to_string());
+    }
+    for k in keys.iter().filter(|_| !json) {
         out.line(describe_key(k));
     }
     out.note(format!("{what} {} key version(s).", keys.len()));
@@ -155,6 +162,9 @@ pub(crate) struct CloneArgs {
     /// The admin PIN for the target.
     #[arg(long)]
     new_admin_pin_file: PathBuf,
+    /// Print the copied keys as one JSON array (the fields `info --json` gives each key).
+    #[arg(long)]
+    json: bool,
 }
 
 /// Copy the keys from one dongle to a new (or reset) one. The source is the dongle in
@@ -186,7 +196,7 @@ pub(crate) fn clone(global: &Target, args: &CloneArgs) -> Result<Output, AdminEr
     let blob = src.client().clone_export(&transfer)?;
     src.end_admin();
     let keys = dst.client().clone_import(blob, new_pin, new_admin_pin)?;
-    Ok(installed(&keys, "Cloned"))
+    Ok(installed(&keys, "Cloned", args.json))
 }
 
 #[cfg(test)]
@@ -222,8 +232,13 @@ mod tests {
 
     #[test]
     fn restored_keys_are_listed() {
-        let out = installed(&[key(1, false), key(2, true)], "Restored");
+        let keys = [key(1, false), key(2, true)];
+        let out = installed(&keys, "Restored", false);
         assert_eq!(out.stdout.lines().count(), 2);
         assert!(out.stderr.starts_with("Restored 2 key version(s).\n"), "{}", out.stderr);
+        let json = installed(&keys, "Restored", true);
+        let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+        assert_eq!(v[1], crate::output::key_json(&keys[1]));
+        assert_eq!(json.stderr, out.stderr);
     }
 }

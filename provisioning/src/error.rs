@@ -9,43 +9,40 @@ use vbzkey_client::{AddrError, ClientError, HostKeyError, LinkError};
 use vbzkey_protocol::KeyId;
 use vbzkey_protocol::audit::AuditError;
 use vbzkey_protocol::share::ShareError;
-use vbzkey_protocol::wire::{DongleError, MAX_BATCH, MAX_PIN_LEN, MIN_ADMIN_PIN_LEN, MIN_PIN_LEN};
+use vbzkey_protocol::wire::{
+    DongleError, ItemError, MAX_BATCH, MAX_PIN_LEN, MIN_ADMIN_PIN_LEN, MIN_PIN_LEN,
+};
 
 use crate::rewrap::RewrapError;
 use crate::rewrap_db::DbError;
 
-/// Exit codes: one per class of failure, so a script can tell them apart. Documented in
-/// `vbzkey-admin --help`, the README and docs/OPERATIONS.md.
+/// Exit codes: one per class of failure, so a script can tell them apart. The codes are the
+/// table every vbzkey tool shares ([`vbzkey_os::exit::Exit`], docs/CLI.md); these names are
+/// the classes this tool uses.
 pub(crate) mod exit {
+    use vbzkey_os::exit::Exit;
     /// A file, the terminal or the database could not be read or written.
-    pub(crate) const IO: u8 = 1;
+    pub(crate) const IO: u8 = Exit::Io.code();
     /// The command line is wrong or incomplete (clap uses 2 as well).
-    pub(crate) const USAGE: u8 = 2;
+    pub(crate) const USAGE: u8 = Exit::Usage.code();
     /// What a file holds is wrong: a share, a key file, a record, a PIN of impossible length.
-    pub(crate) const BAD_INPUT: u8 = 3;
+    pub(crate) const BAD_INPUT: u8 = Exit::BadInput.code();
     /// No dongle at the address, or no such key or paired host on it.
-    pub(crate) const NOT_FOUND: u8 = 4;
+    pub(crate) const NOT_FOUND: u8 = Exit::NotFound.code();
     /// The dongle (or the tool, to protect data) refused in this state; the message says what
     /// is missing: a PIN, the admin PIN, a button press, a pairing, a re-wrap first.
-    pub(crate) const REFUSED: u8 = 5;
+    pub(crate) const REFUSED: u8 = Exit::Refused.code();
     /// A wrong PIN or admin PIN (it was counted).
-    pub(crate) const WRONG_CREDENTIAL: u8 = 6;
+    pub(crate) const WRONG_CREDENTIAL: u8 = Exit::WrongCredential.code();
     /// Too many wrong PINs or admin PINs: that credential is locked out.
-    pub(crate) const LOCKED_OUT: u8 = 7;
+    pub(crate) const LOCKED_OUT: u8 = Exit::LockedOut.code();
     /// The link broke mid-exchange, or the dongle failed or answered nonsense.
-    pub(crate) const DONGLE_FAILED: u8 = 8;
+    pub(crate) const DONGLE_FAILED: u8 = Exit::DongleFailed.code();
     /// An audit log does not verify.
-    pub(crate) const NOT_VERIFIED: u8 = 9;
+    pub(crate) const NOT_VERIFIED: u8 = Exit::NotVerified.code();
     /// A destructive command was not confirmed; nothing was changed.
-    pub(crate) const ABORTED: u8 = 10;
+    pub(crate) const ABORTED: u8 = Exit::Aborted.code();
 }
-
-/// The text of `vbzkey-admin --help`'s exit-code table (tested against [`exit`]).
-pub(crate) const EXIT_CODES_HELP: &str = "Exit codes:\n  \
-    0 done   1 I/O error   2 usage error   3 bad input (share, key or records file)\n  \
-    4 not found (no dongle, no such key)   5 refused (the message says what is missing)\n  \
-    6 wrong PIN or admin PIN   7 locked out   8 link or dongle failure\n  \
-    9 audit log does not verify   10 not confirmed (nothing changed)";
 
 /// A mistake on the command line the tool can see before asking the dongle.
 #[derive(Debug, thiserror::Error)]
@@ -275,6 +272,19 @@ impl AdminError {
     }
 }
 
+/// The class of a record the dongle did not open (`rewrap`), as `vbzkey open` classes one
+/// (docs/CLI.md): sealed to a key it does not hold is "not found", altered or under another
+/// context "does not verify", malformed "bad input".
+pub(crate) fn item_class(e: &ItemError) -> u8 {
+    use vbzkey_protocol::record::RecordErrorCode as C;
+    match e {
+        ItemError::NoSuchKey | ItemError::Record(C::UnknownKeyId) => exit::NOT_FOUND,
+        ItemError::Record(C::TagMismatch | C::LowOrderPoint) => exit::NOT_VERIFIED,
+        ItemError::Record(C::Rng | C::KeyTransfer) => exit::DONGLE_FAILED,
+        ItemError::Record(_) => exit::BAD_INPUT,
+    }
+}
+
 fn client_class(e: &ClientError) -> u8 {
     match e {
         ClientError::Dongle(d) => refusal(d).0,
@@ -486,6 +496,7 @@ fn refusal(e: &DongleError) -> (u8, Cow<'static, str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vbzkey_protocol::record::RecordErrorCode;
 
     fn dongle(e: DongleError) -> AdminError {
         ClientError::Dongle(e).into()
@@ -538,6 +549,34 @@ mod tests {
                 exit::IO,
             ),
             (AdminError::NotConfirmed, exit::ABORTED),
+            // A record that does not open in `rewrap`: as `vbzkey open` (docs/CLI.md).
+            (
+                DbError::DoesNotOpen {
+                    table: "cust_cards".into(),
+                    id: "7".into(),
+                    error: ItemError::Record(RecordErrorCode::TagMismatch),
+                }
+                .into(),
+                exit::NOT_VERIFIED,
+            ),
+            (
+                RewrapError::Line {
+                    path: "cards.jsonl".into(),
+                    line: 3,
+                    problem: crate::rewrap::LineProblem::DoesNotOpen(ItemError::NoSuchKey),
+                }
+                .into(),
+                exit::NOT_FOUND,
+            ),
+            (
+                RewrapError::Line {
+                    path: "cards.jsonl".into(),
+                    line: 3,
+                    problem: crate::rewrap::LineProblem::NoRecord,
+                }
+                .into(),
+                exit::BAD_INPUT,
+            ),
         ];
         for (e, code) in cases {
             assert_eq!(e.exit_code(), code, "{e}");
@@ -557,8 +596,9 @@ mod tests {
         let mut distinct = codes.to_vec();
         distinct.dedup();
         assert_eq!(distinct.len(), codes.len());
+        let help = vbzkey_os::exit::Exit::help();
         for c in codes {
-            assert!(EXIT_CODES_HELP.contains(&format!("{c} ")), "exit code {c} is not in --help");
+            assert!(help.contains(&format!("{c:>2}  ")), "exit code {c} is not in --help");
         }
     }
 

@@ -26,6 +26,9 @@ pub(crate) struct InitArgs {
     /// staff PIN): backup, clone, pairing, PIN changes, rotation and reset need it.
     #[arg(long = "new-admin-pin-file")]
     new_admin_pin_file: PathBuf,
+    /// Print the new key as JSON (`key_id`, `version`, `active`, `public_key`).
+    #[arg(long)]
+    json: bool,
 }
 
 /// Generate the key on the dongle and set both credentials. With `--host-key`, also pair this
@@ -42,7 +45,7 @@ pub(crate) fn init(
     let keys = d.client().init(pin.clone(), admin_pin.clone())?;
     let active =
         keys.into_iter().find(|k| k.active).ok_or(vbzkey_client::ClientError::NoActiveKey)?;
-    let mut out = new_key(&active, "Key generated on the dongle.");
+    let mut out = new_key(&active, "Key generated on the dongle.", args.json);
     out.note(strength::report(pin.as_ref(), &limits));
     let admin_file = args.new_admin_pin_file.display();
     match host_key {
@@ -69,14 +72,21 @@ pub(crate) fn init(
             ));
         }
     }
-    out.note("Make a backup now: vbzkey-admin backup --threshold 2 --shares 3 --out-dir shares/");
+    out.note(
+        "Make a backup now: vbzkey-admin --admin-pin-file ADMIN backup --threshold 2 --shares 3 \
+         -o shares/",
+    );
     Ok(out)
 }
 
-/// The active key's public key on stdout, its fingerprint on stderr.
-fn new_key(k: &KeyInfo, what: &str) -> Output {
+/// The active key's public key on stdout (or the key as JSON), its fingerprint on stderr.
+fn new_key(k: &KeyInfo, what: &str, json: bool) -> Output {
     let mut out = Output::default();
-    out.line(PublicKey::from_bytes(k.public_key).to_text());
+    out.line(if json {
+        crate::output::key_json(k).to_string()
+    } else {
+        PublicKey::from_bytes(k.public_key).to_text()
+    });
     out.note(format!("{what} Fingerprint (key id): {}", k.key_id.grouped()));
     out
 }
@@ -87,20 +97,20 @@ pub(crate) struct PubkeyArgs {
     /// Also write it to this file.
     #[arg(short, long)]
     output: Option<PathBuf>,
+    /// Print the key as JSON (`key_id`, `version`, `active`, `public_key`); the file still
+    /// gets the `vkpub1.` line.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Print the active public key (and write it to a file).
 pub(crate) fn pubkey(d: &Dongle, args: &PubkeyArgs) -> Result<Output, AdminError> {
     let k = d.client().active_key()?;
-    let out = new_key(&k, "What the store seals to.");
+    let out = new_key(&k, "What the store seals to.", args.json);
     if let Some(path) = &args.output {
-        vbzkey_os::durable::write(
-            path,
-            out.stdout.as_bytes(),
-            0o644,
-            vbzkey_os::durable::Mode::Replace,
-        )
-        .map_err(|e| AdminError::io("write", path, e))?;
+        let line = format!("{}\n", PublicKey::from_bytes(k.public_key));
+        vbzkey_os::durable::write(path, line.as_bytes(), 0o644, vbzkey_os::durable::Mode::Replace)
+            .map_err(|e| AdminError::io("write", path, e))?;
     }
     Ok(out)
 }
@@ -110,6 +120,9 @@ pub(crate) fn pubkey(d: &Dongle, args: &PubkeyArgs) -> Result<Output, AdminError
 pub(crate) struct RotateArgs {
     #[command(flatten)]
     staff: NoStaffPin,
+    /// Print the new active key as JSON (`key_id`, `version`, `active`, `public_key`).
+    #[arg(long)]
+    json: bool,
 }
 
 /// Make a new key version active.
@@ -117,12 +130,13 @@ pub(crate) fn rotate(d: &Dongle, args: &RotateArgs) -> Result<Output, AdminError
     args.staff.check("rotate")?;
     d.admin()?;
     let keys = d.client().rotate()?;
-    Ok(rotated(&keys)?)
+    Ok(rotated(&keys, args.json)?)
 }
 
-fn rotated(keys: &[KeyInfo]) -> Result<Output, vbzkey_client::ClientError> {
+fn rotated(keys: &[KeyInfo], json: bool) -> Result<Output, vbzkey_client::ClientError> {
     let active = keys.iter().find(|k| k.active).ok_or(vbzkey_client::ClientError::NoActiveKey)?;
-    let mut out = new_key(active, "New records go to the new key; give the store its public key.");
+    let mut out =
+        new_key(active, "New records go to the new key; give the store its public key.", json);
     for k in keys {
         out.note(describe_key(k));
     }
@@ -251,20 +265,35 @@ mod tests {
     #[test]
     fn a_new_key_prints_its_public_key_for_scripts_and_its_fingerprint_for_people() {
         let k = key(1, true);
-        let out = new_key(&k, "Key generated on the dongle.");
+        let out = new_key(&k, "Key generated on the dongle.", false);
         assert_eq!(out.stdout.as_str(), format!("{}\n", PublicKey::from_bytes(k.public_key)));
         assert!(out.stderr.contains(&k.key_id.grouped()), "{}", out.stderr);
+    }
+
+    /// `pubkey`, `init` and `rotate` print data, so they take `--json` (docs/CLI.md).
+    #[test]
+    fn a_new_key_as_json_has_the_fields_info_gives_each_key() {
+        let k = key(3, true);
+        let out = new_key(&k, "What the store seals to.", true);
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(v["public_key"], PublicKey::from_bytes(k.public_key).to_text());
+        assert_eq!(v["key_id"], k.key_id.to_string());
+        assert_eq!((v["version"].as_u64(), v["active"].as_bool()), (Some(3), Some(true)));
+        assert_eq!(out.stdout.lines().count(), 1);
     }
 
     #[test]
     fn rotate_prints_the_new_active_key_and_lists_all() {
         let keys = [key(1, false), key(2, true)];
-        let out = rotated(&keys).unwrap();
+        let out = rotated(&keys, false).unwrap();
         assert_eq!(out.stdout.as_str(), format!("{}\n", PublicKey::from_bytes(keys[1].public_key)));
         assert!(out.stderr.contains("key v1 ") && out.stderr.contains("key v2 (active)"));
         assert!(out.stderr.contains("rewrap") && out.stderr.contains("retire"));
         assert!(out.stderr.contains("make a new backup"), "{}", out.stderr);
-        assert!(matches!(rotated(&[key(1, false)]), Err(vbzkey_client::ClientError::NoActiveKey)));
+        assert!(matches!(
+            rotated(&[key(1, false)], false),
+            Err(vbzkey_client::ClientError::NoActiveKey)
+        ));
     }
 
     #[test]

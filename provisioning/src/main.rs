@@ -33,7 +33,7 @@ use vbzkey_client::{DevicePin, DongleAddr, SessionKeys};
 use vbzkey_protocol::PublicKey;
 
 use crate::dongle::{Dongle, Target};
-use crate::error::{AdminError, EXIT_CODES_HELP, Usage};
+use crate::error::{AdminError, Usage};
 use crate::output::Output;
 
 #[derive(Parser)]
@@ -44,7 +44,8 @@ use crate::output::Output;
     after_help = format!(
         "Examples:\n  vbzkey-admin info\n  vbzkey-admin --dongle unix:/tmp/dongle.sock info --json\n\
          Secrets are read from files (`-` is stdin): --pin-file, --new-pin-file, --share-file.\n\n\
-         {EXIT_CODES_HELP}"
+         {}",
+        vbzkey_os::exit::Exit::help()
     )
 )]
 struct Cli {
@@ -119,7 +120,7 @@ enum Command {
     /// Split every key version into M-of-N recovery shares (printed as text). Admin PIN and a
     /// press.
     #[command(
-        after_help = "Example:\n  vbzkey-admin --admin-pin-file admin.txt backup --threshold 3 --shares 5 --out-dir shares/\n\
+        after_help = "Example:\n  vbzkey-admin --admin-pin-file admin.txt backup --threshold 3 --shares 5 -o shares/\n\
                             Press the dongle's button when asked. Give each share to a different person \
                             or safe. Any 3 restore the keys; 2 reveal nothing."
     )]
@@ -143,7 +144,7 @@ enum Command {
     /// Re-seal records to the active key inside the dongle (a JSON-lines file, or a table of
     /// the store's SQLite or MariaDB/MySQL database in place); resumable.
     #[command(
-        after_help = "Examples:\n  vbzkey-admin --admin-pin-file admin.txt rewrap --in cards.jsonl --out cards-new.jsonl\n  \
+        after_help = "Examples:\n  vbzkey-admin --admin-pin-file admin.txt rewrap --in cards.jsonl -o cards-new.jsonl\n  \
                             vbzkey-admin --admin-pin-file admin.txt rewrap --db sqlite:/var/lib/shop/store.db \
                             --table cust_cards --column card_number\n  \
                             vbzkey-admin --admin-pin-file admin.txt rewrap --table cust_cards --column card_number \
@@ -282,18 +283,20 @@ fn run(cli: &Cli) -> Result<Output, AdminError> {
     }
 }
 
+/// This tool's name in its error lines.
+const TOOL: &str = "vbzkey-admin";
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { error::exit::USAGE } else { 0 });
+            return vbzkey_os::exit::command_line(TOOL, &e.render().to_string(), e.use_stderr());
         }
     };
     match run(&cli).and_then(|out| out.print()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("vbzkey-admin: {e}");
+            vbzkey_os::exit::error(TOOL, &e);
             ExitCode::from(e.exit_code())
         }
     }
@@ -307,7 +310,7 @@ mod tests {
     #[test]
     fn the_help_lists_every_exit_code() {
         let help = Cli::command().render_long_help().to_string();
-        assert!(help.contains(EXIT_CODES_HELP), "{help}");
+        assert!(help.contains(&vbzkey_os::exit::Exit::help()), "{help}");
     }
 
     #[test]
@@ -377,6 +380,30 @@ mod tests {
         assert!(man.stdout.contains(".TH vbzkey-admin"), "not a man page");
         for word in ["vbzkey\\-admin", "rewrap", "pair"] {
             assert!(man.stdout.contains(word), "{word} missing from the man page");
+        }
+    }
+
+    /// docs/CLI.md: one output flag, `-o/--output`; the old spellings stay as hidden aliases
+    /// so existing scripts keep working.
+    #[test]
+    fn output_is_spelled_dash_o_and_the_old_spellings_still_parse() {
+        for args in [
+            vec!["backup", "--threshold", "2", "--shares", "3", "-o", "shares/"],
+            vec!["backup", "--threshold", "2", "--shares", "3", "--output", "shares/"],
+            vec!["backup", "--threshold", "2", "--shares", "3", "--out-dir", "shares/"],
+            vec!["rewrap", "--in", "a.jsonl", "-o", "b.jsonl"],
+            vec!["rewrap", "--in", "a.jsonl", "--out", "b.jsonl"],
+            vec!["audit", "export", "-o", "audit.log"],
+            vec!["pubkey", "-o", "store-public-key.txt"],
+        ] {
+            let parsed = Cli::try_parse_from(std::iter::once("vbzkey-admin").chain(args.clone()));
+            assert!(parsed.is_ok(), "{args:?}: {}", parsed.err().unwrap());
+        }
+        let mut cli = Cli::command();
+        for sub in ["backup", "rewrap"] {
+            let help = cli.find_subcommand_mut(sub).unwrap().render_long_help().to_string();
+            assert!(help.contains("-o, --output"), "{sub}: {help}");
+            assert!(!help.contains("--out-dir <") && !help.contains("--out <"), "{sub}: {help}");
         }
     }
 

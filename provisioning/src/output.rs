@@ -56,8 +56,18 @@ pub(crate) fn describe_key(k: &KeyInfo) -> String {
     )
 }
 
-/// Unix seconds as RFC 3339 in UTC (`2026-01-01T00:00:00Z`), for people reading a listing;
-/// JSON output keeps the number. The date is Howard Hinnant's `civil_from_days` (proleptic
+/// One key as JSON: the fields `info --json` gives each key.
+pub(crate) fn key_json(k: &KeyInfo) -> serde_json::Value {
+    serde_json::json!({
+        "key_id": k.key_id.to_string(),
+        "version": k.version,
+        "active": k.active,
+        "public_key": PublicKey::from_bytes(k.public_key).to_text(),
+    })
+}
+
+/// Unix seconds as RFC 3339 in UTC (`2026-01-01T00:00:00Z`): the form JSON output gives
+/// (docs/CLI.md). The date is Howard Hinnant's `civil_from_days` (proleptic
 /// Gregorian calendar), exact for every `u64` second count.
 pub(crate) fn utc_time(unix_secs: u64) -> String {
     let days = i128::from(unix_secs / 86_400);
@@ -77,6 +87,16 @@ pub(crate) fn utc_time(unix_secs: u64) -> String {
         secs / 60 % 60,
         secs % 60
     )
+}
+
+/// Unix seconds as people read them: the time in the zone `tz` (callers pass the system's,
+/// `TZ` included) with the zone's name, e.g. `2026-11-30 14:02:11 CET` (docs/CLI.md).
+pub(crate) fn time_in(unix_secs: u64, tz: &jiff::tz::TimeZone) -> String {
+    match i64::try_from(unix_secs).ok().and_then(|s| jiff::Timestamp::from_second(s).ok()) {
+        Some(t) => t.to_zoned_datetime(tz.clone()).strftime("%Y-%m-%d %H:%M:%S %Z").to_string(),
+        // Beyond jiff's range (year 9999): the exact UTC form.
+        None => utc_time(unix_secs),
+    }
 }
 
 #[cfg(test)]
@@ -115,5 +135,13 @@ pub(crate) mod tests {
             assert_eq!(utc_time(secs), text, "{secs}");
         }
         assert!(utc_time(u64::MAX).ends_with('Z'), "no overflow");
+    }
+
+    #[test]
+    fn people_read_local_time_with_the_zone() {
+        let cet = jiff::tz::TimeZone::fixed(jiff::tz::offset(1));
+        assert_eq!(time_in(1_767_225_600, &cet), "2026-01-01 01:00:00 +01");
+        assert_eq!(time_in(1_767_225_600, &jiff::tz::TimeZone::UTC), "2026-01-01 00:00:00 UTC");
+        assert_eq!(time_in(u64::MAX, &cet), utc_time(u64::MAX), "out of range: no panic");
     }
 }

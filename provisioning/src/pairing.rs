@@ -22,6 +22,10 @@ pub(crate) struct PairArgs {
     label: String,
     #[command(flatten)]
     staff: NoStaffPin,
+    /// Print `host_key` (the file's absolute path), `host_public_key`, `device_key` and
+    /// `serial` as JSON instead of the configuration lines.
+    #[arg(long)]
+    json: bool,
 }
 
 /// The host key in `path`, made first if there is none.
@@ -59,7 +63,8 @@ pub(crate) fn pair(d: &Dongle, args: &PairArgs) -> Result<Output, AdminError> {
     let file = std::path::absolute(&args.new_host_key)
         .map_err(|e| AdminError::io("read", &args.new_host_key, e))?;
     let usb = matches!(d.addr(), vbzkey_client::DongleAddr::Usb { .. });
-    Ok(paired(&host, &file, &device, &hello.serial, usb))
+    let out = paired(&host, &file, &device, &hello.serial, usb);
+    Ok(if args.json { paired_json(out, &host, &file, &device, &hello.serial) } else { out })
 }
 
 /// What `pair` prints: the bridge's lines on stdout (TOML), the rest on stderr. The serial
@@ -79,19 +84,38 @@ fn paired(host: &PublicKey, file: &Path, device: &PublicKey, serial: &str, usb: 
     out
 }
 
-/// List the paired hosts.
+/// `pair --json`: the same facts as one JSON object on stdout (the notes stay on stderr).
+fn paired_json(
+    mut out: Output,
+    host: &PublicKey,
+    file: &Path,
+    device: &PublicKey,
+    serial: &str,
+) -> Output {
+    let v = serde_json::json!({
+        "host_key": file.display().to_string(),
+        "host_public_key": host.to_text(),
+        "device_key": device.to_text(),
+        "serial": serial,
+    });
+    out.stdout = zeroize::Zeroizing::new(format!("{v}\n"));
+    out.stderr =
+        out.stderr.replace("Paste into the bridge's [method] section (kind = \"dongle\"):\n", "");
+    out
+}
+
 /// `pairings`' options.
 #[derive(clap::Args)]
 pub(crate) struct PairingsArgs {
     /// One JSON array on stdout: `host_key`, `host_id` (as the audit log names the host),
-    /// `label`, `paired_at` (Unix seconds) for each host.
+    /// `label`, `paired_at` (RFC 3339, UTC) for each host.
     #[arg(long)]
     json: bool,
 }
 
 pub(crate) fn pairings(d: &Dongle, args: &PairingsArgs) -> Result<Output, AdminError> {
     let hosts = d.client().pairings()?;
-    Ok(if args.json { listed_json(&hosts) } else { listed(&hosts) })
+    Ok(if args.json { listed_json(&hosts) } else { listed(&hosts, &jiff::tz::TimeZone::system()) })
 }
 
 fn listed_json(hosts: &[PairingInfo]) -> Output {
@@ -102,7 +126,7 @@ fn listed_json(hosts: &[PairingInfo]) -> Output {
                 "host_key": PublicKey::from_bytes(h.host_key).to_text(),
                 "host_id": format!("host:{}", KeyId::of(&h.host_key)),
                 "label": h.label,
-                "paired_at": h.paired_at,
+                "paired_at": crate::output::utc_time(h.paired_at),
             })
         })
         .collect();
@@ -111,7 +135,8 @@ fn listed_json(hosts: &[PairingInfo]) -> Output {
     out
 }
 
-fn listed(hosts: &[PairingInfo]) -> Output {
+/// For people: the pairing time in local time (`tz`), no raw Unix seconds.
+fn listed(hosts: &[PairingInfo], tz: &jiff::tz::TimeZone) -> Output {
     let mut out = Output::default();
     if hosts.is_empty() {
         out.line("no host is paired: any host on USB or the local socket is served");
@@ -120,11 +145,10 @@ fn listed(hosts: &[PairingInfo]) -> Output {
         let key = PublicKey::from_bytes(h.host_key);
         // `host:ID` is how the audit log names the host's sessions.
         out.line(format!(
-            "{key}  host:{}  {}  paired at {} ({})",
+            "{key}  host:{}  {}  paired at {}",
             KeyId::of(&h.host_key),
             if h.label.is_empty() { "-" } else { &h.label },
-            crate::output::utc_time(h.paired_at),
-            h.paired_at
+            crate::output::time_in(h.paired_at, tz),
         ));
     }
     out
@@ -216,6 +240,11 @@ mod tests {
         let socket = paired(&host, Path::new("/h.key"), &device, "E2E1", false);
         let toml: toml::Table = toml::from_str(&socket.stdout).unwrap();
         assert!(!toml.contains_key("serial") && socket.stdout.contains("# serial = \"E2E1\""));
+        let json = paired_json(socket, &host, Path::new("/h.key"), &device, "E2E1");
+        let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+        assert_eq!((v["host_key"].as_str(), v["serial"].as_str()), (Some("/h.key"), Some("E2E1")));
+        assert_eq!(v["device_key"], device.to_text());
+        assert!(!json.stderr.contains("Paste"), "{}", json.stderr);
     }
 
     #[test]
@@ -227,27 +256,29 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(out.stdout.trim_end()).unwrap();
         assert_eq!(v[0]["host_key"], PublicKey::from_bytes(key).to_text());
         assert_eq!(v[0]["host_id"], format!("host:{}", KeyId::of(&key)));
-        assert_eq!((v[0]["label"].as_str(), v[0]["paired_at"].as_u64()), (Some(label), Some(7)));
+        assert_eq!(
+            (v[0]["label"].as_str(), v[0]["paired_at"].as_str()),
+            (Some(label), Some("1970-01-01T00:00:07Z")),
+            "RFC 3339 in JSON, not Unix seconds"
+        );
         assert_eq!(out.stdout.lines().count(), 1, "one line, the label's newline escaped");
         assert_eq!(listed_json(&[]).stdout.as_str(), "[]\n");
     }
 
     #[test]
-    fn pairings_are_listed_with_label_or_a_dash_and_a_utc_time() {
+    fn pairings_are_listed_with_label_or_a_dash_and_a_local_time_not_unix_seconds() {
         let key = *SecretKey::derive(&[1; 32]).public_key().as_bytes();
         let hosts = [
             PairingInfo { host_key: key, label: "till-1".into(), paired_at: 1_767_225_600 },
             PairingInfo { host_key: key, label: String::new(), paired_at: 7 },
         ];
-        let out = listed(&hosts);
+        let cet = jiff::tz::TimeZone::fixed(jiff::tz::offset(1));
+        let out = listed(&hosts, &cet);
         let lines: Vec<&str> = out.stdout.lines().collect();
-        assert!(
-            lines[0].contains("  till-1  paired at 2026-01-01T00:00:00Z (1767225600)"),
-            "{}",
-            lines[0]
-        );
-        assert!(lines[1].contains("  -  paired at 1970-01-01T00:00:07Z (7)"), "{}", lines[1]);
-        assert!(listed(&[]).stdout.contains("no host is paired"));
+        assert!(lines[0].ends_with("  till-1  paired at 2026-01-01 01:00:00 +01"), "{}", lines[0]);
+        assert!(lines[1].ends_with("  -  paired at 1970-01-01 01:00:07 +01"), "{}", lines[1]);
+        assert!(!out.stdout.contains("1767225600"), "no raw Unix seconds");
+        assert!(listed(&[], &cet).stdout.contains("no host is paired"));
         let out = unpaired(&PublicKey::from_bytes(key));
         assert!(out.stderr.starts_with(&format!("Host {} unpaired", PublicKey::from_bytes(key))));
     }

@@ -34,8 +34,9 @@ pub(crate) struct RewrapArgs {
     /// Input JSON lines.
     #[arg(long = "in", requires = "output", conflicts_with = "db")]
     input: Option<PathBuf>,
-    /// Output JSON lines (appended to when resuming).
-    #[arg(long = "out", requires = "input")]
+    /// Output JSON lines (appended to when resuming). (`--out`, its old spelling, still
+    /// works.)
+    #[arg(short = 'o', long = "output", alias = "out", requires = "input")]
     output: Option<PathBuf>,
     /// The store's database: `sqlite:PATH`, or `mysql://USER@localhost/DB?socket=PATH&password-file=PATH`
     /// (MariaDB/MySQL on its Unix socket; the password's file, never the password itself).
@@ -120,6 +121,9 @@ impl RewrapError {
     /// The exit code of this failure's class.
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
+            RewrapError::Line { problem: LineProblem::DoesNotOpen(e), .. } => {
+                crate::error::item_class(e)
+            }
             RewrapError::Line { .. } => exit::BAD_INPUT,
             RewrapError::NotAContinuation { .. } | RewrapError::OutputLonger { .. } => exit::USAGE,
             RewrapError::ShortAnswer { .. } => exit::DONGLE_FAILED,
@@ -149,7 +153,7 @@ pub(crate) fn command(d: &Dongle, args: &RewrapArgs) -> Result<Output, AdminErro
             let s = run(d.client(), &target, input, output, batch)?;
             out.note(file_summary(target.key_id, &s));
         }
-        _ => unreachable!("clap requires --db, or --in with --out"),
+        _ => unreachable!("clap requires --db, or --in with -o"),
     }
     Ok(out)
 }

@@ -133,8 +133,8 @@ impl DbError {
             DbError::PasswordNotText { .. }
             | DbError::NoId { .. }
             | DbError::NotARecord { .. }
-            | DbError::BadRecord { .. }
-            | DbError::DoesNotOpen { .. } => exit::BAD_INPUT,
+            | DbError::BadRecord { .. } => exit::BAD_INPUT,
+            DbError::DoesNotOpen { error, .. } => crate::error::item_class(error),
             DbError::ShortAnswer { .. } => exit::DONGLE_FAILED,
         }
     }

@@ -124,7 +124,7 @@ fn main() {
                     "rewrap",
                     "--in",
                     path_str(&jsonl),
-                    "--out",
+                    "-o",
                     path_str(&out),
                     "--batch",
                     BATCH,

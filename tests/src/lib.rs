@@ -6,6 +6,7 @@
 
 pub mod mariadb;
 pub mod store;
+pub mod terminal;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -11,9 +11,10 @@ use vbzkey_e2e::{Firmware, TempDir, admin, bin};
 fn exits(out: Output, says: &str) -> i32 {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(says), "expected {says:?} in: {err}");
-    // The failure is one line with the tool's prefix (a button prompt may come before it).
-    let last = err.lines().last().unwrap_or_default();
-    assert!(last.starts_with("vbzkey-admin: ") || err.starts_with("error: "), "{err}");
+    // The failure is one line with the prefix every vbzkey tool uses, `<tool>: error:`
+    // (docs/CLI.md), a command-line error included (a button prompt may come before it).
+    let first = err.lines().position(|l| l.starts_with("vbzkey-admin: error: "));
+    assert!(first.is_some(), "no `vbzkey-admin: error:` line in: {err}");
     out.status.code().expect("an exit code, not a signal")
 }
 
@@ -30,6 +31,11 @@ fn each_class_of_failure_exits_with_its_documented_code() {
         (pin.to_str().unwrap(), admin_pin.to_str().unwrap(), wrong.to_str().unwrap());
     let out = admin(&fw.socket, &["init", "--pin-file", pin, "--new-admin-pin-file", admin_pin]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // `init` reminds to make a backup, with a command that works as printed (issue 18
+    // item 14; rotate's reminder: `rotate_prints_the_new_active_key_and_lists_all`).
+    let notes = String::from_utf8_lossy(&out.stderr);
+    assert!(notes.contains("Make a backup now: vbzkey-admin"), "{notes}");
+    assert!(notes.contains("backup --threshold 2 --shares 3 -o shares/"), "{notes}");
 
     // 1 I/O: a PIN file that is not there is named.
     assert_eq!(

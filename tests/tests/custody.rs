@@ -57,7 +57,7 @@ fn the_staff_pin_alone_cannot_export_the_keys() {
     let pk =
         ok(s.admin(&["init", "--pin-file", &s.pin, "--new-admin-pin-file", &s.admin_pin], false));
     let shares = s.dir.path("shares");
-    let backup = ["backup", "--threshold", "2", "--shares", "2", "--out-dir", &path(&shares)];
+    let backup = ["backup", "--threshold", "2", "--shares", "2", "-o", &path(&shares)];
 
     // The command, verbatim: the staff PIN does not authorise it.
     let mut with_staff_pin = backup.to_vec();
@@ -126,7 +126,7 @@ fn custody_commands_with_the_staff_pin_alone_are_refused() {
         vec!["set-pin", "--dangerous-remove-pin"],
         vec!["rotate"],
         vec!["retire", "0011223344556677", "--records", &s.pin],
-        vec!["rewrap", "--in", &s.pin, "--out", &key],
+        vec!["rewrap", "--in", &s.pin, "-o", &key],
     ] {
         let mut with_pin = args.clone();
         with_pin.extend(["--pin-file", &s.pin]);

@@ -117,7 +117,7 @@ impl Setup {
     /// Backup 3-of-5 into `shares/`; returns the path of share `i`.
     fn backup(&self) -> impl Fn(usize) -> String {
         let shares = self.dir.path("shares");
-        ok(self.admin(&["backup", "--threshold", "3", "--shares", "5", "--out-dir", s(&shares)]));
+        ok(self.admin(&["backup", "--threshold", "3", "--shares", "5", "-o", s(&shares)]));
         move |i| s(&shares.join(format!("share-{i}.txt"))).to_string()
     }
 
@@ -147,15 +147,7 @@ fn backup_writes_one_private_file_per_share() {
     assert!(!Path::new(&share(6)).exists());
     // A second backup into the same directory never overwrites a share.
     refused(
-        a.admin(&[
-            "backup",
-            "--threshold",
-            "3",
-            "--shares",
-            "5",
-            "--out-dir",
-            s(&a.dir.path("shares")),
-        ]),
+        a.admin(&["backup", "--threshold", "3", "--shares", "5", "-o", s(&a.dir.path("shares"))]),
         "share-1.txt",
     );
 }
@@ -279,7 +271,7 @@ fn rewrap_of_10000_records_resumes_after_a_kill_and_a_torn_line() {
         let mut c = Command::new(bin("vbzkey-admin"));
         c.arg("--dongle").arg(format!("unix:{}", a.fw.socket.display()));
         c.args(["--admin-pin-file", a.admin_pin(), "rewrap", "--in", s(&records)]);
-        c.args(["--out", s(&rewrapped), "--batch", batch]);
+        c.args(["-o", s(&rewrapped), "--batch", batch]);
         c
     };
     let mut first = rewrap_args("50").stderr(Stdio::null()).spawn().unwrap();
@@ -328,7 +320,7 @@ fn retire_is_refused_while_records_use_the_key_then_the_old_records_no_longer_op
     refused(active, "rotate first");
     ok(a.admin(&["rotate"]));
     let rewrapped = a.dir.path("rewrapped.jsonl");
-    ok(a.admin(&["rewrap", "--in", s(&records), "--out", s(&rewrapped)]));
+    ok(a.admin(&["rewrap", "--in", s(&records), "-o", s(&rewrapped)]));
     let new_lines = read_jsonl(&rewrapped);
     // The grouped form `info` prints is what an admin copies.
     let old_id = a.pk.key_id().grouped();

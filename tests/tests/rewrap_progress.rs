@@ -48,7 +48,7 @@ fn rewrap_writes_plain_progress_lines_when_stderr_is_not_a_terminal() {
         "rewrap",
         "--in",
         path_str(&input),
-        "--out",
+        "-o",
         path_str(&dir.path("out.jsonl")),
         "--batch",
         "50",
@@ -78,7 +78,7 @@ fn rewrap_draws_a_bar_with_rate_and_eta_on_a_terminal() {
     ok(dongle.admin(&["rotate"]));
     // `script` runs the command on a pseudo-terminal and copies what it draws to its stdout.
     let command = format!(
-        "'{}' --dongle 'unix:{}' --admin-pin-file '{}' rewrap --in '{}' --out '{}' --batch 50",
+        "'{}' --dongle 'unix:{}' --admin-pin-file '{}' rewrap --in '{}' -o '{}' --batch 50",
         bin("vbzkey-admin").display(),
         dongle.fw.socket.display(),
         dongle.admin_pin_file.display(),

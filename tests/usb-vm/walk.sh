@@ -181,7 +181,7 @@ put button_reported "$(grep -q '"button":true' /run/info.json && echo true || ec
 # admin PIN and a press. Without the press the dongle waits (its timeout, 10 s here), refuses
 # (NotConfirmed, exit 10) and deals no share; with it, the shares come out.
 backup() { # DIR: the admin's backup into ~/Downloads/DIR
-  echo "cd ~/Downloads && vbzkey-admin --host-key ~/.config/vbzkey/admin.key --admin-pin-file admin-pin.txt backup --threshold 2 --shares 3 --out-dir $1"
+  echo "cd ~/Downloads && vbzkey-admin --host-key ~/.config/vbzkey/admin.key --admin-pin-file admin-pin.txt backup --threshold 2 --shares 3 -o $1"
 }
 shares_in() { find "/home/clerk/Downloads/$1" -name 'share-*' 2>/dev/null | wc -l; }
 log "backup without a press"

@@ -1,16 +1,17 @@
-//! `--new-pin-file -` on a terminal: a prompt, echo off, the PIN asked twice. `script`
-//! (util-linux, essential in Debian) gives the tool a pseudo-terminal; the test types only
-//! after each prompt, as a person would, so anything echoed would show in the transcript.
+//! Secrets typed at a terminal: `script` (util-linux, essential in Debian) gives a tool a
+//! pseudo-terminal; the test types only after each prompt, as a person would, so anything
+//! echoed would show in the transcript.
 
 use std::io::{Read, Write};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// Run `vbzkey-admin ARGS` on a pseudo-terminal, typing each line after its prompt; the
+/// Run the program `bin` with `args` (shell words) on a pseudo-terminal, typing each line after its prompt; the
 /// transcript (everything the terminal showed) and the exit code.
-fn typed_session(args: &str, answers: &[(&str, &str)]) -> (String, Option<i32>) {
-    let cmd = format!("{} {args}", env!("CARGO_BIN_EXE_vbzkey-admin"));
+pub fn typed_session(bin: &Path, args: &str, answers: &[(&str, &str)]) -> (String, Option<i32>) {
+    let cmd = format!("{} {args}", bin.display());
     let mut child = Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])
         .stdin(Stdio::piped())
@@ -51,7 +52,7 @@ fn typed_session(args: &str, answers: &[(&str, &str)]) -> (String, Option<i32>) 
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(Instant::now() < deadline, "vbzkey-admin did not finish: {seen:?}");
+        assert!(Instant::now() < deadline, "{} did not finish: {seen:?}", bin.display());
         std::thread::sleep(Duration::from_millis(20));
     };
     drop(stdin);
@@ -59,25 +60,4 @@ fn typed_session(args: &str, answers: &[(&str, &str)]) -> (String, Option<i32>) 
         seen.push_str(&String::from_utf8_lossy(&b));
     }
     (seen, status.code())
-}
-
-#[test]
-fn a_new_pin_typed_at_a_terminal_is_not_echoed_and_is_asked_twice() {
-    // Two different entries: refused before anything reaches a dongle.
-    let (seen, code) = typed_session(
-        "--dongle unix:/nonexistent/dongle.sock set-pin --new-pin-file -",
-        &[("new staff PIN: ", "first-typed-pin"), ("new staff PIN, again: ", "other-typed-pin")],
-    );
-    assert_eq!(code, Some(2), "{seen}");
-    assert!(seen.contains("the two new staff PINs typed differ"), "{seen}");
-    assert!(!seen.contains("first-typed-pin") && !seen.contains("other-typed-pin"), "{seen}");
-
-    // The same twice: taken, and the command goes on (to ask for the admin PIN it lacks).
-    let (seen, code) = typed_session(
-        "--dongle unix:/nonexistent/dongle.sock set-pin --new-pin-file -",
-        &[("new staff PIN: ", "same-typed-pin"), ("new staff PIN, again: ", "same-typed-pin")],
-    );
-    assert_eq!(code, Some(2), "{seen}");
-    assert!(seen.contains("--admin-pin-file"), "{seen}");
-    assert!(!seen.contains("differ") && !seen.contains("same-typed-pin"), "{seen}");
 }
