@@ -22,6 +22,7 @@ mod progress;
 mod rewrap;
 mod rewrap_db;
 mod rewrap_mysql;
+mod staff;
 mod strength;
 
 use std::path::PathBuf;
@@ -174,6 +175,14 @@ enum Command {
                       A label must name exactly one paired host (`pairings` lists them)."
     )]
     Unpair(pairing::UnpairArgs),
+    /// Unlock for staff with the staff PIN, as the staff page does (admin commands never do).
+    #[command(after_help = "Example:\n  vbzkey-admin --host-key host.key unlock --pin-file -\n\
+                      Records then open for every host the dongle serves until `vbzkey-admin lock`, \
+                      a Lock from the staff page, or the dongle's idle time. A wrong PIN is counted.")]
+    Unlock(staff::UnlockArgs),
+    /// Lock the dongle: no record opens until staff unlock again.
+    #[command(after_help = "Example:\n  vbzkey-admin lock")]
+    Lock(staff::LockArgs),
     /// The dongle's audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -248,6 +257,8 @@ fn opens_admin_window(command: &Command) -> bool {
         | Command::Pubkey(_)
         | Command::Restore(_)
         | Command::Pairings(_)
+        | Command::Unlock(_)
+        | Command::Lock(_)
         | Command::Audit(_)
         | Command::Completions { .. }
         | Command::Man => false,
@@ -277,6 +288,8 @@ fn run(cli: &Cli) -> Result<Output, AdminError> {
         Command::Pair(a) => pairing::pair(&d, a),
         Command::Pairings(a) => pairing::pairings(&d, a),
         Command::Unpair(a) => pairing::unpair(&d, a),
+        Command::Unlock(a) => staff::unlock(&d, a),
+        Command::Lock(a) => staff::lock(&d, a),
         Command::Audit(a) => audit::run(&d, a),
         Command::Completions { shell } => Ok(completions(*shell)),
         Command::Man => man(),

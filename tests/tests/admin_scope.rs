@@ -17,22 +17,29 @@ fn page_reads(bridge: &Bridge, record: &str) -> (u16, String) {
     (r.status, r.text())
 }
 
-#[test]
-fn the_staff_page_reads_nothing_after_any_admin_command_until_staff_unlock_it() {
-    let dir = TempDir::new("admin-scope");
-    let d = AdminDongle::init(&dir, PIN, &["--records-per-minute", "1000000000"]);
+/// An initialised emulated dongle (staff PIN [`PIN`]), the real bridge on it as the staff
+/// page's, and a record of [`VALUE`] sealed by the CLI to the dongle's key.
+fn dongle_and_bridge(dir: &TempDir) -> (AdminDongle, Bridge, String) {
+    let d = AdminDongle::init(dir, PIN, &["--records-per-minute", "1000000000"]);
     let config = format!(
         "allowed_origins = [\"{STORE}\"]\n[method]\nkind = \"dongle\"\ntransport = \"unix:{}\"\ntrust_on_first_use = \"{}\"\n",
         d.fw.socket.display(),
         dir.path("known-dongle.pub").display()
     );
-    let bridge = Bridge::start(&dir, &config);
-    let sealed = |to: &str| {
-        vbzkey_e2e::cli(&["seal", "--to", to, "--context", CONTEXT], VALUE.as_bytes())
-            .trim()
-            .to_string()
-    };
-    let record = sealed(&d.public_key.to_text());
+    let bridge = Bridge::start(dir, &config);
+    let record = vbzkey_e2e::cli(
+        &["seal", "--to", &d.public_key.to_text(), "--context", CONTEXT],
+        VALUE.as_bytes(),
+    )
+    .trim()
+    .to_string();
+    (d, bridge, record)
+}
+
+#[test]
+fn the_staff_page_reads_nothing_after_any_admin_command_until_staff_unlock_it() {
+    let dir = TempDir::new("admin-scope");
+    let (d, bridge, record) = dongle_and_bridge(&dir);
 
     // Files the commands take: PINs, a records file for re-wrap and retire, a share directory,
     // a host key to pair and unpair, a second dongle for clone and restore.
@@ -66,9 +73,9 @@ fn the_staff_page_reads_nothing_after_any_admin_command_until_staff_unlock_it() 
         vec!["pairings"],
         vec!["audit", "export"],
         vec!["set-pin", "--new-pin-file", pin_file],
-        vec!["backup", "--threshold", "2", "--shares", "3", "--out-dir", shares],
+        vec!["backup", "--threshold", "2", "--shares", "3", "-o", shares],
         vec!["rotate"],
-        vec!["rewrap", "--in", records, "--out", rewrapped],
+        vec!["rewrap", "--in", records, "-o", rewrapped],
         vec!["retire", &old_key, "--records", rewrapped],
         vec![
             "clone",
@@ -147,4 +154,37 @@ fn the_staff_page_reads_nothing_after_any_admin_command_until_staff_unlock_it() 
     let (status, body) = page_reads(&bridge, new_record);
     assert_eq!(status, 200, "{body}");
     assert!(body.contains(VALUE), "{body}");
+}
+
+/// `vbzkey-admin unlock` and `lock`: the one way the admin tool changes what the staff page
+/// reads, only when typed. A wrong PIN is counted and refused like the page's; `lock` ends
+/// the unlock for every host.
+#[test]
+fn admin_unlock_and_lock_open_and_close_the_page_only_when_asked() {
+    let dir = TempDir::new("admin-unlock");
+    let (d, bridge, record) = dongle_and_bridge(&dir);
+    let (right, wrong) = (dir.path("staff-pin"), dir.path("wrong-pin"));
+    std::fs::write(&right, format!("{PIN}\n")).unwrap();
+    std::fs::write(&wrong, "999999\n").unwrap();
+    let admin = |args: &[&str]| vbzkey_e2e::admin(&d.fw.socket, args);
+
+    let out = admin(&["unlock", "--pin-file", path_str(&wrong)]);
+    assert_eq!(out.status.code(), Some(6), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("vbzkey-admin: error:"));
+    assert_ne!(page_reads(&bridge, &record).0, 200);
+    assert!(ok(admin(&["info"])).contains("7 tries left"), "the wrong PIN was counted");
+
+    let out = ok(admin(&["unlock", "--pin-file", path_str(&right)]));
+    assert!(out.is_empty(), "notes go to stderr: {out}");
+    let (status, body) = page_reads(&bridge, &record);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(VALUE));
+
+    ok(admin(&["lock"]));
+    let (status, body) = page_reads(&bridge, &record);
+    assert!(status != 200 && !body.contains(VALUE), "{status} {body}");
+    let log = ok(admin(&["audit", "export"]));
+    for event in [" unlock-failed ", " unlock ", " lock "] {
+        assert!(log.contains(event), "{event} missing from the log:\n{log}");
+    }
 }
