@@ -168,11 +168,24 @@ fn admin_unlock_and_lock_open_and_close_the_page_only_when_asked() {
     std::fs::write(&wrong, "999999\n").unwrap();
     let admin = |args: &[&str]| vbzkey_e2e::admin(&d.fw.socket, args);
 
+    // Bad PIN input: each refused with the prefix, none opens the page. A PIN of impossible
+    // length is refused before the dongle; bytes that are not UTF-8 are a wrong PIN (counted).
+    let (empty, long, bytes) = (dir.path("empty"), dir.path("long"), dir.path("bytes"));
+    std::fs::write(&empty, "").unwrap();
+    std::fs::write(&long, "9".repeat(4096)).unwrap();
+    std::fs::write(&bytes, b"\xff\xfe\x00pin\n").unwrap();
+    for (file, code) in [(dir.path("missing"), 1), (empty, 3), (long, 3), (bytes, 6)] {
+        let out = admin(&["unlock", "--pin-file", path_str(&file)]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{err}");
+        assert!(err.starts_with("vbzkey-admin: error:"), "{err}");
+        assert_ne!(page_reads(&bridge, &record).0, 200);
+    }
     let out = admin(&["unlock", "--pin-file", path_str(&wrong)]);
     assert_eq!(out.status.code(), Some(6), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("vbzkey-admin: error:"));
     assert_ne!(page_reads(&bridge, &record).0, 200);
-    assert!(ok(admin(&["info"])).contains("7 tries left"), "the wrong PIN was counted");
+    assert!(ok(admin(&["info"])).contains("6 tries left"), "the two wrong PINs were counted");
 
     let out = ok(admin(&["unlock", "--pin-file", path_str(&right)]));
     assert!(out.is_empty(), "notes go to stderr: {out}");
