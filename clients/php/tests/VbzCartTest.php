@@ -123,6 +123,42 @@ final class VbzCartTest extends TestCase
         self::assertCount(0, $log, 'nothing sealed, nothing logged');
     }
 
+    /**
+     * PHP prints an uncaught exception's stack trace with every frame's arguments unless
+     * `zend.exception_ignore_args` is on (the default without a php.ini, and in
+     * php.ini-development): a checkout that lets a refused card escape, or logs
+     * `$e->getTraceAsString()`, must not put the number or the CVV in the web server's log.
+     */
+    public function testARefusedCardsStackTraceHoldsNeitherTheNumberNorTheCvvEvenWithTraceArguments(): void
+    {
+        $old = [ini_set('zend.exception_ignore_args', '0'), ini_set('zend.exception_string_param_max_len', '1000000')];
+        try {
+            [$c] = self::cipher();
+            $attempts = [
+                fn () => $c->encrypt("\t4111111111111112\t737\t12/27"),
+                fn () => $c->encrypt("\t41111111112\t737\t12/27"),
+                fn () => $c->encrypt("\t4111111111111112\t737\t12/27\textra"),
+                fn () => Card::fromPacked("\t4111111111111112\t737\t12/27"),
+                fn () => Card::fromColumns('4111111111111112', '2027-12-31'),
+            ];
+            foreach ($attempts as $i => $attempt) {
+                try {
+                    $attempt();
+                    self::fail("attempt $i: no exception");
+                } catch (Exception $e) {
+                    // What a log line or an error tracker (which keeps getTrace()'s arguments) gets.
+                    $args = array_filter($e->getTrace(), fn (array $f) => str_starts_with($f['class'] ?? '', 'VbzKey\\') && !str_starts_with($f['class'], 'VbzKey\\Tests'));
+                    $shown = $e->getTraceAsString() . "\n" . $e . "\n" . var_export(array_column($args, 'args'), true);
+                    self::assertStringNotContainsString('41111111', $shown, "attempt $i");
+                    self::assertStringNotContainsString('737', $shown, "attempt $i");
+                }
+            }
+        } finally {
+            ini_set('zend.exception_ignore_args', (string) $old[0]);
+            ini_set('zend.exception_string_param_max_len', (string) $old[1]);
+        }
+    }
+
     public function testEncryptRefusesWithoutAKeyAndABadKeyAndANonString(): void
     {
         self::assertSame('no_public_key', Opener::errorCode(fn () => (new Cipher(fn () => null))->encrypt("\t4111111111111111\t\t12/27")));

@@ -25,7 +25,7 @@ final class Card
      * @param string $number 12 to 19 ASCII digits, Luhn-valid
      * @param ?array{0:int,1:int} $expiry [year, month], or null when none could be read
      */
-    private function __construct(public readonly string $number, public readonly ?array $expiry)
+    private function __construct(#[\SensitiveParameter] public readonly string $number, public readonly ?array $expiry)
     {
     }
 
@@ -35,7 +35,7 @@ final class Card
      *
      * @return array{0:Card,1:bool}
      */
-    public static function fromPacked(string $packed): array
+    public static function fromPacked(#[\SensitiveParameter] string $packed): array
     {
         if ($packed === '') {
             throw new Exception('empty', 'the packed card string is empty');
@@ -60,7 +60,7 @@ final class Card
     }
 
     /** The clear columns: `CardNum` as VbzCart stored it and `CardExp` (a DATE, or null). */
-    public static function fromColumns(string $cardNum, ?string $cardExp): self
+    public static function fromColumns(#[\SensitiveParameter] string $cardNum, #[\SensitiveParameter] ?string $cardExp): self
     {
         if (!preg_match('/\A[\x20-\x7e]*\z/', $cardNum)) {
             throw new Exception('bad_characters', 'CardNum holds a byte that is not printable ASCII');
@@ -69,7 +69,7 @@ final class Card
     }
 
     /** 12 to 19 digits once spaces and hyphens (as a customer types them) are taken out. */
-    private static function number(string $raw): string
+    private static function number(#[\SensitiveParameter] string $raw): string
     {
         $d = str_replace([' ', '-'], '', trim($raw));
         if ($d === '') {
@@ -95,7 +95,7 @@ final class Card
      *
      * @return ?array{0:int,1:int}
      */
-    private static function expiry(string $raw): ?array
+    private static function expiry(#[\SensitiveParameter] string $raw): ?array
     {
         $raw = trim($raw);
         if ($raw === '' || !preg_match('/\A[0-9\/.\- ]{1,16}\z/', $raw)) {

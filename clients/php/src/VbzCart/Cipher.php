@@ -67,7 +67,7 @@ class Cipher
     }
 
     /** Seal VbzCart's packed string ("\t" number "\t" cvv "\t" expiry): the `vk1.` text. */
-    public function encrypt($packed)
+    public function encrypt(#[\SensitiveParameter] $packed)
     {
         if ($this->publicKey === null) {
             throw new Exception('no_public_key', 'no public key set: call PubKey() with the store\'s vkpub1. key first');

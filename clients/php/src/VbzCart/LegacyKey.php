@@ -19,7 +19,7 @@ final class LegacyKey
     }
 
     /** Load a PEM private key file the admin alone may read (mode 0600 or stricter). */
-    public static function fromFile(string $path, ?string $passphrase): self
+    public static function fromFile(string $path, #[\SensitiveParameter] ?string $passphrase): self
     {
         $st = @stat($path);
         if ($st === false) {

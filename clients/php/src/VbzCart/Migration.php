@@ -147,7 +147,7 @@ final class Migration
     }
 
     /** What to write for a row, or null when there is nothing to do or it cannot be read. */
-    private function plan(array $row): ?array
+    private function plan(#[\SensitiveParameter] array $row): ?array
     {
         $this->counts['rows']++;
         $enc = $row['Encrypted'] ?? '';
