@@ -302,6 +302,38 @@ fn vbzcart_rsa_cards_move_to_vbzkey_through_kills_and_open_on_the_dongle_without
         done = now;
     }
 
+    // 5b. A store still on the old cipher writes a new RSA blob (number and CVV) into a row the
+    //     run has already passed, while the run waits on a later row. The run must not end
+    //     saying the table holds no RSA blob nor tell the admin to destroy the key that row
+    //     needs: it names the rows left for the next run and exits 5.
+    let order: Vec<String> =
+        before.keys().filter(|id| kind(id) == "blob" && id.as_str() != CHANGED).cloned().collect();
+    let (behind, late) = (order[0].clone(), order[order.len() - 1].clone());
+    assert!(rows(db)[&behind][4].starts_with("vk1."), "row {behind} is already migrated");
+    assert!(!rows(db)[&late][4].starts_with("vk1."), "row {late} is still to do");
+    let mut tx = store.start_transaction(TxOpts::default()).unwrap();
+    tx.exec_drop("SELECT ID FROM cust_cards WHERE ID = ? FOR UPDATE", (&late,)).unwrap();
+    let run = shop.migrate(&[], None);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while db.lock_waits() == 0 {
+        assert!(Instant::now() < deadline, "the run never reached row {late}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    db.sql(
+        "vbzcart",
+        &format!(
+            "UPDATE cust_cards SET Encrypted = UNHEX('{}'), WhenUpd = NOW() WHERE ID = {behind}",
+            before[&behind][4]
+        ),
+    );
+    tx.commit().unwrap();
+    let out = run.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(!err.contains("DESTROY") && !err.contains("holds no RSA blob"), "{err}");
+    assert!(err.contains(&format!("left for the next run: {behind}")), "{err}");
+    assert!(!rows(db)[&behind][4].starts_with("vk1."), "the store's blob is still there");
+
     // 6. The last run finishes and tells the admin to destroy the RSA key; one more finds
     //    everything sealed and the same damaged rows.
     let out = shop.migrate(&[], None).wait_with_output().unwrap();
@@ -451,8 +483,10 @@ fn vbzcart_rsa_cards_move_to_vbzkey_through_kills_and_open_on_the_dongle_without
          GRANT SELECT, UPDATE ON narrow.cust_cards TO 'migrate'@'localhost'",
     );
     let narrow = Shop { dsn: db.pdo_dsn("narrow"), rsa_key: None, ..shop };
-    let (code, summary, _) = narrow.migrate_json(&[]);
+    let (code, summary, err) = narrow.migrate_json(&[]);
     assert_eq!(code, Some(3), "{summary}");
+    // Row 3 needs the RSA key: the run must not tell the admin to destroy it.
+    assert!(!err.contains("DESTROY") && err.contains("keep the old RSA private key"), "{err}");
     assert_eq!(
         summary["unreadable_rows"],
         json!([
