@@ -159,6 +159,35 @@ final class VbzCartTest extends TestCase
         }
     }
 
+    /**
+     * VbzCart's newer `Cipher_pubkey` also has `PrivateKey($pem)` (its crypt-ccards `chec`
+     * command hands it the RSA key) and `LastPlain()` (the last packed string, CVV included).
+     * On the drop-in the first refuses without keeping the key or showing it in a trace, and
+     * the second never returns what was sealed: nothing on the web server puts a card back.
+     */
+    public function testThePrivateKeyIsRefusedAndTheLastPlaintextIsNeverKept(): void
+    {
+        $old = [ini_set('zend.exception_ignore_args', '0'), ini_set('zend.exception_string_param_max_len', '1000000')];
+        try {
+            [$c] = self::cipher();
+            $pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n";
+            try {
+                $c->PrivateKey($pem);
+                self::fail('PrivateKey() accepted a key');
+            } catch (Exception $e) {
+                self::assertSame('opens_on_dongle_only', $e->getErrorCode());
+                self::assertStringNotContainsString('MIIE', $e->getTraceAsString() . var_export($e->getTrace()[0]['args'] ?? [], true));
+            }
+            self::assertNull($c->PrivateKey(), 'no private key is ever set');
+            $c->encrypt("\t4111111111111111\t737\t12/27");
+            self::assertNull($c->LastPlain(), 'the packed string (with its CVV) is not kept');
+            self::assertStringNotContainsString('4111', var_export($c, true));
+        } finally {
+            ini_set('zend.exception_ignore_args', (string) $old[0]);
+            ini_set('zend.exception_string_param_max_len', (string) $old[1]);
+        }
+    }
+
     public function testEncryptRefusesWithoutAKeyAndABadKeyAndANonString(): void
     {
         self::assertSame('no_public_key', Opener::errorCode(fn () => (new Cipher(fn () => null))->encrypt("\t4111111111111111\t\t12/27")));
