@@ -30,6 +30,8 @@ final class VbzCartMigrateCliTest extends TestCase
             file_put_contents(self::$dir . "/$f", $pem);
             chmod(self::$dir . "/$f", $mode);
         }
+        posix_mkfifo(self::$dir . '/rsa-fifo.pem', 0600);
+        @mkdir(self::$dir . '/rsa-dir.pem', 0700);
         file_put_contents(self::$dir . '/not-a-key.pem', "-----BEGIN NOTHING-----\n");
         chmod(self::$dir . '/not-a-key.pem', 0600);
         file_put_contents(self::$dir . '/wrong-pass', "wrong passphrase\n");
@@ -38,6 +40,7 @@ final class VbzCartMigrateCliTest extends TestCase
 
     public static function tearDownAfterClass(): void
     {
+        @rmdir(self::$dir . '/rsa-dir.pem');
         array_map('unlink', glob(self::$dir . '/*'));
         rmdir(self::$dir);
     }
@@ -45,7 +48,8 @@ final class VbzCartMigrateCliTest extends TestCase
     /** @return array{0:int,1:string,2:string} exit code, stdout, stderr */
     private static function migrate(array $args): array
     {
-        $cmd = array_merge([PHP_BINARY, __DIR__ . '/../bin/vbzcart-migrate'], $args);
+        // `timeout`: a tool that blocks (reading a FIFO as its key) fails the test, not hangs it.
+        $cmd = array_merge(['timeout', '20', PHP_BINARY, __DIR__ . '/../bin/vbzcart-migrate'], $args);
         $p = proc_open($cmd, [0 => ['pipe', 'r'], 1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes);
         fclose($pipes[0]);
         $out = stream_get_contents($pipes[1]);
@@ -72,6 +76,8 @@ final class VbzCartMigrateCliTest extends TestCase
         yield 'RSA key readable by others' => [[...$ok, '--rsa-key', "$d/rsa-0644.pem"], 'may be read by other users: chmod 600'];
         yield 'RSA key not PEM' => [[...$ok, '--rsa-key', "$d/not-a-key.pem"], 'is not a PEM RSA private key'];
         yield 'RSA passphrase wrong' => [[...$ok, '--rsa-key', "$d/rsa-0600.pem", '--rsa-passphrase-file', "$d/wrong-pass"], 'or its passphrase is wrong'];
+        yield 'RSA key a FIFO (would block)' => [[...$ok, '--rsa-key', "$d/rsa-fifo.pem"], "$d/rsa-fifo.pem is not a regular file"];
+        yield 'RSA key a directory' => [[...$ok, '--rsa-key', "$d/rsa-dir.pem"], "$d/rsa-dir.pem is not a regular file"];
         yield 'RSA key missing' => [[...$ok, '--rsa-key', "$d/none.pem"], "cannot read the RSA key file $d/none.pem"];
     }
 
