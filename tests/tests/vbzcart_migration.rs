@@ -223,6 +223,14 @@ fn vbzcart_rsa_cards_move_to_vbzkey_through_kills_and_open_on_the_dongle_without
     assert_eq!(c["unreadable"], damaged.len());
     assert_eq!(dry["unreadable_by_reason"], json!(by_reason));
     assert!(by_reason.len() >= 4, "damaged in several ways: {by_reason:?}");
+    // An unreadable row keeps what it had, but a clear CVV beside it is dropped (and said so).
+    let mut cvv_beside_damage = 0;
+    for r in dry["unreadable_rows"].as_array().unwrap() {
+        let id = r["id"].as_str().unwrap();
+        assert_eq!(r["cvv_dropped"], expected[id]["cvv_seen"], "row {id}: {r}");
+        cvv_beside_damage += usize::from(r["cvv_dropped"] == true);
+    }
+    assert!(cvv_beside_damage > 0, "some damaged rows hold a clear CVV");
     assert_eq!(rows(db), before, "a dry run writes nothing");
 
     // 3. VbzCart documents the table as MyISAM (no transactions): a run refuses it, saying
@@ -375,7 +383,12 @@ fn vbzcart_rsa_cards_move_to_vbzkey_through_kills_and_open_on_the_dongle_without
     for (id, r) in &after {
         assert_eq!(r[2], "NULL", "row {id}: CardCVV");
         match kind(id).as_str() {
-            "damaged" => assert_eq!(r, &before[id], "damaged row {id} left as it was"),
+            "damaged" => {
+                // Left as it was, but for a clear CVV beside it: dropped (PCI DSS), never kept.
+                let mut was = before[id].clone();
+                was[2] = "NULL".into();
+                assert_eq!(r, &was, "damaged row {id} left as it was, CVV dropped");
+            }
             "no_card" => assert_eq!(r, &before[id], "row {id} had nothing to move"),
             _ => {
                 let (number, safe, exp) = if id == CHANGED {
@@ -490,8 +503,8 @@ fn vbzcart_rsa_cards_move_to_vbzkey_through_kills_and_open_on_the_dongle_without
     assert_eq!(
         summary["unreadable_rows"],
         json!([
-            {"id": "1", "reason": "record_too_long_for_column"},
-            {"id": "3", "reason": "needs_rsa_key"}
+            {"id": "1", "reason": "record_too_long_for_column", "cvv_dropped": false},
+            {"id": "3", "reason": "needs_rsa_key", "cvv_dropped": false}
         ])
     );
     assert_eq!(summary["counts"]["sealed"], 1, "the 16-digit card's 106 characters fit");

@@ -18,7 +18,8 @@ use VbzKey\Sealer;
  *    into `Encrypted`; `CardNum` and `CardCVV` become NULL; `CardExp` stays (or becomes, from
  *    the blob) clear; `CardSafe` is written in VbzCart's format; `WhenEnc` = NOW();
  *  - a CVV (clear or in the blob) is dropped and counted, never sealed;
- *  - a row it cannot read is left exactly as it was and reported by id and reason.
+ *  - a row it cannot read is left as it was, but for a clear CVV beside it (dropped), and
+ *    reported by id and reason.
  *
  * Each batch is one transaction, and each row's UPDATE is a compare-and-swap on every column
  * it read, so a row the store changed meanwhile is left for the next run. A run killed at any
@@ -45,7 +46,7 @@ final class Migration
     private array $counts;
     /** @var array<string,int> reason => rows */
     private array $reasons = [];
-    /** @var list<array{id:string,reason:string}> */
+    /** @var list<array{id:string,reason:string,cvv_dropped:bool}> */
     private array $unreadable = [];
     private ?int $width = null;
 
@@ -95,6 +96,9 @@ final class Migration
         $update = $this->db->prepare('UPDATE ' . self::TABLE . ' SET Encrypted = ?, CardNum = NULL, CardCVV = NULL,'
             . ' CardExp = ?, CardSafe = ?, WhenEnc = NOW()'
             . ' WHERE ID = ? AND Encrypted <=> ? AND CardNum <=> ? AND CardCVV <=> ? AND CardExp <=> ? AND CardSafe <=> ?');
+        // A CVV beside a finished record, or beside a row it cannot read: only the CVV goes.
+        $dropCvv = $this->db->prepare('UPDATE ' . self::TABLE . ' SET CardCVV = NULL'
+            . ' WHERE ID = ? AND Encrypted <=> ? AND CardNum <=> ? AND CardCVV <=> ? AND CardExp <=> ? AND CardSafe <=> ?');
         $last = -1;
         $done = 0;
         while (!$stop()) {
@@ -126,9 +130,10 @@ final class Migration
                     if ($i === $half) {
                         Crash::at('half-written');
                     }
-                    $update->execute([$plan['encrypted'], $plan['exp'], $plan['safe'], $row['ID'], $row['Encrypted'],
-                        $row['CardNum'], $row['CardCVV'], $row['CardExp'], $row['CardSafe']]);
-                    $this->tally($plan, $update->rowCount() === 1);
+                    $was = [$row['ID'], $row['Encrypted'], $row['CardNum'], $row['CardCVV'], $row['CardExp'], $row['CardSafe']];
+                    $q = $plan['from'] === 'cvv-only' ? $dropCvv : $update;
+                    $q->execute($plan['from'] === 'cvv-only' ? $was : [$plan['encrypted'], $plan['exp'], $plan['safe'], ...$was]);
+                    $this->tally($plan, $q->rowCount() === 1);
                 }
                 $this->db->commit();
                 if ($pending !== []) {
@@ -166,8 +171,7 @@ final class Migration
                 $from = 'clear';
             } elseif ($sealed || $enc === '') {
                 // Only a clear CVV is left beside a finished record (or beside nothing): drop it.
-                return ['encrypted' => $row['Encrypted'], 'exp' => $row['CardExp'], 'safe' => $row['CardSafe'],
-                    'from' => 'cvv-only', 'cvv' => true];
+                return ['from' => 'cvv-only', 'cvv' => true, 'unreadable' => null];
             } else {
                 [$card, $blobCvv] = $this->openBlob($enc);
                 $hasCvv = $hasCvv || $blobCvv;
@@ -178,16 +182,25 @@ final class Migration
                 }
             }
         } catch (Exception $e) {
-            $this->fail($row['ID'], $e->getErrorCode());
-            return null;
+            return $this->unreadable($row['ID'], $e->getErrorCode(), $hasCvv);
         }
         $record = Sealer::seal($this->publicKey, Cipher::CONTEXT, $card->number);
         if ($this->width !== null && strlen($record) > $this->width) {
-            $this->fail($row['ID'], 'record_too_long_for_column');
-            return null;
+            return $this->unreadable($row['ID'], 'record_too_long_for_column', $hasCvv);
         }
         return ['encrypted' => $record, 'exp' => $row['CardExp'] ?? $card->cardExp(), 'safe' => $card->cardSafe(),
             'from' => $from, 'cvv' => $hasCvv];
+    }
+
+    /**
+     * A row it cannot read keeps its number, blob, expiry and CardSafe as they are, for the
+     * admin to look at; but a clear CVV beside them is dropped all the same (PCI DSS forbids
+     * keeping it, nothing needs it to read the card, and a table "done" must hold none).
+     */
+    private function unreadable(mixed $id, string $reason, bool $clearCvv): ?array
+    {
+        $this->fail($id, $reason);
+        return $clearCvv ? ['from' => 'cvv-only', 'cvv' => true, 'unreadable' => array_key_last($this->unreadable)] : null;
     }
 
     /** A row with nothing left to do: no clear number, no CVV, no RSA blob. */
@@ -256,6 +269,9 @@ final class Migration
             $this->counts['changed_meanwhile']++;
             return;
         }
+        if (($plan['unreadable'] ?? null) !== null) {
+            $this->unreadable[$plan['unreadable']]['cvv_dropped'] = true;
+        }
         $this->counts['sealed'] += $plan['from'] === 'cvv-only' ? 0 : 1;
         $this->counts['cards_clear'] += $plan['from'] === 'clear' ? 1 : 0;
         $this->counts['blobs_decrypted'] += $plan['from'] === 'blob' ? 1 : 0;
@@ -266,7 +282,7 @@ final class Migration
     {
         $this->counts['unreadable']++;
         $this->reasons[$reason] = ($this->reasons[$reason] ?? 0) + 1;
-        $this->unreadable[] = ['id' => (string) $id, 'reason' => $reason];
+        $this->unreadable[] = ['id' => (string) $id, 'reason' => $reason, 'cvv_dropped' => false];
     }
 
     /** The declared length of `Encrypted` (characters or bytes), or null if unbounded. */
