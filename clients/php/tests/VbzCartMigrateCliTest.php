@@ -76,6 +76,12 @@ final class VbzCartMigrateCliTest extends TestCase
         yield 'RSA key readable by others' => [[...$ok, '--rsa-key', "$d/rsa-0644.pem"], 'may be read by other users: chmod 600'];
         yield 'RSA key not PEM' => [[...$ok, '--rsa-key', "$d/not-a-key.pem"], 'is not a PEM RSA private key'];
         yield 'RSA passphrase wrong' => [[...$ok, '--rsa-key', "$d/rsa-0600.pem", '--rsa-passphrase-file', "$d/wrong-pass"], 'or its passphrase is wrong'];
+        // Clear CardNum/CardCVV travel in the rows read and in the compare-and-swap: never in
+        // clear over a network. A remote host needs TLS with a CA (or an SSH tunnel to loopback).
+        yield 'remote database without TLS' => [['--dsn', 'mysql:host=db.shop.example;dbname=vbzcart', '--public-key', "$d/pub.txt"],
+            'db.shop.example is not this machine: give --db-ca'];
+        yield 'remote database, CA missing' => [['--dsn', 'mysql:host=db.shop.example;dbname=vbzcart', '--public-key', "$d/pub.txt", '--db-ca', "$d/none.pem"],
+            "cannot read the database CA file $d/none.pem"];
         yield 'RSA key a FIFO (would block)' => [[...$ok, '--rsa-key', "$d/rsa-fifo.pem"], "$d/rsa-fifo.pem is not a regular file"];
         yield 'RSA key a directory' => [[...$ok, '--rsa-key', "$d/rsa-dir.pem"], "$d/rsa-dir.pem is not a regular file"];
         yield 'RSA key missing' => [[...$ok, '--rsa-key', "$d/none.pem"], "cannot read the RSA key file $d/none.pem"];
@@ -98,6 +104,17 @@ final class VbzCartMigrateCliTest extends TestCase
             '--rsa-key', self::$dir . '/rsa-0600.pem', '--rsa-passphrase-file', self::$dir . '/right-pass']);
         self::assertSame(1, $code, $err);
         self::assertStringContainsString('cannot connect to the database', $err);
+    }
+
+    public function testALocalOrTlsDatabaseGetsAsFarAsConnecting(): void
+    {
+        $pub = self::$dir . '/pub.txt';
+        foreach ([['--dsn', 'mysql:host=127.0.0.1;port=1;dbname=x'], ['--dsn', 'mysql:host=localhost;dbname=x;unix_socket=/nonexistent/socket'],
+            ['--dsn', 'mysql:host=db.invalid;dbname=x', '--db-ca', $pub]] as $args) {
+            [$code, , $err] = self::migrate([...$args, '--public-key', $pub]);
+            self::assertSame(1, $code, $err);
+            self::assertStringContainsString('cannot connect to the database', $err);
+        }
     }
 
     public function testLegacyBlobsAreTakenRawOrBase64AtTheModulusLengthOnly(): void
