@@ -485,6 +485,21 @@ fn vbzcart_rsa_cards_move_to_vbzkey_through_kills_and_open_on_the_dongle_without
     //     `needs_rsa_key`, the record too long is reported and left, never truncated.
     db.create_database("narrow");
     db.load("narrow", &php_file("vbzcart/schema.sql"));
+    // A record sealed to another vbzkey key (an earlier run given the wrong --public-key)
+    // and junk that merely starts with `vk1.`: neither may pass for "already sealed".
+    let out = php(
+        &[
+            "-r",
+            &format!(
+                "require '{}'; echo VbzKey\\Sealer::seal('vkpub1.' . VbzKey\\Record::b64(sodium_crypto_scalarmult_base(str_repeat(\"\\x07\", 32))), '{CONTEXT}', '4111111111111111');",
+                path_str(&php_file("../clients/php/autoload.php"))
+            ),
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let other_key_record = String::from_utf8(out.stdout).unwrap();
+    assert!(other_key_record.starts_with("vk1."), "{other_key_record}");
     db.sql(
         "narrow",
         "ALTER TABLE cust_cards ENGINE=InnoDB, MODIFY Encrypted VARCHAR(108); \
@@ -493,7 +508,16 @@ fn vbzcart_rsa_cards_move_to_vbzkey_through_kills_and_open_on_the_dongle_without
                 (2, NOW(), '4111111111111111', '2030-01-31', 'V-1111x1/30'); \
          INSERT INTO cust_cards (ID, WhenEnt, CardSafe, Encrypted) \
          VALUES (3, NOW(), 'V-1111x1/30', REPEAT('QUJD', 25)); \
+         INSERT INTO cust_cards (ID, WhenEnt, CardSafe, Encrypted) \
+         VALUES (4, NOW(), 'V-1111x1/30', 'vk1.not-a-record'); \
          GRANT SELECT, UPDATE ON narrow.cust_cards TO 'migrate'@'localhost'",
+    );
+    db.sql(
+        "narrow",
+        &format!(
+            "INSERT INTO cust_cards (ID, WhenEnt, CardSafe, Encrypted) \
+             VALUES (5, NOW(), 'V-1111x1/30', '{other_key_record}')"
+        ),
     );
     let narrow = Shop { dsn: db.pdo_dsn("narrow"), rsa_key: None, ..shop };
     let (code, summary, err) = narrow.migrate_json(&[]);
@@ -504,9 +528,12 @@ fn vbzcart_rsa_cards_move_to_vbzkey_through_kills_and_open_on_the_dongle_without
         summary["unreadable_rows"],
         json!([
             {"id": "1", "reason": "record_too_long_for_column", "cvv_dropped": false},
-            {"id": "3", "reason": "needs_rsa_key", "cvv_dropped": false}
+            {"id": "3", "reason": "needs_rsa_key", "cvv_dropped": false},
+            {"id": "4", "reason": "bad_vk1_record", "cvv_dropped": false}
         ])
     );
+    assert_eq!(summary["counts"]["sealed_to_another_key"], 1, "{summary}");
+    assert!(err.contains("1 rows are sealed to another vbzkey key"), "{err}");
     assert_eq!(summary["counts"]["sealed"], 1, "the 16-digit card's 106 characters fit");
     assert_eq!(
         narrow.db.sql("narrow", "SELECT CardNum FROM cust_cards WHERE ID = 1").trim(),
