@@ -46,10 +46,10 @@ final class VbzCartMigrateCliTest extends TestCase
     }
 
     /** @return array{0:int,1:string,2:string} exit code, stdout, stderr */
-    private static function migrate(array $args): array
+    private static function migrate(array $args, array $php = []): array
     {
         // `timeout`: a tool that blocks (reading a FIFO as its key) fails the test, not hangs it.
-        $cmd = array_merge(['timeout', '20', PHP_BINARY, __DIR__ . '/../bin/vbzcart-migrate'], $args);
+        $cmd = array_merge(['timeout', '20', PHP_BINARY], $php, [__DIR__ . '/../bin/vbzcart-migrate'], $args);
         $p = proc_open($cmd, [0 => ['pipe', 'r'], 1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes);
         fclose($pipes[0]);
         $out = stream_get_contents($pipes[1]);
@@ -104,6 +104,19 @@ final class VbzCartMigrateCliTest extends TestCase
             '--rsa-key', self::$dir . '/rsa-0600.pem', '--rsa-passphrase-file', self::$dir . '/right-pass']);
         self::assertSame(1, $code, $err);
         self::assertStringContainsString('cannot connect to the database', $err);
+    }
+
+    /** Without a way to turn core dumps off, the RSA key is not loaded at all. */
+    public function testTheRsaKeyIsNotLoadedWhereCoreDumpsCannotBeTurnedOff(): void
+    {
+        $args = ['--dsn', 'mysql:unix_socket=/nonexistent/socket;dbname=x', '--public-key', self::$dir . '/pub.txt'];
+        [$code, , $err] = self::migrate([...$args, '--rsa-key', self::$dir . '/rsa-0600.pem', '--rsa-passphrase-file', self::$dir . '/right-pass'],
+            ['-d', 'disable_functions=posix_setrlimit']);
+        self::assertSame(2, $code, $err);
+        self::assertStringContainsString('cannot turn core dumps off', $err);
+        // Without --rsa-key there is no secret to keep out of a core dump.
+        [$code, , $err] = self::migrate($args, ['-d', 'disable_functions=posix_setrlimit']);
+        self::assertSame(1, $code, $err);
     }
 
     public function testALocalOrTlsDatabaseGetsAsFarAsConnecting(): void
