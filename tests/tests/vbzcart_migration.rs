@@ -539,4 +539,43 @@ fn vbzcart_rsa_cards_move_to_vbzkey_through_kills_and_open_on_the_dongle_without
         narrow.db.sql("narrow", "SELECT CardNum FROM cust_cards WHERE ID = 1").trim(),
         "4000000000000000006"
     );
+
+    // 11. A blob whose expiry was typed in a form that cannot be read ("127": January 2027 or
+    //     December 2007?) and no clear CardExp: sealing the number alone would throw the
+    //     expiry away with the blob, so the row is reported and left, never given a guess.
+    let out = php(
+        &[
+            "-r",
+            &format!(
+                "$k = openssl_pkey_get_details(openssl_pkey_get_private(file_get_contents('{}')))['key']; \
+                 openssl_public_encrypt(\"\\t4111111111111111\\t\\t127\", $b, $k); echo bin2hex($b);",
+                path_str(&dir.path("rsa-private.pem"))
+            ),
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let blob = String::from_utf8(out.stdout).unwrap();
+    let main = Shop {
+        dsn: narrow.db.pdo_dsn("vbzcart"),
+        rsa_key: Some(dir.path("rsa-private.pem")),
+        ..narrow
+    };
+    main.db.sql(
+        "vbzcart",
+        &format!(
+            "INSERT INTO cust_cards (ID, WhenEnt, CardSafe, Encrypted) VALUES (9999, NOW(), 'V-1111x?/?', UNHEX('{blob}'))"
+        ),
+    );
+    let was = rows(&main.db)["9999"].clone();
+    let (code, summary, _) = main.migrate_json(&[]);
+    assert_eq!(code, Some(3), "{summary}");
+    assert!(
+        summary["unreadable_rows"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"id": "9999", "reason": "unreadable_expiry", "cvv_dropped": false})),
+        "{summary}"
+    );
+    assert_eq!(rows(&main.db)["9999"], was, "left as it was");
 }

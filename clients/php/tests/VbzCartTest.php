@@ -206,6 +206,7 @@ final class VbzCartTest extends TestCase
         yield 'a 2-series MasterCard is ?2' => ["\t2223003122003222\t\t01/2030", '?2-3222x1/30', '2030-01-31'];
         yield 'no expiry' => ["\t4111111111111111\t\t", 'V-1111x?/?', null];
         yield 'unreadable expiry' => ["\t4111111111111111\t\t13/27", 'V-1111x?/?', null];
+        yield 'three digits: 1/27 or 12/07? not guessed' => ["\t4111111111111111\t\t127", 'V-1111x?/?', null];
     }
 
     /** @dataProvider safeStrings */

@@ -24,9 +24,13 @@ final class Card
     /**
      * @param string $number 12 to 19 ASCII digits, Luhn-valid
      * @param ?array{0:int,1:int} $expiry [year, month], or null when none could be read
+     * @param bool $expiryUnreadable an expiry was given but could not be read (null $expiry)
      */
-    private function __construct(#[\SensitiveParameter] public readonly string $number, public readonly ?array $expiry)
-    {
+    private function __construct(
+        #[\SensitiveParameter] public readonly string $number,
+        public readonly ?array $expiry,
+        public readonly bool $expiryUnreadable = false,
+    ) {
     }
 
     /**
@@ -54,7 +58,8 @@ final class Card
         $hadCvv = trim($cvv) !== '';
         sodium_memzero($cvv);
         sodium_memzero($fields[2]);
-        $card = new self(self::number($number), self::expiry($expiry));
+        $exp = self::expiry($expiry);
+        $card = new self(self::number($number), $exp, $exp === null && trim($expiry) !== '');
         sodium_memzero($packed);
         return [$card, $hadCvv];
     }
@@ -88,7 +93,8 @@ final class Card
     }
 
     /**
-     * An expiry in the forms VbzCart accepts (its `ExpiryText_toDate`): MMYY or MMYYYY;
+     * An expiry in the forms VbzCart accepts (its `ExpiryText_toDate`): MMYY or MMYYYY (no other
+     * run of digits: "127" could be 1/27 or 12/7);
      * month/year; month/day/year or year/month/day (a DATE column reads `2027-12-31`), with
      * `/`, `-`, `.` or a space between the parts. A two-digit year is 20YY. Null when empty or
      * unreadable: VbzCart then writes `?/?` into `CardSafe`, and so does the migration.
@@ -103,7 +109,7 @@ final class Card
         }
         $p = preg_split('/[\/.\- ]/', $raw);
         [$y, $m] = match (count($p)) {
-            1 => [substr($raw, 2), substr($raw, 0, 2)],
+            1 => in_array(strlen($raw), [4, 6], true) ? [substr($raw, 2), substr($raw, 0, 2)] : ['', ''],
             2 => [$p[1], $p[0]],
             3 => strlen($p[0]) > 3 ? [$p[0], $p[1]] : [$p[2], $p[0]],
             default => ['', ''],

@@ -191,6 +191,11 @@ final class Migration
                 [$card, $blobCvv] = $this->openBlob($enc);
                 $hasCvv = $hasCvv || $blobCvv;
                 $from = 'blob';
+                if ($row['CardExp'] === null && $card->expiryUnreadable) {
+                    // The blob is the only copy of the expiry as typed; sealing the number
+                    // alone would throw it away. The admin reads it (the key still opens it).
+                    throw new Exception('unreadable_expiry', 'the RSA blob holds an expiry that cannot be read, and CardExp is empty');
+                }
                 if ($row['CardExp'] !== null) {
                     // The clear column wins over the blob's copy, as VbzCart itself reads it.
                     $card = Card::fromColumns($card->number, $row['CardExp']);
