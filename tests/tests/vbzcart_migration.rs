@@ -199,8 +199,13 @@ fn vbzcart_rsa_cards_move_to_vbzkey_through_kills_and_open_on_the_dongle_without
     let before = rows(db);
 
     // 2. The dry run says exactly what a run will do, and writes nothing.
-    let (code, dry, _) = shop.migrate_json(&["--dry-run"]);
+    let (code, dry, err) = shop.migrate_json(&["--dry-run"]);
     assert_eq!(code, Some(3), "some rows are unreadable: {dry}");
+    // It names the key it seals to as `vbzkey-admin pubkey` prints the dongle's fingerprint,
+    // so the admin can tell a wrong or swapped public key file before anything is sealed.
+    let fingerprint = dongle.public_key.key_id().grouped();
+    assert!(err.contains(&format!("sealing to vbzkey key id {fingerprint}")), "{err}");
+    assert_eq!(dry["key_id"], fingerprint);
     let damaged: BTreeMap<String, String> = expected
         .as_object()
         .unwrap()

@@ -318,10 +318,16 @@ final class Migration
         return $w === null ? null : (int) $w;
     }
 
+    /** The key id it seals to, grouped as `vbzkey-admin pubkey` prints the fingerprint. */
+    public function keyId(): string
+    {
+        return implode(' ', str_split(bin2hex($this->keyId), 4));
+    }
+
     /** The summary: counters, failures by reason, and the unreadable rows (ids and reasons). */
     public function summary(): array
     {
         ksort($this->reasons);
-        return ['counts' => $this->counts, 'unreadable_by_reason' => $this->reasons, 'unreadable_rows' => $this->unreadable];
+        return ['key_id' => $this->keyId(), 'counts' => $this->counts, 'unreadable_by_reason' => $this->reasons, 'unreadable_rows' => $this->unreadable];
     }
 }
