@@ -199,8 +199,13 @@ fn vbzcart_rsa_cards_move_to_vbzkey_through_kills_and_open_on_the_dongle_without
     let before = rows(db);
 
     // 2. The dry run says exactly what a run will do, and writes nothing.
-    let (code, dry, _) = shop.migrate_json(&["--dry-run"]);
+    let (code, dry, err) = shop.migrate_json(&["--dry-run"]);
     assert_eq!(code, Some(3), "some rows are unreadable: {dry}");
+    // It names the key it seals to as `vbzkey-admin pubkey` prints the dongle's fingerprint,
+    // so the admin can tell a wrong or swapped public key file before anything is sealed.
+    let fingerprint = dongle.public_key.key_id().grouped();
+    assert!(err.contains(&format!("sealing to vbzkey key id {fingerprint}")), "{err}");
+    assert_eq!(dry["key_id"], fingerprint);
     let damaged: BTreeMap<String, String> = expected
         .as_object()
         .unwrap()
@@ -223,6 +228,14 @@ fn vbzcart_rsa_cards_move_to_vbzkey_through_kills_and_open_on_the_dongle_without
     assert_eq!(c["unreadable"], damaged.len());
     assert_eq!(dry["unreadable_by_reason"], json!(by_reason));
     assert!(by_reason.len() >= 4, "damaged in several ways: {by_reason:?}");
+    // An unreadable row keeps what it had, but a clear CVV beside it is dropped (and said so).
+    let mut cvv_beside_damage = 0;
+    for r in dry["unreadable_rows"].as_array().unwrap() {
+        let id = r["id"].as_str().unwrap();
+        assert_eq!(r["cvv_dropped"], expected[id]["cvv_seen"], "row {id}: {r}");
+        cvv_beside_damage += usize::from(r["cvv_dropped"] == true);
+    }
+    assert!(cvv_beside_damage > 0, "some damaged rows hold a clear CVV");
     assert_eq!(rows(db), before, "a dry run writes nothing");
 
     // 3. VbzCart documents the table as MyISAM (no transactions): a run refuses it, saying
@@ -302,6 +315,38 @@ fn vbzcart_rsa_cards_move_to_vbzkey_through_kills_and_open_on_the_dongle_without
         done = now;
     }
 
+    // 5b. A store still on the old cipher writes a new RSA blob (number and CVV) into a row the
+    //     run has already passed, while the run waits on a later row. The run must not end
+    //     saying the table holds no RSA blob nor tell the admin to destroy the key that row
+    //     needs: it names the rows left for the next run and exits 5.
+    let order: Vec<String> =
+        before.keys().filter(|id| kind(id) == "blob" && id.as_str() != CHANGED).cloned().collect();
+    let (behind, late) = (order[0].clone(), order[order.len() - 1].clone());
+    assert!(rows(db)[&behind][4].starts_with("vk1."), "row {behind} is already migrated");
+    assert!(!rows(db)[&late][4].starts_with("vk1."), "row {late} is still to do");
+    let mut tx = store.start_transaction(TxOpts::default()).unwrap();
+    tx.exec_drop("SELECT ID FROM cust_cards WHERE ID = ? FOR UPDATE", (&late,)).unwrap();
+    let run = shop.migrate(&[], None);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while db.lock_waits() == 0 {
+        assert!(Instant::now() < deadline, "the run never reached row {late}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    db.sql(
+        "vbzcart",
+        &format!(
+            "UPDATE cust_cards SET Encrypted = UNHEX('{}'), WhenUpd = NOW() WHERE ID = {behind}",
+            before[&behind][4]
+        ),
+    );
+    tx.commit().unwrap();
+    let out = run.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(!err.contains("DESTROY") && !err.contains("holds no RSA blob"), "{err}");
+    assert!(err.contains(&format!("left for the next run: {behind}")), "{err}");
+    assert!(!rows(db)[&behind][4].starts_with("vk1."), "the store's blob is still there");
+
     // 6. The last run finishes and tells the admin to destroy the RSA key; one more finds
     //    everything sealed and the same damaged rows.
     let out = shop.migrate(&[], None).wait_with_output().unwrap();
@@ -343,7 +388,12 @@ fn vbzcart_rsa_cards_move_to_vbzkey_through_kills_and_open_on_the_dongle_without
     for (id, r) in &after {
         assert_eq!(r[2], "NULL", "row {id}: CardCVV");
         match kind(id).as_str() {
-            "damaged" => assert_eq!(r, &before[id], "damaged row {id} left as it was"),
+            "damaged" => {
+                // Left as it was, but for a clear CVV beside it: dropped (PCI DSS), never kept.
+                let mut was = before[id].clone();
+                was[2] = "NULL".into();
+                assert_eq!(r, &was, "damaged row {id} left as it was, CVV dropped");
+            }
             "no_card" => assert_eq!(r, &before[id], "row {id} had nothing to move"),
             _ => {
                 let (number, safe, exp) = if id == CHANGED {
@@ -440,6 +490,21 @@ fn vbzcart_rsa_cards_move_to_vbzkey_through_kills_and_open_on_the_dongle_without
     //     `needs_rsa_key`, the record too long is reported and left, never truncated.
     db.create_database("narrow");
     db.load("narrow", &php_file("vbzcart/schema.sql"));
+    // A record sealed to another vbzkey key (an earlier run given the wrong --public-key)
+    // and junk that merely starts with `vk1.`: neither may pass for "already sealed".
+    let out = php(
+        &[
+            "-r",
+            &format!(
+                "require '{}'; echo VbzKey\\Sealer::seal('vkpub1.' . VbzKey\\Record::b64(sodium_crypto_scalarmult_base(str_repeat(\"\\x07\", 32))), '{CONTEXT}', '4111111111111111');",
+                path_str(&php_file("../clients/php/autoload.php"))
+            ),
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let other_key_record = String::from_utf8(out.stdout).unwrap();
+    assert!(other_key_record.starts_with("vk1."), "{other_key_record}");
     db.sql(
         "narrow",
         "ALTER TABLE cust_cards ENGINE=InnoDB, MODIFY Encrypted VARCHAR(108); \
@@ -448,21 +513,74 @@ fn vbzcart_rsa_cards_move_to_vbzkey_through_kills_and_open_on_the_dongle_without
                 (2, NOW(), '4111111111111111', '2030-01-31', 'V-1111x1/30'); \
          INSERT INTO cust_cards (ID, WhenEnt, CardSafe, Encrypted) \
          VALUES (3, NOW(), 'V-1111x1/30', REPEAT('QUJD', 25)); \
+         INSERT INTO cust_cards (ID, WhenEnt, CardSafe, Encrypted) \
+         VALUES (4, NOW(), 'V-1111x1/30', 'vk1.not-a-record'); \
          GRANT SELECT, UPDATE ON narrow.cust_cards TO 'migrate'@'localhost'",
     );
+    db.sql(
+        "narrow",
+        &format!(
+            "INSERT INTO cust_cards (ID, WhenEnt, CardSafe, Encrypted) \
+             VALUES (5, NOW(), 'V-1111x1/30', '{other_key_record}')"
+        ),
+    );
     let narrow = Shop { dsn: db.pdo_dsn("narrow"), rsa_key: None, ..shop };
-    let (code, summary, _) = narrow.migrate_json(&[]);
+    let (code, summary, err) = narrow.migrate_json(&[]);
     assert_eq!(code, Some(3), "{summary}");
+    // Row 3 needs the RSA key: the run must not tell the admin to destroy it.
+    assert!(!err.contains("DESTROY") && err.contains("keep the old RSA private key"), "{err}");
     assert_eq!(
         summary["unreadable_rows"],
         json!([
-            {"id": "1", "reason": "record_too_long_for_column"},
-            {"id": "3", "reason": "needs_rsa_key"}
+            {"id": "1", "reason": "record_too_long_for_column", "cvv_dropped": false},
+            {"id": "3", "reason": "needs_rsa_key", "cvv_dropped": false},
+            {"id": "4", "reason": "bad_vk1_record", "cvv_dropped": false}
         ])
     );
+    assert_eq!(summary["counts"]["sealed_to_another_key"], 1, "{summary}");
+    assert!(err.contains("1 rows are sealed to another vbzkey key"), "{err}");
     assert_eq!(summary["counts"]["sealed"], 1, "the 16-digit card's 106 characters fit");
     assert_eq!(
         narrow.db.sql("narrow", "SELECT CardNum FROM cust_cards WHERE ID = 1").trim(),
         "4000000000000000006"
     );
+
+    // 11. A blob whose expiry was typed in a form that cannot be read ("127": January 2027 or
+    //     December 2007?) and no clear CardExp: sealing the number alone would throw the
+    //     expiry away with the blob, so the row is reported and left, never given a guess.
+    let out = php(
+        &[
+            "-r",
+            &format!(
+                "$k = openssl_pkey_get_details(openssl_pkey_get_private(file_get_contents('{}')))['key']; \
+                 openssl_public_encrypt(\"\\t4111111111111111\\t\\t127\", $b, $k); echo bin2hex($b);",
+                path_str(&dir.path("rsa-private.pem"))
+            ),
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let blob = String::from_utf8(out.stdout).unwrap();
+    let main = Shop {
+        dsn: narrow.db.pdo_dsn("vbzcart"),
+        rsa_key: Some(dir.path("rsa-private.pem")),
+        ..narrow
+    };
+    main.db.sql(
+        "vbzcart",
+        &format!(
+            "INSERT INTO cust_cards (ID, WhenEnt, CardSafe, Encrypted) VALUES (9999, NOW(), 'V-1111x?/?', UNHEX('{blob}'))"
+        ),
+    );
+    let was = rows(&main.db)["9999"].clone();
+    let (code, summary, _) = main.migrate_json(&[]);
+    assert_eq!(code, Some(3), "{summary}");
+    assert!(
+        summary["unreadable_rows"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"id": "9999", "reason": "unreadable_expiry", "cvv_dropped": false})),
+        "{summary}"
+    );
+    assert_eq!(rows(&main.db)["9999"], was, "left as it was");
 }

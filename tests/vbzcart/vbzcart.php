@@ -98,7 +98,8 @@ function legacy_rows(array $argv): void
             default => null,
         };
         if ($row === null) {
-            // Damaged, in seven ways; never holding a CVV (so a table left with them has none).
+            // Damaged, in seven ways. Two of them keep a clear CVV beside what cannot be read (a
+            // mistyped number, an Encrypted that is not a blob): the migration must drop it.
             $d = intdiv($i, 20) % 7;
             $bad = "\t$number\t\t$typed";
             [$row, $reason] = match ($d) {
@@ -111,8 +112,8 @@ function legacy_rows(array $argv): void
                 2 => [[null, null, null, $safe, base64_encode($encrypt($bad, $other))], null],
                 3 => [[null, null, null, $safe, base64_encode($encrypt("\t$number\t$typed"))], 'bad_packed_card'],
                 4 => [[null, null, null, $safe, base64_encode($encrypt("\t" . substr($number, 0, -1) . ((int) substr($number, -1) + 1) % 10 . "\t\t$typed"))], 'bad_packed_card'],
-                5 => [['4111-1111-IIII-1111', $date, null, $safe, null], 'not_digits'],
-                default => [[null, null, null, $safe, 'not encrypted at all'], 'not_an_rsa_blob'],
+                5 => [['4111-1111-IIII-1111', $date, '123', $safe, null], 'not_digits'],
+                default => [[null, null, '9876', $safe, 'not encrypted at all'], 'not_an_rsa_blob'],
             };
             if ($reason === null) {
                 // Whether a damaged blob fails the padding check or, rarely, opens to garbage,
@@ -120,7 +121,7 @@ function legacy_rows(array $argv): void
                 $blob = strlen($row[4]) === 256 ? $row[4] : base64_decode($row[4]);
                 $reason = openssl_private_decrypt($blob, $plain, $key) ? 'bad_packed_card' : 'rsa_decrypt_failed';
             }
-            $expected[$id] = ['kind' => 'damaged', 'reason' => $reason];
+            $expected[$id] = ['kind' => 'damaged', 'reason' => $reason, 'cvv_seen' => $row[2] !== null];
         } else {
             $expected[$id] = match (true) {
                 $kind === 18 => ['kind' => 'no_card'],

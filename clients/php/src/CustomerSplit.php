@@ -100,7 +100,7 @@ final class CustomerSplit
     }
 
     /** The Luhn check of a string of ASCII digits (also used by VbzCart\Card). */
-    public static function luhnOk(string $digits): bool
+    public static function luhnOk(#[\SensitiveParameter] string $digits): bool
     {
         $sum = 0;
         $n = strlen($digits);

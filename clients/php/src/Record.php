@@ -17,7 +17,7 @@ final class Record
     private const PUBLIC_PREFIX = 'vkpub1.';
 
     /** Seal a UTF-8 value to a recipient's 32 key bytes (a fresh ephemeral key each time): the binary record. */
-    public static function seal(string $pkR, string $context, string $plaintext): string
+    public static function seal(string $pkR, string $context, #[\SensitiveParameter] string $plaintext): string
     {
         self::check($context, $plaintext);
         [$shared, $enc] = Hpke::encap($pkR);
@@ -25,7 +25,7 @@ final class Record
     }
 
     /** The value and context a record may hold (checked before any key is drawn). */
-    private static function check(string $context, string $plaintext): void
+    private static function check(string $context, #[\SensitiveParameter] string $plaintext): void
     {
         if (strlen($plaintext) > self::MAX_PLAINTEXT_LEN) {
             throw new Exception('plaintext_too_long', 'value is longer than 4096 bytes');
@@ -43,7 +43,7 @@ final class Record
      * would reuse the AEAD key and nonce, so only seal() calls it; the kit tests reach it
      * through tests/Support/Privately.php.
      */
-    private static function sealWith(string $pkR, string $context, string $plaintext, string $shared, string $enc): string
+    private static function sealWith(string $pkR, string $context, #[\SensitiveParameter] string $plaintext, #[\SensitiveParameter] string $shared, string $enc): string
     {
         [$key, $nonce] = Hpke::keySchedule($shared, self::INFO);
         $header = "VK\x01\x01" . self::keyId($pkR);

@@ -16,7 +16,7 @@ namespace VbzKey;
 final class Sealer
 {
     /** Seal one UTF-8 value to a `vkpub1.` public key under a context; returns the `vk1.` text. */
-    public static function seal(string $publicKey, string $context, string $plaintext): string
+    public static function seal(string $publicKey, string $context, #[\SensitiveParameter] string $plaintext): string
     {
         return Record::toText(Record::seal(Record::parsePublicKey($publicKey), $context, $plaintext));
     }

@@ -30,6 +30,8 @@ final class VbzCartMigrateCliTest extends TestCase
             file_put_contents(self::$dir . "/$f", $pem);
             chmod(self::$dir . "/$f", $mode);
         }
+        posix_mkfifo(self::$dir . '/rsa-fifo.pem', 0600);
+        @mkdir(self::$dir . '/rsa-dir.pem', 0700);
         file_put_contents(self::$dir . '/not-a-key.pem', "-----BEGIN NOTHING-----\n");
         chmod(self::$dir . '/not-a-key.pem', 0600);
         file_put_contents(self::$dir . '/wrong-pass', "wrong passphrase\n");
@@ -38,14 +40,16 @@ final class VbzCartMigrateCliTest extends TestCase
 
     public static function tearDownAfterClass(): void
     {
+        @rmdir(self::$dir . '/rsa-dir.pem');
         array_map('unlink', glob(self::$dir . '/*'));
         rmdir(self::$dir);
     }
 
     /** @return array{0:int,1:string,2:string} exit code, stdout, stderr */
-    private static function migrate(array $args): array
+    private static function migrate(array $args, array $php = []): array
     {
-        $cmd = array_merge([PHP_BINARY, __DIR__ . '/../bin/vbzcart-migrate'], $args);
+        // `timeout`: a tool that blocks (reading a FIFO as its key) fails the test, not hangs it.
+        $cmd = array_merge(['timeout', '20', PHP_BINARY], $php, [__DIR__ . '/../bin/vbzcart-migrate'], $args);
         $p = proc_open($cmd, [0 => ['pipe', 'r'], 1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes);
         fclose($pipes[0]);
         $out = stream_get_contents($pipes[1]);
@@ -72,6 +76,14 @@ final class VbzCartMigrateCliTest extends TestCase
         yield 'RSA key readable by others' => [[...$ok, '--rsa-key', "$d/rsa-0644.pem"], 'may be read by other users: chmod 600'];
         yield 'RSA key not PEM' => [[...$ok, '--rsa-key', "$d/not-a-key.pem"], 'is not a PEM RSA private key'];
         yield 'RSA passphrase wrong' => [[...$ok, '--rsa-key', "$d/rsa-0600.pem", '--rsa-passphrase-file', "$d/wrong-pass"], 'or its passphrase is wrong'];
+        // Clear CardNum/CardCVV travel in the rows read and in the compare-and-swap: never in
+        // clear over a network. A remote host needs TLS with a CA (or an SSH tunnel to loopback).
+        yield 'remote database without TLS' => [['--dsn', 'mysql:host=db.shop.example;dbname=vbzcart', '--public-key', "$d/pub.txt"],
+            'db.shop.example is not this machine: give --db-ca'];
+        yield 'remote database, CA missing' => [['--dsn', 'mysql:host=db.shop.example;dbname=vbzcart', '--public-key', "$d/pub.txt", '--db-ca', "$d/none.pem"],
+            "cannot read the database CA file $d/none.pem"];
+        yield 'RSA key a FIFO (would block)' => [[...$ok, '--rsa-key', "$d/rsa-fifo.pem"], "$d/rsa-fifo.pem is not a regular file"];
+        yield 'RSA key a directory' => [[...$ok, '--rsa-key', "$d/rsa-dir.pem"], "$d/rsa-dir.pem is not a regular file"];
         yield 'RSA key missing' => [[...$ok, '--rsa-key', "$d/none.pem"], "cannot read the RSA key file $d/none.pem"];
     }
 
@@ -92,6 +104,30 @@ final class VbzCartMigrateCliTest extends TestCase
             '--rsa-key', self::$dir . '/rsa-0600.pem', '--rsa-passphrase-file', self::$dir . '/right-pass']);
         self::assertSame(1, $code, $err);
         self::assertStringContainsString('cannot connect to the database', $err);
+    }
+
+    /** Without a way to turn core dumps off, the RSA key is not loaded at all. */
+    public function testTheRsaKeyIsNotLoadedWhereCoreDumpsCannotBeTurnedOff(): void
+    {
+        $args = ['--dsn', 'mysql:unix_socket=/nonexistent/socket;dbname=x', '--public-key', self::$dir . '/pub.txt'];
+        [$code, , $err] = self::migrate([...$args, '--rsa-key', self::$dir . '/rsa-0600.pem', '--rsa-passphrase-file', self::$dir . '/right-pass'],
+            ['-d', 'disable_functions=posix_setrlimit']);
+        self::assertSame(2, $code, $err);
+        self::assertStringContainsString('cannot turn core dumps off', $err);
+        // Without --rsa-key there is no secret to keep out of a core dump.
+        [$code, , $err] = self::migrate($args, ['-d', 'disable_functions=posix_setrlimit']);
+        self::assertSame(1, $code, $err);
+    }
+
+    public function testALocalOrTlsDatabaseGetsAsFarAsConnecting(): void
+    {
+        $pub = self::$dir . '/pub.txt';
+        foreach ([['--dsn', 'mysql:host=127.0.0.1;port=1;dbname=x'], ['--dsn', 'mysql:host=localhost;dbname=x;unix_socket=/nonexistent/socket'],
+            ['--dsn', 'mysql:host=db.invalid;dbname=x', '--db-ca', $pub]] as $args) {
+            [$code, , $err] = self::migrate([...$args, '--public-key', $pub]);
+            self::assertSame(1, $code, $err);
+            self::assertStringContainsString('cannot connect to the database', $err);
+        }
     }
 
     public function testLegacyBlobsAreTakenRawOrBase64AtTheModulusLengthOnly(): void

@@ -123,6 +123,71 @@ final class VbzCartTest extends TestCase
         self::assertCount(0, $log, 'nothing sealed, nothing logged');
     }
 
+    /**
+     * PHP prints an uncaught exception's stack trace with every frame's arguments unless
+     * `zend.exception_ignore_args` is on (the default without a php.ini, and in
+     * php.ini-development): a checkout that lets a refused card escape, or logs
+     * `$e->getTraceAsString()`, must not put the number or the CVV in the web server's log.
+     */
+    public function testARefusedCardsStackTraceHoldsNeitherTheNumberNorTheCvvEvenWithTraceArguments(): void
+    {
+        $old = [ini_set('zend.exception_ignore_args', '0'), ini_set('zend.exception_string_param_max_len', '1000000')];
+        try {
+            [$c] = self::cipher();
+            $attempts = [
+                fn () => $c->encrypt("\t4111111111111112\t737\t12/27"),
+                fn () => $c->encrypt("\t41111111112\t737\t12/27"),
+                fn () => $c->encrypt("\t4111111111111112\t737\t12/27\textra"),
+                fn () => Card::fromPacked("\t4111111111111112\t737\t12/27"),
+                fn () => Card::fromColumns('4111111111111112', '2027-12-31'),
+            ];
+            foreach ($attempts as $i => $attempt) {
+                try {
+                    $attempt();
+                    self::fail("attempt $i: no exception");
+                } catch (Exception $e) {
+                    // What a log line or an error tracker (which keeps getTrace()'s arguments) gets.
+                    $args = array_filter($e->getTrace(), fn (array $f) => str_starts_with($f['class'] ?? '', 'VbzKey\\') && !str_starts_with($f['class'], 'VbzKey\\Tests'));
+                    $shown = $e->getTraceAsString() . "\n" . $e . "\n" . var_export(array_column($args, 'args'), true);
+                    self::assertStringNotContainsString('41111111', $shown, "attempt $i");
+                    self::assertStringNotContainsString('737', $shown, "attempt $i");
+                }
+            }
+        } finally {
+            ini_set('zend.exception_ignore_args', (string) $old[0]);
+            ini_set('zend.exception_string_param_max_len', (string) $old[1]);
+        }
+    }
+
+    /**
+     * VbzCart's newer `Cipher_pubkey` also has `PrivateKey($pem)` (its crypt-ccards `chec`
+     * command hands it the RSA key) and `LastPlain()` (the last packed string, CVV included).
+     * On the drop-in the first refuses without keeping the key or showing it in a trace, and
+     * the second never returns what was sealed: nothing on the web server puts a card back.
+     */
+    public function testThePrivateKeyIsRefusedAndTheLastPlaintextIsNeverKept(): void
+    {
+        $old = [ini_set('zend.exception_ignore_args', '0'), ini_set('zend.exception_string_param_max_len', '1000000')];
+        try {
+            [$c] = self::cipher();
+            $pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n";
+            try {
+                $c->PrivateKey($pem);
+                self::fail('PrivateKey() accepted a key');
+            } catch (Exception $e) {
+                self::assertSame('opens_on_dongle_only', $e->getErrorCode());
+                self::assertStringNotContainsString('MIIE', $e->getTraceAsString() . var_export($e->getTrace()[0]['args'] ?? [], true));
+            }
+            self::assertNull($c->PrivateKey(), 'no private key is ever set');
+            $c->encrypt("\t4111111111111111\t737\t12/27");
+            self::assertNull($c->LastPlain(), 'the packed string (with its CVV) is not kept');
+            self::assertStringNotContainsString('4111', var_export($c, true));
+        } finally {
+            ini_set('zend.exception_ignore_args', (string) $old[0]);
+            ini_set('zend.exception_string_param_max_len', (string) $old[1]);
+        }
+    }
+
     public function testEncryptRefusesWithoutAKeyAndABadKeyAndANonString(): void
     {
         self::assertSame('no_public_key', Opener::errorCode(fn () => (new Cipher(fn () => null))->encrypt("\t4111111111111111\t\t12/27")));
@@ -141,6 +206,7 @@ final class VbzCartTest extends TestCase
         yield 'a 2-series MasterCard is ?2' => ["\t2223003122003222\t\t01/2030", '?2-3222x1/30', '2030-01-31'];
         yield 'no expiry' => ["\t4111111111111111\t\t", 'V-1111x?/?', null];
         yield 'unreadable expiry' => ["\t4111111111111111\t\t13/27", 'V-1111x?/?', null];
+        yield 'three digits: 1/27 or 12/07? not guessed' => ["\t4111111111111111\t\t127", 'V-1111x?/?', null];
     }
 
     /** @dataProvider safeStrings */

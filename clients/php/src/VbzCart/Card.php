@@ -24,9 +24,13 @@ final class Card
     /**
      * @param string $number 12 to 19 ASCII digits, Luhn-valid
      * @param ?array{0:int,1:int} $expiry [year, month], or null when none could be read
+     * @param bool $expiryUnreadable an expiry was given but could not be read (null $expiry)
      */
-    private function __construct(public readonly string $number, public readonly ?array $expiry)
-    {
+    private function __construct(
+        #[\SensitiveParameter] public readonly string $number,
+        public readonly ?array $expiry,
+        public readonly bool $expiryUnreadable = false,
+    ) {
     }
 
     /**
@@ -35,7 +39,7 @@ final class Card
      *
      * @return array{0:Card,1:bool}
      */
-    public static function fromPacked(string $packed): array
+    public static function fromPacked(#[\SensitiveParameter] string $packed): array
     {
         if ($packed === '') {
             throw new Exception('empty', 'the packed card string is empty');
@@ -54,13 +58,14 @@ final class Card
         $hadCvv = trim($cvv) !== '';
         sodium_memzero($cvv);
         sodium_memzero($fields[2]);
-        $card = new self(self::number($number), self::expiry($expiry));
+        $exp = self::expiry($expiry);
+        $card = new self(self::number($number), $exp, $exp === null && trim($expiry) !== '');
         sodium_memzero($packed);
         return [$card, $hadCvv];
     }
 
     /** The clear columns: `CardNum` as VbzCart stored it and `CardExp` (a DATE, or null). */
-    public static function fromColumns(string $cardNum, ?string $cardExp): self
+    public static function fromColumns(#[\SensitiveParameter] string $cardNum, #[\SensitiveParameter] ?string $cardExp): self
     {
         if (!preg_match('/\A[\x20-\x7e]*\z/', $cardNum)) {
             throw new Exception('bad_characters', 'CardNum holds a byte that is not printable ASCII');
@@ -69,7 +74,7 @@ final class Card
     }
 
     /** 12 to 19 digits once spaces and hyphens (as a customer types them) are taken out. */
-    private static function number(string $raw): string
+    private static function number(#[\SensitiveParameter] string $raw): string
     {
         $d = str_replace([' ', '-'], '', trim($raw));
         if ($d === '') {
@@ -88,14 +93,15 @@ final class Card
     }
 
     /**
-     * An expiry in the forms VbzCart accepts (its `ExpiryText_toDate`): MMYY or MMYYYY;
+     * An expiry in the forms VbzCart accepts (its `ExpiryText_toDate`): MMYY or MMYYYY (no other
+     * run of digits: "127" could be 1/27 or 12/7);
      * month/year; month/day/year or year/month/day (a DATE column reads `2027-12-31`), with
      * `/`, `-`, `.` or a space between the parts. A two-digit year is 20YY. Null when empty or
      * unreadable: VbzCart then writes `?/?` into `CardSafe`, and so does the migration.
      *
      * @return ?array{0:int,1:int}
      */
-    private static function expiry(string $raw): ?array
+    private static function expiry(#[\SensitiveParameter] string $raw): ?array
     {
         $raw = trim($raw);
         if ($raw === '' || !preg_match('/\A[0-9\/.\- ]{1,16}\z/', $raw)) {
@@ -103,7 +109,7 @@ final class Card
         }
         $p = preg_split('/[\/.\- ]/', $raw);
         [$y, $m] = match (count($p)) {
-            1 => [substr($raw, 2), substr($raw, 0, 2)],
+            1 => in_array(strlen($raw), [4, 6], true) ? [substr($raw, 2), substr($raw, 0, 2)] : ['', ''],
             2 => [$p[1], $p[0]],
             3 => strlen($p[0]) > 3 ? [$p[0], $p[1]] : [$p[2], $p[0]],
             default => ['', ''],

@@ -20,7 +20,8 @@ use VbzKey\Sealer;
  *  - Every record is sealed under {@see CONTEXT}: VbzCart encrypts before it has inserted the
  *    row, so the row id cannot be part of it (docs/VBZCART.md, docs/DECISIONS.md). The
  *    migration seals under the same context, so an admin page renders every row alike.
- *  - `decrypt` throws: a record opens only on the dongle, in the staff browser (vbzkey.js).
+ *  - `decrypt` and `PrivateKey($key)` throw, `LastPlain()` is null: a record opens only on the
+ *    dongle, in the staff browser (vbzkey.js), and nothing here keeps a card or a private key.
  *
  * Swap it in by making VbzCart's `vcCipher` extend this class (docs/VBZCART.md). Its methods
  * declare no return types, so VbzCart's subclass (which declares none) stays compatible.
@@ -67,7 +68,7 @@ class Cipher
     }
 
     /** Seal VbzCart's packed string ("\t" number "\t" cvv "\t" expiry): the `vk1.` text. */
-    public function encrypt($packed)
+    public function encrypt(#[\SensitiveParameter] $packed)
     {
         if ($this->publicKey === null) {
             throw new Exception('no_public_key', 'no public key set: call PubKey() with the store\'s vkpub1. key first');
@@ -82,8 +83,26 @@ class Cipher
         return Sealer::seal($this->publicKey, self::CONTEXT, $card->number);
     }
 
+    /**
+     * VbzCart's newer cipher takes the RSA private key here (its crypt-ccards `chec` and `decr`
+     * commands). The drop-in keeps none: with a key it refuses, without one it returns null.
+     */
+    public function PrivateKey(#[\SensitiveParameter] $key = null)
+    {
+        if ($key !== null) {
+            throw new Exception('opens_on_dongle_only', 'vbzkey takes no private key on the web server: cards open only on the dongle (docs/VBZCART.md); destroy the old RSA key');
+        }
+        return null;
+    }
+
+    /** VbzCart's newer cipher kept the last packed string (CVV included); the drop-in keeps nothing. */
+    public function LastPlain()
+    {
+        return null;
+    }
+
     /** Records open on the dongle only, in the staff browser through the bridge (vbzkey.js). */
-    public function decrypt($input, $privateKey = null)
+    public function decrypt($input, #[\SensitiveParameter] $privateKey = null)
     {
         throw new Exception('opens_on_dongle_only', 'vbzkey records open only on the dongle: render Encrypted for vbzkey.js (docs/VBZCART.md)');
     }

@@ -18,17 +18,36 @@ final class LegacyKey
     {
     }
 
-    /** Load a PEM private key file the admin alone may read (mode 0600 or stricter). */
-    public static function fromFile(string $path, ?string $passphrase): self
+    /**
+     * Load a PEM private key file the admin alone may read (mode 0600 or stricter). The mode is
+     * checked on the file actually opened (fstat of the open handle, after a stat that refuses
+     * anything but a regular file, so a FIFO cannot block the tool), not on a path that could
+     * be swapped between the check and the read.
+     */
+    public static function fromFile(string $path, #[\SensitiveParameter] ?string $passphrase): self
     {
         $st = @stat($path);
         if ($st === false) {
             throw new Exception('rsa_key_unreadable', "cannot read the RSA key file $path");
         }
-        if (($st['mode'] & 0o077) !== 0) {
-            throw new Exception('rsa_key_exposed', "$path may be read by other users: chmod 600 it (better, keep it on removable media) and run again");
+        if (($st['mode'] & 0o170000) !== 0o100000) {
+            throw new Exception('rsa_key_not_a_file', "$path is not a regular file: give the RSA private key's PEM file");
         }
-        $pem = @file_get_contents($path);
+        self::checkMode($path, $st['mode']);
+        $h = @fopen($path, 'rb');
+        if ($h === false) {
+            throw new Exception('rsa_key_unreadable', "cannot read the RSA key file $path");
+        }
+        try {
+            $open = fstat($h);
+            if ($open === false || $open['dev'] !== $st['dev'] || $open['ino'] !== $st['ino']) {
+                throw new Exception('rsa_key_changed', "$path changed while it was being opened: run again");
+            }
+            self::checkMode($path, $open['mode']);
+            $pem = stream_get_contents($h, 1 << 20);
+        } finally {
+            fclose($h);
+        }
         if ($pem === false) {
             throw new Exception('rsa_key_unreadable', "cannot read the RSA key file $path");
         }
@@ -46,6 +65,13 @@ final class LegacyKey
             throw new Exception('rsa_key_bad', "$path is not an RSA private key");
         }
         return new self($key, intdiv($details['bits'], 8));
+    }
+
+    private static function checkMode(string $path, int $mode): void
+    {
+        if (($mode & 0o077) !== 0) {
+            throw new Exception('rsa_key_exposed', "$path may be read by other users: chmod 600 it (better, keep it on removable media) and run again");
+        }
     }
 
     /**
