@@ -11,9 +11,22 @@ use std::time::{Duration, Instant};
 /// Run the program `bin` with `args` (shell words) on a pseudo-terminal, typing each line after its prompt; the
 /// transcript (everything the terminal showed) and the exit code.
 pub fn typed_session(bin: &Path, args: &str, answers: &[(&str, &str)]) -> (String, Option<i32>) {
-    let cmd = format!("{} {args}", bin.display());
+    shell_session(bin, &format!("{} {args}", bin.display()), answers)
+}
+
+/// Run `bin` with `args` on a pseudo-terminal, press Ctrl-C at `prompt`, then show the
+/// terminal's settings (`stty -a`, run by the shell the program was started from): the
+/// transcript.
+pub fn interrupted_at_prompt(bin: &Path, args: &str, prompt: &str) -> String {
+    let cmd = format!("trap 'stty -a; exit 130' INT; {} {args}; stty -a", bin.display());
+    shell_session(bin, &cmd, &[(prompt, "\u{3}")]).0
+}
+
+/// The shell command `cmd` on a pseudo-terminal, typing each line after its prompt; `bin`
+/// names the program in messages.
+fn shell_session(bin: &Path, cmd: &str, answers: &[(&str, &str)]) -> (String, Option<i32>) {
     let mut child = Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
+        .args(["-qec", cmd, "/dev/null"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

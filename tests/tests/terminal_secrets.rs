@@ -1,7 +1,7 @@
 //! Secrets on `-` typed at a terminal: a prompt, echo off, asked twice when set — the admin
 //! tool's PINs and `vbzkey`'s passphrases. The transcript is everything the terminal showed.
 
-use vbzkey_e2e::terminal::typed_session;
+use vbzkey_e2e::terminal::{interrupted_at_prompt, typed_session};
 use vbzkey_e2e::{TempDir, bin};
 
 #[test]
@@ -97,4 +97,27 @@ fn a_passphrase_typed_at_a_terminal_is_not_echoed_and_is_asked_twice_when_set() 
     );
     assert_eq!(code, Some(0), "{seen}");
     assert!(descriptor.exists() && !seen.contains(typed), "{seen}");
+}
+
+/// Ctrl-C at a prompt used to leave the terminal with echo off (the drop that restores it
+/// never ran): whatever the person typed next, at the shell, was invisible. Now the signal
+/// restores the terminal first, then ends the program as Ctrl-C does.
+#[test]
+fn ctrl_c_at_a_secret_prompt_gives_the_terminal_its_echo_back() {
+    let dir = TempDir::new("terminal-ctrl-c");
+    let echoes = |seen: &str| seen.contains(" echo ") && !seen.contains(" -echo ");
+    let seen = interrupted_at_prompt(
+        &bin("vbzkey-admin"),
+        "--dongle unix:/nonexistent/dongle.sock set-pin --new-pin-file -",
+        "new staff PIN: ",
+    );
+    assert!(echoes(&seen), "{seen}");
+    let key = dir.path("key.json");
+    let seen = interrupted_at_prompt(
+        &bin("vbzkey"),
+        &format!("keygen --encrypt --passphrase-file - -o {}", key.display()),
+        "passphrase: ",
+    );
+    assert!(echoes(&seen), "{seen}");
+    assert!(!key.exists(), "nothing written");
 }
