@@ -40,8 +40,10 @@ fn watch_signals() -> io::Result<()> {
     let mut signals = signal_hook::iterator::Signals::new(ENDING)?;
     std::thread::Builder::new().name("tty-restore".into()).spawn(move || {
         for sig in signals.forever() {
-            if let Some((fd, saved)) = TO_RESTORE.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
-            {
+            // Held until the program is gone: a prompt the main thread starts meanwhile
+            // cannot turn echo off again after this restored it.
+            let pending = TO_RESTORE.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((fd, saved)) = pending.as_ref() {
                 let _ = tcsetattr(fd, OptionalActions::Now, saved);
             }
             let _ = signal_hook::low_level::emulate_default_handler(sig);
@@ -55,10 +57,11 @@ impl<'a> EchoOff<'a> {
     /// Turn echo off on the terminal `fd`; an error if `fd` is not a terminal.
     pub fn new(fd: BorrowedFd<'a>) -> io::Result<Self> {
         let saved = tcgetattr(fd)?;
-        // Before echo goes off: a signal from here on restores the terminal first.
+        // Before echo goes off: a signal from here on restores the terminal first. Echo goes
+        // off under the lock the signal's restore takes, so the two cannot interleave.
         watch_signals()?;
-        *TO_RESTORE.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((fd.try_clone_to_owned()?, saved.clone()));
+        let mut pending = TO_RESTORE.lock().unwrap_or_else(|p| p.into_inner());
+        *pending = Some((fd.try_clone_to_owned()?, saved.clone()));
         let mut quiet = saved.clone();
         quiet.local_modes.remove(LocalModes::ECHO);
         quiet.local_modes.insert(LocalModes::ECHONL);
@@ -71,7 +74,42 @@ impl<'a> EchoOff<'a> {
 
 impl Drop for EchoOff<'_> {
     fn drop(&mut self) {
+        let mut pending = TO_RESTORE.lock().unwrap_or_else(|p| p.into_inner());
         let _ = tcsetattr(self.fd.as_fd(), OptionalActions::Now, &self.saved);
-        *TO_RESTORE.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *pending = None;
     }
+}
+
+/// Read the line typed on the terminal `fd` (which [`EchoOff`] has made quiet), without its
+/// line ending, straight from the terminal into a buffer wiped on drop: std's `stdin()` would
+/// first copy it into its own 8 KiB buffer, which lives, never wiped, until the program ends
+/// (a typed admin PIN was found there while `vbzkey-admin` waited for the button). At most
+/// `max + 1` bytes are kept (so the caller can tell an over-long line); the rest of the line
+/// is still read, and wiped, so that nothing typed is left for the shell to run.
+pub fn read_typed_line(fd: BorrowedFd<'_>, max: usize) -> io::Result<zeroize::Zeroizing<Vec<u8>>> {
+    use zeroize::Zeroize;
+    let mut line = zeroize::Zeroizing::new(Vec::with_capacity(max + 1));
+    let mut chunk = zeroize::Zeroizing::new([0u8; 256]);
+    loop {
+        let n = match rustix::io::read(fd, &mut chunk[..]) {
+            Ok(n) => n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let got = &chunk[..n];
+        let (part, ended) = match got.iter().position(|b| *b == b'\n') {
+            Some(i) => (&got[..i], true),
+            None => (got, n == 0),
+        };
+        let room = (max + 1).saturating_sub(line.len());
+        line.extend_from_slice(&part[..part.len().min(room)]);
+        chunk.zeroize();
+        if ended {
+            break;
+        }
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    Ok(line)
 }
