@@ -13,11 +13,9 @@ pub(crate) fn read_stdin(limit: usize, what: &str) -> Result<Zeroizing<Vec<u8>>,
     if std::io::stdin().is_terminal() {
         eprintln!("vbzkey: reading {what} from standard input; end it with Ctrl-D");
     }
-    let mut buf = Zeroizing::new(Vec::new());
-    std::io::stdin()
-        .lock()
-        .take(limit as u64 + 1)
-        .read_to_end(&mut buf)
+    // Not through std's stdin buffer, which would keep a copy of the plaintext or passphrase.
+    let stdin = std::io::stdin();
+    let buf = vbzkey_os::input::read_to_end_wiped(std::os::fd::AsFd::as_fd(&stdin), limit)
         .map_err(|e| CliError::io("cannot read standard input", e))?;
     if buf.len() > limit {
         return Err(CliError::BadInput(format!(

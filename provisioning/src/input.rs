@@ -14,12 +14,15 @@ use crate::error::{AdminError, SharesProblem};
 const MAX_INPUT: u64 = 64 * 1024;
 
 fn read_bytes(path: &Path) -> std::io::Result<Zeroizing<Vec<u8>>> {
-    let mut raw = Zeroizing::new(Vec::new());
     if path == Path::new("-") {
-        std::io::stdin().take(MAX_INPUT).read_to_end(&mut raw)?;
-    } else {
-        std::fs::File::open(path).and_then(|f| f.take(MAX_INPUT).read_to_end(&mut raw))?;
+        // Not through std's stdin buffer, which would keep a copy of the PIN or share. (One
+        // byte less than the limit is asked, as `take(MAX_INPUT)` below reads at most that.)
+        let stdin = std::io::stdin();
+        let fd = std::os::fd::AsFd::as_fd(&stdin);
+        return vbzkey_os::input::read_to_end_wiped(fd, MAX_INPUT as usize - 1);
     }
+    let mut raw = Zeroizing::new(Vec::new());
+    std::fs::File::open(path).and_then(|f| f.take(MAX_INPUT).read_to_end(&mut raw))?;
     Ok(raw)
 }
 

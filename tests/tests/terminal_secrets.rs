@@ -185,3 +185,34 @@ fn an_over_long_typed_passphrase_is_refused_and_nothing_is_left_for_the_shell() 
     assert!(seen.contains("rest=[]"), "the rest of the line stayed on the terminal: {seen}");
     assert!(!key.exists());
 }
+
+/// The same from a pipe (`--admin-pin-file -`, what the docs give scripts): std's stdin
+/// buffer kept the admin PIN after it was sent. Read straight from the pipe, no copy is left.
+#[test]
+fn a_piped_admin_pin_leaves_no_copy_in_memory_once_sent() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = TempDir::new("piped-pin-memory");
+    let d = vbzkey_e2e::AdminDongle::init(&dir, "24681357", &[]);
+    let mut child = std::process::Command::new(bin("vbzkey-admin"))
+        .args(["--dongle", &d.fw.target(), "--admin-pin-file", "-"])
+        .args(["backup", "--threshold", "2", "--shares", "3", "-o"])
+        .arg(dir.path("shares"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(vbzkey_e2e::ADMIN_PIN).unwrap();
+    stdin.write_all(b"\n").unwrap();
+    drop(stdin);
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains(vbzkey_e2e::PRESS_PROMPT) {
+        assert!(stderr.read_line(&mut seen).unwrap() > 0, "no press prompt: {seen}");
+    }
+    let copies = copies_in_memory(child.id(), vbzkey_e2e::ADMIN_PIN);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(copies, 0, "the admin PIN is still in vbzkey-admin's memory");
+}
