@@ -106,7 +106,8 @@ pub fn signalled_at_prompt(
     let mut s = Session::start(&format!("{} {args}; stty -a", bin.display()));
     s.wait_for(prompt);
     let pid = pid_with_argument(marker).expect("the program is running");
-    let sent = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status();
+    // The shell's own `kill` (procps, which has /bin/kill, is not on every Debian machine).
+    let sent = Command::new("sh").arg("-c").arg(format!("kill -{signal} {pid}")).status();
     assert!(sent.is_ok_and(|s| s.success()), "kill -{signal} {pid}");
     s.finish(bin).0
 }
