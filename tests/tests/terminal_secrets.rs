@@ -156,6 +156,10 @@ fn a_typed_admin_pin_leaves_no_copy_in_memory_once_sent() {
             copies_in_memory(pid, vbzkey_e2e::ADMIN_PIN)
         },
     );
+    let Some(copies) = copies else {
+        eprintln!("skipped: only root may read a vbzkey tool's memory (CI runs as root)");
+        return;
+    };
     assert_eq!(copies, 0, "the admin PIN is still in vbzkey-admin's memory: {seen}");
     assert!(!seen.contains(admin_pin), "{seen}");
 }
@@ -214,5 +218,9 @@ fn a_piped_admin_pin_leaves_no_copy_in_memory_once_sent() {
     let copies = copies_in_memory(child.id(), vbzkey_e2e::ADMIN_PIN);
     child.kill().unwrap();
     child.wait().unwrap();
+    let Some(copies) = copies else {
+        eprintln!("skipped: only root may read a vbzkey tool's memory (CI runs as root)");
+        return;
+    };
     assert_eq!(copies, 0, "the admin PIN is still in vbzkey-admin's memory");
 }
