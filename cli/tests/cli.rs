@@ -427,6 +427,19 @@ fn seal_customer_errors_name_the_field_and_never_offer_cvv_names() {
             assert!(!err.contains(&format!("`{n}`")), "a CVV name offered as allowed: {err}");
         }
     }
+    // A value used as a key (a card number, a phone number): refused, never repeated.
+    for (json, says) in [
+        (r#"{"id":"1","4111111111111111":"card"}"#, "an unknown field (its name is not repeated)"),
+        (
+            r#"{"id":"1","card":{"number":"x","4111 1111 1111 1111":"x"}}"#,
+            "an unknown field in `card` (its name is not repeated); the fields here are `number`",
+        ),
+        (r#"{"id":"1","address":{"+44 20 7946 0958":"x"}}"#, "an unknown field in `address`"),
+    ] {
+        let err = run(json);
+        assert!(err.contains(says), "{err}");
+        assert!(!err.contains("4111") && !err.contains("7946"), "a value in the message: {err}");
+    }
     for (json, says) in [
         (r#"{"id":1001}"#, "`id` must be a string"),
         (r#"{"id":"1","card":{"number":4111111111111111}}"#, "`card.number` must be a string"),
