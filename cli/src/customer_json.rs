@@ -48,16 +48,31 @@ fn describe(path: &str, e: &serde_json::Error) -> CliError {
 fn unknown_field(path: &str, msg: &str) -> String {
     let mut names = msg.split('`').skip(1).step_by(2);
     let unknown = names.next().unwrap_or_default();
-    // The path ends with the unknown field itself.
-    let unknown = match path.rsplit_once('.') {
-        Some((parent, _)) => format!("{parent}.{unknown}"),
-        None => unknown.to_string(),
+    let parent = path.rsplit_once('.').map(|(parent, _)| parent);
+    // The path ends with the unknown field itself; a name that does not look like one (a card
+    // number or a phone number used as a key, values and keys swapped) is not repeated.
+    let unknown = match (name_like(unknown), parent) {
+        (true, Some(parent)) => format!("unknown field `{parent}.{unknown}`"),
+        (true, None) => format!("unknown field `{unknown}`"),
+        (false, Some(parent)) => {
+            format!("an unknown field in `{parent}` (its name is not repeated)")
+        }
+        (false, None) => "an unknown field (its name is not repeated)".to_string(),
     };
     let allowed: Vec<String> =
         names.filter(|n| !REFUSED_NAMES.contains(n)).map(|n| format!("`{n}`")).collect();
     if allowed.is_empty() {
-        format!("unknown field `{unknown}`")
+        unknown
     } else {
-        format!("unknown field `{unknown}`; the fields here are {}", allowed.join(", "))
+        format!("{unknown}; the fields here are {}", allowed.join(", "))
     }
+}
+
+/// Whether an unknown field's name may be quoted: a short identifier with few digits, as a
+/// mistyped field name is (`cardnumber`, `address2`), not a value used as a key.
+fn name_like(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.chars().filter(char::is_ascii_digit).count() <= 4
 }

@@ -13,11 +13,9 @@ pub(crate) fn read_stdin(limit: usize, what: &str) -> Result<Zeroizing<Vec<u8>>,
     if std::io::stdin().is_terminal() {
         eprintln!("vbzkey: reading {what} from standard input; end it with Ctrl-D");
     }
-    let mut buf = Zeroizing::new(Vec::new());
-    std::io::stdin()
-        .lock()
-        .take(limit as u64 + 1)
-        .read_to_end(&mut buf)
+    // Not through std's stdin buffer, which would keep a copy of the plaintext or passphrase.
+    let stdin = std::io::stdin();
+    let buf = vbzkey_os::input::read_to_end_wiped(std::os::fd::AsFd::as_fd(&stdin), limit)
         .map_err(|e| CliError::io("cannot read standard input", e))?;
     if buf.len() > limit {
         return Err(CliError::BadInput(format!(
@@ -101,32 +99,26 @@ pub(crate) fn stdin_is_terminal() -> bool {
     std::io::stdin().is_terminal()
 }
 
-/// Longest line taken from a terminal (a passphrase is at most
-/// `vbzkey_softkey::MAX_PASSPHRASE_LEN` bytes; more is refused by the key code).
-const MAX_TYPED: usize = vbzkey_softkey::MAX_PASSPHRASE_LEN + 2;
-
 /// One line typed at the terminal on stdin after a prompt on stderr, with echo off (as the
-/// admin tool's PIN prompt), without its line ending; wiped when dropped.
+/// admin tool's PIN prompt), without its line ending; read straight from the terminal (not
+/// through std's stdin buffer, which would keep a copy) and wiped when dropped.
 pub(crate) fn typed_secret(what: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {
-    use std::io::BufRead;
     let stdin = std::io::stdin();
+    let fd = std::os::fd::AsFd::as_fd(&stdin);
     let err = |e| CliError::io("cannot read the terminal", e);
-    let quiet = vbzkey_os::tty::EchoOff::new(std::os::fd::AsFd::as_fd(&stdin)).map_err(err)?;
+    let quiet = vbzkey_os::tty::EchoOff::new(fd).map_err(err)?;
     eprint!("{what}: ");
     let _ = std::io::stderr().flush();
-    // Room for the longest passphrase up front, so the buffer is not reallocated (leaving
-    // copies behind).
-    let mut line = Zeroizing::new(Vec::with_capacity(MAX_TYPED + 1));
-    stdin.lock().take(MAX_TYPED as u64 + 1).read_until(b'\n', &mut line).map_err(err)?;
+    let line =
+        vbzkey_os::tty::read_typed_line(fd, vbzkey_softkey::MAX_PASSPHRASE_LEN).map_err(err)?;
     drop(quiet);
-    if line.len() > MAX_TYPED {
+    if line.len() > vbzkey_softkey::MAX_PASSPHRASE_LEN {
         return Err(CliError::BadInput(format!(
             "the {what} typed is longer than {} bytes",
             vbzkey_softkey::MAX_PASSPHRASE_LEN
         )));
     }
-    let text = line.split(|b| *b == b'\n').next().unwrap_or_default();
-    Ok(Zeroizing::new(strip_one_newline(text).to_vec()))
+    Ok(line)
 }
 
 /// Write a command's result to `output` (`-` or none: standard output) — crash-safely and

@@ -427,6 +427,19 @@ fn seal_customer_errors_name_the_field_and_never_offer_cvv_names() {
             assert!(!err.contains(&format!("`{n}`")), "a CVV name offered as allowed: {err}");
         }
     }
+    // A value used as a key (a card number, a phone number): refused, never repeated.
+    for (json, says) in [
+        (r#"{"id":"1","4111111111111111":"card"}"#, "an unknown field (its name is not repeated)"),
+        (
+            r#"{"id":"1","card":{"number":"x","4111 1111 1111 1111":"x"}}"#,
+            "an unknown field in `card` (its name is not repeated); the fields here are `number`",
+        ),
+        (r#"{"id":"1","address":{"+44 20 7946 0958":"x"}}"#, "an unknown field in `address`"),
+    ] {
+        let err = run(json);
+        assert!(err.contains(says), "{err}");
+        assert!(!err.contains("4111") && !err.contains("7946"), "a value in the message: {err}");
+    }
     for (json, says) in [
         (r#"{"id":1001}"#, "`id` must be a string"),
         (r#"{"id":"1","card":{"number":4111111111111111}}"#, "`card.number` must be a string"),
@@ -635,4 +648,55 @@ fn seal_and_seal_customer_take_a_file_argument_or_stdin() {
     let a = vbzkey().args(["seal-customer", "--to", &pk]).arg(&customer).assert().success();
     let v: Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
     assert_eq!(v["sealed"]["phone"]["context"], "cust_phones/7/phone");
+}
+
+/// `open -o FILE` as an attacker with a say over FILE would try it: a symlink planted there
+/// is replaced, not followed (the file it points at keeps its content); a world-readable
+/// file there becomes the plaintext at 0600, never readable in between; a record that does
+/// not open leaves the file as it was and no temporary file behind.
+#[test]
+fn open_output_replaces_a_symlink_never_follows_it_and_a_failure_leaves_the_file_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = Dir::new("open-output-attacks");
+    let (key, pk) = keygen(&d);
+    let rec = d.path("rec.txt");
+    vbzkey()
+        .args(["seal", "--to", &pk, "--context", "t/1/f", "-o"])
+        .arg(&rec)
+        .write_stdin("4111111111111111")
+        .assert()
+        .success();
+    let open = |out: &Path, context: &str| {
+        vbzkey()
+            .args(["open", "-k"])
+            .arg(&key)
+            .args(["--context", context, "-o"])
+            .arg(out)
+            .arg(&rec)
+            .assert()
+    };
+
+    let (victim, link) = (d.path("victim"), d.path("link"));
+    std::fs::write(&victim, "the victim's own file").unwrap();
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    open(&link, "t/1/f").success();
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "the victim's own file");
+    let meta = std::fs::symlink_metadata(&link).unwrap();
+    assert!(meta.file_type().is_file(), "the link was replaced by a file");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::read(&link).unwrap(), b"4111111111111111");
+
+    let shared = d.path("shared.txt");
+    std::fs::write(&shared, "old").unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o644)).unwrap();
+    open(&shared, "t/2/f").code(9);
+    assert_eq!(std::fs::read_to_string(&shared).unwrap(), "old", "untouched on failure");
+    open(&shared, "t/1/f").success();
+    assert_eq!(std::fs::metadata(&shared).unwrap().permissions().mode() & 0o777, 0o600);
+    let litter: Vec<_> = std::fs::read_dir(d.path("."))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(litter.is_empty(), "temporary files left: {litter:?}");
 }

@@ -12,5 +12,6 @@ pub mod cputime;
 pub mod durable;
 pub mod exit;
 pub mod harden;
+pub mod input;
 pub mod locked;
 pub mod tty;

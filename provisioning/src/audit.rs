@@ -74,7 +74,7 @@ pub(crate) fn run(d: &Dongle, cmd: &AuditCommand) -> Result<Output, AdminError> 
             let text = if *json {
                 as_json(&raw)
             } else if output.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-                listing(&raw, &jiff::tz::TimeZone::system())
+                listing(&raw, &crate::output::system_zone())
             } else {
                 raw
             };

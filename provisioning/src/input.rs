@@ -14,12 +14,15 @@ use crate::error::{AdminError, SharesProblem};
 const MAX_INPUT: u64 = 64 * 1024;
 
 fn read_bytes(path: &Path) -> std::io::Result<Zeroizing<Vec<u8>>> {
-    let mut raw = Zeroizing::new(Vec::new());
     if path == Path::new("-") {
-        std::io::stdin().take(MAX_INPUT).read_to_end(&mut raw)?;
-    } else {
-        std::fs::File::open(path).and_then(|f| f.take(MAX_INPUT).read_to_end(&mut raw))?;
+        // Not through std's stdin buffer, which would keep a copy of the PIN or share. (One
+        // byte less than the limit is asked, as `take(MAX_INPUT)` below reads at most that.)
+        let stdin = std::io::stdin();
+        let fd = std::os::fd::AsFd::as_fd(&stdin);
+        return vbzkey_os::input::read_to_end_wiped(fd, MAX_INPUT as usize - 1);
     }
+    let mut raw = Zeroizing::new(Vec::new());
+    std::fs::File::open(path).and_then(|f| f.take(MAX_INPUT).read_to_end(&mut raw))?;
     Ok(raw)
 }
 
@@ -56,20 +59,20 @@ pub(crate) fn read_new_pin(path: &Path, what: &str) -> Result<Pin, AdminError> {
 /// A line typed at the terminal on stdin, echo off, after a prompt on stderr; `None` when
 /// `path` is not `-` or stdin is not a terminal (files and pipes are read as they are).
 fn typed(path: &Path, what: &str) -> Result<Option<Zeroizing<Vec<u8>>>, AdminError> {
-    use std::io::{BufRead, IsTerminal, Write};
+    use std::io::{IsTerminal, Write};
     let stdin = std::io::stdin();
     if path != Path::new("-") || !stdin.is_terminal() {
         return Ok(None);
     }
+    let fd = std::os::fd::AsFd::as_fd(&stdin);
     let err = |e| AdminError::io("read", "the terminal", e);
-    let quiet = vbzkey_os::tty::EchoOff::new(std::os::fd::AsFd::as_fd(&stdin)).map_err(err)?;
+    let quiet = vbzkey_os::tty::EchoOff::new(fd).map_err(err)?;
     eprint!("{what}: ");
     let _ = std::io::stderr().flush();
-    // Room for the longest PIN up front, so the buffer is not reallocated (leaving copies).
-    let mut line = Zeroizing::new(Vec::with_capacity(MAX_TYPED));
-    stdin.lock().take(MAX_TYPED as u64).read_until(b'\n', &mut line).map_err(err)?;
+    // Straight from the terminal: std's stdin buffer would keep a copy, never wiped.
+    let line = vbzkey_os::tty::read_typed_line(fd, MAX_TYPED).map_err(err)?;
     drop(quiet);
-    Ok(Some(Zeroizing::new(first_line(&line).to_vec())))
+    Ok(Some(line))
 }
 
 /// Longest line taken from a terminal (a PIN is at most 128 bytes).

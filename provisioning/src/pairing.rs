@@ -115,7 +115,7 @@ pub(crate) struct PairingsArgs {
 
 pub(crate) fn pairings(d: &Dongle, args: &PairingsArgs) -> Result<Output, AdminError> {
     let hosts = d.client().pairings()?;
-    Ok(if args.json { listed_json(&hosts) } else { listed(&hosts, &jiff::tz::TimeZone::system()) })
+    Ok(if args.json { listed_json(&hosts) } else { listed(&hosts, &crate::output::system_zone()) })
 }
 
 fn listed_json(hosts: &[PairingInfo]) -> Output {

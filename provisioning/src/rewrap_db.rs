@@ -26,8 +26,12 @@ use crate::rewrap_mysql::{self, UrlProblem};
 /// Why a database re-wrap or check stopped (besides the dongle).
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DbError {
-    /// `--db` is not a database this tool reaches.
-    #[error("{0:?}: a database is sqlite:PATH or mysql://USER@localhost/DB?socket=PATH")]
+    /// `--db` is not a database this tool reaches. Only its scheme is kept: the rest of a
+    /// connection string of another kind (`postgres://user:password@…`) may hold a password.
+    #[error(
+        "--db {0}…: a database is sqlite:PATH or mysql://USER@localhost/DB?socket=PATH \
+         (the rest of --db is not repeated here: it may hold a password)"
+    )]
     BadUrl(String),
     /// A `mysql://` connection string this tool does not accept.
     #[error(transparent)]
@@ -201,7 +205,20 @@ pub(crate) fn ident(name: &str) -> Result<&str, DbError> {
 
 /// The path of a `sqlite:PATH` connection string.
 pub(crate) fn sqlite_path(db: &str) -> Result<&str, DbError> {
-    db.strip_prefix("sqlite:").ok_or_else(|| DbError::BadUrl(db.to_string()))
+    db.strip_prefix("sqlite:").ok_or_else(|| DbError::BadUrl(scheme_of(db)))
+}
+
+/// What a refused `--db` is called in its message: its scheme (`postgres:`), never more.
+fn scheme_of(db: &str) -> String {
+    match db.split_once(':') {
+        Some((scheme, _))
+            if (1..=16).contains(&scheme.len())
+                && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+        {
+            format!("{scheme}:")
+        }
+        _ => String::new(),
+    }
 }
 
 /// Re-wrap `table.column` in place to `target`.
@@ -470,5 +487,26 @@ impl SealedColumn for SqliteColumn {
             f(&text)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--db postgres://shop:hunter2@db/shop` used to come back whole on stderr (and so in
+    /// cron mail and CI logs), password included.
+    #[test]
+    fn a_refused_db_string_is_named_by_its_scheme_only() {
+        for (db, named) in [
+            ("postgres://shop:hunter2@db/shop", "--db postgres:…"),
+            ("hunter2", "--db …"),
+            ("user:hunter2@localhost/shop", "--db user:…"),
+            ("://hunter2", "--db …"),
+        ] {
+            let e = sqlite_path(db).unwrap_err().to_string();
+            assert!(e.starts_with(named) && !e.contains("hunter2"), "{db}: {e}");
+        }
+        assert_eq!(sqlite_path("sqlite:/var/lib/shop.db").unwrap(), "/var/lib/shop.db");
     }
 }

@@ -4,60 +4,180 @@
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// Run the program `bin` with `args` (shell words) on a pseudo-terminal, typing each line after its prompt; the
-/// transcript (everything the terminal showed) and the exit code.
+/// A shell command running on a pseudo-terminal, and everything the terminal showed so far.
+struct Session {
+    child: Child,
+    stdin: ChildStdin,
+    rx: mpsc::Receiver<Vec<u8>>,
+    seen: String,
+    deadline: Instant,
+}
+
+impl Session {
+    fn start(cmd: &str) -> Self {
+        let mut child = Command::new("script")
+            .args(["-qec", cmd, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("script(1) from util-linux");
+        let mut out = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 256];
+            while let Ok(n) = out.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        Session { child, stdin, rx, seen: String::new(), deadline }
+    }
+
+    fn wait_for(&mut self, what: &str) {
+        while !self.seen.contains(what) {
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(b) => self.seen.push_str(&String::from_utf8_lossy(&b)),
+                Err(_) => panic!("no {what:?} in {:?}", self.seen),
+            }
+        }
+    }
+
+    /// Type `line` after `prompt` (only then: the terminal's echo is already off).
+    fn answer(&mut self, prompt: &str, line: &str) {
+        self.wait_for(prompt);
+        self.stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+        self.stdin.flush().unwrap();
+        self.seen = self.seen.replacen(prompt, &format!("<{prompt}>"), 1);
+    }
+
+    /// Wait for the end: the transcript and the exit code.
+    fn finish(mut self, name: &Path) -> (String, Option<i32>) {
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                Instant::now() < self.deadline,
+                "{} did not finish: {:?}",
+                name.display(),
+                self.seen
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        drop(self.stdin);
+        while let Ok(b) = self.rx.recv_timeout(Duration::from_millis(500)) {
+            self.seen.push_str(&String::from_utf8_lossy(&b));
+        }
+        (self.seen, status.code())
+    }
+}
+
+/// Run the program `bin` with `args` (shell words) on a pseudo-terminal, typing each line
+/// after its prompt; the transcript (everything the terminal showed) and the exit code.
 pub fn typed_session(bin: &Path, args: &str, answers: &[(&str, &str)]) -> (String, Option<i32>) {
-    let cmd = format!("{} {args}", bin.display());
-    let mut child = Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("script(1) from util-linux");
-    let mut out = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 256];
-        while let Ok(n) = out.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
-    let mut seen = String::new();
-    let mut stdin = child.stdin.take().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let wait_for = |what: &str, seen: &mut String| {
-        while !seen.contains(what) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(b) => seen.push_str(&String::from_utf8_lossy(&b)),
-                Err(_) => panic!("no {what:?} in {seen:?}"),
-            }
-        }
-    };
+    let mut s = Session::start(&format!("{} {args}", bin.display()));
     for (prompt, line) in answers {
-        wait_for(prompt, &mut seen);
-        // Typed only after the prompt: the terminal's echo is already off by then.
-        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
-        stdin.flush().unwrap();
-        seen = seen.replacen(prompt, &format!("<{prompt}>"), 1);
+        s.answer(prompt, line);
     }
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "{} did not finish: {seen:?}", bin.display());
-        std::thread::sleep(Duration::from_millis(20));
+    s.finish(bin)
+}
+
+/// Run `bin` with `args` on a pseudo-terminal; at `prompt`, send `signal` (`INT`, what
+/// Ctrl-C sends, `HUP`, `TERM`) to the program (found by `marker`, one of its arguments),
+/// then show the terminal's settings (`stty -a`, run by the shell after the program ended):
+/// the transcript. The signal goes to the program alone, so that the shell, which Ctrl-C
+/// would interrupt too, is still there to show them.
+pub fn signalled_at_prompt(
+    bin: &Path,
+    args: &str,
+    prompt: &str,
+    marker: &str,
+    signal: &str,
+) -> String {
+    let mut s = Session::start(&format!("{} {args}; stty -a", bin.display()));
+    s.wait_for(prompt);
+    let pid = pid_with_argument(marker).expect("the program is running");
+    // The shell's own `kill` (procps, which has /bin/kill, is not on every Debian machine).
+    let sent = Command::new("sh").arg("-c").arg(format!("kill -{signal} {pid}")).status();
+    assert!(sent.is_ok_and(|s| s.success()), "kill -{signal} {pid}");
+    s.finish(bin).0
+}
+
+/// Run `bin` with `args` on a pseudo-terminal, type `line` after `prompt`, and once `then`
+/// shows, run `inspect` while the program waits there; then end the program. What
+/// `inspect` returned, and the transcript.
+pub fn typed_then_inspect<T>(
+    bin: &Path,
+    args: &str,
+    (prompt, line): (&str, &str),
+    then: &str,
+    inspect: impl FnOnce() -> T,
+) -> (T, String) {
+    let mut s = Session::start(&format!("{} {args}", bin.display()));
+    s.answer(prompt, line);
+    s.wait_for(then);
+    let found = inspect();
+    let _ = s.child.kill();
+    let _ = s.child.wait();
+    (found, s.seen)
+}
+
+/// How many copies of `needle` the readable memory of process `pid` holds
+/// (`/proc/PID/maps` and `/proc/PID/mem`). `None` when this process may not read it: the
+/// vbzkey tools make themselves not dumpable, which only root (`CAP_SYS_PTRACE`, as in CI)
+/// gets past.
+pub fn copies_in_memory(pid: u32, needle: &[u8]) -> Option<usize> {
+    use std::io::{Seek, SeekFrom};
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
+    let mut mem = match std::fs::File::open(format!("/proc/{pid}/mem")) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && !is_root() => return None,
+        Err(e) => panic!("open /proc/{pid}/mem: {e}"),
     };
-    drop(stdin);
-    while let Ok(b) = rx.recv_timeout(Duration::from_millis(500)) {
-        seen.push_str(&String::from_utf8_lossy(&b));
+    let mut copies = 0;
+    for line in maps.lines() {
+        let mut cols = line.split_whitespace();
+        let (Some(range), Some(perms)) = (cols.next(), cols.next()) else { continue };
+        if !perms.starts_with('r') || line.ends_with("[vvar]") || line.ends_with("[vsyscall]") {
+            continue;
+        }
+        let Some((lo, hi)) = range.split_once('-') else { continue };
+        let (lo, hi) = (u64::from_str_radix(lo, 16).unwrap(), u64::from_str_radix(hi, 16).unwrap());
+        let mut data = vec![0u8; (hi - lo) as usize];
+        if mem.seek(SeekFrom::Start(lo)).is_err() || mem.read_exact(&mut data).is_err() {
+            continue;
+        }
+        copies += data.windows(needle.len()).filter(|w| *w == needle).count();
     }
-    (seen, status.code())
+    Some(copies)
+}
+
+/// Whether this process runs as root (`/proc/self/status`'s effective uid).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|uids| uids.split_whitespace().nth(1).map(|e| e == "0"))
+            .unwrap_or(false)
+    })
+}
+
+/// The process whose command line holds `marker` (a unique argument), if one runs.
+pub fn pid_with_argument(marker: &str) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        let is_it = cmdline.split(|b| *b == 0).any(|a| a == marker.as_bytes());
+        let is_wrapper = cmdline.starts_with(b"script\0") || cmdline.starts_with(b"sh\0");
+        (is_it && !is_wrapper).then_some(pid)
+    })
 }

@@ -201,3 +201,44 @@ fn admin_unlock_and_lock_open_and_close_the_page_only_when_asked() {
         assert!(log.contains(event), "{event} missing from the log:\n{log}");
     }
 }
+
+/// An admin command killed (`SIGKILL`: no drop, no `EndAdmin`, no `Lock`) after its admin PIN
+/// opened a window, while the dongle waits for the button: the window dies with its
+/// connection. The page still reads nothing, the dongle stays locked, the button pressed
+/// afterwards changes nothing, and the next program on the link has no admin rights.
+#[test]
+fn an_admin_command_killed_inside_its_window_leaves_nothing_open() {
+    use std::io::{BufRead, BufReader};
+    let dir = TempDir::new("admin-killed");
+    let (d, bridge, record) = dongle_and_bridge(&dir);
+    let shares = dir.path("shares");
+    let mut child = std::process::Command::new(vbzkey_e2e::bin("vbzkey-admin"))
+        .args(["--dongle", &d.fw.target(), "--admin-pin-file", path_str(&d.admin_pin_file)])
+        .args(["backup", "--threshold", "2", "--shares", "3", "-o", path_str(&shares)])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains(vbzkey_e2e::PRESS_PROMPT) {
+        assert!(stderr.read_line(&mut seen).unwrap() > 0, "no press prompt: {seen}");
+    }
+    child.kill().unwrap(); // SIGKILL, inside the admin window
+    assert!(child.wait().unwrap().code().is_none(), "killed by a signal");
+
+    let (status, body) = page_reads(&bridge, &record);
+    assert!(status != 200 && !body.contains(VALUE), "{status} {body}");
+    std::fs::write(&d.fw.button, b"press\n").unwrap(); // a press nobody waits for
+    let info = ok(vbzkey_e2e::admin(&d.fw.socket, &["info"]));
+    assert!(info.contains("state:      Locked"), "{info}");
+    assert!(!shares.join("share-1.txt").exists(), "no share was written");
+    // Without its own admin PIN, the next program gets nothing of the dead one's window.
+    // (asked straight on the link: the admin tool would refuse locally without one).
+    let refused = d.fw.client().rotate();
+    assert!(format!("{refused:?}").contains("AdminRequired"), "{refused:?}");
+    assert_eq!(ok(vbzkey_e2e::admin(&d.fw.socket, &["pubkey"])).trim(), d.public_key.to_text());
+    let (status, body) = page_reads(&bridge, &record);
+    assert!(status != 200 && !body.contains(VALUE), "{status} {body}");
+}

@@ -52,4 +52,8 @@ fn audit_export_shows_local_time_at_a_terminal_rfc3339_as_json_and_verifiable_li
     assert!(seen.contains(&utc), "{utc:?} not in {seen:?}");
     let seen = at_terminal("CET-1");
     assert!(seen.contains(" CET ") && !seen.contains(&utc), "{seen:?}");
+    // A `TZ` naming a device: jiff would read /dev/zero without end (gigabytes a second, the
+    // listing never printed); the listing is in UTC instead.
+    let seen = at_terminal("/dev/zero");
+    assert!(seen.contains(&utc), "{utc:?} not in {seen:?}");
 }

@@ -1,7 +1,9 @@
 //! Secrets on `-` typed at a terminal: a prompt, echo off, asked twice when set — the admin
 //! tool's PINs and `vbzkey`'s passphrases. The transcript is everything the terminal showed.
 
-use vbzkey_e2e::terminal::typed_session;
+use vbzkey_e2e::terminal::{
+    copies_in_memory, pid_with_argument, signalled_at_prompt, typed_session, typed_then_inspect,
+};
 use vbzkey_e2e::{TempDir, bin};
 
 #[test]
@@ -97,4 +99,128 @@ fn a_passphrase_typed_at_a_terminal_is_not_echoed_and_is_asked_twice_when_set() 
     );
     assert_eq!(code, Some(0), "{seen}");
     assert!(descriptor.exists() && !seen.contains(typed), "{seen}");
+}
+
+/// Ctrl-C at a prompt used to leave the terminal with echo off (the drop that restores it
+/// never ran): whatever the person typed next, at the shell, was invisible. Now the signal
+/// (Ctrl-C's `INT`, a closed terminal's `HUP`, `kill`'s `TERM`) restores the terminal first,
+/// then ends the program as it would have.
+#[test]
+fn ctrl_c_at_a_secret_prompt_gives_the_terminal_its_echo_back() {
+    let dir = TempDir::new("terminal-ctrl-c");
+    let echoes = |seen: &str| seen.contains(" echo ") && !seen.contains(" -echo ");
+    for signal in ["INT", "HUP", "TERM"] {
+        let socket = format!("unix:{}", dir.path(&format!("no-dongle-{signal}.sock")).display());
+        let seen = signalled_at_prompt(
+            &bin("vbzkey-admin"),
+            &format!("--dongle {socket} set-pin --new-pin-file -"),
+            "new staff PIN: ",
+            &socket,
+            signal,
+        );
+        assert!(echoes(&seen), "{signal}: {seen}");
+        assert!(!seen.contains("again"), "ended at the first prompt: {seen}");
+    }
+    let key = dir.path("key.json");
+    let seen = signalled_at_prompt(
+        &bin("vbzkey"),
+        &format!("keygen --encrypt --passphrase-file - -o {}", key.display()),
+        "passphrase: ",
+        vbzkey_e2e::path_str(&key),
+        "INT",
+    );
+    assert!(echoes(&seen), "{seen}");
+    assert!(!key.exists(), "nothing written");
+}
+
+/// A PIN typed at the terminal went through std's stdin buffer, which is never wiped: while
+/// `vbzkey-admin backup` waited for the button, its memory still held the admin PIN it had
+/// already sent and dropped. Read straight from the terminal, no copy is left.
+#[test]
+fn a_typed_admin_pin_leaves_no_copy_in_memory_once_sent() {
+    let dir = TempDir::new("terminal-pin-memory");
+    let d = vbzkey_e2e::AdminDongle::init(&dir, "24681357", &[]);
+    let shares = dir.path("shares-memory-marker");
+    let marker = vbzkey_e2e::path_str(&shares).to_string();
+    let admin_pin = std::str::from_utf8(vbzkey_e2e::ADMIN_PIN).unwrap();
+    let (copies, seen) = typed_then_inspect(
+        &bin("vbzkey-admin"),
+        &format!(
+            "--dongle {} --admin-pin-file - backup --threshold 2 --shares 3 -o {marker}",
+            d.fw.target()
+        ),
+        ("admin PIN: ", admin_pin),
+        vbzkey_e2e::PRESS_PROMPT,
+        || {
+            let pid = pid_with_argument(&marker).expect("vbzkey-admin is running");
+            copies_in_memory(pid, vbzkey_e2e::ADMIN_PIN)
+        },
+    );
+    let Some(copies) = copies else {
+        eprintln!("skipped: only root may read a vbzkey tool's memory (CI runs as root)");
+        return;
+    };
+    assert_eq!(copies, 0, "the admin PIN is still in vbzkey-admin's memory: {seen}");
+    assert!(!seen.contains(admin_pin), "{seen}");
+}
+
+/// A passphrase typed longer than the limit is refused (exit 3), not cut; the whole line is
+/// read off the terminal, so none of it is left for the shell to run as a command once the
+/// program ends.
+#[test]
+fn an_over_long_typed_passphrase_is_refused_and_nothing_is_left_for_the_shell() {
+    let dir = TempDir::new("terminal-long");
+    let key = dir.path("key.json");
+    let long = format!("{}echo LEFT-FOR-THE-SHELL", "x".repeat(1100));
+    let (seen, code) = typed_session(
+        std::path::Path::new("sh"),
+        &format!(
+            "-c '{} keygen --encrypt --passphrase-file - -o {}; read -t 1 rest; echo \"rest=[$rest]\"'",
+            bin("vbzkey").display(),
+            key.display()
+        ),
+        &[("passphrase: ", &long)],
+    );
+    assert_eq!(code, Some(0), "{seen}");
+    assert!(
+        seen.contains("vbzkey: error: the passphrase typed is longer than 1024 bytes"),
+        "{seen}"
+    );
+    assert!(seen.contains("rest=[]"), "the rest of the line stayed on the terminal: {seen}");
+    assert!(!key.exists());
+}
+
+/// The same from a pipe (`--admin-pin-file -`, what the docs give scripts): std's stdin
+/// buffer kept the admin PIN after it was sent. Read straight from the pipe, no copy is left.
+#[test]
+fn a_piped_admin_pin_leaves_no_copy_in_memory_once_sent() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = TempDir::new("piped-pin-memory");
+    let d = vbzkey_e2e::AdminDongle::init(&dir, "24681357", &[]);
+    let mut child = std::process::Command::new(bin("vbzkey-admin"))
+        .args(["--dongle", &d.fw.target(), "--admin-pin-file", "-"])
+        .args(["backup", "--threshold", "2", "--shares", "3", "-o"])
+        .arg(dir.path("shares"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(vbzkey_e2e::ADMIN_PIN).unwrap();
+    stdin.write_all(b"\n").unwrap();
+    drop(stdin);
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains(vbzkey_e2e::PRESS_PROMPT) {
+        assert!(stderr.read_line(&mut seen).unwrap() > 0, "no press prompt: {seen}");
+    }
+    let copies = copies_in_memory(child.id(), vbzkey_e2e::ADMIN_PIN);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let Some(copies) = copies else {
+        eprintln!("skipped: only root may read a vbzkey tool's memory (CI runs as root)");
+        return;
+    };
+    assert_eq!(copies, 0, "the admin PIN is still in vbzkey-admin's memory");
 }

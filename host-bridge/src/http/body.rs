@@ -315,4 +315,31 @@ mod tests {
         assert!(lock("[]").is_err());
         assert!(lock(r#"{"now": true}"#).unwrap_err().to_string().contains("no fields"));
     }
+    /// Bodies an attacker would try for a parser differential or a crash: each is refused by
+    /// the outline (so the endpoint's own parse never sees it), none quotes the PIN, and deep
+    /// nesting stops at serde_json's recursion limit instead of the stack.
+    #[test]
+    fn hostile_unlock_bodies_are_refused_without_quoting_or_deep_recursion() {
+        let deep = format!("{{\"pin\": {}\"2468\"{}}}", "[".repeat(100_000), "]".repeat(100_000));
+        let bodies: Vec<Vec<u8>> = vec![
+            deep.into_bytes(),
+            // The same field twice, once spelled with an escape.
+            br#"{"pin": "1357", "p\u0069n": "2468"}"#.to_vec(),
+            // Both spellings serde accepts for the one field.
+            br#"{"passphrase": "1357", "pin": "2468"}"#.to_vec(),
+            // A byte-order mark, NaN, a number beyond f64, bytes that are not UTF-8.
+            b"\xef\xbb\xbf{\"pin\": \"2468\"}".to_vec(),
+            br#"{"pin": NaN, "x": "2468"}"#.to_vec(),
+            br#"{"pin": 1e999, "x": "2468"}"#.to_vec(),
+            b"{\"pin\": \"24\xff68\"}".to_vec(),
+            // An array serde's derived struct would take as the fields in order.
+            br#"["2468"]"#.to_vec(),
+        ];
+        for body in bodies {
+            let shown = String::from_utf8_lossy(&body[..body.len().min(60)]).into_owned();
+            let e = outline(&body, UNLOCK_SHAPE).and_then(|v| check_unlock(&v)).unwrap_err();
+            let e = e.to_string();
+            assert!(!e.contains("2468") && !e.contains("1357"), "{shown}: {e}");
+        }
+    }
 }
