@@ -103,15 +103,8 @@ pub(crate) fn stdin_is_terminal() -> bool {
 /// admin tool's PIN prompt), without its line ending; read straight from the terminal (not
 /// through std's stdin buffer, which would keep a copy) and wiped when dropped.
 pub(crate) fn typed_secret(what: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {
-    let stdin = std::io::stdin();
-    let fd = std::os::fd::AsFd::as_fd(&stdin);
-    let err = |e| CliError::io("cannot read the terminal", e);
-    let quiet = vbzkey_os::tty::EchoOff::new(fd).map_err(err)?;
-    eprint!("{what}: ");
-    let _ = std::io::stderr().flush();
-    let line =
-        vbzkey_os::tty::read_typed_line(fd, vbzkey_softkey::MAX_PASSPHRASE_LEN).map_err(err)?;
-    drop(quiet);
+    let line = vbzkey_os::tty::read_secret(what, vbzkey_softkey::MAX_PASSPHRASE_LEN)
+        .map_err(|e| CliError::io("cannot read the terminal", e))?;
     if line.len() > vbzkey_softkey::MAX_PASSPHRASE_LEN {
         return Err(CliError::BadInput(format!(
             "the {what} typed is longer than {} bytes",

@@ -59,19 +59,12 @@ pub(crate) fn read_new_pin(path: &Path, what: &str) -> Result<Pin, AdminError> {
 /// A line typed at the terminal on stdin, echo off, after a prompt on stderr; `None` when
 /// `path` is not `-` or stdin is not a terminal (files and pipes are read as they are).
 fn typed(path: &Path, what: &str) -> Result<Option<Zeroizing<Vec<u8>>>, AdminError> {
-    use std::io::{IsTerminal, Write};
-    let stdin = std::io::stdin();
-    if path != Path::new("-") || !stdin.is_terminal() {
+    use std::io::IsTerminal;
+    if path != Path::new("-") || !std::io::stdin().is_terminal() {
         return Ok(None);
     }
-    let fd = std::os::fd::AsFd::as_fd(&stdin);
-    let err = |e| AdminError::io("read", "the terminal", e);
-    let quiet = vbzkey_os::tty::EchoOff::new(fd).map_err(err)?;
-    eprint!("{what}: ");
-    let _ = std::io::stderr().flush();
-    // Straight from the terminal: std's stdin buffer would keep a copy, never wiped.
-    let line = vbzkey_os::tty::read_typed_line(fd, MAX_TYPED).map_err(err)?;
-    drop(quiet);
+    let line = vbzkey_os::tty::read_secret(what, MAX_TYPED)
+        .map_err(|e| AdminError::io("read", "the terminal", e))?;
     Ok(Some(line))
 }
 

@@ -14,6 +14,8 @@ struct Session {
     stdin: ChildStdin,
     rx: mpsc::Receiver<Vec<u8>>,
     seen: String,
+    /// Where in `seen` the next [`Session::wait_for`] looks: what it waited for is consumed.
+    from: usize,
     deadline: Instant,
 }
 
@@ -38,15 +40,20 @@ impl Session {
         });
         let stdin = child.stdin.take().unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
-        Session { child, stdin, rx, seen: String::new(), deadline }
+        Session { child, stdin, rx, seen: String::new(), from: 0, deadline }
     }
 
+    /// Wait until `what` shows after what was waited for last.
     fn wait_for(&mut self, what: &str) {
-        while !self.seen.contains(what) {
+        loop {
+            if let Some(at) = self.seen.get(self.from..).and_then(|rest| rest.find(what)) {
+                self.from += at + what.len();
+                return;
+            }
             let left = self.deadline.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(left) {
                 Ok(b) => self.seen.push_str(&String::from_utf8_lossy(&b)),
-                Err(_) => panic!("no {what:?} in {:?}", self.seen),
+                Err(_) => panic!("no {what:?} in {:?}", self.seen.get(self.from..)),
             }
         }
     }
@@ -56,7 +63,6 @@ impl Session {
         self.wait_for(prompt);
         self.stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
         self.stdin.flush().unwrap();
-        self.seen = self.seen.replacen(prompt, &format!("<{prompt}>"), 1);
     }
 
     /// Wait for the end: the transcript and the exit code.
@@ -109,6 +115,31 @@ pub fn signalled_at_prompt(
     // The shell's own `kill` (procps, which has /bin/kill, is not on every Debian machine).
     let sent = Command::new("sh").arg("-c").arg(format!("kill -{signal} {pid}")).status();
     assert!(sent.is_ok_and(|s| s.success()), "kill -{signal} {pid}");
+    s.finish(bin).0
+}
+
+/// Run `bin` with `args` from an interactive shell (`shell`: `bash` or `dash`, with job
+/// control, as a person's) on a pseudo-terminal; at `prompt`, press Ctrl-Z; once the program
+/// has stopped, show the terminal's settings (`stty -a`, run by that shell),
+/// then `fg` and type each line after its prompt, shown again. The transcript, which ends with
+/// the program's exit code (printed by the shell as `rc=N`).
+pub fn stopped_at_prompt(
+    shell: &str,
+    bin: &Path,
+    args: &str,
+    prompt: &str,
+    answers: &[(&str, &str)],
+) -> String {
+    let script = format!("{} {args}; stty -a; fg; echo rc=$?", bin.display());
+    let mut s = Session::start(&format!("{shell} -ic '{script}'"));
+    s.wait_for(prompt);
+    s.stdin.write_all(b"\x1a").unwrap();
+    s.stdin.flush().unwrap();
+    // The last of the local modes `stty -a` shows: the shell's settings are all there.
+    s.wait_for("echoke");
+    for (prompt, line) in answers {
+        s.answer(prompt, line);
+    }
     s.finish(bin).0
 }
 

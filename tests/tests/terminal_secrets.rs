@@ -2,7 +2,8 @@
 //! tool's PINs and `vbzkey`'s passphrases. The transcript is everything the terminal showed.
 
 use vbzkey_e2e::terminal::{
-    copies_in_memory, pid_with_argument, signalled_at_prompt, typed_session, typed_then_inspect,
+    copies_in_memory, pid_with_argument, signalled_at_prompt, stopped_at_prompt, typed_session,
+    typed_then_inspect,
 };
 use vbzkey_e2e::{TempDir, bin};
 
@@ -131,6 +132,35 @@ fn ctrl_c_at_a_secret_prompt_gives_the_terminal_its_echo_back() {
     );
     assert!(echoes(&seen), "{seen}");
     assert!(!key.exists(), "nothing written");
+}
+
+/// Ctrl-Z at a prompt stopped the program with echo still off: under dash the person was
+/// back at a shell that showed nothing typed; under bash, which gives the terminal its own
+/// settings back when a job stops, `fg` resumed a prompt with echo on, and the PIN typed
+/// next showed on the screen. Now the program gives the terminal its echo back before it
+/// stops, and turns it off again, and shows its prompt again, when it is continued.
+#[test]
+fn ctrl_z_at_a_secret_prompt_gives_the_shell_its_echo_and_the_prompt_stays_quiet_after_fg() {
+    let dir = TempDir::new("terminal-ctrl-z");
+    for shell in ["bash --norc --noprofile", "dash"] {
+        let socket = format!("unix:{}", dir.path("no-dongle.sock").display());
+        let seen = stopped_at_prompt(
+            shell,
+            &bin("vbzkey-admin"),
+            &format!("--dongle {socket} set-pin --new-pin-file -"),
+            "new staff PIN: ",
+            &[
+                ("new staff PIN: ", "first-typed-pin"),
+                ("new staff PIN, again: ", "other-typed-pin"),
+            ],
+        );
+        let stopped = seen.split("echoke").next().unwrap_or_default();
+        assert!(stopped.contains(" echo ") && !stopped.contains(" -echo "), "{shell}: {seen}");
+        assert!(!seen.contains("first-typed-pin"), "{shell}: the PIN showed after fg: {seen}");
+        assert!(!seen.contains("other-typed-pin"), "{shell}: {seen}");
+        assert!(seen.contains("the two new staff PINs typed differ"), "{shell}: {seen}");
+        assert!(seen.contains("rc=2"), "{shell}: {seen}");
+    }
 }
 
 /// A PIN typed at the terminal went through std's stdin buffer, which is never wiped: while
