@@ -67,7 +67,8 @@ const ENDING: [i32; 4] = [SIGINT, SIGQUIT, SIGHUP, SIGTERM];
 /// - [`ENDING`]: restore the terminal (if a prompt is on), then end the program as the
 ///   signal's default action does;
 /// - `SIGTSTP` (Ctrl-Z): restore the terminal, then stop as the default action does, so the
-///   shell the person is returned to echoes what they type;
+///   shell the person is returned to echoes what they type (and, as the default, not stop
+///   where no shell could continue the program: [`group_can_stop`]);
 /// - `SIGCONT` (`fg`, `kill -CONT`): echo off again and the prompt shown again, whoever
 ///   stopped the program (bash gives the terminal back its own settings when a job stops,
 ///   which turned echo on under a prompt that went on reading).
@@ -96,6 +97,9 @@ fn watch_signals() -> io::Result<()> {
                 }
                 continue;
             }
+            if sig == SIGTSTP && !group_can_stop() {
+                continue;
+            }
             if let Some(p) = prompting.as_ref() {
                 let _ = tcsetattr(&p.fd, OptionalActions::Now, &p.saved);
             }
@@ -106,6 +110,44 @@ fn watch_signals() -> io::Result<()> {
     })?;
     *started = true;
     Ok(())
+}
+
+/// Whether Ctrl-Z may stop this program: the kernel discards it for a process group that no
+/// shell can continue (an orphaned one: no member has a parent in another group of the same
+/// session, as under `ssh -t host vbzkey-admin …`), so the default action is to stop only
+/// when some member's parent is such a shell. The watcher must decide the same, since it
+/// stops the program with `SIGSTOP`, which is never discarded. When `/proc` cannot tell,
+/// the prompt goes on rather than risk a stop nothing can undo.
+fn group_can_stop() -> bool {
+    let Some(me) = ProcStat::read("self") else { return false };
+    let Ok(entries) = std::fs::read_dir("/proc") else { return false };
+    entries.flatten().filter_map(|e| ProcStat::read(e.file_name().to_str()?)).any(|member| {
+        member.pgrp == me.pgrp
+            && ProcStat::read(&member.ppid.to_string())
+                .is_some_and(|parent| parent.pgrp != me.pgrp && parent.session == me.session)
+    })
+}
+
+/// The fields of `/proc/PID/stat` a job-control decision needs.
+struct ProcStat {
+    ppid: u32,
+    pgrp: u32,
+    session: u32,
+}
+
+impl ProcStat {
+    /// `/proc/<pid>/stat`, `None` for anything that is not a process's or cannot be read.
+    fn read(pid: &str) -> Option<Self> {
+        if pid != "self" && !pid.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // After the command name, which may hold spaces and parentheses: state, ppid, pgrp,
+        // session.
+        let (_, rest) = text.rsplit_once(')')?;
+        let mut fields = rest.split_ascii_whitespace().skip(1).map(|f| f.parse().ok());
+        Some(ProcStat { ppid: fields.next()??, pgrp: fields.next()??, session: fields.next()?? })
+    }
 }
 
 impl<'a> EchoOff<'a> {

@@ -143,6 +143,34 @@ pub fn stopped_at_prompt(
     s.finish(bin).0
 }
 
+/// Run `bin` with `args` on a pseudo-terminal with no job-control shell (as `ssh -t host
+/// cmd` gives); at `prompt`, press Ctrl-Z, and half a second later read the program's state
+/// (found by `marker`, one of its arguments; `T` is stopped); then type each line after its
+/// prompt. The state, the transcript and the exit code.
+pub fn ctrl_z_without_job_control(
+    bin: &Path,
+    args: &str,
+    marker: &str,
+    answers: &[(&str, &str)],
+) -> (Option<char>, String, Option<i32>) {
+    let mut s = Session::start(&format!("{} {args}", bin.display()));
+    let Some(((prompt, _), _)) = answers.split_first() else { panic!("no prompt to wait for") };
+    s.wait_for(prompt);
+    s.stdin.write_all(b"\x1a").unwrap();
+    s.stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let state = pid_with_argument(marker).and_then(|pid| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit_once(')')?.1.trim_start().chars().next()
+    });
+    s.from = 0;
+    for (prompt, line) in answers {
+        s.answer(prompt, line);
+    }
+    let (seen, code) = s.finish(bin);
+    (state, seen, code)
+}
+
 /// Run `bin` with `args` on a pseudo-terminal, type `line` after `prompt`, and once `then`
 /// shows, run `inspect` while the program waits there; then end the program. What
 /// `inspect` returned, and the transcript.

@@ -2,8 +2,8 @@
 //! tool's PINs and `vbzkey`'s passphrases. The transcript is everything the terminal showed.
 
 use vbzkey_e2e::terminal::{
-    copies_in_memory, pid_with_argument, signalled_at_prompt, stopped_at_prompt, typed_session,
-    typed_then_inspect,
+    copies_in_memory, ctrl_z_without_job_control, pid_with_argument, signalled_at_prompt,
+    stopped_at_prompt, typed_session, typed_then_inspect,
 };
 use vbzkey_e2e::{TempDir, bin};
 
@@ -161,6 +161,25 @@ fn ctrl_z_at_a_secret_prompt_gives_the_shell_its_echo_and_the_prompt_stays_quiet
         assert!(seen.contains("the two new staff PINs typed differ"), "{shell}: {seen}");
         assert!(seen.contains("rc=2"), "{shell}: {seen}");
     }
+}
+
+/// Where no shell could continue it (an orphaned process group, as under `ssh -t host
+/// vbzkey-admin …`), the kernel discards Ctrl-Z; the prompt's watcher, which stops the
+/// program with `SIGSTOP`, must not stop it either, or the session would hang for good.
+#[test]
+fn ctrl_z_at_a_secret_prompt_without_job_control_does_not_stop_the_program() {
+    let dir = TempDir::new("terminal-ctrl-z-orphan");
+    let socket = format!("unix:{}", dir.path("no-dongle.sock").display());
+    let (state, seen, code) = ctrl_z_without_job_control(
+        &bin("vbzkey-admin"),
+        &format!("--dongle {socket} set-pin --new-pin-file -"),
+        &socket,
+        &[("new staff PIN: ", "first-typed-pin"), ("new staff PIN, again: ", "other-typed-pin")],
+    );
+    assert!(state.is_some_and(|s| s != 'T'), "state {state:?}: {seen}");
+    assert_eq!(code, Some(2), "{seen}");
+    assert!(seen.contains("the two new staff PINs typed differ"), "{seen}");
+    assert!(!seen.contains("first-typed-pin") && !seen.contains("other-typed-pin"), "{seen}");
 }
 
 /// A PIN typed at the terminal went through std's stdin buffer, which is never wiped: while
