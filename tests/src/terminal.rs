@@ -144,9 +144,9 @@ pub fn stopped_at_prompt(
 }
 
 /// Run `bin` with `args` on a pseudo-terminal with no job-control shell (as `ssh -t host
-/// cmd` gives); at `prompt`, press Ctrl-Z, and half a second later read the program's state
-/// (found by `marker`, one of its arguments; `T` is stopped); then type each line after its
-/// prompt. The state, the transcript and the exit code.
+/// cmd` gives); at the first prompt of `answers`, press Ctrl-Z, and half a second later read
+/// the program's state (found by `marker`, one of its arguments; `T` is stopped); then type
+/// each line after its prompt. The state, the transcript and the exit code.
 pub fn ctrl_z_without_job_control(
     bin: &Path,
     args: &str,
@@ -154,7 +154,7 @@ pub fn ctrl_z_without_job_control(
     answers: &[(&str, &str)],
 ) -> (Option<char>, String, Option<i32>) {
     let mut s = Session::start(&format!("{} {args}", bin.display()));
-    let Some(((prompt, _), _)) = answers.split_first() else { panic!("no prompt to wait for") };
+    let Some(((prompt, first), rest)) = answers.split_first() else { panic!("no prompt") };
     s.wait_for(prompt);
     s.stdin.write_all(b"\x1a").unwrap();
     s.stdin.flush().unwrap();
@@ -163,8 +163,9 @@ pub fn ctrl_z_without_job_control(
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         stat.rsplit_once(')')?.1.trim_start().chars().next()
     });
-    s.from = 0;
-    for (prompt, line) in answers {
+    s.stdin.write_all(format!("{first}\n").as_bytes()).unwrap();
+    s.stdin.flush().unwrap();
+    for (prompt, line) in rest {
         s.answer(prompt, line);
     }
     let (seen, code) = s.finish(bin);
